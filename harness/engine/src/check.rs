@@ -1,0 +1,176 @@
+//! What a check is: a stable id, a level, the sentence of the specification it
+//! tests, and the conversation that tests it.
+
+use std::fmt;
+
+use crate::conversation::Conversation;
+use crate::cut::Cut;
+use crate::profile::Profile;
+
+/// A check's stable name, such as `tcp-upper.echo` or `tcp-upper.client.echo`.
+///
+/// Ids are names, never positions: adding a check renumbers nothing, and
+/// `--only`/`--skip`, the manifest and autograder reports key on them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct CheckId(&'static str);
+
+impl CheckId {
+    /// Makes an id; [`CheckId::is_well_formed`] says whether it follows the
+    /// `protocol.name` shape (every suite's tests assert it for each check).
+    pub const fn new(id: &'static str) -> Self {
+        CheckId(id)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+
+    /// The protocol part: `tcp-upper` for `tcp-upper.client.echo`.
+    pub fn protocol(&self) -> &'static str {
+        self.0.split('.').next().unwrap_or(self.0)
+    }
+
+    /// Lowercase ASCII words joined by `-`, two or three of them joined by `.`.
+    pub fn is_well_formed(&self) -> bool {
+        let parts: Vec<&str> = self.0.split('.').collect();
+        (2..=3).contains(&parts.len())
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && !p.starts_with('-')
+                    && !p.ends_with('-')
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// How much a requirement weighs, as in the protocol reference.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub enum Level {
+    /// An observation, never a verdict.
+    Info,
+    /// A miss is reported as WARN and does not fail the run.
+    Should,
+    /// A miss is a FAIL.
+    Must,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+            Level::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str().to_uppercase())
+    }
+}
+
+/// Which side of the protocol the program under test plays.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Role {
+    /// The target binds and waits; the harness connects.
+    Server,
+    /// The target connects; the harness listens and feeds its standard input.
+    Client,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// How a check produces its conversation.
+#[derive(Clone)]
+pub enum Body {
+    /// One fixed conversation.
+    Conversation(fn(&Profile) -> Conversation),
+    /// Conversations built from generated cases that shrink on failure.
+    Generated(Generated),
+}
+
+/// A property over generated cases: each case is a message and a cut, the
+/// engine runs `conversation` for every case proptest draws, and on failure
+/// shrinks to the smallest case that still fails.
+#[derive(Clone)]
+pub struct Generated {
+    /// Conversations with fixed cuts, run before the generated ones.
+    pub fixed: fn(&Profile) -> Vec<Conversation>,
+    /// How many generated cases to run.
+    pub cases: u32,
+    /// Draws a message for a case.
+    pub message: fn(&Profile) -> proptest::strategy::BoxedStrategy<Vec<u8>>,
+    /// Draws a cut for a message of the given length.
+    pub cut: fn(&Profile) -> proptest::strategy::BoxedStrategy<Cut>,
+    /// The conversation for one case.
+    pub conversation: fn(&Profile, &[u8], &Cut) -> Conversation,
+}
+
+/// One requirement of a protocol, runnable against a target.
+#[derive(Clone)]
+pub struct Check {
+    pub id: CheckId,
+    pub level: Level,
+    pub role: Role,
+    /// One line for `sockspec list`.
+    pub summary: &'static str,
+    /// What a conforming program does, in words; shown with every failure.
+    pub expectation: &'static str,
+    /// Whether the check must start, stop or observe the target's process;
+    /// against an already running `--target` such a check is skipped.
+    pub needs_process: bool,
+    pub body: Body,
+}
+
+/// A protocol's checks, in the order they run.
+pub struct Suite {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub checks: Vec<Check>,
+}
+
+impl Suite {
+    pub fn checks_for(&self, role: Role) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(move |c| c.role == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dotted_lowercase_words() {
+        assert!(CheckId::new("tcp-upper.echo").is_well_formed());
+        assert!(CheckId::new("tcp-upper.client.empty-line").is_well_formed());
+        assert!(!CheckId::new("tcp-upper").is_well_formed());
+        assert!(!CheckId::new("tcp-upper.Echo").is_well_formed());
+        assert!(!CheckId::new("tcp-upper..echo").is_well_formed());
+        assert!(!CheckId::new("a.b.c.d").is_well_formed());
+    }
+
+    #[test]
+    fn protocol_is_the_first_part() {
+        assert_eq!(CheckId::new("tcp-upper.client.echo").protocol(), "tcp-upper");
+    }
+
+    #[test]
+    fn levels_order_by_weight() {
+        assert!(Level::Must > Level::Should && Level::Should > Level::Info);
+    }
+}

@@ -1,0 +1,204 @@
+//! What Linux's `/proc` tells about a target without touching its sockets:
+//! whether a port is listening, which processes make up the target, how much
+//! CPU they used and how many descriptors they hold.
+//!
+//! Readiness is read from `/proc/net/tcp{,6}` because a probe `connect()` is
+//! a real connection: a one-shot server would spend its only accept on it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// The state number of a listening TCP socket in `/proc/net/tcp`.
+const TCP_LISTEN: &str = "0A";
+
+/// The address a TCP socket listens on at `port`, if any; IPv4 preferred.
+pub fn listening_on(port: u16) -> Option<IpAddr> {
+    let v4 = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    if let Some(ip) = find_listener(&v4, port, false) {
+        return Some(ip);
+    }
+    let v6 = fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    find_listener(&v6, port, true)
+}
+
+/// Parses a `/proc/net/tcp` table for a socket in LISTEN state on `port`.
+pub fn find_listener(table: &str, port: u16, v6: bool) -> Option<IpAddr> {
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1)?;
+        let state = fields.nth(1)?;
+        let (addr, p) = local.split_once(':')?;
+        if state != TCP_LISTEN || u16::from_str_radix(p, 16).ok()? != port {
+            return None;
+        }
+        Some(parse_addr(addr, v6)?)
+    })
+}
+
+/// `/proc/net/tcp` prints each 32-bit word of an address as the machine
+/// holds it in memory, so the octets are the word's native-endian bytes.
+fn parse_addr(hex: &str, v6: bool) -> Option<IpAddr> {
+    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_ne_bytes);
+    if !v6 {
+        return Some(IpAddr::V4(Ipv4Addr::from(word(hex)?)));
+    }
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut octets = [0u8; 16];
+    for i in 0..4 {
+        octets[i * 4..i * 4 + 4].copy_from_slice(&word(&hex[i * 8..i * 8 + 8])?);
+    }
+    Some(IpAddr::V6(Ipv6Addr::from(octets)))
+}
+
+/// A process as `/proc/PID/stat` describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    /// User plus system CPU time, in clock ticks.
+    pub ticks: u64,
+    /// Zombie processes hold no resources worth measuring.
+    pub zombie: bool,
+}
+
+/// Parses the text of `/proc/PID/stat`. The command name sits in
+/// parentheses and may itself hold spaces or parentheses, so fields are
+/// counted from the last `)`.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let (head, rest) = text.rsplit_once(')')?;
+    let pid = head.split_whitespace().next()?.parse().ok()?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
+    Some(Stat {
+        pid,
+        ppid: f.get(1)?.parse().ok()?,
+        pgid: f.get(2)?.parse().ok()?,
+        ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+        zombie: *f.first()? == "Z",
+    })
+}
+
+fn all_stats() -> Vec<Stat> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| {
+        let name = e.ok()?.file_name();
+        let pid: i32 = name.to_str()?.parse().ok()?;
+        parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    })
+    .collect()
+}
+
+/// The processes of a target: every member of its process group, and every
+/// descendant of its root process even if it left the group.
+pub fn tree(root: i32, pgid: i32) -> Vec<Stat> {
+    let stats = all_stats();
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for s in &stats {
+        children.entry(s.ppid).or_default().push(s.pid);
+    }
+    let mut members: BTreeSet<i32> = stats.iter().filter(|s| s.pgid == pgid).map(|s| s.pid).collect();
+    let mut stack = vec![root];
+    stack.extend(members.iter().copied());
+    while let Some(pid) = stack.pop() {
+        members.insert(pid);
+        for &c in children.get(&pid).map(Vec::as_slice).unwrap_or(&[]) {
+            if !members.contains(&c) {
+                stack.push(c);
+            }
+        }
+    }
+    stats.into_iter().filter(|s| members.contains(&s.pid)).collect()
+}
+
+/// Ticks per second of the times in `/proc/PID/stat`.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+/// CPU used by a set of processes between two samples, as a fraction of one
+/// core over `elapsed`. A process that appeared between the samples counts
+/// with all of its time (it all fell inside the window).
+pub fn cpu_fraction(before: &[Stat], after: &[Stat], elapsed: Duration) -> f64 {
+    let was: HashMap<i32, u64> = before.iter().map(|s| (s.pid, s.ticks)).collect();
+    let used: u64 = after
+        .iter()
+        .map(|s| s.ticks.saturating_sub(was.get(&s.pid).copied().unwrap_or(0)))
+        .sum();
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    used as f64 / ticks_per_second() as f64 / secs
+}
+
+/// Open descriptors across a set of processes (zombies hold none).
+pub fn descriptors(procs: &[Stat]) -> usize {
+    procs
+        .iter()
+        .filter(|s| !s.zombie)
+        .filter_map(|s| fs::read_dir(format!("/proc/{}/fd", s.pid)).ok())
+        .map(|d| d.count())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:1F91 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+";
+
+    #[test]
+    fn finds_a_listening_port_and_its_address() {
+        assert_eq!(find_listener(TCP, 8080, false), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+
+    #[test]
+    fn an_established_socket_is_not_listening() {
+        assert_eq!(find_listener(TCP, 8081, false), None);
+    }
+
+    #[test]
+    fn reads_ipv6_loopback() {
+        let t6 = "header\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0\n";
+        assert_eq!(find_listener(t6, 8080, true), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    }
+
+    #[test]
+    fn stat_fields_are_counted_after_the_name() {
+        let text = "42 (my (odd) name) S 1 40 40 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 0 0 0";
+        let s = parse_stat(text).unwrap();
+        assert_eq!((s.pid, s.ppid, s.pgid, s.ticks, s.zombie), (42, 1, 40, 10, false));
+    }
+
+    #[test]
+    fn this_process_is_in_its_own_tree() {
+        let me = std::process::id() as i32;
+        // SAFETY: getpgrp has no preconditions.
+        let pgid = unsafe { libc::getpgrp() };
+        assert!(tree(me, pgid).iter().any(|s| s.pid == me));
+        assert!(descriptors(&tree(me, pgid)) > 0);
+    }
+
+    #[test]
+    fn cpu_counts_new_processes_whole() {
+        let a = Stat { pid: 1, ppid: 0, pgid: 1, ticks: 10, zombie: false };
+        let b = Stat { ticks: 20, ..a };
+        let c = Stat { pid: 2, ticks: 5, ..a };
+        let f = cpu_fraction(&[a], &[b, c], Duration::from_secs(1));
+        assert!((f - 15.0 / ticks_per_second() as f64).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,76 @@
+//! JUnit XML, built with quick-junit: one test suite per run, one test case
+//! per check. FAIL is a failure, ERROR an error, SKIP skipped; a WARN passes
+//! and carries its explanation in system-out, since JUnit has no warnings.
+
+use std::io::{self, Write};
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{explanation, Event, Reporter};
+use crate::verdict::Verdict;
+
+pub struct JunitReporter<W: Write> {
+    out: W,
+    cases: Vec<TestCase>,
+}
+
+impl<W: Write> JunitReporter<W> {
+    pub fn new(out: W) -> Self {
+        JunitReporter { out, cases: Vec::new() }
+    }
+}
+
+impl<W: Write> Reporter for JunitReporter<W> {
+    fn report(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::CheckFinished { result: r, .. } => {
+                let first_line = r.detail.lines().next().unwrap_or(r.summary).to_string();
+                let status = match r.verdict {
+                    Verdict::Fail | Verdict::Error => {
+                        let kind = if r.verdict == Verdict::Fail {
+                            NonSuccessKind::Failure
+                        } else {
+                            NonSuccessKind::Error
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
+                        s.set_message(first_line);
+                        s.set_type(r.level.as_str());
+                        s.set_description(explanation(r));
+                        s
+                    }
+                    Verdict::Skip => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(first_line);
+                        s
+                    }
+                    _ => TestCaseStatus::success(),
+                };
+                let mut case = TestCase::new(r.id.as_str(), status);
+                case.set_classname(r.id.protocol());
+                case.set_time(r.duration);
+                case.add_property(Property::new("level", r.level.as_str()));
+                case.add_property(Property::new("verdict", r.verdict.as_str()));
+                if matches!(r.verdict, Verdict::Warn | Verdict::Info) {
+                    case.set_system_out(format!("{}: {}", r.verdict, r.detail));
+                }
+                self.cases.push(case);
+            }
+            Event::RunFinished { info, summary } => {
+                let mut suite = TestSuite::new(info.suite.as_str());
+                suite.set_time(summary.duration);
+                suite.add_property(Property::new("role", info.role.as_str()));
+                suite.add_property(Property::new("target", info.target.as_str()));
+                suite.add_property(Property::new("seed", info.seed.to_string()));
+                suite.add_test_cases(std::mem::take(&mut self.cases));
+                let mut report = Report::new("sockspec");
+                report.set_time(summary.duration);
+                report.add_test_suite(suite);
+                report.serialize(&mut self.out).map_err(io::Error::other)?;
+                writeln!(self.out)?;
+                self.out.flush()?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The terminal display: a status line per check as it finishes (with a
+//! transient "running" line on a terminal), the explanation of each miss
+//! right under its line, and a one-line summary.
+
+use std::io::{self, Write};
+
+use super::{explanation, Event, Reporter};
+use crate::verdict::Verdict;
+
+pub struct TextReporter<W: Write> {
+    out: W,
+    colour: bool,
+    /// Whether to draw a transient progress line (terminals only).
+    live: bool,
+    missed: Vec<String>,
+}
+
+impl<W: Write> TextReporter<W> {
+    pub fn new(out: W, colour: bool, live: bool) -> Self {
+        TextReporter { out, colour, live, missed: Vec::new() }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn verdict_code(v: Verdict) -> &'static str {
+        match v {
+            Verdict::Pass => "1;32",
+            Verdict::Fail | Verdict::Error => "1;31",
+            Verdict::Warn => "1;33",
+            Verdict::Info => "1;36",
+            Verdict::Skip => "1;90",
+        }
+    }
+}
+
+impl<W: Write> Reporter for TextReporter<W> {
+    fn report(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::RunStarted(info) => {
+                writeln!(
+                    self.out,
+                    "{} {} against {} `{}` ({} checks, seed {})",
+                    self.paint("sockspec", "1"),
+                    info.suite,
+                    info.role.as_str(),
+                    info.target,
+                    info.total,
+                    info.seed
+                )?;
+            }
+            Event::CheckStarted { index, total, id } => {
+                if self.live {
+                    let w = total.to_string().len();
+                    write!(self.out, "\r\x1b[2K     {} ({:>w$}/{total}) {id}", self.paint("RUN", "1;34"), index + 1)?;
+                }
+            }
+            Event::CheckFinished { index, total, result: r } => {
+                if self.live {
+                    write!(self.out, "\r\x1b[2K")?;
+                }
+                let w = total.to_string().len();
+                let status = format!("{:>8}", r.verdict.to_string());
+                writeln!(
+                    self.out,
+                    "{} [{:>7.3}s] ({:>w$}/{total}) {}",
+                    self.paint(&status, Self::verdict_code(r.verdict)),
+                    r.duration.as_secs_f64(),
+                    index + 1,
+                    r.id
+                )?;
+                match r.verdict {
+                    Verdict::Fail | Verdict::Warn | Verdict::Error => {
+                        for line in explanation(r).lines() {
+                            writeln!(self.out, "           {line}")?;
+                        }
+                        self.missed.push(format!("{} {}", r.verdict, r.id));
+                    }
+                    Verdict::Skip | Verdict::Info => {
+                        for line in r.detail.lines() {
+                            writeln!(self.out, "           {}", self.paint(line, "90"))?;
+                        }
+                    }
+                    Verdict::Pass => {}
+                }
+            }
+            Event::RunFinished { summary, .. } => {
+                let parts: Vec<String> = [
+                    (Verdict::Pass, "passed"),
+                    (Verdict::Fail, "failed"),
+                    (Verdict::Warn, "warned"),
+                    (Verdict::Info, "info"),
+                    (Verdict::Skip, "skipped"),
+                    (Verdict::Error, "errors"),
+                ]
+                .iter()
+                .filter(|(v, _)| summary.count(*v) > 0 || *v == Verdict::Pass || *v == Verdict::Fail)
+                .map(|(v, word)| self.paint(&format!("{} {word}", summary.count(*v)), Self::verdict_code(*v)))
+                .collect();
+                let total: usize = summary.counts.values().sum();
+                writeln!(self.out, "------------")?;
+                for m in &self.missed {
+                    writeln!(self.out, "     {m}")?;
+                }
+                writeln!(
+                    self.out,
+                    "{} [{:>7.3}s] {total} checks: {}",
+                    self.paint("Summary", "1"),
+                    summary.duration.as_secs_f64(),
+                    parts.join(", ")
+                )?;
+            }
+        }
+        self.out.flush()
+    }
+}

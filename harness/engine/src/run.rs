@@ -1,0 +1,439 @@
+//! Runs a suite's checks against a target, one verdict per check, and
+//! streams events to the reporters.
+//!
+//! Each check gets a target of its own: a server the harness launches is
+//! started afresh before every check (on a new free port unless the user
+//! fixed one) and ended after it, and a client under test is launched per
+//! check against a fresh listener. A check that crashes or wedges the target
+//! therefore costs that check alone: one root cause, one failure.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use crate::check::{Body, Check, CheckId, Generated, Level, Role, Suite};
+use crate::conversation::Conversation;
+use crate::cut::Cut;
+use crate::net;
+use crate::profile::Profile;
+use crate::report::Event;
+use crate::select::Selection;
+use crate::session::{indent, Launched, Miss, Outcome, Peer, Session};
+use crate::show;
+use crate::target::{describe_exit, Launch, Process};
+use crate::timing::Timing;
+use crate::transcript::Transcript;
+use crate::verdict::Verdict;
+
+/// What the checks run against.
+#[derive(Clone, Debug)]
+pub enum TargetSpec {
+    /// A server the harness starts with a shell command; `port` is fixed
+    /// when the server's port is written in its code.
+    Server { command: String, port: Option<u16> },
+    /// A server already running.
+    Remote { addr: SocketAddr },
+    /// A client the harness starts; it connects to the harness.
+    Client { command: String },
+}
+
+impl TargetSpec {
+    pub fn role(&self) -> Role {
+        match self {
+            TargetSpec::Client { .. } => Role::Client,
+            _ => Role::Server,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            TargetSpec::Server { command, .. } => command.clone(),
+            TargetSpec::Remote { addr } => addr.to_string(),
+            TargetSpec::Client { command } => command.clone(),
+        }
+    }
+}
+
+/// Everything a run needs.
+pub struct RunConfig<'a> {
+    pub suite: &'a Suite,
+    pub target: TargetSpec,
+    pub timing: Timing,
+    pub profile: Profile,
+    pub seed: u64,
+    pub selection: Selection,
+}
+
+/// Facts about a run, for reporters.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub suite: String,
+    pub role: Role,
+    pub target: String,
+    pub seed: u64,
+    pub total: usize,
+}
+
+/// The verdict of one check with everything needed to explain it.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub id: CheckId,
+    pub level: Level,
+    pub summary: &'static str,
+    pub expectation: &'static str,
+    pub verdict: Verdict,
+    /// What went wrong (or was observed), readable by a student.
+    pub detail: String,
+    pub duration: Duration,
+    /// The waiting the check does by design.
+    pub deliberate: Duration,
+    /// The steps that ran, numbered.
+    pub conversation: String,
+    pub transcript: Transcript,
+    /// The last lines the target wrote to stderr, when the check missed.
+    pub stderr_tail: Option<String>,
+}
+
+/// Counts per verdict and timings of a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub counts: BTreeMap<Verdict, usize>,
+    pub duration: Duration,
+    pub deliberate: Duration,
+}
+
+impl Summary {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.counts.get(&v).copied().unwrap_or(0)
+    }
+}
+
+/// A run that could not go on.
+#[derive(Debug)]
+pub enum RunError {
+    /// The target could not be started or never listened.
+    TargetFailed(String),
+    /// The harness itself could not set up (no free port, say).
+    Harness(String),
+}
+
+/// Runs every selected check of the config's role, in suite order.
+pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, RunError> {
+    let role = config.target.role();
+    let checks: Vec<&Check> = config
+        .suite
+        .checks_for(role)
+        .filter(|c| config.selection.includes(c.id))
+        .collect();
+    let info = RunInfo {
+        suite: config.suite.name.to_string(),
+        role,
+        target: config.target.describe(),
+        seed: config.seed,
+        total: checks.len(),
+    };
+    sink(&Event::RunStarted(&info));
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut first = true;
+    for (index, check) in checks.iter().enumerate() {
+        sink(&Event::CheckStarted { index, total: checks.len(), id: check.id });
+        let result = run_check(config, check, first)?;
+        first = false;
+        *summary.counts.entry(result.verdict).or_default() += 1;
+        summary.deliberate += result.deliberate;
+        sink(&Event::CheckFinished { index, total: checks.len(), result: &result });
+    }
+    summary.duration = started.elapsed();
+    sink(&Event::RunFinished { info: &info, summary: &summary });
+    Ok(summary)
+}
+
+/// Starts what a check talks to.
+fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
+    match &config.target {
+        TargetSpec::Server { command, port } => {
+            let port = match port {
+                Some(p) => *p,
+                None => net::free_port().map_err(|e| RunError::Harness(format!("no free port: {e}")))?,
+            };
+            let launch = Launch { command: command.clone(), port, stdin: false };
+            Launched::start(launch, &config.timing)
+                .map(Peer::Launched)
+                .map_err(|e| RunError::TargetFailed(e.message))
+        }
+        TargetSpec::Remote { addr } => Ok(Peer::Remote(*addr)),
+        TargetSpec::Client { command } => {
+            let listener = net::listen_loopback()
+                .map_err(|e| RunError::Harness(format!("could not listen on loopback: {e}")))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| RunError::Harness(format!("listener has no address: {e}")))?
+                .port();
+            let launch = Launch { command: command.clone(), port, stdin: true };
+            let process = Process::spawn(&launch).map_err(|e| {
+                RunError::TargetFailed(format!("could not run `{}` through sh: {e}", launch.command_line()))
+            })?;
+            Ok(Peer::Client { listener, process })
+        }
+    }
+}
+
+/// A per-check seed, so `--only` does not change what a check generates.
+fn check_seed(seed: u64, id: CheckId) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_str().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    splitmix(seed ^ h)
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn rng_for(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    let mut x = seed;
+    for chunk in bytes.chunks_mut(8) {
+        x = splitmix(x);
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResult, RunError> {
+    let started = Instant::now();
+    let base = |verdict: Verdict, detail: String| CheckResult {
+        id: check.id,
+        level: check.level,
+        summary: check.summary,
+        expectation: check.expectation,
+        verdict,
+        detail,
+        duration: started.elapsed(),
+        deliberate: Duration::ZERO,
+        conversation: String::new(),
+        transcript: Transcript::new(started),
+        stderr_tail: None,
+    };
+    if check.needs_process && matches!(config.target, TargetSpec::Remote { .. }) {
+        return Ok(base(
+            Verdict::Skip,
+            "needs the server's process (to watch its CPU or descriptors, or to kill it); \
+             run with --server 'CMD' so the harness starts it"
+                .into(),
+        ));
+    }
+    let mut peer = match bring_up(config) {
+        Ok(p) => p,
+        Err(RunError::TargetFailed(msg)) if !first => {
+            return Ok(base(Verdict::Fail, format!("the target could not be started for this check: {msg}")))
+        }
+        Err(e) => return Err(e),
+    };
+    let mut ran = match &check.body {
+        Body::Conversation(build) => {
+            let conversation = build(&config.profile);
+            let outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
+            Ran { conversation, outcome, preface: String::new() }
+        }
+        Body::Generated(g) => run_generated(config, check, g, &mut peer),
+    };
+    let tail = finish_peer(&mut peer, &mut ran.outcome);
+    let worst = ran.outcome.worst();
+    let verdict = Verdict::judge(check.level, worst);
+    let mut detail = ran.preface.clone();
+    detail.push_str(&describe_misses(&ran.outcome.misses));
+    for note in &ran.outcome.notes {
+        detail.push_str(&format!("observed: {note}\n"));
+    }
+    let missed = !matches!(verdict, Verdict::Pass | Verdict::Info);
+    Ok(CheckResult {
+        verdict,
+        detail: detail.trim_end().to_string(),
+        duration: started.elapsed(),
+        deliberate: ran.conversation.deliberate(),
+        conversation: ran.conversation.to_string(),
+        transcript: ran.outcome.transcript,
+        stderr_tail: if missed { tail } else { None },
+        ..base(verdict, String::new())
+    })
+}
+
+struct Ran {
+    conversation: Conversation,
+    outcome: Outcome,
+    /// What to say before the misses (for generated checks: the case).
+    preface: String,
+}
+
+fn describe_misses(misses: &[Miss]) -> String {
+    let mut out = String::new();
+    for m in misses {
+        let tag = if m.level == Level::Must { String::new() } else { format!("[{}] ", m.level) };
+        out.push_str(&format!("{tag}at \"{}\":\n{}\n", m.step, indent(m.detail.trim_end(), "  ")));
+    }
+    out
+}
+
+/// Ends the check's target. A launched server that died during the check
+/// without being killed on purpose crashed: that is a miss of its own.
+/// Returns the tail of the target's stderr.
+fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
+    let process = match peer {
+        Peer::Launched(l) => l.process(),
+        Peer::Client { process, .. } => process,
+        Peer::Remote(_) => return None,
+    };
+    let exited = process.exited();
+    if let (Peer::Launched(_), Some(status), false) = (&*peer, exited, outcome.killed) {
+        if status.success() {
+            outcome.notes.push(format!("the server exited during the check ({})", describe_exit(status)));
+        } else {
+            outcome.misses.push(Miss {
+                level: Level::Must,
+                step: "the server's process".into(),
+                detail: format!("the server crashed during the check: {}", describe_exit(status)),
+            });
+        }
+    }
+    let process = match peer {
+        Peer::Launched(l) => l.process(),
+        Peer::Client { process, .. } => process,
+        Peer::Remote(_) => return None,
+    };
+    process.kill();
+    process.stderr().wait_closed(Instant::now() + Duration::from_millis(300));
+    let tail = process.stderr().tail(15);
+    (!tail.trim().is_empty()).then_some(tail)
+}
+
+/// Runs a generated check: its fixed cuts first, then proptest's cases;
+/// a failing case is shrunk to the smallest that still fails.
+fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Peer) -> Ran {
+    let profile = &config.profile;
+    let mut all = Conversation::new();
+    for conversation in (g.fixed)(profile) {
+        revive(config, peer);
+        let outcome = Session::new(peer, config.timing).run(&conversation.steps);
+        if outcome.worst() == Some(Level::Must) {
+            return Ran { conversation, outcome, preface: String::new() };
+        }
+        all = all.then(conversation);
+    }
+    let seed = check_seed(config.seed, check.id);
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: g.cases,
+            max_shrink_iters: 64,
+            max_shrink_time: config.timing.shrink_budget().as_millis() as u32,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        rng_for(seed),
+    );
+    let peer = RefCell::new(peer);
+    let last: RefCell<Option<(Vec<u8>, Cut, Conversation, Outcome)>> = RefCell::new(None);
+    let strategy = ((g.message)(profile), (g.cut)(profile));
+    let result = runner.run(&strategy, |(message, cut)| {
+        let conversation = (g.conversation)(profile, &message, &cut);
+        let mut peer = peer.borrow_mut();
+        revive(config, &mut peer);
+        let outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
+        if outcome.worst() == Some(Level::Must) {
+            *last.borrow_mut() = Some((message, cut, conversation, outcome));
+            return Err(TestCaseError::fail("the conversation missed"));
+        }
+        Ok(())
+    });
+    let peer = peer.into_inner();
+    match result {
+        Ok(()) => {
+            let transcript = Transcript::new(Instant::now());
+            let outcome = Outcome {
+                misses: Vec::new(),
+                notes: vec![format!("{} generated cuts held (seed {})", g.cases, config.seed)],
+                transcript,
+                killed: false,
+            };
+            Ran { conversation: all, outcome, preface: String::new() }
+        }
+        Err(TestError::Fail(_, (message, cut))) => {
+            let stored = last.into_inner().filter(|(m, c, _, _)| *m == message && *c == cut);
+            let (conversation, outcome) = match stored {
+                Some((_, _, conv, outcome)) => (conv, outcome),
+                None => {
+                    let conv = (g.conversation)(profile, &message, &cut);
+                    revive(config, peer);
+                    let outcome = Session::new(peer, config.timing).run(&conv.steps);
+                    (conv, outcome)
+                }
+            };
+            let preface = format!(
+                "smallest failing case: a message of {} bytes {}, cut: {cut}\n\
+                 reproduce with: --seed {} --only {}\n",
+                message.len(),
+                show::quoted(&message, 32),
+                config.seed,
+                check.id
+            );
+            Ran { conversation, outcome, preface }
+        }
+        Err(TestError::Abort(why)) => {
+            let outcome = Outcome {
+                misses: vec![Miss {
+                    level: Level::Must,
+                    step: "generated cases".into(),
+                    detail: format!("the generated cases could not run: {why}"),
+                }],
+                notes: Vec::new(),
+                transcript: Transcript::new(Instant::now()),
+                killed: false,
+            };
+            Ran { conversation: all, outcome, preface: String::new() }
+        }
+    }
+}
+
+/// Starts the target afresh if it died, so each case of a generated check
+/// meets a live target.
+fn revive(config: &RunConfig, peer: &mut Peer) {
+    if let Peer::Launched(l) = peer {
+        if l.process().exited().is_some() {
+            if let Ok(fresh) = bring_up(config) {
+                *peer = fresh;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_seeds_differ_by_id_and_repeat_by_seed() {
+        let a = CheckId::new("x.a");
+        let b = CheckId::new("x.b");
+        assert_ne!(check_seed(1, a), check_seed(1, b));
+        assert_eq!(check_seed(7, a), check_seed(7, a));
+    }
+
+    #[test]
+    fn generated_values_repeat_for_a_seed() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let strategy = Cut::arbitrary(6, 100, &[0, 20]);
+        let draw = |seed| {
+            let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
+            strategy.new_tree(&mut runner).unwrap().current()
+        };
+        assert_eq!(draw(42), draw(42));
+    }
+}

@@ -1,0 +1,772 @@
+//! Runs one conversation against a target and records what happened.
+//!
+//! The session owns the harness's side of every connection: a socket, the
+//! bytes received but not yet matched by an expectation (a frame may arrive
+//! in any number of pieces, or stuck to the next one), how the connection
+//! ended, and the thread writing the current cut. Every wait takes its bound
+//! from [`Timing`]; a miss records what was expected, what arrived by then
+//! and how long the harness waited.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::check::Level;
+use crate::conversation::{Conn, Step, Want};
+use crate::cut::Cut;
+use crate::net;
+use crate::procfs;
+use crate::show;
+use crate::target::{describe_exit, Launch, Process};
+use crate::timing::{Deadline, SpinRule, Timing};
+use crate::transcript::{Event, Transcript};
+
+/// Most bytes read in one receive; also how far past an expectation the
+/// harness reads, so a flooding target costs bounded memory.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A server the harness started.
+pub struct Launched {
+    launch: Launch,
+    process: Process,
+    addr: SocketAddr,
+}
+
+/// Why a target could not be brought up.
+#[derive(Debug)]
+pub struct StartError {
+    pub message: String,
+}
+
+impl Launched {
+    /// Starts the server and waits, without connecting, until its port is
+    /// in LISTEN state.
+    pub fn start(launch: Launch, timing: &Timing) -> Result<Launched, StartError> {
+        let mut process = Process::spawn(&launch).map_err(|e| StartError {
+            message: format!("could not run `{}` through sh: {e}", launch.command_line()),
+        })?;
+        let addr = wait_listening(&mut process, launch.port, timing)?;
+        Ok(Launched { launch, process, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.launch.port
+    }
+
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    pub fn command_line(&self) -> String {
+        self.launch.command_line()
+    }
+
+    /// Kills the running instance and starts another on the same port.
+    pub fn restart(&mut self, timing: &Timing) -> Result<(), StartError> {
+        self.process.kill();
+        let mut process = Process::spawn(&self.launch).map_err(|e| StartError {
+            message: format!("could not run `{}` again: {e}", self.launch.command_line()),
+        })?;
+        let waited = wait_listening(&mut process, self.launch.port, timing);
+        self.process = process;
+        self.addr = waited?;
+        Ok(())
+    }
+}
+
+fn wait_listening(process: &mut Process, port: u16, timing: &Timing) -> Result<SocketAddr, StartError> {
+    let within = timing.deadline(Deadline::Listen);
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(ip) = procfs::listening_on(port) {
+            let ip = match ip {
+                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                other => other,
+            };
+            return Ok(SocketAddr::new(ip, port));
+        }
+        if let Some(status) = process.exited() {
+            process.stderr().wait_closed(Instant::now() + Duration::from_millis(500));
+            return Err(StartError {
+                message: format!(
+                    "the server ended ({}) before listening on port {port}{}",
+                    describe_exit(status),
+                    stderr_block(process)
+                ),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(StartError {
+                message: format!(
+                    "the server did not listen on port {port} within {:.1}s; if its port is written \
+                     in the code, pass it with --port, or use {{port}} in the command{}",
+                    within.as_secs_f64(),
+                    stderr_block(process)
+                ),
+            });
+        }
+        thread::sleep(Timing::POLL);
+    }
+}
+
+fn stderr_block(process: &Process) -> String {
+    let tail = process.stderr().tail(12);
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\nits stderr ends with:\n{}", indent(&tail, "  | "))
+    }
+}
+
+/// Prefixes every line of `text`.
+pub fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// What a session talks to.
+pub enum Peer {
+    /// A server the harness started.
+    Launched(Launched),
+    /// A server already running, out of the harness's control.
+    Remote(SocketAddr),
+    /// A client the harness started; it connects to `listener`.
+    Client { listener: TcpListener, process: Process },
+}
+
+impl Peer {
+    fn process(&mut self) -> Option<&mut Process> {
+        match self {
+            Peer::Launched(l) => Some(l.process()),
+            Peer::Client { process, .. } => Some(process),
+            Peer::Remote(_) => None,
+        }
+    }
+}
+
+/// A requirement the target missed during the conversation.
+#[derive(Clone, Debug)]
+pub struct Miss {
+    pub level: Level,
+    /// The step, as printed.
+    pub step: String,
+    pub detail: String,
+}
+
+/// How a connection ended, as seen by the harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Closed,
+    Reset,
+}
+
+struct Link {
+    stream: TcpStream,
+    /// Received and not yet matched.
+    buffered: Vec<u8>,
+    ended: Option<End>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// What running a conversation produced.
+pub struct Outcome {
+    pub misses: Vec<Miss>,
+    pub notes: Vec<String>,
+    pub transcript: Transcript,
+    /// Whether the conversation ended the target on purpose.
+    pub killed: bool,
+}
+
+impl Outcome {
+    /// The heaviest miss.
+    pub fn worst(&self) -> Option<Level> {
+        self.misses.iter().map(|m| m.level).max()
+    }
+}
+
+/// One conversation in progress.
+pub struct Session<'p> {
+    peer: &'p mut Peer,
+    timing: Timing,
+    links: BTreeMap<Conn, Link>,
+    transcript: Arc<Mutex<Transcript>>,
+    misses: Vec<Miss>,
+    notes: Vec<String>,
+    descriptors: Option<usize>,
+    output_seen: u64,
+    killed: bool,
+}
+
+/// A step that did not go as required; ends the conversation when MUST.
+struct Missed {
+    level: Level,
+    detail: String,
+}
+
+fn miss(level: Level, detail: impl Into<String>) -> Missed {
+    Missed { level, detail: detail.into() }
+}
+
+type StepResult = Result<(), Missed>;
+
+impl<'p> Session<'p> {
+    pub fn new(peer: &'p mut Peer, timing: Timing) -> Self {
+        Session {
+            peer,
+            timing,
+            links: BTreeMap::new(),
+            transcript: Arc::new(Mutex::new(Transcript::new(Instant::now()))),
+            misses: Vec::new(),
+            notes: Vec::new(),
+            descriptors: None,
+            output_seen: 0,
+            killed: false,
+        }
+    }
+
+    /// Runs `steps` in order, stopping at the first MUST miss, then closes
+    /// every connection.
+    pub fn run(mut self, steps: &[Step]) -> Outcome {
+        self.run_steps(steps);
+        self.close_all();
+        let transcript = match Arc::try_unwrap(self.transcript) {
+            Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Err(shared) => shared.lock().map(|t| t.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+        };
+        Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed }
+    }
+
+    /// Returns false when a MUST miss ended the conversation.
+    fn run_steps(&mut self, steps: &[Step]) -> bool {
+        for step in steps {
+            if let Step::Repeat { times, steps } = step {
+                for _ in 0..*times {
+                    if !self.run_steps(steps) {
+                        return false;
+                    }
+                }
+                continue;
+            }
+            if let Err(m) = self.step(step) {
+                let stop = m.level == Level::Must;
+                self.misses.push(Miss { level: m.level, step: step.to_string(), detail: m.detail });
+                if stop {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn record(&self, conn: Option<Conn>, event: Event) {
+        if let Ok(mut t) = self.transcript.lock() {
+            t.record(conn, event);
+        }
+    }
+
+    fn step(&mut self, step: &Step) -> StepResult {
+        match step {
+            Step::Connect { conn, small_buffers } => self.connect(*conn, *small_buffers),
+            Step::Accept { conn } => self.accept(*conn),
+            Step::Send { conn, data, cut } => self.send(*conn, data, cut),
+            Step::Expect { conn, want, level } => self.expect(*conn, want, *level),
+            Step::Observe { conn, want, within, question } => {
+                let seen = self.wait_for(*conn, want, self.timing.deadline(*within), false).is_ok();
+                let note = format!("{question}: {}", if seen { "yes" } else { "no" });
+                self.record(Some(*conn), Event::note(note.clone()));
+                self.notes.push(note);
+                Ok(())
+            }
+            Step::ShutdownWrite { conn } => {
+                let link = self.link(*conn)?;
+                join_writer(link);
+                let r = net::shutdown_write(&link.stream);
+                self.record(Some(*conn), Event::ShutdownWrite);
+                r.map_err(|e| miss(Level::Must, format!("could not half-close: {e}")))
+            }
+            Step::Reset { conn } => {
+                let mut link = self.take_link(*conn)?;
+                join_writer(&mut link);
+                let r = net::reset(link.stream);
+                self.record(Some(*conn), Event::SentReset);
+                r.map_err(|e| miss(Level::Must, format!("could not reset: {e}")))
+            }
+            Step::Close { conn } => {
+                let mut link = self.take_link(*conn)?;
+                join_writer(&mut link);
+                drop(link);
+                self.record(Some(*conn), Event::note("closed by the harness"));
+                Ok(())
+            }
+            Step::Pause(p) => {
+                thread::sleep(p.duration());
+                Ok(())
+            }
+            Step::Repeat { .. } => Ok(()),
+            Step::ExpectIdle => self.expect_idle(),
+            Step::CountDescriptors => {
+                let n = self.count_descriptors()?;
+                self.descriptors = Some(n);
+                self.record(None, Event::note(format!("the target holds {n} descriptors")));
+                Ok(())
+            }
+            Step::ExpectDescriptorsBack { slack } => {
+                let before = self.descriptors.ok_or_else(|| {
+                    miss(Level::Must, "no descriptor count was taken before (a bug in the suite)")
+                })?;
+                let now = self.count_descriptors()?;
+                self.record(None, Event::note(format!("the target holds {now} descriptors")));
+                if now > before + slack {
+                    return Err(miss(
+                        Level::Must,
+                        format!(
+                            "the target held {before} open descriptors before and {now} after; \
+                             {} were not closed (close each accepted connection when its client leaves)",
+                            now - before
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Step::KillTarget => {
+                let Some(p) = self.peer.process() else {
+                    return Err(miss(Level::Must, "no process to kill: the harness did not start the target"));
+                };
+                let st = p.kill();
+                self.killed = true;
+                let how = st.map(describe_exit).unwrap_or_else(|| "still not reaped".into());
+                self.record(None, Event::note(format!("killed the target ({how})")));
+                Ok(())
+            }
+            Step::RestartTarget => {
+                let timing = self.timing;
+                let Peer::Launched(l) = &mut *self.peer else {
+                    return Err(miss(Level::Must, "cannot restart a target the harness did not start"));
+                };
+                let port = l.port();
+                let r = l.restart(&timing);
+                match r {
+                    Ok(()) => {
+                        self.killed = false;
+                        self.record(None, Event::note(format!("restarted; listening again on port {port}")));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let hint = if e.message.contains("Address already in use")
+                            || e.message.contains("EADDRINUSE")
+                            || e.message.contains("errno 98")
+                        {
+                            "\nset SO_REUSEADDR on the listening socket before bind()"
+                        } else {
+                            ""
+                        };
+                        Err(miss(Level::Must, format!("restarted at once on port {port}, {}{hint}", e.message)))
+                    }
+                }
+            }
+            Step::Input(bytes) => {
+                self.record(None, Event::note(format!("typed {}", show::quoted(bytes, 80))));
+                let p = self.client_process()?;
+                p.write_input(bytes).map_err(|e| {
+                    miss(Level::Must, format!("could not write to the client's standard input: {e}"))
+                })
+            }
+            Step::EndInput => {
+                self.client_process()?.close_input();
+                self.record(None, Event::note("ended the input"));
+                Ok(())
+            }
+            Step::ExpectOutput { text, level } => self.expect_output(text, *level),
+            Step::ExpectCleanExit { level } => self.expect_clean_exit(*level),
+            Step::ExpectNoConnection { within, level } => {
+                let deadline = Instant::now() + self.timing.deadline(*within);
+                match self.accept_until(deadline) {
+                    Ok(Some((_, peer))) => Err(miss(
+                        *level,
+                        format!("the client opened another connection (from port {}); it should use one", peer.port()),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn link(&mut self, conn: Conn) -> Result<&mut Link, Missed> {
+        self.links
+            .get_mut(&conn)
+            .ok_or_else(|| miss(Level::Must, format!("{conn} is not open (a bug in the suite)")))
+    }
+
+    fn take_link(&mut self, conn: Conn) -> Result<Link, Missed> {
+        self.links
+            .remove(&conn)
+            .ok_or_else(|| miss(Level::Must, format!("{conn} is not open (a bug in the suite)")))
+    }
+
+    fn target_gone(&mut self) -> String {
+        match self.peer.process().and_then(|p| p.exited()) {
+            Some(st) => format!(" (the target has exited: {})", describe_exit(st)),
+            None => String::new(),
+        }
+    }
+
+    fn connect(&mut self, conn: Conn, small: bool) -> StepResult {
+        let addr = match &*self.peer {
+            Peer::Launched(l) => l.addr(),
+            Peer::Remote(a) => *a,
+            Peer::Client { .. } => return Err(miss(Level::Must, "the harness plays the server in this role")),
+        };
+        match net::connect(addr, small, self.timing.deadline(Deadline::Reply)) {
+            Ok((stream, buffers)) => {
+                let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+                self.record(Some(conn), Event::Connected { local_port: port });
+                if let Some(b) = buffers {
+                    self.record(
+                        Some(conn),
+                        Event::note(format!("buffers read back: SO_RCVBUF {} SO_SNDBUF {}", b.recv, b.send)),
+                    );
+                }
+                self.links.insert(conn, Link { stream, buffered: Vec::new(), ended: None, writer: None });
+                Ok(())
+            }
+            Err(e) => {
+                let gone = self.target_gone();
+                Err(miss(Level::Must, format!("could not connect to {addr}: {e}{gone}")))
+            }
+        }
+    }
+
+    fn accept(&mut self, conn: Conn) -> StepResult {
+        let within = self.timing.deadline(Deadline::Accept);
+        match self.accept_until(Instant::now() + within) {
+            Ok(Some((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                self.record(Some(conn), Event::Accepted { peer_port: peer.port() });
+                self.links.insert(conn, Link { stream, buffered: Vec::new(), ended: None, writer: None });
+                Ok(())
+            }
+            Ok(None) => {
+                let gone = self.target_gone();
+                Err(miss(
+                    Level::Must,
+                    format!("the client did not connect within {:.1}s{gone}", within.as_secs_f64()),
+                ))
+            }
+            Err(e) => Err(miss(Level::Must, format!("accepting the client failed: {e}"))),
+        }
+    }
+
+    /// Accepts the next connection, polling so a client that exits early
+    /// is noticed; `None` at the deadline or when the client has exited.
+    fn accept_until(&mut self, deadline: Instant) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        let Peer::Client { listener, process } = &mut *self.peer else {
+            return Err(io::Error::other("only a client connects to the harness"));
+        };
+        listener.set_nonblocking(true)?;
+        loop {
+            match listener.accept() {
+                Ok((s, a)) => {
+                    s.set_nonblocking(false)?;
+                    return Ok(Some((s, a)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline || process.exited().is_some() {
+                return Ok(None);
+            }
+            thread::sleep(Timing::POLL);
+        }
+    }
+
+    fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
+        let write_timeout = self.timing.deadline(Deadline::Reply);
+        let transcript = self.transcript.clone();
+        let link = self.link(conn)?;
+        join_writer(link);
+        let mut stream = link
+            .stream
+            .try_clone()
+            .map_err(|e| miss(Level::Must, format!("could not start writing: {e}")))?;
+        let _ = stream.set_write_timeout(Some(write_timeout));
+        let plan = cut.plan(data.len());
+        let data = data.to_vec();
+        link.writer = Some(thread::spawn(move || {
+            for w in plan {
+                let piece = &data[w.range];
+                let r = stream.write_all(piece);
+                let event = match &r {
+                    Ok(()) => Event::wrote(piece),
+                    Err(e) => Event::note(format!("write of {} bytes failed: {e}", piece.len())),
+                };
+                if let Ok(mut t) = transcript.lock() {
+                    t.record(Some(conn), event);
+                }
+                if r.is_err() {
+                    return;
+                }
+                thread::sleep(w.pause_after);
+            }
+        }));
+        Ok(())
+    }
+
+    /// Receives once into the link's buffer, waiting at most until `deadline`.
+    fn fill(&mut self, conn: Conn, deadline: Instant) -> Result<(), Missed> {
+        let transcript = self.transcript.clone();
+        let link = self.link(conn)?;
+        if link.ended.is_some() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        let _ = link.stream.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let event = match link.stream.read(&mut chunk) {
+            Ok(0) => {
+                link.ended = Some(End::Closed);
+                Event::Closed
+            }
+            Ok(n) => {
+                link.buffered.extend_from_slice(&chunk[..n]);
+                Event::read(&chunk[..n])
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if net::is_peer_gone(&e) => {
+                link.ended = Some(End::Reset);
+                Event::ResetByPeer
+            }
+            Err(e) => return Err(miss(Level::Must, format!("receiving failed: {e}"))),
+        };
+        if let Ok(mut t) = transcript.lock() {
+            t.record(Some(conn), event);
+        }
+        Ok(())
+    }
+
+    fn expect(&mut self, conn: Conn, want: &Want, level: Level) -> StepResult {
+        let within = match want {
+            Want::End => self.timing.deadline(Deadline::Eof),
+            _ => self.timing.deadline(Deadline::Reply),
+        };
+        self.wait_for(conn, want, within, true).map_err(|detail| miss(level, detail))?;
+        if let Want::Message(_) = want {
+            // Nothing may follow the message: a stray newline shows at once.
+            let deadline = Instant::now() + self.timing.deadline(Deadline::Quiet);
+            loop {
+                let link = self.link(conn)?;
+                if !link.buffered.is_empty() {
+                    let extra = std::mem::take(&mut link.buffered);
+                    return Err(miss(
+                        level,
+                        format!(
+                            "the message was followed by {} more bytes: {}",
+                            extra.len(),
+                            show::quoted(&extra, 48)
+                        ),
+                    ));
+                }
+                if link.ended.is_some() || Instant::now() >= deadline {
+                    return Ok(());
+                }
+                self.fill(conn, deadline)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `want` holds on `conn`. With `consume`, matched bytes are
+    /// taken from the buffer. The error is a readable account of the miss.
+    fn wait_for(&mut self, conn: Conn, want: &Want, within: Duration, consume: bool) -> Result<(), String> {
+        let start = Instant::now();
+        let deadline = start + within;
+        loop {
+            let link = self.link(conn).map_err(|m| m.detail)?;
+            match want {
+                Want::Bytes(expected) | Want::Message(expected) => {
+                    let got = &link.buffered;
+                    let n = got.len().min(expected.len());
+                    if got[..n] != expected[..n] {
+                        let shown = got[..got.len().min(expected.len() + 16)].to_vec();
+                        if consume {
+                            link.buffered.clear();
+                        }
+                        return Err(format!("different bytes arrived\n{}", show::compare(expected, &shown)));
+                    }
+                    if got.len() >= expected.len() {
+                        if consume {
+                            link.buffered.drain(..expected.len());
+                        }
+                        return Ok(());
+                    }
+                    if let Some(end) = link.ended {
+                        let got = std::mem::take(&mut link.buffered);
+                        let how = match end {
+                            End::Closed => "the connection was closed",
+                            End::Reset => "the connection was reset",
+                        };
+                        let gone = self.target_gone();
+                        return Err(format!(
+                            "{how} after {} of {} bytes{gone}\n{}",
+                            got.len(),
+                            expected.len(),
+                            show::compare(expected, &got)
+                        ));
+                    }
+                    if Instant::now() >= deadline {
+                        let got = got.clone();
+                        if consume {
+                            link.buffered.clear();
+                        }
+                        let gone = self.target_gone();
+                        return Err(format!(
+                            "timed out after {:.1}s with {} of {} bytes{gone}\n{}",
+                            within.as_secs_f64(),
+                            got.len(),
+                            expected.len(),
+                            show::compare(expected, &got)
+                        ));
+                    }
+                }
+                Want::End => {
+                    if !link.buffered.is_empty() {
+                        let got = std::mem::take(&mut link.buffered);
+                        return Err(format!(
+                            "expected end of stream, but {} more bytes arrived: {}",
+                            got.len(),
+                            show::quoted(&got, 48)
+                        ));
+                    }
+                    if link.ended.is_some() {
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "no end of stream within {:.1}s: the connection is still open \
+                             (close the connection when the peer's receive returns zero bytes)",
+                            within.as_secs_f64()
+                        ));
+                    }
+                }
+            }
+            self.fill(conn, deadline).map_err(|m| m.detail)?;
+        }
+    }
+
+    fn expect_idle(&mut self) -> StepResult {
+        let Some(p) = self.peer.process() else {
+            return Err(miss(Level::Must, "no process to measure: the harness did not start the target"));
+        };
+        let mut window = SpinRule::WINDOW;
+        let mut fraction = measure_cpu(p, window);
+        if (SpinRule::AMBIGUOUS_ABOVE..SpinRule::THRESHOLD).contains(&fraction) {
+            window = Duration::from_secs(1);
+            fraction = measure_cpu(p, window);
+        }
+        let pct = fraction * 100.0;
+        self.record(None, Event::note(format!("CPU {pct:.0}% of one core over {}ms", window.as_millis())));
+        if fraction >= SpinRule::THRESHOLD {
+            return Err(miss(
+                Level::Must,
+                format!(
+                    "the target used {pct:.0}% of a core over {}ms after its client closed \
+                     (idle is under {:.0}%): a receive loop that does not stop when recv \
+                     returns zero bytes spins forever",
+                    window.as_millis(),
+                    SpinRule::THRESHOLD * 100.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn count_descriptors(&mut self) -> Result<usize, Missed> {
+        let Some(p) = self.peer.process() else {
+            return Err(miss(Level::Must, "no process to inspect: the harness did not start the target"));
+        };
+        Ok(procfs::descriptors(&p.tree()))
+    }
+
+    fn client_process(&mut self) -> Result<&mut Process, Missed> {
+        match &mut *self.peer {
+            Peer::Client { process, .. } => Ok(process),
+            _ => Err(miss(Level::Must, "only a client under test reads input (a bug in the suite)")),
+        }
+    }
+
+    fn expect_output(&mut self, text: &str, level: Level) -> StepResult {
+        let within = self.timing.deadline(Deadline::Output);
+        let from = self.output_seen;
+        let p = self.client_process()?;
+        match p.stdout().wait_for(text.as_bytes(), from, Instant::now() + within) {
+            Some(end) => {
+                self.output_seen = end;
+                Ok(())
+            }
+            None => {
+                let printed = p.stdout().since(from);
+                Err(miss(
+                    level,
+                    format!(
+                        "{} did not appear on the client's output within {:.1}s; it printed {}",
+                        show::quoted(text.as_bytes(), 60),
+                        within.as_secs_f64(),
+                        if printed.is_empty() { "nothing".to_string() } else { show::quoted(&printed, 120) }
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn expect_clean_exit(&mut self, level: Level) -> StepResult {
+        let within = self.timing.deadline(Deadline::Exit);
+        let p = self.client_process()?;
+        let Some(status) = p.wait_exit(within) else {
+            return Err(miss(
+                level,
+                format!("the client was still running {:.1}s after its input ended", within.as_secs_f64()),
+            ));
+        };
+        p.stderr().wait_closed(Instant::now() + Duration::from_millis(500));
+        let tail = p.stderr().tail(12);
+        if !status.success() || tail.contains("Traceback") {
+            return Err(miss(
+                level,
+                format!("the client ended with {} after its input ended{}", describe_exit(status), stderr_block(p)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn close_all(&mut self) {
+        for (_, mut link) in std::mem::take(&mut self.links) {
+            // Unblocks a writer stuck on a target that stopped reading.
+            let _ = link.stream.shutdown(Shutdown::Both);
+            join_writer(&mut link);
+        }
+    }
+}
+
+fn join_writer(link: &mut Link) {
+    if let Some(w) = link.writer.take() {
+        let _ = w.join();
+    }
+}
+
+fn measure_cpu(p: &mut Process, window: Duration) -> f64 {
+    let before = p.tree();
+    let t0 = Instant::now();
+    thread::sleep(window);
+    let after = p.tree();
+    procfs::cpu_fraction(&before, &after, t0.elapsed())
+}

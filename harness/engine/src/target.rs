@@ -1,0 +1,458 @@
+//! The program under test as a process: started in its own process group,
+//! its output always drained, and ended with every descendant.
+//!
+//! A target whose stdout or stderr pipe fills blocks in `write` and looks
+//! idle, so both are read continuously into bounded buffers. Every process
+//! started is registered so that Ctrl-C, SIGTERM or a panic ends it too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::procfs::{self, Stat};
+use crate::timing::Timing;
+
+/// How much of each output stream is kept: enough for any traceback and
+/// for a client's printed replies, bounded whatever the target prints.
+const KEPT_OUTPUT: usize = 1 << 20;
+
+/// Output of a target's stream, read as it comes.
+#[derive(Default)]
+pub struct Capture {
+    state: Mutex<CaptureState>,
+    grew: Condvar,
+}
+
+#[derive(Default)]
+struct CaptureState {
+    /// The last [`KEPT_OUTPUT`] bytes.
+    kept: Vec<u8>,
+    /// Bytes dropped from the front of `kept`.
+    dropped: u64,
+    closed: bool,
+}
+
+impl Capture {
+    fn push(&self, bytes: &[u8]) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.kept.extend_from_slice(bytes);
+        if s.kept.len() > KEPT_OUTPUT {
+            let cut = s.kept.len() - KEPT_OUTPUT;
+            s.kept.drain(..cut);
+            s.dropped += cut as u64;
+        }
+        self.grew.notify_all();
+    }
+
+    fn close(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.closed = true;
+        self.grew.notify_all();
+    }
+
+    /// Everything kept, from absolute offset `from` on.
+    pub fn since(&self, from: u64) -> Vec<u8> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let start = from.saturating_sub(s.dropped) as usize;
+        s.kept.get(start..).unwrap_or(&[]).to_vec()
+    }
+
+    /// The total number of bytes the stream has carried.
+    pub fn total(&self) -> u64 {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.dropped + s.kept.len() as u64
+    }
+
+    /// Waits until `needle` appears at or after offset `from`; returns the
+    /// offset just past it, or `None` at the deadline or when the stream
+    /// closed without it.
+    pub fn wait_for(&self, needle: &[u8], from: u64, deadline: Instant) -> Option<u64> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let start = from.saturating_sub(s.dropped) as usize;
+            if let Some(hay) = s.kept.get(start..) {
+                if let Some(pos) = find(hay, needle) {
+                    return Some(s.dropped + (start + pos + needle.len()) as u64);
+                }
+            }
+            let now = Instant::now();
+            if s.closed || now >= deadline {
+                return None;
+            }
+            s = self.grew.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Waits until the writer closed the stream (all of the target's
+    /// processes that held it ended), so a tail read after an exit is whole.
+    pub fn wait_closed(&self, deadline: Instant) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !s.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            s = self.grew.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// The last `lines` lines kept, as text.
+    pub fn tail(&self, lines: usize) -> String {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let text = String::from_utf8_lossy(&s.kept);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn drain(mut from: impl Read + Send + 'static, into: Arc<Capture>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => into.push(&buf[..n]),
+            }
+        }
+        into.close();
+    });
+}
+
+/// Processes started by this harness and not yet reaped: root pid to group.
+fn live() -> &'static Mutex<BTreeMap<i32, i32>> {
+    static LIVE: OnceLock<Mutex<BTreeMap<i32, i32>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// Kills every target process still alive; for signal handlers and exits.
+pub fn kill_all_live() {
+    let groups: Vec<(i32, i32)> = live()
+        .lock()
+        .map(|m| m.iter().map(|(&p, &g)| (p, g)).collect())
+        .unwrap_or_default();
+    for (pid, pgid) in groups {
+        kill_tree(pid, pgid, &BTreeSet::new());
+    }
+}
+
+/// Ends the harness's targets on Ctrl-C and SIGTERM, then exits with
+/// [`crate::exit::INTERRUPTED`]. Also makes the harness the reaper of
+/// orphaned descendants, so a target's forked children stay findable.
+pub fn install_interrupt_handler() {
+    // SAFETY: prctl with these arguments only changes this process's flags.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    let _ = ctrlc::set_handler(|| {
+        kill_all_live();
+        eprintln!("\nsockspec: interrupted; every target process was ended");
+        std::process::exit(crate::exit::INTERRUPTED);
+    });
+}
+
+fn kill_tree(pid: i32, pgid: i32, known: &BTreeSet<i32>) -> Vec<Stat> {
+    let procs = procfs::tree(pid, pgid);
+    // SAFETY: signalling a process group or pid has no memory effects; the
+    // group and pids are the target's own (its group was made at spawn).
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+        for s in &procs {
+            libc::kill(s.pid, libc::SIGKILL);
+        }
+        for &p in known {
+            if p != pid {
+                // Only processes seen in this target's tree before.
+                if procfs::parse_stat(&std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+                    .is_some_and(|s| s.pgid == pgid)
+                {
+                    libc::kill(p, libc::SIGKILL);
+                }
+            }
+        }
+    }
+    procs
+}
+
+/// How a target ended, in words a student understands.
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(libc::SIGPIPE) => {
+            "killed by SIGPIPE (signal 13): it wrote to a connection the peer had closed; \
+             ignore SIGPIPE or handle EPIPE"
+                .to_string()
+        }
+        Some(libc::SIGSEGV) => "killed by SIGSEGV (signal 11): a memory error".to_string(),
+        Some(sig) => format!("killed by signal {sig}"),
+        None => "ended in an unknown way".to_string(),
+    }
+}
+
+/// How to start a target.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// A shell command; `{port}` is replaced by the port.
+    pub command: String,
+    /// The port given to the target through `{port}` and `SOCKSPEC_PORT`.
+    pub port: u16,
+    /// Whether the harness writes the target's standard input.
+    pub stdin: bool,
+}
+
+impl Launch {
+    pub fn command_line(&self) -> String {
+        self.command.replace("{port}", &self.port.to_string())
+    }
+}
+
+/// A started target.
+pub struct Process {
+    child: Child,
+    pid: i32,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Capture>,
+    stderr: Arc<Capture>,
+    status: Option<ExitStatus>,
+    /// Every pid ever seen in the target's tree, so a child that left the
+    /// tree's process group is still ended with it.
+    seen: BTreeSet<i32>,
+    started: Instant,
+}
+
+impl Process {
+    /// Starts `launch` through `sh -c` in a new process group.
+    pub fn spawn(launch: &Launch) -> io::Result<Process> {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(launch.command_line())
+            .env("SOCKSPEC_PORT", launch.port.to_string())
+            // Python buffers stdout into a pipe; a client's printed reply
+            // would only show at exit.
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(if launch.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+        // the shell if the harness dies without cleaning up.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let pid = child.id() as i32;
+        if let Ok(mut m) = live().lock() {
+            m.insert(pid, pid);
+        }
+        let stdout = Arc::new(Capture::default());
+        let stderr = Arc::new(Capture::default());
+        if let Some(out) = child.stdout.take() {
+            drain(out, stdout.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            drain(err, stderr.clone());
+        }
+        Ok(Process {
+            stdin: child.stdin.take(),
+            child,
+            pid,
+            stdout,
+            stderr,
+            status: None,
+            seen: BTreeSet::new(),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The exit status, if the target has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.status = Some(st);
+                self.unregister();
+            }
+        }
+        self.status
+    }
+
+    /// Waits up to `within` for the target to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = self.exited() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Timing::POLL);
+        }
+    }
+
+    /// The target's processes now (root, group, descendants).
+    pub fn tree(&mut self) -> Vec<Stat> {
+        let procs = procfs::tree(self.pid, self.pid);
+        self.seen.extend(procs.iter().map(|s| s.pid));
+        procs
+    }
+
+    /// Kills the whole tree and reaps the root. Returns how the root ended.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        self.tree();
+        kill_tree(self.pid, self.pid, &self.seen);
+        let status = match self.status {
+            Some(st) => Some(st),
+            None => {
+                let st = self.wait_exit(Timing::REAP);
+                self.status = st;
+                st
+            }
+        };
+        reap_orphans();
+        self.unregister();
+        status
+    }
+
+    fn unregister(&self) {
+        if let Ok(mut m) = live().lock() {
+            m.remove(&self.pid);
+        }
+    }
+
+    pub fn write_input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(bytes).and_then(|_| stdin.flush()),
+            None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "standard input is closed")),
+        }
+    }
+
+    pub fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
+    pub fn stdout(&self) -> &Capture {
+        &self.stdout
+    }
+
+    pub fn stderr(&self) -> &Capture {
+        &self.stderr
+    }
+}
+
+/// Reaps orphaned descendants that were re-parented to the harness (it is
+/// their subreaper) and have exited, so no zombie outlives a check.
+fn reap_orphans() {
+    let me = std::process::id() as i32;
+    let owned: BTreeSet<i32> = live().lock().map(|m| m.keys().copied().collect()).unwrap_or_default();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Some(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| procfs::parse_stat(&t)) else {
+            continue;
+        };
+        if stat.ppid == me && stat.zombie && !owned.contains(&pid) {
+            // SAFETY: reaps one exited child by pid; never blocks.
+            unsafe {
+                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            self.kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(cmd: &str) -> Launch {
+        Launch { command: cmd.to_string(), port: 4242, stdin: true }
+    }
+
+    #[test]
+    fn the_port_is_given_in_the_command_and_the_environment() {
+        let mut p = Process::spawn(&launch("echo {port} $SOCKSPEC_PORT")).unwrap();
+        assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+        let end = p.stdout().wait_for(b"4242 4242", 0, Instant::now() + Duration::from_secs(5));
+        assert!(end.is_some());
+    }
+
+    #[test]
+    fn output_is_drained_so_a_chatty_target_never_blocks() {
+        let mut p = Process::spawn(&launch("head -c 3000000 /dev/zero; echo done >&2")).unwrap();
+        let st = p.wait_exit(Duration::from_secs(10)).expect("exits");
+        assert!(st.success());
+        assert_eq!(p.stdout().total(), 3_000_000);
+    }
+
+    #[test]
+    fn kill_ends_the_whole_group_including_children() {
+        let mut p = Process::spawn(&launch("sleep 30 & sleep 30 & wait")).unwrap();
+        thread::sleep(Duration::from_millis(200));
+        let pids: Vec<i32> = p.tree().iter().map(|s| s.pid).collect();
+        assert!(pids.len() >= 3, "sh and two sleeps: {pids:?}");
+        p.kill();
+        thread::sleep(Duration::from_millis(100));
+        for pid in pids {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|t| procfs::parse_stat(&t))
+                .is_some_and(|s| !s.zombie);
+            assert!(!alive, "pid {pid} survived");
+        }
+    }
+
+    #[test]
+    fn stdin_reaches_the_target() {
+        let mut p = Process::spawn(&launch("cat")).unwrap();
+        p.write_input(b"ping\n").unwrap();
+        p.close_input();
+        assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+        assert_eq!(p.stdout().since(0), b"ping\n");
+    }
+
+    #[test]
+    fn exits_are_described_for_a_student() {
+        assert_eq!(describe_exit(ExitStatus::from_raw(1 << 8)), "exit status 1");
+        assert!(describe_exit(ExitStatus::from_raw(libc::SIGPIPE)).contains("SIGPIPE"));
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_last_lines() {
+        let mut p = Process::spawn(&launch("for i in 1 2 3 4 5; do echo line$i >&2; done")).unwrap();
+        p.wait_exit(Duration::from_secs(5));
+        p.stderr().wait_for(b"line5", 0, Instant::now() + Duration::from_secs(5));
+        assert_eq!(p.stderr().tail(2), "line4\nline5");
+    }
+}

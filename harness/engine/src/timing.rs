@@ -1,0 +1,187 @@
+//! Every deadline and deliberate pause the harness uses, in one place.
+//!
+//! The figures rest on measurements of loopback sockets on 2-core Linux
+//! machines, idle and with three CPU-bound processes competing
+//! (`LOOPBACK-FACTS.md` in the project's shared notes). Deadlines bound how
+//! long the harness waits for something that should happen; `--timeout-scale`
+//! stretches them for slow targets (a JVM, a machine under heavy load).
+//! Pauses shape the traffic itself and are not scaled: stretching them would
+//! change what the target sees, not how patient the harness is.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A bounded wait for something the target should do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Deadline {
+    /// A reply to a request. Loopback replies come back in well under a
+    /// millisecond idle and within tens of milliseconds under load; 2 s is a
+    /// margin of about 100x for interpreted targets on a loaded machine.
+    Reply,
+    /// End of stream after the harness half-closes. A correct peer's EOF was
+    /// seen within 2.5 ms even under load: 1 s is a 400x margin.
+    Eof,
+    /// Quiet time after an exact message, to see that nothing follows it.
+    /// Bytes written by one `send` arrive together on loopback, so a trailing
+    /// newline shows at once; 150 ms covers a scheduler delay under load.
+    Quiet,
+    /// A port in LISTEN state after launch. Python listens after 40 to 75 ms,
+    /// a JVM after about a second: 10 s covers both on a loaded machine.
+    Listen,
+    /// A client under test connecting to the harness after it was started.
+    Accept,
+    /// A client's process exiting after its input ended.
+    Exit,
+    /// A reply that would show that a second client is served concurrently.
+    /// Only an observation: a miss is not a failure.
+    Concurrent,
+    /// Text appearing on the target's standard output.
+    Output,
+}
+
+impl Deadline {
+    fn base(self) -> Duration {
+        match self {
+            Deadline::Reply => Duration::from_secs(2),
+            Deadline::Eof => Duration::from_secs(1),
+            Deadline::Quiet => Duration::from_millis(150),
+            Deadline::Listen => Duration::from_secs(10),
+            Deadline::Accept => Duration::from_secs(5),
+            Deadline::Exit => Duration::from_secs(2),
+            Deadline::Concurrent => Duration::from_millis(300),
+            Deadline::Output => Duration::from_secs(2),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Deadline::Reply => "reply",
+            Deadline::Eof => "end of stream",
+            Deadline::Quiet => "quiet",
+            Deadline::Listen => "listen",
+            Deadline::Accept => "accept",
+            Deadline::Exit => "exit",
+            Deadline::Concurrent => "concurrent reply",
+            Deadline::Output => "output",
+        }
+    }
+}
+
+/// A deliberate pause that shapes the traffic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Pause {
+    /// Between two writes meant to arrive as two receives. With the peer
+    /// already blocked in its receive, a 1 ms pause split 100 % of writes
+    /// idle and loaded, and 20 ms kept writes apart in 50 of 50 runs; 50 ms
+    /// leaves a wide margin.
+    Split,
+    /// Before measuring CPU after a close: a spinning loop starts at once,
+    /// so 300 ms lets the target settle from its last real work.
+    SpinSettle,
+    /// Lets the target act on what it was just sent (a close, a reset)
+    /// before the next observation.
+    Settle,
+    /// An explicit pause in milliseconds, as in a generated cut.
+    Millis(u32),
+}
+
+impl Pause {
+    pub fn duration(self) -> Duration {
+        match self {
+            Pause::Split => Duration::from_millis(50),
+            Pause::SpinSettle => Duration::from_millis(300),
+            Pause::Settle => Duration::from_millis(100),
+            Pause::Millis(ms) => Duration::from_millis(u64::from(ms)),
+        }
+    }
+}
+
+impl fmt::Display for Pause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.duration().as_millis())
+    }
+}
+
+/// Thresholds for judging a target's CPU use after its client closed.
+///
+/// A loop that ignores the empty receive burns 98 to 105 % of a core idle
+/// and 41 to 50 % when three CPU-bound processes compete for the two cores;
+/// idle, closed and never-closing correct servers measure 0.0 %. 20 % of one
+/// core sits at half the loaded spinner's lowest figure and far above zero.
+pub struct SpinRule;
+
+impl SpinRule {
+    /// Fraction of one core at or above which the target is spinning.
+    pub const THRESHOLD: f64 = 0.20;
+    /// How long CPU is measured. At 100 ticks a second the threshold is
+    /// 12 ticks in this window, the loaded spinner's lowest figure 24.
+    pub const WINDOW: Duration = Duration::from_millis(600);
+    /// A figure between these two is re-measured once over a second window
+    /// before it is judged, so one burst of real work is not called a spin.
+    pub const AMBIGUOUS_ABOVE: f64 = 0.05;
+}
+
+/// The harness's patience for one run: deadlines scaled by `--timeout-scale`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    scale: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { scale: 1.0 }
+    }
+}
+
+impl Timing {
+    /// `scale` must be finite and positive; the command line validates it.
+    pub fn new(scale: f64) -> Self {
+        Timing { scale }
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    pub fn deadline(&self, d: Deadline) -> Duration {
+        d.base().mul_f64(self.scale)
+    }
+
+    /// How often readiness and exit are polled: often enough to add at most
+    /// a few milliseconds to a check, rarely enough to cost nothing.
+    pub const POLL: Duration = Duration::from_millis(5);
+
+    /// How long a killed target may take to be reaped before the harness
+    /// reports it as unkillable.
+    pub const REAP: Duration = Duration::from_secs(5);
+
+    /// The longest a generated check may spend shrinking a failure.
+    pub fn shrink_budget(&self) -> Duration {
+        Duration::from_secs(12).mul_f64(self.scale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_scale_but_pauses_do_not() {
+        let t = Timing::new(3.0);
+        assert_eq!(t.deadline(Deadline::Eof), Duration::from_secs(3));
+        assert_eq!(Pause::Split.duration(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn split_pause_keeps_the_measured_margin() {
+        // 20 ms kept writes apart in every measured run.
+        assert!(Pause::Split.duration() >= Duration::from_millis(20) * 2);
+    }
+
+    #[test]
+    fn spin_threshold_sits_between_idle_and_a_loaded_spinner() {
+        let loaded_spinner_low = 0.41;
+        assert!(SpinRule::THRESHOLD * 2.0 <= loaded_spinner_low + 1e-9);
+        assert!(SpinRule::THRESHOLD > SpinRule::AMBIGUOUS_ABOVE);
+    }
+}
