@@ -1,1 +1,345 @@
-fn main(){}
+//! `sockspec`: run a protocol suite against a server or client, list the
+//! checks, or serve a reference implementation.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sockspec_engine::check::Role;
+use sockspec_engine::exit;
+use sockspec_engine::profile::Profile;
+use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
+use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
+use sockspec_engine::select::Selection;
+use sockspec_engine::target;
+use sockspec_engine::timing::Timing;
+use sockspec_engine::verdict::Verdict;
+
+#[derive(Parser)]
+#[command(
+    name = "sockspec",
+    version,
+    about = "Conformance harness for classic socket protocols",
+    long_about = "sockspec drives a server or client of a classic socket protocol (uppercase echo, \
+                  remote commands, file upload...) as a black box over loopback, cuts its traffic on \
+                  purpose, watches its process, and gives a verdict per check.",
+    after_help = "Exit status: 0 no MUST check failed; 1 a MUST check failed; 2 bad usage; \
+                  3 the target could not be started or never listened; 4 the harness failed; \
+                  130 interrupted.\n\nExamples:\n  \
+                  sockspec list\n  \
+                  sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
+                  sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
+                  sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
+                  sockspec serve tcp-upper --port 9000"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List suites and their checks: id, level, one-line description.
+    List {
+        /// Only this suite.
+        suite: Option<String>,
+    },
+    /// Run a suite's checks against a server or a client.
+    Run(RunArgs),
+    /// Serve a reference implementation, to test a client against.
+    Serve {
+        /// The protocol to serve (see `sockspec list`).
+        suite: String,
+        /// The port to listen on.
+        #[arg(long)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: Ipv4Addr,
+        /// Most bytes read in one receive.
+        #[arg(long, default_value_t = 1024)]
+        buf: usize,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The suite to run (see `sockspec list`).
+    suite: String,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The port the server listens on, when it is written in its code
+    /// (otherwise the harness picks a free one and puts it in {port}).
+    #[arg(long, requires = "server")]
+    port: Option<u16>,
+    /// Run only checks whose id matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    only: Vec<String>,
+    /// Skip checks whose id matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    skip: Vec<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the report to this file (the text progress still shows).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Seed for generated cuts; a failure prints the seed that reproduces it.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Multiply every deadline (not the deliberate pauses), for slow targets.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    timeout_scale: f64,
+    /// A profile parameter, KEY=VALUE (repeatable): buf=N, quit=LINE.
+    #[arg(long, value_name = "KEY=VALUE")]
+    param: Vec<String>,
+    /// When to colour the text report.
+    #[arg(long, value_enum, default_value_t = Colour::Auto)]
+    color: Colour,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct TargetArgs {
+    /// Start this server command; {port} (and $SOCKSPEC_PORT) is its port.
+    #[arg(long, value_name = "CMD")]
+    server: Option<String>,
+    /// Test a server that is already running at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    target: Option<String>,
+    /// Start this client command; {port} (and $SOCKSPEC_PORT) is the port
+    /// of the harness, which plays the server.
+    #[arg(long, value_name = "CMD")]
+    client: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Colour {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::List { suite } => list(suite.as_deref()),
+        Command::Run(args) => run_suite(args),
+        Command::Serve { suite, port, host, buf } => serve(&suite, host, port, buf),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn usage(message: &str) -> i32 {
+    eprintln!("error: {message}");
+    exit::USAGE
+}
+
+fn unknown_suite(name: &str) -> i32 {
+    let names: Vec<&str> = sockspec_suites::all().iter().map(|s| s.name).collect::<Vec<_>>().to_vec();
+    usage(&format!("no suite named {name:?}; the suites are: {} (see `sockspec list`)", names.join(", ")))
+}
+
+fn list(only: Option<&str>) -> i32 {
+    let suites = sockspec_suites::all();
+    if let Some(name) = only {
+        if !suites.iter().any(|s| s.name == name) {
+            return unknown_suite(name);
+        }
+    }
+    let mut out = io::stdout().lock();
+    for suite in suites.iter().filter(|s| only.is_none_or(|n| n == s.name)) {
+        let _ = writeln!(out, "{}: {}", suite.name, suite.summary);
+        for role in [Role::Server, Role::Client] {
+            let checks: Vec<_> = suite.checks_for(role).collect();
+            if checks.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  {} checks (--{}):", role.as_str(), role.as_str());
+            for c in checks {
+                let _ = writeln!(out, "    {:<30} {:<6} {}", c.id.as_str(), c.level.to_string(), c.summary);
+            }
+        }
+    }
+    exit::OK
+}
+
+fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
+    if sockspec_suites::find(suite).is_none() {
+        return unknown_suite(suite);
+    }
+    if suite != "tcp-upper" {
+        return usage(&format!("no reference server for {suite} yet; `sockspec serve tcp-upper` is available"));
+    }
+    let listener = match sockspec_reference::bind(host, port) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: could not listen on {host}:{port}: {e}; choose another --port");
+            return exit::TARGET_FAILED;
+        }
+    };
+    eprintln!("sockspec serve: tcp-upper reference server on {host}:{port} (buf {buf}); Ctrl-C stops it");
+    match sockspec_reference::serve_tcp_upper(listener, buf) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: the server stopped: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
+}
+
+fn parse_target(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("--target {text:?} is not HOST:PORT; for example --target 127.0.0.1:9000"))
+}
+
+fn colour_wanted(choice: Colour, terminal: bool) -> bool {
+    match choice {
+        Colour::Always => true,
+        Colour::Never => false,
+        Colour::Auto => {
+            terminal
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+fn run_suite(args: RunArgs) -> i32 {
+    let Some(suite) = sockspec_suites::find(&args.suite) else {
+        return unknown_suite(&args.suite);
+    };
+    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0 && args.timeout_scale <= 100.0) {
+        return usage("--timeout-scale takes a number above 0 and at most 100, such as 2 or 0.5");
+    }
+    let mut profile = Profile::default();
+    for p in &args.param {
+        if let Err(e) = profile.set(p) {
+            return usage(&e.to_string());
+        }
+    }
+    let selection = match Selection::new(&args.only, &args.skip) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let target = if let Some(cmd) = args.target.server {
+        if cmd.trim().is_empty() {
+            return usage("--server needs a command, such as --server 'python3 server.py {port}'");
+        }
+        TargetSpec::Server { command: cmd, port: args.port }
+    } else if let Some(t) = args.target.target {
+        match parse_target(&t) {
+            Ok(addr) => TargetSpec::Remote { addr },
+            Err(e) => return usage(&e),
+        }
+    } else if let Some(cmd) = args.target.client {
+        if cmd.trim().is_empty() {
+            return usage("--client needs a command, such as --client 'python3 client.py {port}'");
+        }
+        TargetSpec::Client { command: cmd }
+    } else {
+        return usage("give one of --server CMD, --target HOST:PORT or --client CMD");
+    };
+    let role = target.role();
+    if suite.checks_for(role).next().is_none() {
+        return usage(&format!("{} has no {} checks", suite.name, role.as_str()));
+    }
+    if !suite.checks_for(role).any(|c| selection.includes(c.id)) {
+        return usage(&format!(
+            "--only/--skip leave no {} check of {} to run (see `sockspec list {}`)",
+            role.as_str(),
+            suite.name,
+            suite.name
+        ));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        (t ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
+    });
+    let file = match &args.output {
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(io::BufWriter::new(f)),
+            Err(e) => return usage(&format!("cannot write --output {}: {e}", path.display())),
+        },
+        None => None,
+    };
+
+    // Where each output goes: the chosen format to --output or stdout; the
+    // text progress to stdout, or to stderr when stdout carries JSON/JUnit.
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let text_to_stderr = args.format != Format::Text && file.is_none();
+    let machine: Option<Box<dyn Write>> = match (args.format, file) {
+        (Format::Text, Some(f)) => {
+            reporters.push(Box::new(TextReporter::new(f, false, false)));
+            None
+        }
+        (Format::Text, None) => None,
+        (_, Some(f)) => Some(Box::new(f)),
+        (_, None) => Some(Box::new(io::stdout())),
+    };
+    match machine {
+        Some(w) if args.format == Format::Json => reporters.push(Box::new(JsonReporter::new(w))),
+        Some(w) => reporters.push(Box::new(JunitReporter::new(w))),
+        None => {}
+    }
+    if !(args.format == Format::Text && args.output.is_some()) {
+        if text_to_stderr {
+            let terminal = io::stderr().is_terminal();
+            let colour = colour_wanted(args.color, terminal);
+            reporters.push(Box::new(TextReporter::new(io::stderr(), colour, terminal)));
+        } else {
+            let terminal = io::stdout().is_terminal();
+            let colour = colour_wanted(args.color, terminal);
+            reporters.push(Box::new(TextReporter::new(io::stdout(), colour, terminal)));
+        }
+    }
+
+    target::install_interrupt_handler();
+    let config = RunConfig {
+        suite: &suite,
+        target,
+        timing: Timing::new(args.timeout_scale),
+        profile,
+        seed,
+        selection,
+    };
+    let mut write_failed = None;
+    let outcome = run::run(&config, &mut |event: &Event| {
+        for r in reporters.iter_mut() {
+            if let Err(e) = r.report(event) {
+                write_failed.get_or_insert(e);
+            }
+        }
+    });
+    target::kill_all_live();
+    if let Some(e) = write_failed {
+        eprintln!("error: could not write the report: {e}");
+        return exit::HARNESS_ERROR;
+    }
+    match outcome {
+        Ok(summary) if summary.count(Verdict::Fail) > 0 => exit::CHECK_FAILED,
+        Ok(summary) if summary.count(Verdict::Error) > 0 => exit::HARNESS_ERROR,
+        Ok(_) => exit::OK,
+        Err(RunError::TargetFailed(msg)) => {
+            eprintln!("error: the target could not be started: {msg}");
+            exit::TARGET_FAILED
+        }
+        Err(RunError::Harness(msg)) => {
+            eprintln!("error: {msg}");
+            exit::HARNESS_ERROR
+        }
+    }
+}

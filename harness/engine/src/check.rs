@@ -104,21 +104,25 @@ pub enum Body {
     Generated(Generated),
 }
 
-/// A property over generated cases: each case is a message and a cut, the
-/// engine runs `conversation` for every case proptest draws, and on failure
-/// shrinks to the smallest case that still fails.
+/// A property over generated cases: each case is a message and a cut. The
+/// engine plays `setup` once on a fresh connection, then each case's
+/// conversation on it, the fixed cases first and then those proptest draws;
+/// a failing case is shrunk to the smallest that still fails, and the cases
+/// after a failure start over with a fresh `setup`.
 #[derive(Clone)]
 pub struct Generated {
-    /// Conversations with fixed cuts, run before the generated ones.
-    pub fixed: fn(&Profile) -> Vec<Conversation>,
+    /// Opens the connection the cases share and readies the target.
+    pub setup: fn(&Profile) -> Conversation,
+    /// Cases with fixed cuts, run before the generated ones.
+    pub fixed: fn(&Profile) -> Vec<(Vec<u8>, Cut)>,
     /// How many generated cases to run.
     pub cases: u32,
     /// Draws a message for a case.
     pub message: fn(&Profile) -> proptest::strategy::BoxedStrategy<Vec<u8>>,
-    /// Draws a cut for a message of the given length.
+    /// Draws a cut for a case.
     pub cut: fn(&Profile) -> proptest::strategy::BoxedStrategy<Cut>,
-    /// The conversation for one case.
-    pub conversation: fn(&Profile, &[u8], &Cut) -> Conversation,
+    /// The conversation for one case, on the connection `setup` opened.
+    pub case: fn(&Profile, &[u8], &Cut) -> Conversation,
 }
 
 /// One requirement of a protocol, runnable against a target.

@@ -31,6 +31,10 @@ pub enum Want {
     /// Exactly these bytes and then nothing more for a quiet moment: a whole
     /// message from a client, with no stray newline after it.
     Message(Vec<u8>),
+    /// These bytes next, and any white space that arrived with them is
+    /// passed over: for checks about something other than stray newlines,
+    /// so that one fault is not blamed in every check.
+    Line(Vec<u8>),
     /// End of stream. A close and a reset are both accepted: the protocols
     /// allow a peer to end either way.
     End,
@@ -41,6 +45,7 @@ impl fmt::Display for Want {
         match self {
             Want::Bytes(b) => write!(f, "{}", show::quoted(b, 48)),
             Want::Message(b) => write!(f, "exactly {}", show::quoted(b, 48)),
+            Want::Line(b) => write!(f, "{} (white space after it passed over)", show::quoted(b, 48)),
             Want::End => f.write_str("end of stream (close or reset)"),
         }
     }

@@ -315,18 +315,73 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
     (!tail.trim().is_empty()).then_some(tail)
 }
 
-/// Runs a generated check: its fixed cuts first, then proptest's cases;
+/// A run of cases sharing one connection: the session is open while the
+/// cases pass; a failing case ends it, and the next case starts a new one.
+struct Streak<'p> {
+    active: Option<Session<'p>>,
+    idle: Option<&'p mut Peer>,
+}
+
+/// A failing case: the message, its cut, the steps played and what happened.
+struct Failure {
+    message: Vec<u8>,
+    cut: Cut,
+    conversation: Conversation,
+    outcome: Outcome,
+}
+
+impl<'p> Streak<'p> {
+    /// Plays one case; on failure returns what happened, ending the streak.
+    fn play(&mut self, config: &RunConfig, g: &Generated, message: &[u8], cut: &Cut) -> Option<Failure> {
+        let profile = &config.profile;
+        let case = (g.case)(profile, message, cut);
+        let (mut session, mut played) = match self.active.take() {
+            Some(session) => (session, Conversation::new()),
+            None => {
+                let peer = self.idle.take()?;
+                revive(config, peer);
+                let mut session = Session::new(peer, config.timing);
+                let setup = (g.setup)(profile);
+                session.play(&setup.steps);
+                (session, setup)
+            }
+        };
+        if !session.failed() {
+            session.play(&case.steps);
+        }
+        played = played.then(case);
+        if !session.failed() {
+            self.active = Some(session);
+            return None;
+        }
+        let (outcome, peer) = session.finish();
+        self.idle = Some(peer);
+        Some(Failure { message: message.to_vec(), cut: cut.clone(), conversation: played, outcome })
+    }
+
+    fn close(&mut self) {
+        if let Some(session) = self.active.take() {
+            self.idle = Some(session.finish().1);
+        }
+    }
+}
+
+/// Runs a generated check: its fixed cases first, then proptest's cases;
 /// a failing case is shrunk to the smallest that still fails.
 fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Peer) -> Ran {
     let profile = &config.profile;
+    let described = |message: &[u8], cut: &Cut| -> Conversation {
+        (g.setup)(profile).then((g.case)(profile, message, cut))
+    };
     let mut all = Conversation::new();
-    for conversation in (g.fixed)(profile) {
-        revive(config, peer);
-        let outcome = Session::new(peer, config.timing).run(&conversation.steps);
-        if outcome.worst() == Some(Level::Must) {
-            return Ran { conversation, outcome, preface: String::new() };
+    let mut streak = Streak { active: None, idle: Some(peer) };
+    for (message, cut) in (g.fixed)(profile) {
+        if let Some(f) = streak.play(config, g, &message, &cut) {
+            streak.close();
+            let preface = format!("failing case: a message of {} bytes, cut: {}\n", f.message.len(), f.cut);
+            return Ran { conversation: f.conversation, outcome: f.outcome, preface };
         }
-        all = all.then(conversation);
+        all = all.then((g.case)(profile, &message, &cut));
     }
     let seed = check_seed(config.seed, check.id);
     let mut runner = TestRunner::new_with_rng(
@@ -339,52 +394,67 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
         },
         rng_for(seed),
     );
-    let peer = RefCell::new(peer);
-    let last: RefCell<Option<(Vec<u8>, Cut, Conversation, Outcome)>> = RefCell::new(None);
+    let streak = RefCell::new(streak);
+    let last: RefCell<Option<Failure>> = RefCell::new(None);
     let strategy = ((g.message)(profile), (g.cut)(profile));
-    let result = runner.run(&strategy, |(message, cut)| {
-        let conversation = (g.conversation)(profile, &message, &cut);
-        let mut peer = peer.borrow_mut();
-        revive(config, &mut peer);
-        let outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
-        if outcome.worst() == Some(Level::Must) {
-            *last.borrow_mut() = Some((message, cut, conversation, outcome));
-            return Err(TestCaseError::fail("the conversation missed"));
+    let result = runner.run(&strategy, |(message, cut)| match streak.borrow_mut().play(config, g, &message, &cut) {
+        Some(failure) => {
+            *last.borrow_mut() = Some(failure);
+            Err(TestCaseError::fail("the case missed"))
         }
-        Ok(())
+        None => Ok(()),
     });
-    let peer = peer.into_inner();
+    let mut streak = streak.into_inner();
+    streak.close();
     match result {
         Ok(()) => {
-            let transcript = Transcript::new(Instant::now());
             let outcome = Outcome {
                 misses: Vec::new(),
-                notes: vec![format!("{} generated cuts held (seed {})", g.cases, config.seed)],
-                transcript,
+                notes: vec![format!("{} fixed and {} generated cuts held (seed {})", (g.fixed)(profile).len(), g.cases, config.seed)],
+                transcript: Transcript::new(Instant::now()),
                 killed: false,
             };
-            Ran { conversation: all, outcome, preface: String::new() }
+            Ran { conversation: (g.setup)(profile).then(all), outcome, preface: String::new() }
         }
         Err(TestError::Fail(_, (message, cut))) => {
-            let stored = last.into_inner().filter(|(m, c, _, _)| *m == message && *c == cut);
-            let (conversation, outcome) = match stored {
-                Some((_, _, conv, outcome)) => (conv, outcome),
-                None => {
-                    let conv = (g.conversation)(profile, &message, &cut);
-                    revive(config, peer);
-                    let outcome = Session::new(peer, config.timing).run(&conv.steps);
-                    (conv, outcome)
-                }
+            let stored = last.into_inner().filter(|f| f.message == message && f.cut == cut);
+            let failure = match stored {
+                Some(f) => f,
+                None => match streak.play(config, g, &message, &cut) {
+                    Some(f) => f,
+                    None => {
+                        streak.close();
+                        Failure {
+                            message: message.clone(),
+                            cut: cut.clone(),
+                            conversation: described(&message, &cut),
+                            outcome: Outcome {
+                                misses: vec![Miss {
+                                    level: Level::Should,
+                                    step: "generated cases".into(),
+                                    detail: "a generated case failed, but passed when run again: the \
+                                             target's answers depend on timing"
+                                        .into(),
+                                }],
+                                notes: Vec::new(),
+                                transcript: Transcript::new(Instant::now()),
+                                killed: false,
+                            },
+                        }
+                    }
+                },
             };
+            streak.close();
             let preface = format!(
-                "smallest failing case: a message of {} bytes {}, cut: {cut}\n\
+                "smallest failing case: a message of {} bytes {}, cut: {}\n\
                  reproduce with: --seed {} --only {}\n",
-                message.len(),
-                show::quoted(&message, 32),
+                failure.message.len(),
+                show::quoted(&failure.message, 32),
+                failure.cut,
                 config.seed,
                 check.id
             );
-            Ran { conversation, outcome, preface }
+            Ran { conversation: failure.conversation, outcome: failure.outcome, preface }
         }
         Err(TestError::Abort(why)) => {
             let outcome = Outcome {

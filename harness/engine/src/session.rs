@@ -234,13 +234,30 @@ impl<'p> Session<'p> {
     /// Runs `steps` in order, stopping at the first MUST miss, then closes
     /// every connection.
     pub fn run(mut self, steps: &[Step]) -> Outcome {
-        self.run_steps(steps);
+        self.play(steps);
+        self.finish().0
+    }
+
+    /// Runs `steps` on the connections as they are; returns false when a
+    /// MUST miss ended the conversation. Connections stay open for more.
+    pub fn play(&mut self, steps: &[Step]) -> bool {
+        self.run_steps(steps)
+    }
+
+    /// Closes every connection and hands back what happened and the peer.
+    pub fn finish(mut self) -> (Outcome, &'p mut Peer) {
         self.close_all();
         let transcript = match Arc::try_unwrap(self.transcript) {
             Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
             Err(shared) => shared.lock().map(|t| t.clone()).unwrap_or_else(|e| e.into_inner().clone()),
         };
-        Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed }
+        let outcome = Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed };
+        (outcome, self.peer)
+    }
+
+    /// Whether a MUST miss was recorded.
+    pub fn failed(&self) -> bool {
+        self.misses.iter().any(|m| m.level == Level::Must)
     }
 
     /// Returns false when a MUST miss ended the conversation.
@@ -593,19 +610,25 @@ impl<'p> Session<'p> {
         loop {
             let link = self.link(conn).map_err(|m| m.detail)?;
             match want {
-                Want::Bytes(expected) | Want::Message(expected) => {
+                Want::Bytes(expected) | Want::Message(expected) | Want::Line(expected) => {
                     let got = &link.buffered;
                     let n = got.len().min(expected.len());
                     if got[..n] != expected[..n] {
                         let shown = got[..got.len().min(expected.len() + 16)].to_vec();
                         if consume {
-                            link.buffered.clear();
+                            // The rest of a wrong answer must not be taken
+                            // for the start of the next one.
+                            self.discard_answer(conn);
                         }
                         return Err(format!("different bytes arrived\n{}", show::compare(expected, &shown)));
                     }
                     if got.len() >= expected.len() {
                         if consume {
                             link.buffered.drain(..expected.len());
+                            if let Want::Line(_) = want {
+                                let blank = link.buffered.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                                link.buffered.drain(..blank);
+                            }
                         }
                         return Ok(());
                     }
@@ -660,6 +683,27 @@ impl<'p> Session<'p> {
                 }
             }
             self.fill(conn, deadline).map_err(|m| m.detail)?;
+        }
+    }
+
+    /// Reads and drops what arrives until the connection is quiet, bounded
+    /// by the reply deadline.
+    fn discard_answer(&mut self, conn: Conn) {
+        let give_up = Instant::now() + self.timing.deadline(Deadline::Reply);
+        let quiet = self.timing.deadline(Deadline::Quiet);
+        loop {
+            let Ok(link) = self.link(conn) else { return };
+            link.buffered.clear();
+            let now = Instant::now();
+            if link.ended.is_some() || now >= give_up {
+                return;
+            }
+            let _ = self.fill(conn, (now + quiet).min(give_up));
+            match self.links.get(&conn) {
+                Some(l) if l.buffered.is_empty() && l.ended.is_none() => return,
+                Some(_) => {}
+                None => return,
+            }
         }
     }
 

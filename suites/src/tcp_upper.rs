@@ -1,0 +1,377 @@
+//! `tcp-upper`: uppercase echo over TCP.
+//!
+//! The server receives up to BUF bytes at a time and sends back each piece
+//! with ASCII letters in upper case, until the client closes or resets; then
+//! it serves the next client. The client sends each non-empty stripped line
+//! of its input and prints the reply. Every check here reads as the sentence
+//! of the protocol reference it tests.
+
+use proptest::prelude::*;
+use sockspec_engine::check::{Body, Check, CheckId, Generated, Level, Role, Suite};
+use sockspec_engine::conversation::{Conn, Conversation, Step, Want};
+use sockspec_engine::cut::Cut;
+use sockspec_engine::profile::Profile;
+use sockspec_engine::timing::{Deadline, Pause};
+
+const C1: Conn = Conn(1);
+const C2: Conn = Conn(2);
+
+/// `upper(b)`: ASCII `a`-`z` to `A`-`Z`, every other byte unchanged, as
+/// Python's `bytes.upper()`.
+pub fn upper(b: &[u8]) -> Vec<u8> {
+    b.to_ascii_uppercase()
+}
+
+/// Sends `msg` whole on `conn` and expects its `upper` back.
+fn echo(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
+    c.send(conn, msg, Cut::Whole).expect_bytes(conn, upper(msg))
+}
+
+/// ASCII text of `len` bytes drawn from `seed`: letters of both cases,
+/// digits, spaces and punctuation, so a wrong case or a lost byte shows.
+pub fn text(len: usize, seed: u64) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzABCXYZ0123456789 .,;:-_!?";
+    let mut x = seed ^ 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % ALPHABET.len() as u64) as usize]
+        })
+        .collect()
+}
+
+pub fn suite() -> Suite {
+    Suite {
+        name: "tcp-upper",
+        summary: "uppercase echo over TCP",
+        checks: vec![
+            Check {
+                id: CheckId::new("tcp-upper.echo"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "one message gets its upper back",
+                expectation: "a message sent on a new connection comes back with its ASCII letters in upper case",
+                needs_process: false,
+                body: Body::Conversation(|_| echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.many-messages"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "one connection carries many request/reply rounds",
+                expectation: "the server keeps answering on the same connection until the client closes it",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    let mut c = Conversation::new().connect(C1);
+                    for i in 1..=10 {
+                        c = echo(c, C1, format!("message {i} of 10").as_bytes());
+                    }
+                    c.close(C1)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.next-client"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "after a client closes, the next connection is served",
+                expectation: "when a client closes, the server goes back to accept and serves the next client",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
+                    echo(c.connect(C2), C2, b"second client").close(C2)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.no-spin"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "after a client closes, the server's CPU use stays idle",
+                expectation: "when recv returns zero bytes the server stops reading that connection; \
+                              waiting for the next client uses no CPU",
+                needs_process: true,
+                body: Body::Conversation(|_| {
+                    echo(Conversation::new().connect(C1), C1, b"spin check")
+                        .shutdown_write(C1)
+                        .step(Step::Observe {
+                            conn: C1,
+                            want: Want::End,
+                            within: Deadline::Eof,
+                            question: "the server closed the connection after the half-close",
+                        })
+                        .close(C1)
+                        .pause(Pause::SpinSettle)
+                        .step(Step::ExpectIdle)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.reset"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "a client that aborts with a reset does not stop the server",
+                expectation: "a reset (ConnectionResetError) ends that connection only; the next client is served",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    let c = echo(Conversation::new().connect(C1), C1, b"about to reset")
+                        .reset(C1)
+                        .pause(Pause::Settle);
+                    echo(c.connect(C2), C2, b"after the reset").close(C2)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.half-close"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "after the client shuts down its sending side, the server answers and closes",
+                expectation: "what arrived before the half-close is answered, then the server closes: \
+                              the client reads end of stream",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    Conversation::new()
+                        .connect(C1)
+                        .send(C1, "last words", Cut::Whole)
+                        .shutdown_write(C1)
+                        .expect_bytes(C1, "LAST WORDS")
+                        .expect_end(C1)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.stream"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "bytes sent in any cut come back as upper of all of them, in order",
+                expectation: "however the bytes are cut on the wire (one at a time, merged, random pieces), \
+                              the replies together are upper of everything sent, in order",
+                needs_process: false,
+                body: Body::Generated(Generated {
+                    setup: stream_setup,
+                    fixed: stream_fixed,
+                    cases: 16,
+                    message: |_| (1usize..=3000, any::<u64>()).prop_map(|(len, seed)| text(len, seed)).boxed(),
+                    cut: |_| Cut::arbitrary(6, 1500, &[0, 20, 50]),
+                    case: stream_case,
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.large"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "a message many times BUF comes back whole",
+                expectation: "a message of 100 x BUF bytes is answered in full: the server keeps \
+                              receiving and answering until it has seen all of it",
+                needs_process: false,
+                body: Body::Conversation(|p: &Profile| {
+                    echo(Conversation::new().connect(C1), C1, &text(100 * p.buf, 7)).close(C1)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.binary"),
+                level: Level::Must,
+                role: Role::Server,
+                summary: "bytes that are not UTF-8 do not crash the server (SHOULD: they come back unchanged)",
+                expectation: "the server works on bytes: invalid UTF-8 does not stop it, and bytes that \
+                              are not ASCII letters come back as they were",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    let bytes: &[u8] = b"\xff\xfe bin\x80ary \xc3\x28 end\x00";
+                    // The same connection goes on: a server that crashed on the
+                    // bytes cannot answer, one that replaced them still does.
+                    let c = Conversation::new()
+                        .connect(C1)
+                        .send(C1, bytes, Cut::Whole)
+                        .expect_at(C1, Want::Bytes(upper(bytes)), Level::Should);
+                    echo(c, C1, b"still there?").close(C1)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.backlog"),
+                level: Level::Should,
+                role: Role::Server,
+                summary: "a second client that connects while the first is open is served once the first closes",
+                expectation: "a client waiting in the listen backlog is served when the first client leaves \
+                              (serving both at once is also fine)",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    echo(Conversation::new().connect(C1), C1, b"first in line")
+                        .connect(C2)
+                        .send(C2, "waiting in the backlog", Cut::Whole)
+                        .step(Step::Observe {
+                            conn: C2,
+                            want: Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
+                            within: Deadline::Concurrent,
+                            question: "the second client was served while the first was still connected",
+                        })
+                        .close(C1)
+                        .expect_bytes(C2, "WAITING IN THE BACKLOG")
+                        .close(C2)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.no-leak"),
+                level: Level::Should,
+                role: Role::Server,
+                summary: "after many sequential connections its open descriptors are back where they started",
+                expectation: "each accepted connection is closed when its client leaves, so descriptors do not pile up",
+                needs_process: true,
+                body: Body::Conversation(|_| {
+                    let round = echo(Conversation::new().connect(C1), C1, b"leak check").close(C1);
+                    echo(Conversation::new().connect(C1), C1, b"warm up")
+                        .close(C1)
+                        .pause(Pause::Settle)
+                        .step(Step::CountDescriptors)
+                        .step(Step::Repeat { times: 30, steps: round.steps })
+                        .pause(Pause::Settle)
+                        .step(Step::ExpectDescriptorsBack { slack: 2 })
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.restart"),
+                level: Level::Should,
+                role: Role::Server,
+                summary: "killed with a connection open, it restarts on the same port at once",
+                expectation: "the server sets SO_REUSEADDR before bind, so a new instance binds the port \
+                              while the old connection sits in TIME_WAIT",
+                needs_process: true,
+                // The server must be killed before the harness closes its
+                // socket: only then does TIME_WAIT land on the server's port.
+                body: Body::Conversation(|_| {
+                    let c = echo(Conversation::new().connect(C1), C1, b"before the crash")
+                        .step(Step::KillTarget)
+                        .close(C1)
+                        .step(Step::RestartTarget);
+                    echo(c.connect(C2), C2, b"after the restart").close(C2)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.client.echo"),
+                level: Level::Must,
+                role: Role::Client,
+                summary: "a typed line arrives as its bytes without the newline; the reply is printed",
+                expectation: "the client sends the stripped line's bytes, nothing more, and prints the reply",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    Conversation::new()
+                        .input("hello world\n")
+                        .accept(C1)
+                        .expect(C1, Want::Message(b"hello world".to_vec()))
+                        .send(C1, "HELLO WORLD", Cut::Whole)
+                        .expect_output("HELLO WORLD")
+                        .step(Step::EndInput)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.client.empty-line"),
+                level: Level::Must,
+                role: Role::Client,
+                summary: "an empty line sends nothing and the client goes on to the next line",
+                expectation: "an empty or blank line is skipped: sending zero bytes sends nothing, and \
+                              waiting for a reply to it would hang",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    Conversation::new()
+                        .input("first\n\n   \nsecond\n")
+                        .accept(C1)
+                        .expect(C1, Want::Line(b"first".to_vec()))
+                        .send(C1, "FIRST", Cut::Whole)
+                        .expect(C1, Want::Line(b"second".to_vec()))
+                        .send(C1, "SECOND", Cut::Whole)
+                        .expect_output("SECOND")
+                        .step(Step::EndInput)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.client.many-lines"),
+                level: Level::Must,
+                role: Role::Client,
+                summary: "many lines travel over the one connection",
+                expectation: "the client connects once and sends every line over that connection",
+                needs_process: false,
+                body: Body::Conversation(|_| {
+                    let lines = ["one", "two", "three", "four", "five"];
+                    let mut c = Conversation::new().input(&(lines.join("\n") + "\n")).accept(C1);
+                    for line in lines {
+                        let reply = line.to_uppercase();
+                        c = c
+                            .expect(C1, Want::Line(line.as_bytes().to_vec()))
+                            .send(C1, reply.as_bytes(), Cut::Whole)
+                            .expect_output(&reply);
+                    }
+                    c.step(Step::ExpectNoConnection { within: Deadline::Concurrent, level: Level::Must })
+                        .step(Step::EndInput)
+                }),
+            },
+            Check {
+                id: CheckId::new("tcp-upper.client.exit"),
+                level: Level::Should,
+                role: Role::Client,
+                summary: "end of input (or the quit line) ends the client with status 0, not a traceback",
+                expectation: "when its input ends (or the profile's quit line is typed) the client closes \
+                              its socket and exits with status 0",
+                needs_process: false,
+                body: Body::Conversation(|p: &Profile| {
+                    let c = Conversation::new()
+                        .input("bye\n")
+                        .accept(C1)
+                        .expect(C1, Want::Line(b"bye".to_vec()))
+                        .send(C1, "BYE", Cut::Whole)
+                        .expect_output("BYE");
+                    let c = match &p.quit {
+                        Some(q) => c.input(&format!("{q}\n")),
+                        None => c.step(Step::EndInput),
+                    };
+                    c.step(Step::ExpectCleanExit { level: Level::Must })
+                }),
+            },
+        ],
+    }
+}
+
+/// Opens the connection the stream cases share. A completed request and
+/// reply come first: cuts only split reliably once the server is blocked in
+/// its receive.
+fn stream_setup(_: &Profile) -> Conversation {
+    echo(Conversation::new().connect(C1), C1, b"ready?")
+}
+
+fn stream_fixed(p: &Profile) -> Vec<(Vec<u8>, Cut)> {
+    let merged = |parts: &[Vec<u8>]| (parts.concat(), Cut::Merged(parts.iter().map(Vec::len).collect()));
+    let long: Vec<Vec<u8>> = (0..3).map(|i| text(p.buf, 100 + i)).collect();
+    vec![
+        (b"one byte at a time".to_vec(), Cut::Bytewise(Pause::Split)),
+        merged(&[b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]),
+        (b"a prefix split 1 then 3, then the rest".to_vec(), Cut::pieces(&[1, 3], Pause::Split)),
+        merged(&long),
+    ]
+}
+
+fn stream_case(_: &Profile, message: &[u8], cut: &Cut) -> Conversation {
+    Conversation::new().send(C1, message, cut.clone()).expect_bytes(C1, upper(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_changes_ascii_letters_only() {
+        assert_eq!(upper(b"abc\xff\xe9z 1"), b"ABC\xff\xe9Z 1");
+    }
+
+    #[test]
+    fn text_is_ascii_and_repeats_for_a_seed() {
+        assert_eq!(text(50, 3), text(50, 3));
+        assert_ne!(text(50, 3), text(50, 4));
+        assert!(text(500, 1).iter().all(u8::is_ascii));
+        assert!(text(500, 1).iter().any(u8::is_ascii_lowercase));
+    }
+
+    #[test]
+    fn stream_fixed_cuts_include_a_merge_longer_than_buf() {
+        let p = Profile::default();
+        let long_merge = stream_fixed(&p)
+            .iter()
+            .any(|(message, cut)| matches!(cut, Cut::Merged(_)) && message.len() > p.buf);
+        assert!(long_merge);
+    }
+}
