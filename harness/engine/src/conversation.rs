@@ -101,23 +101,6 @@ pub enum Step {
     ExpectNoConnection { within: Deadline, level: Level },
 }
 
-impl Step {
-    /// The deliberate waiting this step does by design (not waiting for a
-    /// slow target): what a suite's run time cannot go below.
-    pub fn deliberate(&self) -> std::time::Duration {
-        use crate::timing::SpinRule;
-        match self {
-            Step::Send { data, cut, .. } => cut.paused(data.len()),
-            Step::Pause(p) => p.duration(),
-            Step::Repeat { times, steps } => {
-                steps.iter().map(Step::deliberate).sum::<std::time::Duration>() * *times
-            }
-            Step::ExpectIdle => SpinRule::WINDOW,
-            _ => std::time::Duration::ZERO,
-        }
-    }
-}
-
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -256,11 +239,6 @@ impl Conversation {
         self.steps.extend(other.steps);
         self
     }
-
-    /// The deliberate waiting of the whole conversation.
-    pub fn deliberate(&self) -> std::time::Duration {
-        self.steps.iter().map(Step::deliberate).sum()
-    }
 }
 
 impl fmt::Display for Conversation {
@@ -286,13 +264,5 @@ mod tests {
             c.to_string(),
             "  1. connect c1 (TCP_NODELAY)\n  2. send on c1 \"hi\" (2 bytes), cut: whole\n  3. expect on c1 \"HI\"\n"
         );
-    }
-
-    #[test]
-    fn deliberate_waits_add_up_pauses_and_cuts() {
-        let c = Conversation::new()
-            .send(Conn(1), "abc", Cut::Bytewise(Pause::Split))
-            .pause(Pause::Settle);
-        assert_eq!(c.deliberate(), std::time::Duration::from_millis(200));
     }
 }

@@ -22,6 +22,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod show;
+pub mod sockdiag;
 pub mod target;
 pub mod timing;
 pub mod transcript;

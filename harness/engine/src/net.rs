@@ -76,6 +76,15 @@ pub fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Acknowledges at once what was just received. Linux delays ACKs by up
+/// to 40 ms; a target that writes its reply in pieces without TCP_NODELAY
+/// then waits for that ACK before each piece (Nagle's algorithm), and the
+/// suite would measure the kernel's timers instead of the target. The flag
+/// does not stick, so it is set again after every receive.
+pub fn ack_now(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_quickack(true);
+}
+
 /// Whether an I/O error means the peer went away (reset, broken pipe).
 pub fn is_peer_gone(e: &io::Error) -> bool {
     matches!(

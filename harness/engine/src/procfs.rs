@@ -14,7 +14,12 @@ use std::time::Duration;
 const TCP_LISTEN: &str = "0A";
 
 /// The address a TCP socket listens on at `port`, if any; IPv4 preferred.
+/// Asks the kernel's socket diagnostics for listeners only, and reads the
+/// full tables where that interface is missing.
 pub fn listening_on(port: u16) -> Option<IpAddr> {
+    if let Ok(found) = crate::sockdiag::listening_on(port) {
+        return found;
+    }
     let v4 = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     if let Some(ip) = find_listener(&v4, port, false) {
         return Some(ip);

@@ -259,7 +259,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         verdict,
         detail: detail.trim_end().to_string(),
         duration: started.elapsed(),
-        deliberate: ran.conversation.deliberate(),
+        deliberate: ran.outcome.paused,
         conversation: ran.conversation.to_string(),
         transcript: ran.outcome.transcript,
         stderr_tail: if missed { tail } else { None },
@@ -320,6 +320,8 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
 struct Streak<'p> {
     active: Option<Session<'p>>,
     idle: Option<&'p mut Peer>,
+    /// Deliberate pauses of the sessions already finished.
+    paused: Duration,
 }
 
 /// A failing case: the message, its cut, the steps played and what happened.
@@ -356,12 +358,15 @@ impl<'p> Streak<'p> {
         }
         let (outcome, peer) = session.finish();
         self.idle = Some(peer);
+        self.paused += outcome.paused;
         Some(Failure { message: message.to_vec(), cut: cut.clone(), conversation: played, outcome })
     }
 
     fn close(&mut self) {
         if let Some(session) = self.active.take() {
-            self.idle = Some(session.finish().1);
+            let (outcome, peer) = session.finish();
+            self.paused += outcome.paused;
+            self.idle = Some(peer);
         }
     }
 }
@@ -374,12 +379,13 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
         (g.setup)(profile).then((g.case)(profile, message, cut))
     };
     let mut all = Conversation::new();
-    let mut streak = Streak { active: None, idle: Some(peer) };
+    let mut streak = Streak { active: None, idle: Some(peer), paused: Duration::ZERO };
     for (message, cut) in (g.fixed)(profile) {
         if let Some(f) = streak.play(config, g, &message, &cut) {
             streak.close();
             let preface = format!("failing case: a message of {} bytes, cut: {}\n", f.message.len(), f.cut);
-            return Ran { conversation: f.conversation, outcome: f.outcome, preface };
+            let outcome = Outcome { paused: streak.paused, ..f.outcome };
+            return Ran { conversation: f.conversation, outcome, preface };
         }
         all = all.then((g.case)(profile, &message, &cut));
     }
@@ -413,6 +419,7 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                 notes: vec![format!("{} fixed and {} generated cuts held (seed {})", (g.fixed)(profile).len(), g.cases, config.seed)],
                 transcript: Transcript::new(Instant::now()),
                 killed: false,
+                paused: streak.paused,
             };
             Ran { conversation: (g.setup)(profile).then(all), outcome, preface: String::new() }
         }
@@ -439,12 +446,15 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                                 notes: Vec::new(),
                                 transcript: Transcript::new(Instant::now()),
                                 killed: false,
+                                paused: Duration::ZERO,
                             },
                         }
                     }
                 },
             };
             streak.close();
+            let outcome = Outcome { paused: streak.paused, ..failure.outcome };
+            let failure = Failure { outcome, ..failure };
             let preface = format!(
                 "smallest failing case: a message of {} bytes {}, cut: {}\n\
                  reproduce with: --seed {} --only {}\n",
@@ -466,6 +476,7 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                 notes: Vec::new(),
                 transcript: Transcript::new(Instant::now()),
                 killed: false,
+                paused: streak.paused,
             };
             Ran { conversation: all, outcome, preface: String::new() }
         }

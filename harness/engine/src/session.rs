@@ -182,6 +182,9 @@ pub struct Outcome {
     pub transcript: Transcript,
     /// Whether the conversation ended the target on purpose.
     pub killed: bool,
+    /// Time spent in deliberate pauses (cuts, settling, CPU windows), as
+    /// measured: the floor under the check's run time.
+    pub paused: Duration,
 }
 
 impl Outcome {
@@ -202,6 +205,8 @@ pub struct Session<'p> {
     descriptors: Option<usize>,
     output_seen: u64,
     killed: bool,
+    /// Deliberate pause time, shared with the writer threads.
+    paused: Arc<Mutex<Duration>>,
 }
 
 /// A step that did not go as required; ends the conversation when MUST.
@@ -228,6 +233,7 @@ impl<'p> Session<'p> {
             descriptors: None,
             output_seen: 0,
             killed: false,
+            paused: Arc::new(Mutex::new(Duration::ZERO)),
         }
     }
 
@@ -251,7 +257,8 @@ impl<'p> Session<'p> {
             Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
             Err(shared) => shared.lock().map(|t| t.clone()).unwrap_or_else(|e| e.into_inner().clone()),
         };
-        let outcome = Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed };
+        let paused = self.paused.lock().map(|d| *d).unwrap_or_default();
+        let outcome = Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed, paused };
         (outcome, self.peer)
     }
 
@@ -323,7 +330,7 @@ impl<'p> Session<'p> {
                 Ok(())
             }
             Step::Pause(p) => {
-                thread::sleep(p.duration());
+                pause_for(p.duration(), &self.paused);
                 Ok(())
             }
             Step::Repeat { .. } => Ok(()),
@@ -506,6 +513,7 @@ impl<'p> Session<'p> {
     fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
         let write_timeout = self.timing.deadline(Deadline::Reply);
         let transcript = self.transcript.clone();
+        let paused = self.paused.clone();
         let link = self.link(conn)?;
         join_writer(link);
         let mut stream = link
@@ -529,7 +537,7 @@ impl<'p> Session<'p> {
                 if r.is_err() {
                     return;
                 }
-                thread::sleep(w.pause_after);
+                pause_for(w.pause_after, &paused);
             }
         }));
         Ok(())
@@ -554,6 +562,7 @@ impl<'p> Session<'p> {
                 Event::Closed
             }
             Ok(n) => {
+                net::ack_now(&link.stream);
                 link.buffered.extend_from_slice(&chunk[..n]);
                 Event::read(&chunk[..n])
             }
@@ -712,10 +721,10 @@ impl<'p> Session<'p> {
             return Err(miss(Level::Must, "no process to measure: the harness did not start the target"));
         };
         let mut window = SpinRule::WINDOW;
-        let mut fraction = measure_cpu(p, window);
+        let mut fraction = measure_cpu(p, window, &self.paused);
         if (SpinRule::AMBIGUOUS_ABOVE..SpinRule::THRESHOLD).contains(&fraction) {
             window = Duration::from_secs(1);
-            fraction = measure_cpu(p, window);
+            fraction = measure_cpu(p, window, &self.paused);
         }
         let pct = fraction * 100.0;
         self.record(None, Event::note(format!("CPU {pct:.0}% of one core over {}ms", window.as_millis())));
@@ -807,10 +816,22 @@ fn join_writer(link: &mut Link) {
     }
 }
 
-fn measure_cpu(p: &mut Process, window: Duration) -> f64 {
+/// Sleeps deliberately and adds the time slept to `total`.
+fn pause_for(d: Duration, total: &Mutex<Duration>) {
+    if d.is_zero() {
+        return;
+    }
+    let t0 = Instant::now();
+    thread::sleep(d);
+    if let Ok(mut t) = total.lock() {
+        *t += t0.elapsed();
+    }
+}
+
+fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> f64 {
     let before = p.tree();
     let t0 = Instant::now();
-    thread::sleep(window);
+    pause_for(window, paused);
     let after = p.tree();
     procfs::cpu_fraction(&before, &after, t0.elapsed())
 }

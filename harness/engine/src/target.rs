@@ -143,7 +143,7 @@ pub fn kill_all_live() {
         .map(|m| m.iter().map(|(&p, &g)| (p, g)).collect())
         .unwrap_or_default();
     for (pid, pgid) in groups {
-        kill_tree(pid, pgid, &BTreeSet::new());
+        signal_tree(pgid, &procfs::tree(pid, pgid), &BTreeSet::new());
     }
 }
 
@@ -162,27 +162,50 @@ pub fn install_interrupt_handler() {
     });
 }
 
-fn kill_tree(pid: i32, pgid: i32, known: &BTreeSet<i32>) -> Vec<Stat> {
-    let procs = procfs::tree(pid, pgid);
-    // SAFETY: signalling a process group or pid has no memory effects; the
-    // group and pids are the target's own (its group was made at spawn).
+/// SIGKILLs a target's group, every process of its tree, and every pid
+/// seen in it before that is still in its group.
+fn signal_tree(pgid: i32, procs: &[Stat], known: &BTreeSet<i32>) {
+    // SAFETY: signalling has no memory effects; the group is the target's
+    // own (made at spawn) and the pids were seen in its tree.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
-        for s in &procs {
+        for s in procs {
             libc::kill(s.pid, libc::SIGKILL);
         }
-        for &p in known {
-            if p != pid {
-                // Only processes seen in this target's tree before.
-                if procfs::parse_stat(&std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
-                    .is_some_and(|s| s.pgid == pgid)
-                {
-                    libc::kill(p, libc::SIGKILL);
-                }
+    }
+    for &p in known {
+        let still_ours = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|t| procfs::parse_stat(&t))
+            .is_some_and(|s| s.pgid == pgid);
+        if still_ours {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
             }
         }
     }
-    procs
+}
+
+/// Reaps descendants that were re-parented to the harness (it is their
+/// subreaper) once they exit, so no zombie outlives a check. A pid that is
+/// not the harness's child is left alone (waitpid says ECHILD at once).
+fn reap(pids: impl Iterator<Item = i32>) {
+    let give_up = Instant::now() + Timing::REAP;
+    for pid in pids {
+        loop {
+            // SAFETY: waits for one specific pid without blocking.
+            let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            if r != 0 || Instant::now() >= give_up {
+                break;
+            }
+            // Alive or not yet re-parented: it was just SIGKILLed.
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// How a target ended, in words a student understands.
@@ -299,18 +322,21 @@ impl Process {
         self.status
     }
 
-    /// Waits up to `within` for the target to exit.
+    /// Waits up to `within` for the target to exit, polling every
+    /// millisecond at first (a killed process is gone within a few) and
+    /// every [`Timing::POLL`] after.
     pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
-        loop {
+        for polls in 0u32.. {
             if let Some(st) = self.exited() {
                 return Some(st);
             }
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(Timing::POLL);
+            thread::sleep(if polls < 50 { Duration::from_millis(1) } else { Timing::POLL });
         }
+        None
     }
 
     /// The target's processes now (root, group, descendants).
@@ -322,8 +348,8 @@ impl Process {
 
     /// Kills the whole tree and reaps the root. Returns how the root ended.
     pub fn kill(&mut self) -> Option<ExitStatus> {
-        self.tree();
-        kill_tree(self.pid, self.pid, &self.seen);
+        let procs = self.tree();
+        signal_tree(self.pid, &procs, &self.seen);
         let status = match self.status {
             Some(st) => Some(st),
             None => {
@@ -332,7 +358,8 @@ impl Process {
                 st
             }
         };
-        reap_orphans();
+        let root = self.pid;
+        reap(self.seen.iter().copied().filter(|&p| p != root));
         self.unregister();
         status
     }
@@ -360,27 +387,6 @@ impl Process {
 
     pub fn stderr(&self) -> &Capture {
         &self.stderr
-    }
-}
-
-/// Reaps orphaned descendants that were re-parented to the harness (it is
-/// their subreaper) and have exited, so no zombie outlives a check.
-fn reap_orphans() {
-    let me = std::process::id() as i32;
-    let owned: BTreeSet<i32> = live().lock().map(|m| m.keys().copied().collect()).unwrap_or_default();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Some(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| procfs::parse_stat(&t)) else {
-            continue;
-        };
-        if stat.ppid == me && stat.zombie && !owned.contains(&pid) {
-            // SAFETY: reaps one exited child by pid; never blocks.
-            unsafe {
-                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
-            }
-        }
     }
 }
 
