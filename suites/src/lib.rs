@@ -62,7 +62,12 @@ mod tests {
         for suite in all() {
             for check in &suite.checks {
                 if let Body::Conversation(build) = &check.body {
-                    assert_eq!(touches(&build(&Profile::default()).steps), check.needs_process, "{}", check.id);
+                    assert_eq!(
+                        touches(&build(&Profile::default()).steps),
+                        check.needs_process,
+                        "{}",
+                        check.id
+                    );
                 }
             }
         }
@@ -72,7 +77,11 @@ mod tests {
     fn every_check_explains_itself() {
         for suite in all() {
             for check in &suite.checks {
-                assert!(!check.summary.is_empty() && !check.expectation.is_empty(), "{}", check.id);
+                assert!(
+                    !check.summary.is_empty() && !check.expectation.is_empty(),
+                    "{}",
+                    check.id
+                );
             }
         }
     }

@@ -7,7 +7,7 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Check, CheckId, Generated, Level, Role, Suite};
+use sockspec_engine::check::{Body, Case, Check, CheckId, Generated, Level, Role, Suite};
 use sockspec_engine::conversation::{Conn, Conversation, Step, Want};
 use sockspec_engine::cut::Cut;
 use sockspec_engine::profile::Profile;
@@ -30,7 +30,8 @@ fn echo(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
 /// ASCII text of `len` bytes drawn from `seed`: letters of both cases,
 /// digits, spaces and punctuation, so a wrong case or a lost byte shows.
 pub fn text(len: usize, seed: u64) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzABCXYZ0123456789 .,;:-_!?";
+    const ALPHABET: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzABCXYZ0123456789 .,;:-_!?";
     let mut x = seed ^ 0x2545_f491_4f6c_dd1d;
     (0..len)
         .map(|_| {
@@ -334,19 +335,29 @@ fn stream_setup(_: &Profile) -> Conversation {
     echo(Conversation::new().connect(C1), C1, b"ready?")
 }
 
-fn stream_fixed(p: &Profile) -> Vec<(Vec<u8>, Cut)> {
-    let merged = |parts: &[Vec<u8>]| (parts.concat(), Cut::Merged(parts.iter().map(Vec::len).collect()));
+fn stream_fixed(p: &Profile) -> Vec<Case> {
+    let merged = |parts: &[Vec<u8>]| {
+        (
+            parts.concat(),
+            Cut::Merged(parts.iter().map(Vec::len).collect()),
+        )
+    };
     let long: Vec<Vec<u8>> = (0..3).map(|i| text(p.buf, 100 + i)).collect();
     vec![
         (b"one byte at a time".to_vec(), Cut::Bytewise(Pause::Split)),
         merged(&[b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]),
-        (b"a prefix split 1 then 3, then the rest".to_vec(), Cut::pieces(&[1, 3], Pause::Split)),
+        (
+            b"a prefix split 1 then 3, then the rest".to_vec(),
+            Cut::pieces(&[1, 3], Pause::Split),
+        ),
         merged(&long),
     ]
 }
 
 fn stream_case(_: &Profile, message: &[u8], cut: &Cut) -> Conversation {
-    Conversation::new().send(C1, message, cut.clone()).expect_bytes(C1, upper(message))
+    Conversation::new()
+        .send(C1, message, cut.clone())
+        .expect_bytes(C1, upper(message))
 }
 
 #[cfg(test)]

@@ -136,7 +136,12 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
         Command::Run(args) => run_suite(args),
-        Command::Serve { suite, port, host, buf } => serve(&suite, host, port, buf),
+        Command::Serve {
+            suite,
+            port,
+            host,
+            buf,
+        } => serve(&suite, host, port, buf),
     };
     ExitCode::from(code as u8)
 }
@@ -147,8 +152,15 @@ fn usage(message: &str) -> i32 {
 }
 
 fn unknown_suite(name: &str) -> i32 {
-    let names: Vec<&str> = sockspec_suites::all().iter().map(|s| s.name).collect::<Vec<_>>().to_vec();
-    usage(&format!("no suite named {name:?}; the suites are: {} (see `sockspec list`)", names.join(", ")))
+    let names: Vec<&str> = sockspec_suites::all()
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .to_vec();
+    usage(&format!(
+        "no suite named {name:?}; the suites are: {} (see `sockspec list`)",
+        names.join(", ")
+    ))
 }
 
 fn list(only: Option<&str>) -> i32 {
@@ -168,7 +180,13 @@ fn list(only: Option<&str>) -> i32 {
             }
             let _ = writeln!(out, "  {} checks (--{}):", role.as_str(), role.as_str());
             for c in checks {
-                let _ = writeln!(out, "    {:<30} {:<6} {}", c.id.as_str(), c.level.to_string(), c.summary);
+                let _ = writeln!(
+                    out,
+                    "    {:<30} {:<6} {}",
+                    c.id.as_str(),
+                    c.level.to_string(),
+                    c.summary
+                );
             }
         }
     }
@@ -180,7 +198,9 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
         return unknown_suite(suite);
     }
     if suite != "tcp-upper" {
-        return usage(&format!("no reference server for {suite} yet; `sockspec serve tcp-upper` is available"));
+        return usage(&format!(
+            "no reference server for {suite} yet; `sockspec serve tcp-upper` is available"
+        ));
     }
     let listener = match sockspec_reference::bind(host, port) {
         Ok(l) => l,
@@ -189,7 +209,9 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
             return exit::TARGET_FAILED;
         }
     };
-    eprintln!("sockspec serve: tcp-upper reference server on {host}:{port} (buf {buf}); Ctrl-C stops it");
+    eprintln!(
+        "sockspec serve: tcp-upper reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
+    );
     match sockspec_reference::serve_tcp_upper(listener, buf) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -203,7 +225,9 @@ fn parse_target(text: &str) -> Result<SocketAddr, String> {
     text.to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("--target {text:?} is not HOST:PORT; for example --target 127.0.0.1:9000"))
+        .ok_or_else(|| {
+            format!("--target {text:?} is not HOST:PORT; for example --target 127.0.0.1:9000")
+        })
 }
 
 fn colour_wanted(choice: Colour, terminal: bool) -> bool {
@@ -222,7 +246,8 @@ fn run_suite(args: RunArgs) -> i32 {
     let Some(suite) = sockspec_suites::find(&args.suite) else {
         return unknown_suite(&args.suite);
     };
-    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0 && args.timeout_scale <= 100.0) {
+    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0 && args.timeout_scale <= 100.0)
+    {
         return usage("--timeout-scale takes a number above 0 and at most 100, such as 2 or 0.5");
     }
     let mut profile = Profile::default();
@@ -239,7 +264,10 @@ fn run_suite(args: RunArgs) -> i32 {
         if cmd.trim().is_empty() {
             return usage("--server needs a command, such as --server 'python3 server.py {port}'");
         }
-        TargetSpec::Server { command: cmd, port: args.port }
+        TargetSpec::Server {
+            command: cmd,
+            port: args.port,
+        }
     } else if let Some(t) = args.target.target {
         match parse_target(&t) {
             Ok(addr) => TargetSpec::Remote { addr },
@@ -266,7 +294,10 @@ fn run_suite(args: RunArgs) -> i32 {
         ));
     }
     let seed = args.seed.unwrap_or_else(|| {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         (t ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
     });
     let file = match &args.output {

@@ -11,7 +11,10 @@ use common::{differences, manifest, parallel, seed, Fixture};
 
 #[test]
 fn every_fixture_gets_the_verdicts_of_the_manifest() {
-    let runs: usize = std::env::var("SOCKSPEC_MATRIX_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let runs: usize = std::env::var("SOCKSPEC_MATRIX_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let fixtures = manifest().fixture;
     let mut all = Vec::new();
     for run in 1..=runs {
@@ -27,14 +30,21 @@ fn every_fixture_gets_the_verdicts_of_the_manifest() {
                 counts["pass"],
                 counts["fail"],
                 counts["warn"],
-                if diffs.is_empty() { String::new() } else { format!("  <-- {} differ", diffs.len()) }
+                if diffs.is_empty() {
+                    String::new()
+                } else {
+                    format!("  <-- {} differ", diffs.len())
+                }
             );
             diffs
         });
         all.extend(found.into_iter().flatten().map(|d| (seed, d)));
     }
     if !all.is_empty() {
-        let mut msg = format!("{} verdicts differ from fixtures/manifest.toml:\n", all.len());
+        let mut msg = format!(
+            "{} verdicts differ from fixtures/manifest.toml:\n",
+            all.len()
+        );
         for (seed, d) in &all {
             msg.push_str(&format!(
                 "- {} / {}: expected {}, got {} (seed {seed})\n    {}\n",
@@ -55,10 +65,21 @@ fn every_fault_is_expected_to_be_caught_by_the_check_that_names_it() {
         match (&f.fault, &f.catches) {
             (Some(_), Some(check)) => {
                 let v = f.expected(check, "must");
-                assert!(v == "fail" || v == "warn", "{}: {check} is expected to {v}, not to flag the fault", f.name);
+                assert!(
+                    v == "fail" || v == "warn",
+                    "{}: {check} is expected to {v}, not to flag the fault",
+                    f.name
+                );
             }
-            (None, None) => assert!(f.expect.is_empty(), "{}: a correct fixture must pass everything", f.name),
-            _ => panic!("{}: a faulty fixture names both its fault and the check that catches it", f.name),
+            (None, None) => assert!(
+                f.expect.is_empty(),
+                "{}: a correct fixture must pass everything",
+                f.name
+            ),
+            _ => panic!(
+                "{}: a faulty fixture names both its fault and the check that catches it",
+                f.name
+            ),
         }
     }
 }
@@ -69,7 +90,10 @@ fn every_tcp_upper_fault_of_the_reference_has_a_fixture() {
     let faults = [
         ("tcp-upper.no-spin", "receive loop never stops"),
         ("tcp-upper.next-client", "no accept loop"),
-        ("tcp-upper.many-messages", "closes the connection after one reply"),
+        (
+            "tcp-upper.many-messages",
+            "closes the connection after one reply",
+        ),
         ("tcp-upper.reset", "dies on a reset"),
         ("tcp-upper.binary", "decodes as UTF-8"),
         ("tcp-upper.restart", "no SO_REUSEADDR"),

@@ -104,6 +104,9 @@ pub enum Body {
     Generated(Generated),
 }
 
+/// One case of a generated check: a message and how it is cut.
+pub type Case = (Vec<u8>, Cut);
+
 /// A property over generated cases: each case is a message and a cut. The
 /// engine plays `setup` once on a fresh connection, then each case's
 /// conversation on it, the fixed cases first and then those proptest draws;
@@ -114,7 +117,7 @@ pub struct Generated {
     /// Opens the connection the cases share and readies the target.
     pub setup: fn(&Profile) -> Conversation,
     /// Cases with fixed cuts, run before the generated ones.
-    pub fixed: fn(&Profile) -> Vec<(Vec<u8>, Cut)>,
+    pub fixed: fn(&Profile) -> Vec<Case>,
     /// How many generated cases to run.
     pub cases: u32,
     /// Draws a message for a case.
@@ -170,7 +173,10 @@ mod tests {
 
     #[test]
     fn protocol_is_the_first_part() {
-        assert_eq!(CheckId::new("tcp-upper.client.echo").protocol(), "tcp-upper");
+        assert_eq!(
+            CheckId::new("tcp-upper.client.echo").protocol(),
+            "tcp-upper"
+        );
     }
 
     #[test]

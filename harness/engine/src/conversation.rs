@@ -45,7 +45,11 @@ impl fmt::Display for Want {
         match self {
             Want::Bytes(b) => write!(f, "{}", show::quoted(b, 48)),
             Want::Message(b) => write!(f, "exactly {}", show::quoted(b, 48)),
-            Want::Line(b) => write!(f, "{} (white space after it passed over)", show::quoted(b, 48)),
+            Want::Line(b) => write!(
+                f,
+                "{} (white space after it passed over)",
+                show::quoted(b, 48)
+            ),
             Want::End => f.write_str("end of stream (close or reset)"),
         }
     }
@@ -64,10 +68,19 @@ pub enum Step {
     /// deadlocks against the harness.
     Send { conn: Conn, data: Vec<u8>, cut: Cut },
     /// Wait for `want`; a miss weighs `level` (capped by the check's level).
-    Expect { conn: Conn, want: Want, level: Level },
+    Expect {
+        conn: Conn,
+        want: Want,
+        level: Level,
+    },
     /// Look, without consuming, whether `want` arrives within `within`, and
     /// record the answer to `question` as an observation.
-    Observe { conn: Conn, want: Want, within: Deadline, question: &'static str },
+    Observe {
+        conn: Conn,
+        want: Want,
+        within: Deadline,
+        question: &'static str,
+    },
     /// Shut down the harness's sending side (`shutdown(SHUT_WR)`).
     ShutdownWrite { conn: Conn },
     /// Abort with a reset: `SO_LINGER` zero, then close.
@@ -104,7 +117,10 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Connect { conn, small_buffers } => {
+            Step::Connect {
+                conn,
+                small_buffers,
+            } => {
                 write!(f, "connect {conn} (TCP_NODELAY")?;
                 if *small_buffers {
                     f.write_str(", smallest buffers")?;
@@ -112,12 +128,9 @@ impl fmt::Display for Step {
                 f.write_str(")")
             }
             Step::Accept { conn } => write!(f, "accept {conn} from the client"),
-            Step::Send { conn, data, cut } => write!(
-                f,
-                "send on {conn} {} ({} bytes), cut: {cut}",
-                show::quoted(data, 48),
-                data.len()
-            ),
+            Step::Send { conn, data, cut } => {
+                write!(f, "send on {conn} {}, cut: {cut}", show::sized(data, 48))
+            }
             Step::Expect { conn, want, level } => {
                 write!(f, "expect on {conn} {want}")?;
                 if *level != Level::Must {
@@ -125,7 +138,12 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Step::Observe { conn, want, question, .. } => {
+            Step::Observe {
+                conn,
+                want,
+                question,
+                ..
+            } => {
                 write!(f, "observe on {conn} {want}: {question}")
             }
             Step::ShutdownWrite { conn } => write!(f, "half-close {conn} (shutdown write)"),
@@ -177,7 +195,10 @@ impl Conversation {
     }
 
     pub fn connect(self, conn: Conn) -> Self {
-        self.step(Step::Connect { conn, small_buffers: false })
+        self.step(Step::Connect {
+            conn,
+            small_buffers: false,
+        })
     }
 
     pub fn accept(self, conn: Conn) -> Self {
@@ -185,7 +206,11 @@ impl Conversation {
     }
 
     pub fn send(self, conn: Conn, data: impl Into<Vec<u8>>, cut: Cut) -> Self {
-        self.step(Step::Send { conn, data: data.into(), cut })
+        self.step(Step::Send {
+            conn,
+            data: data.into(),
+            cut,
+        })
     }
 
     /// Sends several messages joined in one write.
@@ -231,7 +256,10 @@ impl Conversation {
     }
 
     pub fn expect_output(self, text: &str) -> Self {
-        self.step(Step::ExpectOutput { text: text.to_string(), level: Level::Must })
+        self.step(Step::ExpectOutput {
+            text: text.to_string(),
+            level: Level::Must,
+        })
     }
 
     /// Appends another conversation's steps.

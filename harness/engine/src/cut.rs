@@ -141,7 +141,12 @@ impl fmt::Display for Cut {
             }
             Cut::Merged(lens) => {
                 let lens: Vec<String> = lens.iter().map(|l| l.to_string()).collect();
-                write!(f, "{} messages merged in one write ({})", lens.len(), lens.join("+"))
+                write!(
+                    f,
+                    "{} messages merged in one write ({})",
+                    lens.len(),
+                    lens.join("+")
+                )
             }
         }
     }
@@ -200,8 +205,14 @@ mod tests {
     #[test]
     fn a_cut_prints_as_a_schedule() {
         let cut = Cut::Pieces(vec![
-            Piece { len: 1, pause: Pause::Millis(50) },
-            Piece { len: 3, pause: Pause::Millis(0) },
+            Piece {
+                len: 1,
+                pause: Pause::Millis(50),
+            },
+            Piece {
+                len: 3,
+                pause: Pause::Millis(0),
+            },
         ]);
         assert_eq!(cut.to_string(), "pieces 1 ~50ms 3 rest");
     }
@@ -225,7 +236,10 @@ mod tests {
     #[test]
     fn generated_cuts_are_never_empty() {
         let mut runner = TestRunner::deterministic();
-        let cut = Cut::arbitrary(4, 10, &[0]).new_tree(&mut runner).unwrap().current();
+        let cut = Cut::arbitrary(4, 10, &[0])
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
         assert!(matches!(cut, Cut::Pieces(p) if !p.is_empty()));
     }
 }

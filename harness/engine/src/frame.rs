@@ -73,7 +73,9 @@ impl PrefixFormat {
     /// returned as they are: whether one is acceptable is the check's call.
     pub fn decode(self, buf: &[u8]) -> Decoded<i64> {
         let w = self.width();
-        let Some(bytes) = buf.get(..w) else { return Decoded::Incomplete(w) };
+        let Some(bytes) = buf.get(..w) else {
+            return Decoded::Incomplete(w);
+        };
         let mut b4 = [0u8; 4];
         let mut b8 = [0u8; 8];
         let v = if w == 4 {
@@ -108,18 +110,30 @@ mod tests {
 
     #[test]
     fn python_struct_i_is_little_endian() {
-        assert_eq!(PrefixFormat::I32Le.decode(&[5, 0, 0, 0, 9]), Decoded::Done(5, 4));
-        assert_eq!(PrefixFormat::I32Be.decode(&[0, 0, 0, 5]), Decoded::Done(5, 4));
+        assert_eq!(
+            PrefixFormat::I32Le.decode(&[5, 0, 0, 0, 9]),
+            Decoded::Done(5, 4)
+        );
+        assert_eq!(
+            PrefixFormat::I32Be.decode(&[0, 0, 0, 5]),
+            Decoded::Done(5, 4)
+        );
     }
 
     #[test]
     fn three_bytes_of_a_prefix_are_incomplete() {
-        assert_eq!(PrefixFormat::I32Le.decode(&[1, 2, 3]), Decoded::Incomplete(4));
+        assert_eq!(
+            PrefixFormat::I32Le.decode(&[1, 2, 3]),
+            Decoded::Incomplete(4)
+        );
     }
 
     #[test]
     fn a_negative_prefix_is_reported_not_hidden() {
-        assert_eq!(PrefixFormat::I32Le.decode(&(-1i32).to_le_bytes()), Decoded::Done(-1, 4));
+        assert_eq!(
+            PrefixFormat::I32Le.decode(&(-1i32).to_le_bytes()),
+            Decoded::Done(-1, 4)
+        );
     }
 
     proptest! {

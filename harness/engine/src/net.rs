@@ -34,7 +34,10 @@ pub fn connect(
     let buffers = if small_buffers {
         socket.set_recv_buffer_size(SMALLEST_BUFFER)?;
         socket.set_send_buffer_size(SMALLEST_BUFFER)?;
-        Some(Buffers { recv: socket.recv_buffer_size()?, send: socket.send_buffer_size()? })
+        Some(Buffers {
+            recv: socket.recv_buffer_size()?,
+            send: socket.send_buffer_size()?,
+        })
     } else {
         None
     };
@@ -114,10 +117,17 @@ mod tests {
     #[test]
     fn a_reset_reaches_a_reading_peer_as_connection_reset() {
         let listener = listen_loopback().unwrap();
-        let (client, _) = connect(listener.local_addr().unwrap(), false, Duration::from_secs(1)).unwrap();
+        let (client, _) = connect(
+            listener.local_addr().unwrap(),
+            false,
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let (mut server, _) = listener.accept().unwrap();
         reset(client).unwrap();
-        server.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         let err = server.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     }
@@ -125,7 +135,12 @@ mod tests {
     #[test]
     fn a_half_close_still_lets_the_harness_read() {
         let listener = listen_loopback().unwrap();
-        let (mut client, _) = connect(listener.local_addr().unwrap(), false, Duration::from_secs(1)).unwrap();
+        let (mut client, _) = connect(
+            listener.local_addr().unwrap(),
+            false,
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let (mut server, _) = listener.accept().unwrap();
         shutdown_write(&client).unwrap();
         assert_eq!(server.read(&mut [0u8; 8]).unwrap(), 0);

@@ -38,7 +38,7 @@ pub fn find_listener(table: &str, port: u16, v6: bool) -> Option<IpAddr> {
         if state != TCP_LISTEN || u16::from_str_radix(p, 16).ok()? != port {
             return None;
         }
-        Some(parse_addr(addr, v6)?)
+        parse_addr(addr, v6)
     })
 }
 
@@ -89,7 +89,9 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
 }
 
 fn all_stats() -> Vec<Stat> {
-    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| {
         let name = e.ok()?.file_name();
         let pid: i32 = name.to_str()?.parse().ok()?;
@@ -106,7 +108,11 @@ pub fn tree(root: i32, pgid: i32) -> Vec<Stat> {
     for s in &stats {
         children.entry(s.ppid).or_default().push(s.pid);
     }
-    let mut members: BTreeSet<i32> = stats.iter().filter(|s| s.pgid == pgid).map(|s| s.pid).collect();
+    let mut members: BTreeSet<i32> = stats
+        .iter()
+        .filter(|s| s.pgid == pgid)
+        .map(|s| s.pid)
+        .collect();
     let mut stack = vec![root];
     stack.extend(members.iter().copied());
     while let Some(pid) = stack.pop() {
@@ -117,7 +123,10 @@ pub fn tree(root: i32, pgid: i32) -> Vec<Stat> {
             }
         }
     }
-    stats.into_iter().filter(|s| members.contains(&s.pid)).collect()
+    stats
+        .into_iter()
+        .filter(|s| members.contains(&s.pid))
+        .collect()
 }
 
 /// Ticks per second of the times in `/proc/PID/stat`.
@@ -138,7 +147,10 @@ pub fn cpu_fraction(before: &[Stat], after: &[Stat], elapsed: Duration) -> f64 {
     let was: HashMap<i32, u64> = before.iter().map(|s| (s.pid, s.ticks)).collect();
     let used: u64 = after
         .iter()
-        .map(|s| s.ticks.saturating_sub(was.get(&s.pid).copied().unwrap_or(0)))
+        .map(|s| {
+            s.ticks
+                .saturating_sub(was.get(&s.pid).copied().unwrap_or(0))
+        })
         .sum();
     let secs = elapsed.as_secs_f64();
     if secs <= 0.0 {
@@ -168,7 +180,10 @@ mod tests {
 
     #[test]
     fn finds_a_listening_port_and_its_address() {
-        assert_eq!(find_listener(TCP, 8080, false), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            find_listener(TCP, 8080, false),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
     }
 
     #[test]
@@ -179,14 +194,20 @@ mod tests {
     #[test]
     fn reads_ipv6_loopback() {
         let t6 = "header\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0\n";
-        assert_eq!(find_listener(t6, 8080, true), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(
+            find_listener(t6, 8080, true),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
     }
 
     #[test]
     fn stat_fields_are_counted_after_the_name() {
         let text = "42 (my (odd) name) S 1 40 40 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 0 0 0";
         let s = parse_stat(text).unwrap();
-        assert_eq!((s.pid, s.ppid, s.pgid, s.ticks, s.zombie), (42, 1, 40, 10, false));
+        assert_eq!(
+            (s.pid, s.ppid, s.pgid, s.ticks, s.zombie),
+            (42, 1, 40, 10, false)
+        );
     }
 
     #[test]
@@ -200,9 +221,19 @@ mod tests {
 
     #[test]
     fn cpu_counts_new_processes_whole() {
-        let a = Stat { pid: 1, ppid: 0, pgid: 1, ticks: 10, zombie: false };
+        let a = Stat {
+            pid: 1,
+            ppid: 0,
+            pgid: 1,
+            ticks: 10,
+            zombie: false,
+        };
         let b = Stat { ticks: 20, ..a };
-        let c = Stat { pid: 2, ticks: 5, ..a };
+        let c = Stat {
+            pid: 2,
+            ticks: 5,
+            ..a
+        };
         let f = cpu_fraction(&[a], &[b, c], Duration::from_secs(1));
         assert!((f - 15.0 / ticks_per_second() as f64).abs() < 1e-9);
     }

@@ -15,7 +15,10 @@ pub struct Profile {
 
 impl Default for Profile {
     fn default() -> Self {
-        Profile { buf: 1024, quit: None }
+        Profile {
+            buf: 1024,
+            quit: None,
+        }
     }
 }
 
@@ -34,8 +37,14 @@ impl std::error::Error for ParamError {}
 impl Profile {
     /// The parameter names, with what each means, for `--help` and errors.
     pub const KEYS: &'static [(&'static str, &'static str)] = &[
-        ("buf", "most bytes the program asks for in one receive (default 1024)"),
-        ("quit", "a line that makes the client stop, e.g. quit (default: end of input)"),
+        (
+            "buf",
+            "most bytes the program asks for in one receive (default 1024)",
+        ),
+        (
+            "quit",
+            "a line that makes the client stop, e.g. quit (default: end of input)",
+        ),
     ];
 
     /// Applies one `KEY=VALUE`.
@@ -83,7 +92,13 @@ mod tests {
         let mut p = Profile::default();
         p.set("buf=2048").unwrap();
         p.set("quit=quit").unwrap();
-        assert_eq!(p, Profile { buf: 2048, quit: Some("quit".into()) });
+        assert_eq!(
+            p,
+            Profile {
+                buf: 2048,
+                quit: Some("quit".into())
+            }
+        );
     }
 
     #[test]
@@ -94,7 +109,15 @@ mod tests {
 
     #[test]
     fn a_bad_value_says_what_is_allowed() {
-        assert!(Profile::default().set("buf=0").unwrap_err().0.contains("1 to 65536"));
-        assert!(Profile::default().set("buf").unwrap_err().0.contains("KEY=VALUE"));
+        assert!(Profile::default()
+            .set("buf=0")
+            .unwrap_err()
+            .0
+            .contains("1 to 65536"));
+        assert!(Profile::default()
+            .set("buf")
+            .unwrap_err()
+            .0
+            .contains("KEY=VALUE"));
     }
 }

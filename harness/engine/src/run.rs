@@ -140,15 +140,26 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
     let mut summary = Summary::default();
     let mut first = true;
     for (index, check) in checks.iter().enumerate() {
-        sink(&Event::CheckStarted { index, total: checks.len(), id: check.id });
+        sink(&Event::CheckStarted {
+            index,
+            total: checks.len(),
+            id: check.id,
+        });
         let result = run_check(config, check, first)?;
         first = false;
         *summary.counts.entry(result.verdict).or_default() += 1;
         summary.deliberate += result.deliberate;
-        sink(&Event::CheckFinished { index, total: checks.len(), result: &result });
+        sink(&Event::CheckFinished {
+            index,
+            total: checks.len(),
+            result: &result,
+        });
     }
     summary.duration = started.elapsed();
-    sink(&Event::RunFinished { info: &info, summary: &summary });
+    sink(&Event::RunFinished {
+        info: &info,
+        summary: &summary,
+    });
     Ok(summary)
 }
 
@@ -158,9 +169,15 @@ fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
         TargetSpec::Server { command, port } => {
             let port = match port {
                 Some(p) => *p,
-                None => net::free_port().map_err(|e| RunError::Harness(format!("no free port: {e}")))?,
+                None => {
+                    net::free_port().map_err(|e| RunError::Harness(format!("no free port: {e}")))?
+                }
             };
-            let launch = Launch { command: command.clone(), port, stdin: false };
+            let launch = Launch {
+                command: command.clone(),
+                port,
+                stdin: false,
+            };
             Launched::start(launch, &config.timing)
                 .map(Peer::Launched)
                 .map_err(|e| RunError::TargetFailed(e.message))
@@ -173,9 +190,16 @@ fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
                 .local_addr()
                 .map_err(|e| RunError::Harness(format!("listener has no address: {e}")))?
                 .port();
-            let launch = Launch { command: command.clone(), port, stdin: true };
+            let launch = Launch {
+                command: command.clone(),
+                port,
+                stdin: true,
+            };
             let process = Process::spawn(&launch).map_err(|e| {
-                RunError::TargetFailed(format!("could not run `{}` through sh: {e}", launch.command_line()))
+                RunError::TargetFailed(format!(
+                    "could not run `{}` through sh: {e}",
+                    launch.command_line()
+                ))
             })?;
             Ok(Peer::Client { listener, process })
         }
@@ -234,7 +258,10 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let mut peer = match bring_up(config) {
         Ok(p) => p,
         Err(RunError::TargetFailed(msg)) if !first => {
-            return Ok(base(Verdict::Fail, format!("the target could not be started for this check: {msg}")))
+            return Ok(base(
+                Verdict::Fail,
+                format!("the target could not be started for this check: {msg}"),
+            ))
         }
         Err(e) => return Err(e),
     };
@@ -242,7 +269,11 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         Body::Conversation(build) => {
             let conversation = build(&config.profile);
             let outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
-            Ran { conversation, outcome, preface: String::new() }
+            Ran {
+                conversation,
+                outcome,
+                preface: String::new(),
+            }
         }
         Body::Generated(g) => run_generated(config, check, g, &mut peer),
     };
@@ -277,8 +308,16 @@ struct Ran {
 fn describe_misses(misses: &[Miss]) -> String {
     let mut out = String::new();
     for m in misses {
-        let tag = if m.level == Level::Must { String::new() } else { format!("[{}] ", m.level) };
-        out.push_str(&format!("{tag}at \"{}\":\n{}\n", m.step, indent(m.detail.trim_end(), "  ")));
+        let tag = if m.level == Level::Must {
+            String::new()
+        } else {
+            format!("[{}] ", m.level)
+        };
+        out.push_str(&format!(
+            "{tag}at \"{}\":\n{}\n",
+            m.step,
+            indent(m.detail.trim_end(), "  ")
+        ));
     }
     out
 }
@@ -295,12 +334,18 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
     let exited = process.exited();
     if let (Peer::Launched(_), Some(status), false) = (&*peer, exited, outcome.killed) {
         if status.success() {
-            outcome.notes.push(format!("the server exited during the check ({})", describe_exit(status)));
+            outcome.notes.push(format!(
+                "the server exited during the check ({})",
+                describe_exit(status)
+            ));
         } else {
             outcome.misses.push(Miss {
                 level: Level::Must,
                 step: "the server's process".into(),
-                detail: format!("the server crashed during the check: {}", describe_exit(status)),
+                detail: format!(
+                    "the server crashed during the check: {}",
+                    describe_exit(status)
+                ),
             });
         }
     }
@@ -310,7 +355,9 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
         Peer::Remote(_) => return None,
     };
     process.kill();
-    process.stderr().wait_closed(Instant::now() + Duration::from_millis(300));
+    process
+        .stderr()
+        .wait_closed(Instant::now() + Duration::from_millis(300));
     let tail = process.stderr().tail(15);
     (!tail.trim().is_empty()).then_some(tail)
 }
@@ -334,7 +381,13 @@ struct Failure {
 
 impl<'p> Streak<'p> {
     /// Plays one case; on failure returns what happened, ending the streak.
-    fn play(&mut self, config: &RunConfig, g: &Generated, message: &[u8], cut: &Cut) -> Option<Failure> {
+    fn play(
+        &mut self,
+        config: &RunConfig,
+        g: &Generated,
+        message: &[u8],
+        cut: &Cut,
+    ) -> Option<Failure> {
         let profile = &config.profile;
         let case = (g.case)(profile, message, cut);
         let (mut session, mut played) = match self.active.take() {
@@ -359,7 +412,12 @@ impl<'p> Streak<'p> {
         let (outcome, peer) = session.finish();
         self.idle = Some(peer);
         self.paused += outcome.paused;
-        Some(Failure { message: message.to_vec(), cut: cut.clone(), conversation: played, outcome })
+        Some(Failure {
+            message: message.to_vec(),
+            cut: cut.clone(),
+            conversation: played,
+            outcome,
+        })
     }
 
     fn close(&mut self) {
@@ -379,13 +437,28 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
         (g.setup)(profile).then((g.case)(profile, message, cut))
     };
     let mut all = Conversation::new();
-    let mut streak = Streak { active: None, idle: Some(peer), paused: Duration::ZERO };
+    let mut streak = Streak {
+        active: None,
+        idle: Some(peer),
+        paused: Duration::ZERO,
+    };
     for (message, cut) in (g.fixed)(profile) {
         if let Some(f) = streak.play(config, g, &message, &cut) {
             streak.close();
-            let preface = format!("failing case: a message of {} bytes, cut: {}\n", f.message.len(), f.cut);
-            let outcome = Outcome { paused: streak.paused, ..f.outcome };
-            return Ran { conversation: f.conversation, outcome, preface };
+            let preface = format!(
+                "failing case: a message of {} bytes, cut: {}\n",
+                f.message.len(),
+                f.cut
+            );
+            let outcome = Outcome {
+                paused: streak.paused,
+                ..f.outcome
+            };
+            return Ran {
+                conversation: f.conversation,
+                outcome,
+                preface,
+            };
         }
         all = all.then((g.case)(profile, &message, &cut));
     }
@@ -403,12 +476,14 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
     let streak = RefCell::new(streak);
     let last: RefCell<Option<Failure>> = RefCell::new(None);
     let strategy = ((g.message)(profile), (g.cut)(profile));
-    let result = runner.run(&strategy, |(message, cut)| match streak.borrow_mut().play(config, g, &message, &cut) {
-        Some(failure) => {
-            *last.borrow_mut() = Some(failure);
-            Err(TestCaseError::fail("the case missed"))
+    let result = runner.run(&strategy, |(message, cut)| {
+        match streak.borrow_mut().play(config, g, &message, &cut) {
+            Some(failure) => {
+                *last.borrow_mut() = Some(failure);
+                Err(TestCaseError::fail("the case missed"))
+            }
+            None => Ok(()),
         }
-        None => Ok(()),
     });
     let mut streak = streak.into_inner();
     streak.close();
@@ -416,15 +491,26 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
         Ok(()) => {
             let outcome = Outcome {
                 misses: Vec::new(),
-                notes: vec![format!("{} fixed and {} generated cuts held (seed {})", (g.fixed)(profile).len(), g.cases, config.seed)],
+                notes: vec![format!(
+                    "{} fixed and {} generated cuts held (seed {})",
+                    (g.fixed)(profile).len(),
+                    g.cases,
+                    config.seed
+                )],
                 transcript: Transcript::new(Instant::now()),
                 killed: false,
                 paused: streak.paused,
             };
-            Ran { conversation: (g.setup)(profile).then(all), outcome, preface: String::new() }
+            Ran {
+                conversation: (g.setup)(profile).then(all),
+                outcome,
+                preface: String::new(),
+            }
         }
         Err(TestError::Fail(_, (message, cut))) => {
-            let stored = last.into_inner().filter(|f| f.message == message && f.cut == cut);
+            let stored = last
+                .into_inner()
+                .filter(|f| f.message == message && f.cut == cut);
             let failure = match stored {
                 Some(f) => f,
                 None => match streak.play(config, g, &message, &cut) {
@@ -439,9 +525,10 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                                 misses: vec![Miss {
                                     level: Level::Should,
                                     step: "generated cases".into(),
-                                    detail: "a generated case failed, but passed when run again: the \
+                                    detail:
+                                        "a generated case failed, but passed when run again: the \
                                              target's answers depend on timing"
-                                        .into(),
+                                            .into(),
                                 }],
                                 notes: Vec::new(),
                                 transcript: Transcript::new(Instant::now()),
@@ -453,7 +540,10 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                 },
             };
             streak.close();
-            let outcome = Outcome { paused: streak.paused, ..failure.outcome };
+            let outcome = Outcome {
+                paused: streak.paused,
+                ..failure.outcome
+            };
             let failure = Failure { outcome, ..failure };
             let preface = format!(
                 "smallest failing case: a message of {} bytes {}, cut: {}\n\
@@ -464,7 +554,11 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                 config.seed,
                 check.id
             );
-            Ran { conversation: failure.conversation, outcome: failure.outcome, preface }
+            Ran {
+                conversation: failure.conversation,
+                outcome: failure.outcome,
+                preface,
+            }
         }
         Err(TestError::Abort(why)) => {
             let outcome = Outcome {
@@ -478,7 +572,11 @@ fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Pe
                 killed: false,
                 paused: streak.paused,
             };
-            Ran { conversation: all, outcome, preface: String::new() }
+            Ran {
+                conversation: all,
+                outcome,
+                preface: String::new(),
+            }
         }
     }
 }

@@ -24,7 +24,10 @@ impl Selection {
                 })
                 .collect()
         };
-        Ok(Selection { only: compile("--only", only)?, skip: compile("--skip", skip)? })
+        Ok(Selection {
+            only: compile("--only", only)?,
+            skip: compile("--skip", skip)?,
+        })
     }
 
     /// Whether `id` runs: it matches some `--only` (or there is none) and

@@ -49,7 +49,11 @@ impl Launched {
             message: format!("could not run `{}` through sh: {e}", launch.command_line()),
         })?;
         let addr = wait_listening(&mut process, launch.port, timing)?;
-        Ok(Launched { launch, process, addr })
+        Ok(Launched {
+            launch,
+            process,
+            addr,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -81,7 +85,11 @@ impl Launched {
     }
 }
 
-fn wait_listening(process: &mut Process, port: u16, timing: &Timing) -> Result<SocketAddr, StartError> {
+fn wait_listening(
+    process: &mut Process,
+    port: u16,
+    timing: &Timing,
+) -> Result<SocketAddr, StartError> {
     let within = timing.deadline(Deadline::Listen);
     let deadline = Instant::now() + within;
     loop {
@@ -94,7 +102,9 @@ fn wait_listening(process: &mut Process, port: u16, timing: &Timing) -> Result<S
             return Ok(SocketAddr::new(ip, port));
         }
         if let Some(status) = process.exited() {
-            process.stderr().wait_closed(Instant::now() + Duration::from_millis(500));
+            process
+                .stderr()
+                .wait_closed(Instant::now() + Duration::from_millis(500));
             return Err(StartError {
                 message: format!(
                     "the server ended ({}) before listening on port {port}{}",
@@ -128,7 +138,10 @@ fn stderr_block(process: &Process) -> String {
 
 /// Prefixes every line of `text`.
 pub fn indent(text: &str, prefix: &str) -> String {
-    text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What a session talks to.
@@ -138,7 +151,10 @@ pub enum Peer {
     /// A server already running, out of the harness's control.
     Remote(SocketAddr),
     /// A client the harness started; it connects to `listener`.
-    Client { listener: TcpListener, process: Process },
+    Client {
+        listener: TcpListener,
+        process: Process,
+    },
 }
 
 impl Peer {
@@ -216,7 +232,10 @@ struct Missed {
 }
 
 fn miss(level: Level, detail: impl Into<String>) -> Missed {
-    Missed { level, detail: detail.into() }
+    Missed {
+        level,
+        detail: detail.into(),
+    }
 }
 
 type StepResult = Result<(), Missed>;
@@ -255,10 +274,19 @@ impl<'p> Session<'p> {
         self.close_all();
         let transcript = match Arc::try_unwrap(self.transcript) {
             Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
-            Err(shared) => shared.lock().map(|t| t.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+            Err(shared) => shared
+                .lock()
+                .map(|t| t.clone())
+                .unwrap_or_else(|e| e.into_inner().clone()),
         };
         let paused = self.paused.lock().map(|d| *d).unwrap_or_default();
-        let outcome = Outcome { misses: self.misses, notes: self.notes, transcript, killed: self.killed, paused };
+        let outcome = Outcome {
+            misses: self.misses,
+            notes: self.notes,
+            transcript,
+            killed: self.killed,
+            paused,
+        };
         (outcome, self.peer)
     }
 
@@ -280,7 +308,11 @@ impl<'p> Session<'p> {
             }
             if let Err(m) = self.step(step) {
                 let stop = m.level == Level::Must;
-                self.misses.push(Miss { level: m.level, step: step.to_string(), detail: m.detail });
+                self.misses.push(Miss {
+                    level: m.level,
+                    step: step.to_string(),
+                    detail: m.detail,
+                });
                 if stop {
                     return false;
                 }
@@ -297,12 +329,22 @@ impl<'p> Session<'p> {
 
     fn step(&mut self, step: &Step) -> StepResult {
         match step {
-            Step::Connect { conn, small_buffers } => self.connect(*conn, *small_buffers),
+            Step::Connect {
+                conn,
+                small_buffers,
+            } => self.connect(*conn, *small_buffers),
             Step::Accept { conn } => self.accept(*conn),
             Step::Send { conn, data, cut } => self.send(*conn, data, cut),
             Step::Expect { conn, want, level } => self.expect(*conn, want, *level),
-            Step::Observe { conn, want, within, question } => {
-                let seen = self.wait_for(*conn, want, self.timing.deadline(*within), false).is_ok();
+            Step::Observe {
+                conn,
+                want,
+                within,
+                question,
+            } => {
+                let seen = self
+                    .wait_for(*conn, want, self.timing.deadline(*within), false)
+                    .is_ok();
                 let note = format!("{question}: {}", if seen { "yes" } else { "no" });
                 self.record(Some(*conn), Event::note(note.clone()));
                 self.notes.push(note);
@@ -338,15 +380,24 @@ impl<'p> Session<'p> {
             Step::CountDescriptors => {
                 let n = self.count_descriptors()?;
                 self.descriptors = Some(n);
-                self.record(None, Event::note(format!("the target holds {n} descriptors")));
+                self.record(
+                    None,
+                    Event::note(format!("the target holds {n} descriptors")),
+                );
                 Ok(())
             }
             Step::ExpectDescriptorsBack { slack } => {
                 let before = self.descriptors.ok_or_else(|| {
-                    miss(Level::Must, "no descriptor count was taken before (a bug in the suite)")
+                    miss(
+                        Level::Must,
+                        "no descriptor count was taken before (a bug in the suite)",
+                    )
                 })?;
                 let now = self.count_descriptors()?;
-                self.record(None, Event::note(format!("the target holds {now} descriptors")));
+                self.record(
+                    None,
+                    Event::note(format!("the target holds {now} descriptors")),
+                );
                 if now > before + slack {
                     return Err(miss(
                         Level::Must,
@@ -361,25 +412,36 @@ impl<'p> Session<'p> {
             }
             Step::KillTarget => {
                 let Some(p) = self.peer.process() else {
-                    return Err(miss(Level::Must, "no process to kill: the harness did not start the target"));
+                    return Err(miss(
+                        Level::Must,
+                        "no process to kill: the harness did not start the target",
+                    ));
                 };
                 let st = p.kill();
                 self.killed = true;
-                let how = st.map(describe_exit).unwrap_or_else(|| "still not reaped".into());
+                let how = st
+                    .map(describe_exit)
+                    .unwrap_or_else(|| "still not reaped".into());
                 self.record(None, Event::note(format!("killed the target ({how})")));
                 Ok(())
             }
             Step::RestartTarget => {
                 let timing = self.timing;
                 let Peer::Launched(l) = &mut *self.peer else {
-                    return Err(miss(Level::Must, "cannot restart a target the harness did not start"));
+                    return Err(miss(
+                        Level::Must,
+                        "cannot restart a target the harness did not start",
+                    ));
                 };
                 let port = l.port();
                 let r = l.restart(&timing);
                 match r {
                     Ok(()) => {
                         self.killed = false;
-                        self.record(None, Event::note(format!("restarted; listening again on port {port}")));
+                        self.record(
+                            None,
+                            Event::note(format!("restarted; listening again on port {port}")),
+                        );
                         Ok(())
                     }
                     Err(e) => {
@@ -391,15 +453,24 @@ impl<'p> Session<'p> {
                         } else {
                             ""
                         };
-                        Err(miss(Level::Must, format!("restarted at once on port {port}, {}{hint}", e.message)))
+                        Err(miss(
+                            Level::Must,
+                            format!("restarted at once on port {port}, {}{hint}", e.message),
+                        ))
                     }
                 }
             }
             Step::Input(bytes) => {
-                self.record(None, Event::note(format!("typed {}", show::quoted(bytes, 80))));
+                self.record(
+                    None,
+                    Event::note(format!("typed {}", show::quoted(bytes, 80))),
+                );
                 let p = self.client_process()?;
                 p.write_input(bytes).map_err(|e| {
-                    miss(Level::Must, format!("could not write to the client's standard input: {e}"))
+                    miss(
+                        Level::Must,
+                        format!("could not write to the client's standard input: {e}"),
+                    )
                 })
             }
             Step::EndInput => {
@@ -423,15 +494,21 @@ impl<'p> Session<'p> {
     }
 
     fn link(&mut self, conn: Conn) -> Result<&mut Link, Missed> {
-        self.links
-            .get_mut(&conn)
-            .ok_or_else(|| miss(Level::Must, format!("{conn} is not open (a bug in the suite)")))
+        self.links.get_mut(&conn).ok_or_else(|| {
+            miss(
+                Level::Must,
+                format!("{conn} is not open (a bug in the suite)"),
+            )
+        })
     }
 
     fn take_link(&mut self, conn: Conn) -> Result<Link, Missed> {
-        self.links
-            .remove(&conn)
-            .ok_or_else(|| miss(Level::Must, format!("{conn} is not open (a bug in the suite)")))
+        self.links.remove(&conn).ok_or_else(|| {
+            miss(
+                Level::Must,
+                format!("{conn} is not open (a bug in the suite)"),
+            )
+        })
     }
 
     fn target_gone(&mut self) -> String {
@@ -445,7 +522,12 @@ impl<'p> Session<'p> {
         let addr = match &*self.peer {
             Peer::Launched(l) => l.addr(),
             Peer::Remote(a) => *a,
-            Peer::Client { .. } => return Err(miss(Level::Must, "the harness plays the server in this role")),
+            Peer::Client { .. } => {
+                return Err(miss(
+                    Level::Must,
+                    "the harness plays the server in this role",
+                ))
+            }
         };
         match net::connect(addr, small, self.timing.deadline(Deadline::Reply)) {
             Ok((stream, buffers)) => {
@@ -454,15 +536,29 @@ impl<'p> Session<'p> {
                 if let Some(b) = buffers {
                     self.record(
                         Some(conn),
-                        Event::note(format!("buffers read back: SO_RCVBUF {} SO_SNDBUF {}", b.recv, b.send)),
+                        Event::note(format!(
+                            "buffers read back: SO_RCVBUF {} SO_SNDBUF {}",
+                            b.recv, b.send
+                        )),
                     );
                 }
-                self.links.insert(conn, Link { stream, buffered: Vec::new(), ended: None, writer: None });
+                self.links.insert(
+                    conn,
+                    Link {
+                        stream,
+                        buffered: Vec::new(),
+                        ended: None,
+                        writer: None,
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
                 let gone = self.target_gone();
-                Err(miss(Level::Must, format!("could not connect to {addr}: {e}{gone}")))
+                Err(miss(
+                    Level::Must,
+                    format!("could not connect to {addr}: {e}{gone}"),
+                ))
             }
         }
     }
@@ -472,18 +568,37 @@ impl<'p> Session<'p> {
         match self.accept_until(Instant::now() + within) {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                self.record(Some(conn), Event::Accepted { peer_port: peer.port() });
-                self.links.insert(conn, Link { stream, buffered: Vec::new(), ended: None, writer: None });
+                self.record(
+                    Some(conn),
+                    Event::Accepted {
+                        peer_port: peer.port(),
+                    },
+                );
+                self.links.insert(
+                    conn,
+                    Link {
+                        stream,
+                        buffered: Vec::new(),
+                        ended: None,
+                        writer: None,
+                    },
+                );
                 Ok(())
             }
             Ok(None) => {
                 let gone = self.target_gone();
                 Err(miss(
                     Level::Must,
-                    format!("the client did not connect within {:.1}s{gone}", within.as_secs_f64()),
+                    format!(
+                        "the client did not connect within {:.1}s{gone}",
+                        within.as_secs_f64()
+                    ),
                 ))
             }
-            Err(e) => Err(miss(Level::Must, format!("accepting the client failed: {e}"))),
+            Err(e) => Err(miss(
+                Level::Must,
+                format!("accepting the client failed: {e}"),
+            )),
         }
     }
 
@@ -554,7 +669,9 @@ impl<'p> Session<'p> {
         if now >= deadline {
             return Ok(());
         }
-        let _ = link.stream.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+        let _ = link
+            .stream
+            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
         let mut chunk = vec![0u8; READ_CHUNK];
         let event = match link.stream.read(&mut chunk) {
             Ok(0) => {
@@ -566,7 +683,14 @@ impl<'p> Session<'p> {
                 link.buffered.extend_from_slice(&chunk[..n]);
                 Event::read(&chunk[..n])
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) if net::is_peer_gone(&e) => {
                 link.ended = Some(End::Reset);
@@ -585,7 +709,8 @@ impl<'p> Session<'p> {
             Want::End => self.timing.deadline(Deadline::Eof),
             _ => self.timing.deadline(Deadline::Reply),
         };
-        self.wait_for(conn, want, within, true).map_err(|detail| miss(level, detail))?;
+        self.wait_for(conn, want, within, true)
+            .map_err(|detail| miss(level, detail))?;
         if let Want::Message(_) = want {
             // Nothing may follow the message: a stray newline shows at once.
             let deadline = Instant::now() + self.timing.deadline(Deadline::Quiet);
@@ -613,7 +738,13 @@ impl<'p> Session<'p> {
 
     /// Waits until `want` holds on `conn`. With `consume`, matched bytes are
     /// taken from the buffer. The error is a readable account of the miss.
-    fn wait_for(&mut self, conn: Conn, want: &Want, within: Duration, consume: bool) -> Result<(), String> {
+    fn wait_for(
+        &mut self,
+        conn: Conn,
+        want: &Want,
+        within: Duration,
+        consume: bool,
+    ) -> Result<(), String> {
         let start = Instant::now();
         let deadline = start + within;
         loop {
@@ -629,13 +760,20 @@ impl<'p> Session<'p> {
                             // for the start of the next one.
                             self.discard_answer(conn);
                         }
-                        return Err(format!("different bytes arrived\n{}", show::compare(expected, &shown)));
+                        return Err(format!(
+                            "different bytes arrived\n{}",
+                            show::compare(expected, &shown)
+                        ));
                     }
                     if got.len() >= expected.len() {
                         if consume {
                             link.buffered.drain(..expected.len());
                             if let Want::Line(_) = want {
-                                let blank = link.buffered.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                                let blank = link
+                                    .buffered
+                                    .iter()
+                                    .take_while(|b| b.is_ascii_whitespace())
+                                    .count();
                                 link.buffered.drain(..blank);
                             }
                         }
@@ -718,7 +856,10 @@ impl<'p> Session<'p> {
 
     fn expect_idle(&mut self) -> StepResult {
         let Some(p) = self.peer.process() else {
-            return Err(miss(Level::Must, "no process to measure: the harness did not start the target"));
+            return Err(miss(
+                Level::Must,
+                "no process to measure: the harness did not start the target",
+            ));
         };
         let mut window = SpinRule::WINDOW;
         let mut fraction = measure_cpu(p, window, &self.paused);
@@ -727,7 +868,13 @@ impl<'p> Session<'p> {
             fraction = measure_cpu(p, window, &self.paused);
         }
         let pct = fraction * 100.0;
-        self.record(None, Event::note(format!("CPU {pct:.0}% of one core over {}ms", window.as_millis())));
+        self.record(
+            None,
+            Event::note(format!(
+                "CPU {pct:.0}% of one core over {}ms",
+                window.as_millis()
+            )),
+        );
         if fraction >= SpinRule::THRESHOLD {
             return Err(miss(
                 Level::Must,
@@ -745,7 +892,10 @@ impl<'p> Session<'p> {
 
     fn count_descriptors(&mut self) -> Result<usize, Missed> {
         let Some(p) = self.peer.process() else {
-            return Err(miss(Level::Must, "no process to inspect: the harness did not start the target"));
+            return Err(miss(
+                Level::Must,
+                "no process to inspect: the harness did not start the target",
+            ));
         };
         Ok(procfs::descriptors(&p.tree()))
     }
@@ -753,7 +903,10 @@ impl<'p> Session<'p> {
     fn client_process(&mut self) -> Result<&mut Process, Missed> {
         match &mut *self.peer {
             Peer::Client { process, .. } => Ok(process),
-            _ => Err(miss(Level::Must, "only a client under test reads input (a bug in the suite)")),
+            _ => Err(miss(
+                Level::Must,
+                "only a client under test reads input (a bug in the suite)",
+            )),
         }
     }
 
@@ -761,7 +914,10 @@ impl<'p> Session<'p> {
         let within = self.timing.deadline(Deadline::Output);
         let from = self.output_seen;
         let p = self.client_process()?;
-        match p.stdout().wait_for(text.as_bytes(), from, Instant::now() + within) {
+        match p
+            .stdout()
+            .wait_for(text.as_bytes(), from, Instant::now() + within)
+        {
             Some(end) => {
                 self.output_seen = end;
                 Ok(())
@@ -774,7 +930,11 @@ impl<'p> Session<'p> {
                         "{} did not appear on the client's output within {:.1}s; it printed {}",
                         show::quoted(text.as_bytes(), 60),
                         within.as_secs_f64(),
-                        if printed.is_empty() { "nothing".to_string() } else { show::quoted(&printed, 120) }
+                        if printed.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            show::quoted(&printed, 120)
+                        }
                     ),
                 ))
             }
@@ -787,15 +947,23 @@ impl<'p> Session<'p> {
         let Some(status) = p.wait_exit(within) else {
             return Err(miss(
                 level,
-                format!("the client was still running {:.1}s after its input ended", within.as_secs_f64()),
+                format!(
+                    "the client was still running {:.1}s after its input ended",
+                    within.as_secs_f64()
+                ),
             ));
         };
-        p.stderr().wait_closed(Instant::now() + Duration::from_millis(500));
+        p.stderr()
+            .wait_closed(Instant::now() + Duration::from_millis(500));
         let tail = p.stderr().tail(12);
         if !status.success() || tail.contains("Traceback") {
             return Err(miss(
                 level,
-                format!("the client ended with {} after its input ended{}", describe_exit(status), stderr_block(p)),
+                format!(
+                    "the client ended with {} after its input ended{}",
+                    describe_exit(status),
+                    stderr_block(p)
+                ),
             ));
         }
         Ok(())

@@ -7,13 +7,26 @@ use std::fmt::Write;
 /// total length noted when longer.
 pub fn quoted(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
-    let shown = if bytes.len() > max { &bytes[..max] } else { bytes };
+    let shown = if bytes.len() > max {
+        &bytes[..max]
+    } else {
+        bytes
+    };
     out.push_str(&escape(shown));
     out.push('"');
     if bytes.len() > max {
         let _ = write!(out, "... ({} bytes in all)", bytes.len());
     }
     out
+}
+
+/// [`quoted`], always with the length.
+pub fn sized(bytes: &[u8], max: usize) -> String {
+    if bytes.len() > max {
+        quoted(bytes, max)
+    } else {
+        format!("{} ({} bytes)", quoted(bytes, max), bytes.len())
+    }
 }
 
 /// Printable ASCII as is, everything else escaped as in Python's bytes repr.
@@ -70,12 +83,30 @@ pub fn hex_around(bytes: &[u8], at: usize) -> String {
 /// Expected against actual, with the first difference located in both.
 pub fn compare(expected: &[u8], actual: &[u8]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "expected: {} ({} bytes)", quoted(expected, 80), expected.len());
-    let _ = writeln!(out, "actual:   {} ({} bytes)", quoted(actual, 80), actual.len());
+    let _ = writeln!(
+        out,
+        "expected: {} ({} bytes)",
+        quoted(expected, 80),
+        expected.len()
+    );
+    let _ = writeln!(
+        out,
+        "actual:   {} ({} bytes)",
+        quoted(actual, 80),
+        actual.len()
+    );
     if let Some(at) = first_difference(expected, actual) {
         let _ = writeln!(out, "first difference at byte {at}:");
-        let _ = writeln!(out, "  expected {}", hex_around(expected, at).replace('\n', "\n           "));
-        let _ = writeln!(out, "  actual   {}", hex_around(actual, at).replace('\n', "\n           "));
+        let _ = writeln!(
+            out,
+            "  expected {}",
+            hex_around(expected, at).replace('\n', "\n           ")
+        );
+        let _ = writeln!(
+            out,
+            "  actual   {}",
+            hex_around(actual, at).replace('\n', "\n           ")
+        );
     }
     out
 }

@@ -66,7 +66,11 @@ pub fn parse(buf: &[u8]) -> Parsed {
         match ty {
             NLMSG_DONE => return Parsed::Done(found),
             NLMSG_ERROR => {
-                let code = if len >= HEADER + 4 { word(at + HEADER) as i32 } else { -1 };
+                let code = if len >= HEADER + 4 {
+                    word(at + HEADER) as i32
+                } else {
+                    -1
+                };
                 return Parsed::Refused(code);
             }
             SOCK_DIAG_BY_FAMILY if len >= HEADER + MESSAGE_ID_END => {
@@ -93,12 +97,19 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
     // SAFETY: plain socket syscalls on a descriptor this function owns; the
     // buffers passed are valid for the lengths given.
     unsafe {
-        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG);
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        );
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         let fd = OwnedFd::from_raw_fd(fd);
-        let timeout = libc::timeval { tv_sec: 1, tv_usec: 0 };
+        let timeout = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
@@ -125,7 +136,12 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
         // A dump of listeners is a few messages; the bound only guards
         // against a kernel that never says done.
         for _ in 0..1024 {
-            let n = libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            let n = libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            );
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -138,7 +154,10 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
                 Parsed::Refused(code) => return Err(io::Error::from_raw_os_error(-code)),
             }
         }
-        Err(io::Error::new(io::ErrorKind::TimedOut, "the socket dump did not end"))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the socket dump did not end",
+        ))
     }
 }
 
@@ -163,7 +182,10 @@ mod tests {
     fn finds_a_listener_by_port_without_connecting() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        assert_eq!(listening_on(port).unwrap(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            listening_on(port).unwrap(),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
     }
 
     #[test]

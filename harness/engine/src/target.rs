@@ -83,7 +83,11 @@ impl Capture {
             if s.closed || now >= deadline {
                 return None;
             }
-            s = self.grew.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .grew
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -96,7 +100,11 @@ impl Capture {
             if now >= deadline {
                 return false;
             }
-            s = self.grew.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .grew
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         true
     }
@@ -266,7 +274,11 @@ impl Process {
             // Python buffers stdout into a pipe; a client's printed reply
             // would only show at exit.
             .env("PYTHONUNBUFFERED", "1")
-            .stdin(if launch.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(if launch.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -334,7 +346,11 @@ impl Process {
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(if polls < 50 { Duration::from_millis(1) } else { Timing::POLL });
+            thread::sleep(if polls < 50 {
+                Duration::from_millis(1)
+            } else {
+                Timing::POLL
+            });
         }
         None
     }
@@ -373,7 +389,10 @@ impl Process {
     pub fn write_input(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self.stdin.as_mut() {
             Some(stdin) => stdin.write_all(bytes).and_then(|_| stdin.flush()),
-            None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "standard input is closed")),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "standard input is closed",
+            )),
         }
     }
 
@@ -403,14 +422,20 @@ mod tests {
     use super::*;
 
     fn launch(cmd: &str) -> Launch {
-        Launch { command: cmd.to_string(), port: 4242, stdin: true }
+        Launch {
+            command: cmd.to_string(),
+            port: 4242,
+            stdin: true,
+        }
     }
 
     #[test]
     fn the_port_is_given_in_the_command_and_the_environment() {
         let mut p = Process::spawn(&launch("echo {port} $SOCKSPEC_PORT")).unwrap();
         assert!(p.wait_exit(Duration::from_secs(5)).is_some());
-        let end = p.stdout().wait_for(b"4242 4242", 0, Instant::now() + Duration::from_secs(5));
+        let end = p
+            .stdout()
+            .wait_for(b"4242 4242", 0, Instant::now() + Duration::from_secs(5));
         assert!(end.is_some());
     }
 
@@ -456,9 +481,11 @@ mod tests {
 
     #[test]
     fn stderr_tail_keeps_the_last_lines() {
-        let mut p = Process::spawn(&launch("for i in 1 2 3 4 5; do echo line$i >&2; done")).unwrap();
+        let mut p =
+            Process::spawn(&launch("for i in 1 2 3 4 5; do echo line$i >&2; done")).unwrap();
         p.wait_exit(Duration::from_secs(5));
-        p.stderr().wait_for(b"line5", 0, Instant::now() + Duration::from_secs(5));
+        p.stderr()
+            .wait_for(b"line5", 0, Instant::now() + Duration::from_secs(5));
         assert_eq!(p.stderr().tail(2), "line4\nline5");
     }
 }

@@ -35,11 +35,17 @@ pub enum Event {
 
 impl Event {
     pub fn wrote(bytes: &[u8]) -> Event {
-        Event::Wrote { len: bytes.len(), head: show::quoted(bytes, SHOWN_BYTES) }
+        Event::Wrote {
+            len: bytes.len(),
+            head: show::quoted(bytes, SHOWN_BYTES),
+        }
     }
 
     pub fn read(bytes: &[u8]) -> Event {
-        Event::Read { len: bytes.len(), head: show::quoted(bytes, SHOWN_BYTES) }
+        Event::Read {
+            len: bytes.len(),
+            head: show::quoted(bytes, SHOWN_BYTES),
+        }
     }
 
     pub fn note(text: impl Into<String>) -> Event {
@@ -101,7 +107,12 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn new(start: Instant) -> Self {
-        Transcript { start, head: Vec::new(), tail: VecDeque::new(), omitted: 0 }
+        Transcript {
+            start,
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            omitted: 0,
+        }
     }
 
     pub fn start(&self) -> Instant {
@@ -117,7 +128,11 @@ impl Transcript {
     }
 
     pub fn record_at(&mut self, at: Instant, conn: Option<Conn>, event: Event) {
-        let entry = Entry { at_us: self.since_start(at).as_micros() as u64, conn, event };
+        let entry = Entry {
+            at_us: self.since_start(at).as_micros() as u64,
+            conn,
+            event,
+        };
         if self.head.len() < HEAD {
             self.head.push(entry);
             return;
@@ -154,7 +169,9 @@ impl Transcript {
             items.push(serde_json::json!({ "event": "omitted", "count": self.omitted }));
         }
         items.extend(
-            self.tail.iter().map(|e| serde_json::to_value(e).unwrap_or(serde_json::Value::Null)),
+            self.tail
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or(serde_json::Value::Null)),
         );
         serde_json::Value::Array(items)
     }

@@ -11,7 +11,10 @@ use serde::Deserialize;
 
 /// The repository's top folder (fixture commands run from there).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 pub fn sockspec() -> PathBuf {
@@ -43,23 +46,38 @@ pub fn manifest() -> Manifest {
 
 impl Fixture {
     pub fn command_line(&self) -> String {
-        self.command.replace("{sockspec}", &sockspec().display().to_string())
+        self.command
+            .replace("{sockspec}", &sockspec().display().to_string())
     }
 
     /// The verdict the manifest expects of `id` at `level`.
     pub fn expected(&self, id: &str, level: &str) -> String {
-        self.expect
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| if level == "info" { "info".into() } else { "pass".into() })
+        self.expect.get(id).cloned().unwrap_or_else(|| {
+            if level == "info" {
+                "info".into()
+            } else {
+                "pass".into()
+            }
+        })
     }
 
     /// Runs the fixture's suite against it and returns the JSON report.
     pub fn run(&self, seed: u64, extra: &[&str]) -> (serde_json::Value, Output) {
-        let flag = if self.role == "client" { "--client" } else { "--server" };
+        let flag = if self.role == "client" {
+            "--client"
+        } else {
+            "--server"
+        };
         let output = Command::new(sockspec())
             .current_dir(repo_root())
-            .args(["run", &self.suite, flag, &self.command_line(), "--format", "json"])
+            .args([
+                "run",
+                &self.suite,
+                flag,
+                &self.command_line(),
+                "--format",
+                "json",
+            ])
             .args(["--seed", &seed.to_string()])
             .args(extra)
             .output()
@@ -121,14 +139,24 @@ pub fn differences(fixture: &Fixture, report: &serde_json::Value) -> Vec<Differe
 
 /// A seed from the environment (`SOCKSPEC_SEED`) or the clock.
 pub fn seed() -> u64 {
-    std::env::var("SOCKSPEC_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-            % 1_000_000_000
-    })
+    std::env::var("SOCKSPEC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                % 1_000_000_000
+        })
 }
 
 /// Runs `jobs` on `workers` threads, returning results in order.
-pub fn parallel<T: Send, R: Send>(jobs: Vec<T>, workers: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub fn parallel<T: Send, R: Send>(
+    jobs: Vec<T>,
+    workers: usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {

@@ -18,7 +18,10 @@ pub struct JsonReporter<W: Write> {
 
 impl<W: Write> JsonReporter<W> {
     pub fn new(out: W) -> Self {
-        JsonReporter { out, checks: Vec::new() }
+        JsonReporter {
+            out,
+            checks: Vec::new(),
+        }
     }
 }
 
@@ -46,8 +49,14 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     counts.insert(v.as_str().to_string(), json!(summary.count(v)));
                 }
                 counts.insert("total".into(), json!(info.total));
-                counts.insert("duration_ms".into(), json!(summary.duration.as_secs_f64() * 1000.0));
-                counts.insert("deliberate_ms".into(), json!(summary.deliberate.as_secs_f64() * 1000.0));
+                counts.insert(
+                    "duration_ms".into(),
+                    json!(summary.duration.as_secs_f64() * 1000.0),
+                );
+                counts.insert(
+                    "deliberate_ms".into(),
+                    json!(summary.deliberate.as_secs_f64() * 1000.0),
+                );
                 let doc = json!({
                     "suite": info.suite,
                     "role": info.role.as_str(),

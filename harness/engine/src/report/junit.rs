@@ -16,7 +16,10 @@ pub struct JunitReporter<W: Write> {
 
 impl<W: Write> JunitReporter<W> {
     pub fn new(out: W) -> Self {
-        JunitReporter { out, cases: Vec::new() }
+        JunitReporter {
+            out,
+            cases: Vec::new(),
+        }
     }
 }
 

@@ -20,9 +20,20 @@ use crate::run::{CheckResult, RunInfo, Summary};
 /// Something that happened in a run.
 pub enum Event<'a> {
     RunStarted(&'a RunInfo),
-    CheckStarted { index: usize, total: usize, id: CheckId },
-    CheckFinished { index: usize, total: usize, result: &'a CheckResult },
-    RunFinished { info: &'a RunInfo, summary: &'a Summary },
+    CheckStarted {
+        index: usize,
+        total: usize,
+        id: CheckId,
+    },
+    CheckFinished {
+        index: usize,
+        total: usize,
+        result: &'a CheckResult,
+    },
+    RunFinished {
+        info: &'a RunInfo,
+        summary: &'a Summary,
+    },
 }
 
 /// Consumes the events of a run.

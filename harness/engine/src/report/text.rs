@@ -7,6 +7,14 @@ use std::io::{self, Write};
 use super::{explanation, Event, Reporter};
 use crate::verdict::Verdict;
 
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 pub struct TextReporter<W: Write> {
     out: W,
     colour: bool,
@@ -17,7 +25,12 @@ pub struct TextReporter<W: Write> {
 
 impl<W: Write> TextReporter<W> {
     pub fn new(out: W, colour: bool, live: bool) -> Self {
-        TextReporter { out, colour, live, missed: Vec::new() }
+        TextReporter {
+            out,
+            colour,
+            live,
+            missed: Vec::new(),
+        }
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
@@ -45,22 +58,31 @@ impl<W: Write> Reporter for TextReporter<W> {
             Event::RunStarted(info) => {
                 writeln!(
                     self.out,
-                    "{} {} against {} `{}` ({} checks, seed {})",
+                    "{} {} against {} `{}` ({}, seed {})",
                     self.paint("sockspec", "1"),
                     info.suite,
                     info.role.as_str(),
                     info.target,
-                    info.total,
+                    plural(info.total, "check"),
                     info.seed
                 )?;
             }
             Event::CheckStarted { index, total, id } => {
                 if self.live {
                     let w = total.to_string().len();
-                    write!(self.out, "\r\x1b[2K     {} ({:>w$}/{total}) {id}", self.paint("RUN", "1;34"), index + 1)?;
+                    write!(
+                        self.out,
+                        "\r\x1b[2K     {} ({:>w$}/{total}) {id}",
+                        self.paint("RUN", "1;34"),
+                        index + 1
+                    )?;
                 }
             }
-            Event::CheckFinished { index, total, result: r } => {
+            Event::CheckFinished {
+                index,
+                total,
+                result: r,
+            } => {
                 if self.live {
                     write!(self.out, "\r\x1b[2K")?;
                 }
@@ -99,8 +121,15 @@ impl<W: Write> Reporter for TextReporter<W> {
                     (Verdict::Error, "errors"),
                 ]
                 .iter()
-                .filter(|(v, _)| summary.count(*v) > 0 || *v == Verdict::Pass || *v == Verdict::Fail)
-                .map(|(v, word)| self.paint(&format!("{} {word}", summary.count(*v)), Self::verdict_code(*v)))
+                .filter(|(v, _)| {
+                    summary.count(*v) > 0 || *v == Verdict::Pass || *v == Verdict::Fail
+                })
+                .map(|(v, word)| {
+                    self.paint(
+                        &format!("{} {word}", summary.count(*v)),
+                        Self::verdict_code(*v),
+                    )
+                })
                 .collect();
                 let total: usize = summary.counts.values().sum();
                 writeln!(self.out, "------------")?;
@@ -109,9 +138,10 @@ impl<W: Write> Reporter for TextReporter<W> {
                 }
                 writeln!(
                     self.out,
-                    "{} [{:>7.3}s] {total} checks: {}",
+                    "{} [{:>7.3}s] {}: {}",
                     self.paint("Summary", "1"),
                     summary.duration.as_secs_f64(),
+                    plural(total, "check"),
                     parts.join(", ")
                 )?;
             }

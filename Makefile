@@ -1,0 +1,37 @@
+# Entry points for users and CI. `make test` is what CI runs.
+
+CARGO ?= cargo
+RUNS ?= 10
+SOCKSPEC := target/release/sockspec
+
+.PHONY: demo demo-faulty test matrix bench build lint clean
+
+build:
+	$(CARGO) build --release --quiet -p sockspec
+
+## Run the tcp-upper suite against the bundled Python server.
+demo: build
+	$(SOCKSPEC) run tcp-upper --server 'python3 fixtures/tcp-upper/server.py {port}'
+
+## The same against a server with a fault, to see what a failure looks like.
+demo-faulty: build
+	-$(SOCKSPEC) run tcp-upper --server 'python3 fixtures/tcp-upper/faulty/server_dies_on_reset.py {port}'
+
+## Unit tests, command-line tests and the verdict matrix.
+test:
+	$(CARGO) test --workspace
+
+## The verdict matrix alone, RUNS times in a row (default 10).
+matrix:
+	SOCKSPEC_MATRIX_RUNS=$(RUNS) $(CARGO) test -p sockspec --test matrix -- --nocapture
+
+## Suite wall time against the Rust reference server, next to its deliberate waits.
+bench: build
+	python3 scripts/bench.py $(SOCKSPEC) 5
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

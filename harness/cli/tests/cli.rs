@@ -1,0 +1,382 @@
+//! The command-line contract: subcommands, exit statuses, report formats,
+//! reproducible seeds and cleanup. Scripts and CI jobs depend on all of it.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{repo_root, sockspec};
+
+fn cmd() -> Command {
+    let mut c = Command::new(sockspec());
+    c.current_dir(repo_root());
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn stdout_of(c: &mut Command) -> (i32, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD_SERVER: &str = "python3 fixtures/tcp-upper/server.py {port}";
+
+#[test]
+fn list_shows_every_check_with_its_level() {
+    let (code, out, _) = stdout_of(cmd().arg("list"));
+    assert_eq!(code, 0);
+    for line in [
+        "tcp-upper.echo",
+        "MUST",
+        "tcp-upper.restart",
+        "SHOULD",
+        "tcp-upper.client.exit",
+    ] {
+        assert!(out.contains(line), "{line} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn an_unknown_suite_is_a_usage_error_that_names_the_suites() {
+    let (code, _, err) = stdout_of(cmd().args(["run", "tcp-uper", "--server", "x"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no suite named \"tcp-uper\"") && err.contains("tcp-upper"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_needs_exactly_one_target() {
+    assert_eq!(
+        cmd()
+            .args(["run", "tcp-upper"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    let both = cmd()
+        .args(["run", "tcp-upper", "--server", "a", "--client", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
+fn bad_options_say_what_would_be_right() {
+    let (code, _, err) =
+        stdout_of(cmd().args(["run", "tcp-upper", "--server", "x", "--param", "nope=1"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("known parameters are"), "{err}");
+    let (code, _, err) =
+        stdout_of(cmd().args(["run", "tcp-upper", "--server", "x", "--timeout-scale", "0"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--timeout-scale"), "{err}");
+    let (code, _, err) =
+        stdout_of(cmd().args(["run", "tcp-upper", "--server", "x", "--only", "nothing.*"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("leave no server check"), "{err}");
+}
+
+#[test]
+fn a_server_that_never_listens_exits_3_within_its_deadline() {
+    let start = Instant::now();
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        "sleep 30",
+        "--timeout-scale",
+        "0.2",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("did not listen on port"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_server_that_dies_at_start_exits_3_with_its_stderr() {
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        "python3 -c 'raise SystemExit(\"cannot bind: port taken\")'",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("exit status 1") && err.contains("cannot bind: port taken"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_must_check_exits_1_and_a_clean_run_exits_0() {
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_one_client.py {port}";
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        faulty,
+        "--only",
+        "*.next-client",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("tcp-upper.next-client"),
+        "{out}"
+    );
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--only",
+        "*.echo",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+}
+
+#[test]
+fn a_warning_alone_does_not_fail_the_run() {
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_no_reuseaddr.py {port}";
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        faulty,
+        "--only",
+        "*.restart",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("WARN") && out.contains("SO_REUSEADDR"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_json_report_has_the_documented_shape() {
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--format",
+        "json",
+        "--seed",
+        "5",
+        "--only",
+        "*.echo",
+    ]));
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["suite"], "tcp-upper");
+    assert_eq!(r["role"], "server");
+    assert_eq!(r["seed"], 5);
+    assert_eq!(r["target"], GOOD_SERVER);
+    let c = &r["checks"][0];
+    assert_eq!(c["id"], "tcp-upper.echo");
+    assert_eq!(c["level"], "must");
+    assert_eq!(c["verdict"], "pass");
+    assert!(c["duration_ms"].is_number() && c["detail"].is_string() && c["transcript"].is_array());
+    assert_eq!(r["summary"]["pass"], 1);
+    assert_eq!(r["summary"]["fail"], 0);
+}
+
+#[test]
+fn junit_output_is_well_formed_xml_with_a_failure_per_failed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.xml");
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_closes_after_reply.py {port}";
+    let status = cmd()
+        .args([
+            "run",
+            "tcp-upper",
+            "--server",
+            faulty,
+            "--only",
+            "*.echo",
+            "--only",
+            "*.many-messages",
+        ])
+        .args(["--format", "junit", "--output"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let check = "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); \
+                 cases = r.findall('.//testcase'); \
+                 print(len(cases), len(r.findall('.//testcase/failure')), cases[1].get('name'))";
+    let out = Command::new("python3")
+        .args(["-c", check])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 1 tcp-upper.many-messages"
+    );
+}
+
+#[test]
+fn checks_that_need_the_process_are_skipped_against_a_running_server() {
+    let port = free_port();
+    let mut server = Command::new(sockspec())
+        .args(["serve", "tcp-upper", "--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--target",
+        &format!("127.0.0.1:{port}"),
+        "--format",
+        "json",
+        "--only",
+        "*.echo",
+        "--only",
+        "*.no-spin",
+    ]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(code, 0, "{out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["checks"][0]["verdict"], "pass");
+    assert_eq!(r["checks"][1]["verdict"], "skip");
+    assert!(r["checks"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("--server"));
+}
+
+/// A server that answers a receive of 200 to 2999 bytes without upper-casing
+/// it: only generated cuts reach it, and the smallest failing case is a
+/// message of exactly 200 bytes sent in one piece.
+const FLAWED_ON_MIDSIZE_READS: &str = "python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((\"127.0.0.1\", int(sys.argv[1]))); s.listen(5)
+while True:
+    c, _ = s.accept()
+    while True:
+        try:
+            d = c.recv(4096)
+        except ConnectionResetError:
+            break
+        if not d:
+            break
+        c.sendall(d if 200 <= len(d) < 3000 else d.upper())
+    c.close()
+' {port}";
+
+#[test]
+fn a_generated_failure_shrinks_to_the_smallest_case_and_its_seed_reproduces_it() {
+    let run = || {
+        let (code, out, _) = stdout_of(cmd().args([
+            "run",
+            "tcp-upper",
+            "--server",
+            FLAWED_ON_MIDSIZE_READS,
+            "--only",
+            "*.stream",
+            "--format",
+            "json",
+            "--seed",
+            "1234",
+        ]));
+        assert_eq!(code, 1, "{out}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        r["checks"][0]["detail"].as_str().unwrap().to_string()
+    };
+    let first = run();
+    assert!(
+        first.contains("smallest failing case: a message of 200 bytes"),
+        "{first}"
+    );
+    assert!(
+        first.contains("reproduce with: --seed 1234 --only tcp-upper.stream"),
+        "{first}"
+    );
+    let case = |d: &str| d.lines().next().unwrap_or_default().to_string();
+    assert_eq!(case(&first), case(&run()));
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_every_target_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let server = format!(
+        "python3 fixtures/tcp-upper/faulty/server_spin.py {{port}} & echo $! > {}; wait",
+        pidfile.display()
+    );
+    let mut run = cmd()
+        .args([
+            "run",
+            "tcp-upper",
+            "--server",
+            &server,
+            "--only",
+            "*.no-spin",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pidfile.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signals the sockspec process this test started.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let gone_by = Instant::now() + Duration::from_secs(3);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    while alive() && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(),
+        "the target's process {pid} outlived the interrupted run"
+    );
+}
