@@ -47,6 +47,7 @@ pub fn suite() -> Suite {
     Suite {
         name: "tcp-upper",
         summary: "uppercase echo over TCP",
+        sanity: |_| echo(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
         checks: vec![
             Check {
                 id: CheckId::new("tcp-upper.echo"),
@@ -55,6 +56,7 @@ pub fn suite() -> Suite {
                 summary: "one message gets its upper back",
                 expectation: "a message sent on a new connection comes back with its ASCII letters in upper case",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)),
             },
             Check {
@@ -64,6 +66,7 @@ pub fn suite() -> Suite {
                 summary: "one connection carries many request/reply rounds",
                 expectation: "the server keeps answering on the same connection until the client closes it",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     let mut c = Conversation::new().connect(C1);
                     for i in 1..=10 {
@@ -79,6 +82,7 @@ pub fn suite() -> Suite {
                 summary: "after a client closes, the next connection is served",
                 expectation: "when a client closes, the server goes back to accept and serves the next client",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
                     echo(c.connect(C2), C2, b"second client").close(C2)
@@ -92,6 +96,7 @@ pub fn suite() -> Suite {
                 expectation: "when recv returns zero bytes the server stops reading that connection; \
                               waiting for the next client uses no CPU",
                 needs_process: true,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     echo(Conversation::new().connect(C1), C1, b"spin check")
                         .shutdown_write(C1)
@@ -113,6 +118,7 @@ pub fn suite() -> Suite {
                 summary: "a client that aborts with a reset does not stop the server",
                 expectation: "a reset (ConnectionResetError) ends that connection only; the next client is served",
                 needs_process: false,
+                abusive: true,
                 body: Body::Conversation(|_| {
                     let c = echo(Conversation::new().connect(C1), C1, b"about to reset")
                         .reset(C1)
@@ -128,6 +134,7 @@ pub fn suite() -> Suite {
                 expectation: "what arrived before the half-close is answered, then the server closes: \
                               the client reads end of stream",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     Conversation::new()
                         .connect(C1)
@@ -145,6 +152,7 @@ pub fn suite() -> Suite {
                 expectation: "however the bytes are cut on the wire (one at a time, merged, random pieces), \
                               the replies together are upper of everything sent, in order",
                 needs_process: false,
+                abusive: false,
                 body: Body::Generated(Generated {
                     setup: stream_setup,
                     fixed: stream_fixed,
@@ -162,6 +170,7 @@ pub fn suite() -> Suite {
                 expectation: "a message of 100 x BUF bytes is answered in full: the server keeps \
                               receiving and answering until it has seen all of it",
                 needs_process: false,
+                abusive: true,
                 body: Body::Conversation(|p: &Profile| {
                     echo(Conversation::new().connect(C1), C1, &text(100 * p.buf, 7)).close(C1)
                 }),
@@ -174,6 +183,7 @@ pub fn suite() -> Suite {
                 expectation: "the server works on bytes: invalid UTF-8 does not stop it, and bytes that \
                               are not ASCII letters come back as they were",
                 needs_process: false,
+                abusive: true,
                 body: Body::Conversation(|_| {
                     let bytes: &[u8] = b"\xff\xfe bin\x80ary \xc3\x28 end\x00";
                     // The same connection goes on: a server that crashed on the
@@ -193,6 +203,7 @@ pub fn suite() -> Suite {
                 expectation: "a client waiting in the listen backlog is served when the first client leaves \
                               (serving both at once is also fine)",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     echo(Conversation::new().connect(C1), C1, b"first in line")
                         .connect(C2)
@@ -215,6 +226,7 @@ pub fn suite() -> Suite {
                 summary: "after many sequential connections its open descriptors are back where they started",
                 expectation: "each accepted connection is closed when its client leaves, so descriptors do not pile up",
                 needs_process: true,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     let round = echo(Conversation::new().connect(C1), C1, b"leak check").close(C1);
                     echo(Conversation::new().connect(C1), C1, b"warm up")
@@ -234,6 +246,7 @@ pub fn suite() -> Suite {
                 expectation: "the server sets SO_REUSEADDR before bind, so a new instance binds the port \
                               while the old connection sits in TIME_WAIT",
                 needs_process: true,
+                abusive: false,
                 // The server must be killed before the harness closes its
                 // socket: only then does TIME_WAIT land on the server's port.
                 body: Body::Conversation(|_| {
@@ -251,6 +264,7 @@ pub fn suite() -> Suite {
                 summary: "a typed line arrives as its bytes without the newline; the reply is printed",
                 expectation: "the client sends the stripped line's bytes, nothing more, and prints the reply",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     Conversation::new()
                         .input("hello world\n")
@@ -269,6 +283,7 @@ pub fn suite() -> Suite {
                 expectation: "an empty or blank line is skipped: sending zero bytes sends nothing, and \
                               waiting for a reply to it would hang",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     Conversation::new()
                         .input("first\n\n   \nsecond\n")
@@ -288,6 +303,7 @@ pub fn suite() -> Suite {
                 summary: "many lines travel over the one connection",
                 expectation: "the client connects once and sends every line over that connection",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|_| {
                     let lines = ["one", "two", "three", "four", "five"];
                     let mut c = Conversation::new().input(&(lines.join("\n") + "\n")).accept(C1);
@@ -310,6 +326,7 @@ pub fn suite() -> Suite {
                 expectation: "when its input ends (or the profile's quit line is typed) the client closes \
                               its socket and exits with status 0",
                 needs_process: false,
+                abusive: false,
                 body: Body::Conversation(|p: &Profile| {
                     let c = Conversation::new()
                         .input("bye\n")

@@ -1,13 +1,95 @@
 //! The verdict matrix: every fixture through its suite, every verdict held
-//! to `fixtures/manifest.toml`. The project's most important test: a
-//! harness is worth what it tells apart.
+//! to `fixtures/manifest.toml`, and every run bounded: in time, in the
+//! harness's memory, and in what it leaves behind (no process of a target
+//! survives a run). The project's most important test: a harness is worth
+//! what it tells apart.
 //!
 //! `SOCKSPEC_MATRIX_RUNS=N` repeats the whole matrix N times (default 1);
 //! `SOCKSPEC_SEED` fixes the seed of generated cuts (default: the clock).
 
 mod common;
 
-use common::{differences, manifest, parallel, seed, Fixture};
+use std::time::Duration;
+
+use common::{differences, manifest, parallel, seed, survivors, unique_tag, Fixture};
+
+/// The harness reads in 64 KiB pieces and keeps at most 1 MiB of each of a
+/// target's output streams; a whole run against the flooding fixtures peaks
+/// near 10 MiB. 64 MiB leaves room for the allocator and still catches any
+/// buffer that grows with what a target sends.
+const MAX_RSS_KIB: u64 = 64 * 1024;
+
+/// Unless the manifest says otherwise, a run must end within this.
+const DEFAULT_MAX_SECONDS: u64 = 60;
+
+/// Everything wrong with one run of one fixture.
+fn problems(f: &Fixture, seed: u64) -> Vec<String> {
+    let tag = unique_tag("matrix");
+    let run = f.run(seed, &tag, &[]);
+    let mut out = Vec::new();
+    let code = run.output.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    if code != f.expected_exit() {
+        out.push(format!(
+            "exit status {code}, expected {}\n    stderr: {}",
+            f.expected_exit(),
+            stderr.trim()
+        ));
+    }
+    if let Some(text) = &f.stderr_contains {
+        if !stderr.contains(text.as_str()) {
+            out.push(format!("stderr lacks {text:?}: {}", stderr.trim()));
+        }
+    }
+    if f.exit.is_none() {
+        if run.report.is_null() {
+            out.push(format!("no JSON report; stderr: {}", stderr.trim()));
+        }
+        for d in differences(f, &run.report) {
+            out.push(format!(
+                "{}: expected {}, got {}\n    {}",
+                d.check,
+                d.expected,
+                d.actual,
+                d.detail.replace('\n', "\n    ")
+            ));
+        }
+        let rss = run.report["summary"]["peak_rss_kib"].as_u64().unwrap_or(0);
+        if rss > MAX_RSS_KIB {
+            out.push(format!(
+                "the harness peaked at {rss} KiB of memory (bound {MAX_RSS_KIB} KiB)"
+            ));
+        }
+    }
+    let bound = Duration::from_secs(f.max_seconds.unwrap_or(DEFAULT_MAX_SECONDS));
+    if run.elapsed > bound {
+        out.push(format!(
+            "the run took {:.1}s (bound {}s)",
+            run.elapsed.as_secs_f64(),
+            bound.as_secs()
+        ));
+    }
+    let left = survivors(&tag, Duration::from_secs(2));
+    if !left.is_empty() {
+        out.push(format!(
+            "processes of the target outlived the run: {left:?}"
+        ));
+    }
+    eprintln!(
+        "seed {seed}: {:<48} exit {code} {:>5.1}s {:>6} KiB{}",
+        f.name,
+        run.elapsed.as_secs_f64(),
+        run.report["summary"]["peak_rss_kib"].as_u64().unwrap_or(0),
+        if out.is_empty() {
+            String::new()
+        } else {
+            format!("  <-- {} problems", out.len())
+        }
+    );
+    out.into_iter()
+        .map(|p| format!("{} (seed {seed}): {p}", f.name))
+        .collect()
+}
 
 #[test]
 fn every_fixture_gets_the_verdicts_of_the_manifest() {
@@ -19,67 +101,29 @@ fn every_fixture_gets_the_verdicts_of_the_manifest() {
     let mut all = Vec::new();
     for run in 1..=runs {
         let seed = seed().wrapping_add(run as u64);
-        let jobs: Vec<Fixture> = fixtures.clone();
-        let found = parallel(jobs, 2, |f| {
-            let (report, _) = f.run(seed, &[]);
-            let diffs = differences(&f, &report);
-            let counts = report["summary"].clone();
-            eprintln!(
-                "run {run}/{runs} seed {seed}: {:<52} {} pass {} fail {} warn{}",
-                f.name,
-                counts["pass"],
-                counts["fail"],
-                counts["warn"],
-                if diffs.is_empty() {
-                    String::new()
-                } else {
-                    format!("  <-- {} differ", diffs.len())
-                }
-            );
-            diffs
-        });
-        all.extend(found.into_iter().flatten().map(|d| (seed, d)));
+        eprintln!("matrix run {run} of {runs}");
+        let found = parallel(fixtures.clone(), 2, |f| problems(&f, seed));
+        all.extend(found.into_iter().flatten());
     }
-    if !all.is_empty() {
-        let mut msg = format!(
-            "{} verdicts differ from fixtures/manifest.toml:\n",
-            all.len()
-        );
-        for (seed, d) in &all {
-            msg.push_str(&format!(
-                "- {} / {}: expected {}, got {} (seed {seed})\n    {}\n",
-                d.fixture,
-                d.check,
-                d.expected,
-                d.actual,
-                d.detail.replace('\n', "\n    ")
-            ));
-        }
-        panic!("{msg}");
-    }
+    assert!(
+        all.is_empty(),
+        "{} problems with the verdict matrix:\n- {}",
+        all.len(),
+        all.join("\n- ")
+    );
 }
 
 #[test]
 fn every_fault_is_expected_to_be_caught_by_the_check_that_names_it() {
     for f in manifest().fixture {
-        match (&f.fault, &f.catches) {
-            (Some(_), Some(check)) => {
+        match (&f.fault, &f.catches, &f.hostile) {
+            (Some(_), Some(check), None) => {
                 let v = f.expected(check, "must");
-                assert!(
-                    v == "fail" || v == "warn",
-                    "{}: {check} is expected to {v}, not to flag the fault",
-                    f.name
-                );
+                assert!(v == "fail" || v == "warn", "{}: {check} is expected to {v}, not to flag the fault", f.name);
             }
-            (None, None) => assert!(
-                f.expect.is_empty(),
-                "{}: a correct fixture must pass everything",
-                f.name
-            ),
-            _ => panic!(
-                "{}: a faulty fixture names both its fault and the check that catches it",
-                f.name
-            ),
+            (None, None, Some(_)) => {}
+            (None, None, None) => assert!(f.expect.is_empty(), "{}: a correct fixture must pass everything", f.name),
+            _ => panic!("{}: a faulty fixture names its fault and the check that catches it; a hostile one says what it does", f.name),
         }
     }
 }
@@ -110,6 +154,35 @@ fn every_tcp_upper_fault_of_the_reference_has_a_fixture() {
             fixtures.iter().any(|f| f.catches.as_deref() == Some(check)
                 && f.fault.as_deref().is_some_and(|t| t.contains(words))),
             "no fixture for the fault {words:?} caught by {check}"
+        );
+    }
+}
+
+/// The hostile catalogue: each behaviour has a fixture in the matrix.
+#[test]
+fn every_hostile_behaviour_has_a_fixture() {
+    let behaviours = [
+        "never listens",
+        "never accepts",
+        "never answers",
+        "one byte a second",
+        "floods",
+        "closes every connection",
+        "resets every connection",
+        "prefix of 2^31-1",
+        "forks",
+        "ignores SIGTERM",
+        "exits in the middle",
+        "megabytes to stderr",
+        "never reads its standard input",
+    ];
+    let fixtures = manifest().fixture;
+    for b in behaviours {
+        assert!(
+            fixtures
+                .iter()
+                .any(|f| f.hostile.as_deref().is_some_and(|h| h.contains(b))),
+            "no hostile fixture that {b}"
         );
     }
 }

@@ -141,6 +141,10 @@ pub struct Check {
     /// Whether the check must start, stop or observe the target's process;
     /// against an already running `--target` such a check is skipped.
     pub needs_process: bool,
+    /// Whether the check abuses the target (resets, garbage, oversize,
+    /// disconnects); a plain sanity exchange follows it, and a target that
+    /// no longer answers is reported in the check's detail.
+    pub abusive: bool,
     pub body: Body,
 }
 
@@ -148,6 +152,9 @@ pub struct Check {
 pub struct Suite {
     pub name: &'static str,
     pub summary: &'static str,
+    /// A plain exchange on a new connection that any conforming server
+    /// answers; run after each abusive check.
+    pub sanity: fn(&Profile) -> Conversation,
     pub checks: Vec<Check>,
 }
 

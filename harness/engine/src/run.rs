@@ -103,6 +103,9 @@ pub struct Summary {
     pub counts: BTreeMap<Verdict, usize>,
     pub duration: Duration,
     pub deliberate: Duration,
+    /// The harness's own peak resident memory over the run, in KiB: it
+    /// stays flat whatever a target floods or claims.
+    pub peak_rss_kib: u64,
 }
 
 impl Summary {
@@ -156,11 +159,24 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
         });
     }
     summary.duration = started.elapsed();
+    summary.peak_rss_kib = peak_rss_kib();
     sink(&Event::RunFinished {
         info: &info,
         summary: &summary,
     });
     Ok(summary)
+}
+
+fn peak_rss_kib() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+            usage.ru_maxrss.max(0) as u64
+        } else {
+            0
+        }
+    }
 }
 
 /// Starts what a check talks to.
@@ -277,6 +293,9 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         }
         Body::Generated(g) => run_generated(config, check, g, &mut peer),
     };
+    if check.abusive && !ran.outcome.killed && role_is_server(&peer) {
+        probe_sanity(config, &mut peer, &mut ran.outcome);
+    }
     let tail = finish_peer(&mut peer, &mut ran.outcome);
     let worst = ran.outcome.worst();
     let verdict = Verdict::judge(check.level, worst);
@@ -296,6 +315,30 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         stderr_tail: if missed { tail } else { None },
         ..base(verdict, String::new())
     })
+}
+
+fn role_is_server(peer: &Peer) -> bool {
+    !matches!(peer, Peer::Client { .. })
+}
+
+/// After an abusive check, a plain exchange on a new connection shows
+/// whether the target survived it. Its result is reported, not judged: a
+/// crash is judged by the target's exit status, and the next check meets a
+/// fresh target, so nothing later is blamed on this one.
+fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
+    let sanity = (config.suite.sanity)(&config.profile);
+    let probe = Session::new(peer, config.timing).run(&sanity.steps);
+    outcome.paused += probe.paused;
+    match probe.misses.first() {
+        None => outcome
+            .notes
+            .push("a plain exchange after the check was answered".into()),
+        Some(m) => outcome.notes.push(format!(
+            "after the check the target no longer answered a plain exchange ({}): {}",
+            m.step,
+            m.detail.lines().next().unwrap_or_default()
+        )),
+    }
 }
 
 struct Ran {

@@ -393,7 +393,15 @@ impl<'p> Session<'p> {
                         "no descriptor count was taken before (a bug in the suite)",
                     )
                 })?;
-                let now = self.count_descriptors()?;
+                // Closing is the target's work after the harness's close:
+                // poll until the count is back, within a deadline.
+                let within = self.timing.deadline(Deadline::Settle);
+                let deadline = Instant::now() + within;
+                let mut now = self.count_descriptors()?;
+                while now > before + slack && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(20));
+                    now = self.count_descriptors()?;
+                }
                 self.record(
                     None,
                     Event::note(format!("the target holds {now} descriptors")),
@@ -402,8 +410,9 @@ impl<'p> Session<'p> {
                     return Err(miss(
                         Level::Must,
                         format!(
-                            "the target held {before} open descriptors before and {now} after; \
+                            "the target held {before} open descriptors before and {now} {:.1}s after; \
                              {} were not closed (close each accepted connection when its client leaves)",
+                            within.as_secs_f64(),
                             now - before
                         ),
                     ));
@@ -755,14 +764,16 @@ impl<'p> Session<'p> {
                     let n = got.len().min(expected.len());
                     if got[..n] != expected[..n] {
                         let shown = got[..got.len().min(expected.len() + 16)].to_vec();
-                        if consume {
-                            // The rest of a wrong answer must not be taken
-                            // for the start of the next one.
-                            self.discard_answer(conn);
-                        }
+                        // The rest of a wrong answer must not be taken for
+                        // the start of the next one.
+                        let flood = if consume {
+                            self.discard_answer(conn)
+                        } else {
+                            String::new()
+                        };
                         return Err(format!(
-                            "different bytes arrived\n{}",
-                            show::compare(expected, &shown)
+                            "different bytes arrived\n{}{flood}",
+                            show::compare(expected, &shown).trim_end()
                         ));
                     }
                     if got.len() >= expected.len() {
@@ -799,8 +810,12 @@ impl<'p> Session<'p> {
                             link.buffered.clear();
                         }
                         let gone = self.target_gone();
+                        let how = match got.len() {
+                            0 => "nothing arrived: the target sent nothing",
+                            _ => "the answer stopped short or is coming too slowly",
+                        };
                         return Err(format!(
-                            "timed out after {:.1}s with {} of {} bytes{gone}\n{}",
+                            "timed out after {:.1}s with {} of {} bytes{gone}; {how}\n{}",
                             within.as_secs_f64(),
                             got.len(),
                             expected.len(),
@@ -835,21 +850,33 @@ impl<'p> Session<'p> {
 
     /// Reads and drops what arrives until the connection is quiet, bounded
     /// by the reply deadline.
-    fn discard_answer(&mut self, conn: Conn) {
-        let give_up = Instant::now() + self.timing.deadline(Deadline::Reply);
+    fn discard_answer(&mut self, conn: Conn) -> String {
+        let started = Instant::now();
+        let give_up = started + self.timing.deadline(Deadline::Reply);
         let quiet = self.timing.deadline(Deadline::Quiet);
+        let mut dropped = 0usize;
         loop {
-            let Ok(link) = self.link(conn) else { return };
+            let Ok(link) = self.link(conn) else {
+                return String::new();
+            };
+            dropped += link.buffered.len();
             link.buffered.clear();
             let now = Instant::now();
-            if link.ended.is_some() || now >= give_up {
-                return;
+            if link.ended.is_some() {
+                return String::new();
+            }
+            if now >= give_up {
+                return format!(
+                    "\nthe bytes kept coming: {dropped} bytes in {:.1}s without a pause \
+                     (the target floods); they were discarded",
+                    started.elapsed().as_secs_f64()
+                );
             }
             let _ = self.fill(conn, (now + quiet).min(give_up));
             match self.links.get(&conn) {
-                Some(l) if l.buffered.is_empty() && l.ended.is_none() => return,
+                Some(l) if l.buffered.is_empty() && l.ended.is_none() => return String::new(),
                 Some(_) => {}
-                None => return,
+                None => return String::new(),
             }
         }
     }
@@ -1002,4 +1029,165 @@ fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> f
     pause_for(window, paused);
     let after = p.tree();
     procfs::cpu_fraction(&before, &after, t0.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Legal outcome sets: where the protocols allow more than one reaction,
+    //! each is accepted; every other reaction is a miss that says what
+    //! happened. The target here is a scripted server in a thread.
+
+    use super::*;
+    use crate::conversation::Conversation;
+    use std::net::TcpListener;
+
+    const C1: Conn = Conn(1);
+
+    /// A one-connection server that reads one request and then acts.
+    fn scripted(act: impl FnOnce(TcpStream) + Send + 'static) -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            act(s);
+        });
+        Peer::Remote(addr)
+    }
+
+    fn run(peer: &mut Peer, c: Conversation) -> Outcome {
+        Session::new(peer, Timing::new(0.5)).run(&c.steps)
+    }
+
+    fn ask() -> Conversation {
+        Conversation::new().connect(C1).send(C1, "hi", Cut::Whole)
+    }
+
+    #[test]
+    fn a_reply_in_several_pieces_is_one_reply() {
+        let mut peer = scripted(|mut s| {
+            for piece in [&b"H"[..], b"E", b"LLO"] {
+                s.write_all(piece).unwrap();
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HELLO"));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn a_close_ends_the_stream() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"HI").unwrap();
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HI").expect_end(C1));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn a_reset_also_ends_the_stream() {
+        let mut peer = scripted(|s| {
+            net::reset(s).unwrap();
+        });
+        let out = run(&mut peer, ask().expect_end(C1));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn bytes_before_the_end_are_a_miss_that_shows_them() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"HI!extra").unwrap();
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HI!").expect_end(C1));
+        assert_eq!(out.misses.len(), 1);
+        assert!(
+            out.misses[0]
+                .detail
+                .contains("5 more bytes arrived: \"extra\""),
+            "{}",
+            out.misses[0].detail
+        );
+    }
+
+    #[test]
+    fn silence_is_a_timeout_that_says_nothing_arrived() {
+        let mut peer = scripted(|s| {
+            thread::sleep(Duration::from_secs(3));
+            drop(s);
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HI"));
+        assert!(
+            out.misses[0].detail.contains("nothing arrived"),
+            "{}",
+            out.misses[0].detail
+        );
+    }
+
+    #[test]
+    fn a_trickle_is_a_timeout_that_says_the_answer_is_too_slow() {
+        let mut peer = scripted(|mut s| {
+            for b in b"HELLO" {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(600));
+            }
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HELLO"));
+        assert!(
+            out.misses[0].detail.contains("too slowly"),
+            "{}",
+            out.misses[0].detail
+        );
+    }
+
+    #[test]
+    fn a_wrong_byte_fails_at_once_and_marks_where() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"HXLLO").unwrap();
+            thread::sleep(Duration::from_secs(2));
+        });
+        let t0 = Instant::now();
+        let out = run(&mut peer, ask().expect_bytes(C1, "HELLO"));
+        assert!(
+            out.misses[0].detail.contains("first difference at byte 1"),
+            "{}",
+            out.misses[0].detail
+        );
+        assert!(
+            t0.elapsed() < Duration::from_millis(900),
+            "a difference needs no deadline"
+        );
+    }
+
+    #[test]
+    fn a_flood_costs_bounded_memory_and_one_deadline() {
+        let mut peer = scripted(|mut s| {
+            let chunk = vec![b'A'; 1 << 16];
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(5) && s.write_all(&chunk).is_ok() {}
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "HI").expect_end(C1));
+        assert_eq!(out.misses.len(), 1, "{:?}", out.misses);
+        assert!(
+            out.misses[0].detail.contains("different bytes"),
+            "{}",
+            out.misses[0].detail
+        );
+    }
+
+    #[test]
+    fn a_should_miss_goes_on_and_a_must_miss_stops() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"NO").unwrap();
+        });
+        let c = ask()
+            .expect_at(C1, Want::Bytes(b"HI".to_vec()), Level::Should)
+            .expect_bytes(C1, "X")
+            .expect_bytes(C1, "Y");
+        let out = run(&mut peer, c);
+        let levels: Vec<Level> = out.misses.iter().map(|m| m.level).collect();
+        assert_eq!(levels, vec![Level::Should, Level::Must]);
+    }
 }

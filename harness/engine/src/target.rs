@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -109,12 +110,27 @@ impl Capture {
         true
     }
 
-    /// The last `lines` lines kept, as text.
+    /// The last `lines` lines kept, as text, each cut to a readable length
+    /// (a target can write megabytes without a newline).
     pub fn tail(&self, lines: usize) -> String {
+        const LONGEST: usize = 400;
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(&s.kept);
         let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|line| match line.char_indices().nth(LONGEST) {
+                Some((at, _)) => {
+                    format!(
+                        "{}... ({} more bytes on this line)",
+                        &line[..at],
+                        line.len() - at
+                    )
+                }
+                None => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -123,6 +139,21 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return Some(0);
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Writes what is queued to `stdin` in order, and closes it when the
+/// sender is dropped. A target that never reads leaves this thread blocked
+/// until the target ends and the pipe breaks.
+fn feed(mut stdin: ChildStdin) -> Sender<Vec<u8>> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    thread::spawn(move || {
+        for bytes in rx {
+            if stdin.write_all(&bytes).and_then(|_| stdin.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }
 
 fn drain(mut from: impl Read + Send + 'static, into: Arc<Capture>) {
@@ -254,7 +285,9 @@ impl Launch {
 pub struct Process {
     child: Child,
     pid: i32,
-    stdin: Option<ChildStdin>,
+    /// Feeds the target's standard input from a thread of its own: a
+    /// client that never reads its input must not block the harness.
+    stdin: Option<Sender<Vec<u8>>>,
     stdout: Arc<Capture>,
     stderr: Arc<Capture>,
     status: Option<ExitStatus>,
@@ -304,7 +337,7 @@ impl Process {
             drain(err, stderr.clone());
         }
         Ok(Process {
-            stdin: child.stdin.take(),
+            stdin: child.stdin.take().map(feed),
             child,
             pid,
             stdout,
@@ -377,6 +410,7 @@ impl Process {
         let root = self.pid;
         reap(self.seen.iter().copied().filter(|&p| p != root));
         self.unregister();
+        end_orphans();
         status
     }
 
@@ -386,13 +420,12 @@ impl Process {
         }
     }
 
+    /// Queues `bytes` for the target's standard input; never blocks.
     pub fn write_input(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self.stdin.as_mut() {
-            Some(stdin) => stdin.write_all(bytes).and_then(|_| stdin.flush()),
-            None => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "standard input is closed",
-            )),
+        let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "standard input is closed");
+        match self.stdin.as_ref() {
+            Some(tx) => tx.send(bytes.to_vec()).map_err(|_| closed()),
+            None => Err(closed()),
         }
     }
 
@@ -407,6 +440,38 @@ impl Process {
     pub fn stderr(&self) -> &Capture {
         &self.stderr
     }
+}
+
+/// Ends descendants that escaped their target's process group and were
+/// re-parented to the harness (its subreaper): a daemon that called
+/// `setsid` and forked twice. The harness starts no other processes, so
+/// every child it did not spawn itself came from a target.
+fn end_orphans() {
+    let me = std::process::id() as i32;
+    let owned: BTreeSet<i32> = live()
+        .lock()
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default();
+    let orphans: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| !owned.contains(pid))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|t| procfs::parse_stat(&t))
+                .is_some_and(|s| s.ppid == me)
+        })
+        .collect();
+    for &pid in &orphans {
+        // SAFETY: signals a child of the harness that no target owns.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    reap(orphans.into_iter());
 }
 
 impl Drop for Process {

@@ -37,6 +37,10 @@ pub enum Deadline {
     Concurrent,
     /// Text appearing on the target's standard output.
     Output,
+    /// The target closing what its clients closed (its descriptor count
+    /// settling). A correct server closes within a millisecond of reading
+    /// end of stream; 1 s leaves a wide margin under load.
+    Settle,
 }
 
 impl Deadline {
@@ -50,6 +54,7 @@ impl Deadline {
             Deadline::Exit => Duration::from_secs(2),
             Deadline::Concurrent => Duration::from_millis(300),
             Deadline::Output => Duration::from_secs(2),
+            Deadline::Settle => Duration::from_secs(1),
         }
     }
 
@@ -63,6 +68,7 @@ impl Deadline {
             Deadline::Exit => "exit",
             Deadline::Concurrent => "concurrent reply",
             Deadline::Output => "output",
+            Deadline::Settle => "settle",
         }
     }
 }

@@ -34,6 +34,14 @@ pub struct Fixture {
     pub command: String,
     pub fault: Option<String>,
     pub catches: Option<String>,
+    /// What a hostile fixture does (no protocol names it).
+    pub hostile: Option<String>,
+    /// The exit status expected when it is not 0 or 1 (3: never listened).
+    pub exit: Option<i32>,
+    /// Text the harness's stderr must hold (with `exit`).
+    pub stderr_contains: Option<String>,
+    /// A bound on the whole run's time.
+    pub max_seconds: Option<u64>,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
 }
@@ -61,15 +69,28 @@ impl Fixture {
         })
     }
 
-    /// Runs the fixture's suite against it and returns the JSON report.
-    pub fn run(&self, seed: u64, extra: &[&str]) -> (serde_json::Value, Output) {
+    /// The exit status the manifest implies.
+    pub fn expected_exit(&self) -> i32 {
+        self.exit
+            .unwrap_or(if self.expect.values().any(|v| v == "fail") {
+                1
+            } else {
+                0
+            })
+    }
+
+    /// Runs the fixture's suite against it. Every process the run starts
+    /// carries `tag` in its environment, so survivors can be found.
+    pub fn run(&self, seed: u64, tag: &str, extra: &[&str]) -> Run {
         let flag = if self.role == "client" {
             "--client"
         } else {
             "--server"
         };
+        let started = std::time::Instant::now();
         let output = Command::new(sockspec())
             .current_dir(repo_root())
+            .env(TAG_VAR, tag)
             .args([
                 "run",
                 &self.suite,
@@ -82,16 +103,69 @@ impl Fixture {
             .args(extra)
             .output()
             .expect("sockspec runs");
-        let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{}: no JSON report ({e}); exit {:?}\nstderr:\n{}",
-                self.name,
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (report, output)
+        let elapsed = started.elapsed();
+        let report = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+        Run {
+            report,
+            output,
+            elapsed,
+        }
     }
+}
+
+/// What one run of the harness on a fixture gave.
+pub struct Run {
+    pub report: serde_json::Value,
+    pub output: Output,
+    pub elapsed: std::time::Duration,
+}
+
+/// The environment variable that marks a run's processes.
+pub const TAG_VAR: &str = "SOCKSPEC_TEST_RUN_TAG";
+
+/// Processes (not zombies) whose environment holds `tag`, waiting up to
+/// `grace` for them to go.
+pub fn survivors(tag: &str, grace: std::time::Duration) -> Vec<String> {
+    let needle = format!("{TAG_VAR}={tag}");
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            if !env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            if !zombie {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                found.push(format!("{pid} {}", cmd.trim()));
+            }
+        }
+        if found.is_empty() || std::time::Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A unique tag for one run.
+pub fn unique_tag(what: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{}-{n}-{what}", std::process::id(), seed())
 }
 
 /// A verdict that differs from the manifest.

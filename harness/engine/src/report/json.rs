@@ -53,6 +53,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     "duration_ms".into(),
                     json!(summary.duration.as_secs_f64() * 1000.0),
                 );
+                counts.insert("peak_rss_kib".into(), json!(summary.peak_rss_kib));
                 counts.insert(
                     "deliberate_ms".into(),
                     json!(summary.deliberate.as_secs_f64() * 1000.0),
