@@ -4,7 +4,7 @@ CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
 
-.PHONY: demo demo-faulty test matrix bench build lint clean
+.PHONY: demo demo-faulty test matrix soak hygiene fuzz bench build lint clean
 
 build:
 	$(CARGO) build --release --quiet -p sockspec
@@ -24,6 +24,16 @@ test:
 ## The verdict matrix alone, RUNS times in a row (default 10).
 matrix:
 	SOCKSPEC_MATRIX_RUNS=$(RUNS) $(CARGO) test -p sockspec --test matrix -- --nocapture
+
+## Every correct fixture N times under CPU load (default 200); prints how many verdicts differed.
+N ?= 200
+soak:
+	SOCKSPEC_SOAK_RUNS=$(N) $(CARGO) test -p sockspec --test soak -- --nocapture
+
+## Interrupt runs at random moments, ROUNDS of them (default 10); nothing may be left behind.
+ROUNDS ?= 10
+hygiene:
+	SOCKSPEC_HYGIENE_ROUNDS=$(ROUNDS) $(CARGO) test -p sockspec --test hygiene -- --nocapture
 
 ## Suite wall time against the Rust reference server, next to its deliberate waits.
 bench: build

@@ -169,21 +169,35 @@ fn drain(mut from: impl Read + Send + 'static, into: Arc<Capture>) {
     });
 }
 
-/// Processes started by this harness and not yet reaped: root pid to group.
-fn live() -> &'static Mutex<BTreeMap<i32, i32>> {
-    static LIVE: OnceLock<Mutex<BTreeMap<i32, i32>>> = OnceLock::new();
-    LIVE.get_or_init(|| Mutex::new(BTreeMap::new()))
+/// Processes started by this harness and not yet reaped (root pid to
+/// group), and whether the harness is shutting down. Spawning holds this
+/// lock from fork to registration, so an interrupt never misses a target
+/// that was being started, and none starts after it.
+#[derive(Default)]
+struct Live {
+    groups: BTreeMap<i32, i32>,
+    closed: bool,
 }
 
-/// Kills every target process still alive; for signal handlers and exits.
+fn live() -> &'static Mutex<Live> {
+    static LIVE: OnceLock<Mutex<Live>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(Live::default()))
+}
+
+/// Kills every target process still alive and refuses new ones; for
+/// signal handlers and exits.
 pub fn kill_all_live() {
-    let groups: Vec<(i32, i32)> = live()
-        .lock()
-        .map(|m| m.iter().map(|(&p, &g)| (p, g)).collect())
-        .unwrap_or_default();
+    let groups: Vec<(i32, i32)> = match live().lock() {
+        Ok(mut m) => {
+            m.closed = true;
+            m.groups.iter().map(|(&p, &g)| (p, g)).collect()
+        }
+        Err(_) => Vec::new(),
+    };
     for (pid, pgid) in groups {
         signal_tree(pgid, &procfs::tree(pid, pgid), &BTreeSet::new());
     }
+    end_orphans();
 }
 
 /// Ends the harness's targets on Ctrl-C and SIGTERM, then exits with
@@ -323,11 +337,20 @@ impl Process {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn()?;
+        let mut child = {
+            let mut live = live().lock().unwrap_or_else(|e| e.into_inner());
+            if live.closed {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the harness is shutting down",
+                ));
+            }
+            let child = cmd.spawn()?;
+            let pid = child.id() as i32;
+            live.groups.insert(pid, pid);
+            child
+        };
         let pid = child.id() as i32;
-        if let Ok(mut m) = live().lock() {
-            m.insert(pid, pid);
-        }
         let stdout = Arc::new(Capture::default());
         let stderr = Arc::new(Capture::default());
         if let Some(out) = child.stdout.take() {
@@ -416,7 +439,7 @@ impl Process {
 
     fn unregister(&self) {
         if let Ok(mut m) = live().lock() {
-            m.remove(&self.pid);
+            m.groups.remove(&self.pid);
         }
     }
 
@@ -450,7 +473,7 @@ fn end_orphans() {
     let me = std::process::id() as i32;
     let owned: BTreeSet<i32> = live()
         .lock()
-        .map(|m| m.keys().copied().collect())
+        .map(|m| m.groups.keys().copied().collect())
         .unwrap_or_default();
     let orphans: Vec<i32> = std::fs::read_dir("/proc")
         .into_iter()

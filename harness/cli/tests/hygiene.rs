@@ -1,0 +1,195 @@
+//! Process hygiene: a run interrupted at a random moment by SIGINT or
+//! SIGTERM leaves no process of any target behind, no temporary file, and
+//! the terminal as it found it.
+//!
+//! `SOCKSPEC_HYGIENE_ROUNDS=N` sets the number of interrupted runs (default
+//! 8); the moments and signals come from `SOCKSPEC_SEED` (default: the clock).
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{repo_root, seed, sockspec, survivors, unique_tag, TAG_VAR};
+
+/// Targets that fork, escape their group, spin, flood, or read stdin.
+const TARGETS: &[(&str, &str)] = &[
+    ("--server", "python3 fixtures/tcp-upper/server.py {port}"),
+    (
+        "--server",
+        "python3 fixtures/tcp-upper/faulty/server_fork_spin.py {port}",
+    ),
+    (
+        "--server",
+        "python3 fixtures/hostile/forks_escape.py {port}",
+    ),
+    (
+        "--server",
+        "python3 fixtures/hostile/stderr_flood.py {port}",
+    ),
+    (
+        "--server",
+        "python3 fixtures/hostile/ignores_sigterm.py {port}",
+    ),
+    ("--server", "python3 fixtures/hostile/slow_answer.py {port}"),
+    (
+        "--client",
+        "python3 fixtures/tcp-upper/faulty/client_sends_empty.py {port}",
+    ),
+];
+
+/// A small deterministic generator for the moments and choices.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn termios(fd: i32) -> libc::termios {
+    // SAFETY: tcgetattr fills the struct for a terminal descriptor we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(fd, &mut t), 0, "tcgetattr");
+        t
+    }
+}
+
+fn same(a: &libc::termios, b: &libc::termios) -> bool {
+    a.c_iflag == b.c_iflag
+        && a.c_oflag == b.c_oflag
+        && a.c_cflag == b.c_cflag
+        && a.c_lflag == b.c_lflag
+        && a.c_cc == b.c_cc
+}
+
+/// A pseudo-terminal: the harness writes to it as to a user's terminal.
+fn pty() -> (OwnedFd, OwnedFd) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors that we then own.
+    unsafe {
+        let r = libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        );
+        assert_eq!(r, 0, "openpty");
+        (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave))
+    }
+}
+
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    let rounds: u64 = std::env::var("SOCKSPEC_HYGIENE_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let seed = seed();
+    let mut rng = Lcg(seed);
+    let mut problems = Vec::new();
+    for round in 0..rounds {
+        let (flag, target) = TARGETS[rng.next(TARGETS.len() as u64) as usize];
+        let (signal, name) = if rng.next(2) == 0 {
+            (libc::SIGINT, "SIGINT")
+        } else {
+            (libc::SIGTERM, "SIGTERM")
+        };
+        let moment = Duration::from_millis(200 + rng.next(2800));
+        let what = format!(
+            "round {round} (seed {seed}): {name} after {}ms to {target}",
+            moment.as_millis()
+        );
+
+        let tag = unique_tag("hygiene");
+        let tmp = tempfile::tempdir().unwrap();
+        let (master, slave) = pty();
+        let before = termios(slave.as_raw_fd());
+        let mut run = Command::new(sockspec())
+            .current_dir(repo_root())
+            .env(TAG_VAR, &tag)
+            .env("TMPDIR", tmp.path())
+            .args(["run", "tcp-upper", flag, target])
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave.try_clone().unwrap()))
+            .spawn()
+            .unwrap();
+        // Drain the terminal so the harness never blocks writing to it.
+        let mut reader = std::fs::File::from(master);
+        let screen = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            all
+        });
+        std::thread::sleep(moment);
+        // SAFETY: signals the sockspec process this test started.
+        unsafe {
+            libc::kill(run.id() as i32, signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = run.try_wait().unwrap() {
+                break Some(st);
+            }
+            if Instant::now() >= deadline {
+                let _ = run.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let after = termios(slave.as_raw_fd());
+        drop(slave);
+        let shown = String::from_utf8_lossy(&screen.join().unwrap()).into_owned();
+
+        match status.and_then(|s| s.code()) {
+            // A run that finished before the signal is fine too.
+            Some(130) | Some(0) | Some(1) => {}
+            other => problems.push(format!("{what}: exit {other:?}")),
+        }
+        if status.and_then(|s| s.code()) == Some(130)
+            && !shown.trim_end().ends_with("every target process was ended")
+        {
+            problems.push(format!(
+                "{what}: the terminal does not end on the interrupt message: {:?}",
+                tail(&shown)
+            ));
+        }
+        if !same(&before, &after) {
+            problems.push(format!("{what}: the terminal's settings changed"));
+        }
+        let left = survivors(&tag, Duration::from_secs(3));
+        if !left.is_empty() {
+            problems.push(format!("{what}: processes survived: {left:?}"));
+        }
+        let files: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        if !files.is_empty() {
+            problems.push(format!("{what}: temporary files left: {files:?}"));
+        }
+        eprintln!("{what}: exit {:?}", status.and_then(|s| s.code()));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn tail(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    chars[chars.len().saturating_sub(200)..].iter().collect()
+}
