@@ -35,6 +35,11 @@ ROUNDS ?= 10
 hygiene:
 	SOCKSPEC_HYGIENE_ROUNDS=$(ROUNDS) $(CARGO) test -p sockspec --test hygiene -- --nocapture
 
+## The decoders of target bytes under CASES generated inputs each (default 20000), timed.
+CASES ?= 20000
+fuzz:
+	time PROPTEST_CASES=$(CASES) $(CARGO) test --release -p sockspec-engine --test decoders
+
 ## Suite wall time against the Rust reference server, next to its deliberate waits.
 bench: build
 	python3 scripts/bench.py $(SOCKSPEC) 5

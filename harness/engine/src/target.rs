@@ -38,7 +38,8 @@ struct CaptureState {
 }
 
 impl Capture {
-    fn push(&self, bytes: &[u8]) {
+    /// Appends output, as the thread reading the target's pipe does.
+    pub fn push(&self, bytes: &[u8]) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.kept.extend_from_slice(bytes);
         if s.kept.len() > KEPT_OUTPUT {
@@ -49,7 +50,8 @@ impl Capture {
         self.grew.notify_all();
     }
 
-    fn close(&self) {
+    /// Marks the stream ended, as when the target's pipe closes.
+    pub fn close(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.closed = true;
         self.grew.notify_all();
