@@ -1,5 +1,6 @@
 # Entry points for users and CI. `make test` is what CI runs.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
@@ -38,6 +39,7 @@ hygiene:
 ## The decoders of target bytes under CASES generated inputs each (default 20000), timed.
 CASES ?= 20000
 fuzz:
+	$(CARGO) test --release -p sockspec-engine --test decoders --no-run
 	time PROPTEST_CASES=$(CASES) $(CARGO) test --release -p sockspec-engine --test decoders
 
 ## Suite wall time against the Rust reference server, next to its deliberate waits.

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, seed, sockspec, survivors, unique_tag, TAG_VAR};
+use common::{env_number, repo_root, seed, sockspec, survivors, unique_tag, TAG_VAR};
 
 /// Targets that fork, escape their group, spin, flood, or read stdin.
 const TARGETS: &[(&str, &str)] = &[
@@ -89,10 +89,7 @@ fn pty() -> (OwnedFd, OwnedFd) {
 
 #[test]
 fn an_interrupted_run_leaves_nothing_behind() {
-    let rounds: u64 = std::env::var("SOCKSPEC_HYGIENE_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
+    let rounds: u64 = env_number("SOCKSPEC_HYGIENE_ROUNDS", 8);
     let seed = seed();
     let mut rng = Lcg(seed);
     let mut problems = Vec::new();

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{differences, manifest, parallel, seed, survivors, unique_tag, Fixture};
+use common::{differences, env_number, manifest, parallel, seed, survivors, unique_tag, Fixture};
 
 /// The harness reads in 64 KiB pieces and keeps at most 1 MiB of each of a
 /// target's output streams; a whole run against the flooding fixtures peaks
@@ -93,10 +93,7 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
 
 #[test]
 fn every_fixture_gets_the_verdicts_of_the_manifest() {
-    let runs: usize = std::env::var("SOCKSPEC_MATRIX_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let runs: usize = env_number("SOCKSPEC_MATRIX_RUNS", 1);
     let fixtures = manifest().fixture;
     let mut all = Vec::new();
     for run in 1..=runs {

@@ -211,6 +211,14 @@ pub fn differences(fixture: &Fixture, report: &serde_json::Value) -> Vec<Differe
     out
 }
 
+/// A whole number from the environment variable `name`, or `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A seed from the environment (`SOCKSPEC_SEED`) or the clock.
 pub fn seed() -> u64 {
     std::env::var("SOCKSPEC_SEED")
