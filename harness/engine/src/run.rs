@@ -400,7 +400,7 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
     process.kill();
     process
         .stderr()
-        .wait_closed(Instant::now() + Duration::from_millis(300));
+        .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
     let tail = process.stderr().tail(15);
     (!tail.trim().is_empty()).then_some(tail)
 }

@@ -104,7 +104,7 @@ fn wait_listening(
         if let Some(status) = process.exited() {
             process
                 .stderr()
-                .wait_closed(Instant::now() + Duration::from_millis(500));
+                .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
             return Err(StartError {
                 message: format!(
                     "the server ended ({}) before listening on port {port}{}",
@@ -399,7 +399,7 @@ impl<'p> Session<'p> {
                 let deadline = Instant::now() + within;
                 let mut now = self.count_descriptors()?;
                 while now > before + slack && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(20));
+                    thread::sleep(Timing::RECOUNT);
                     now = self.count_descriptors()?;
                 }
                 self.record(
@@ -680,6 +680,7 @@ impl<'p> Session<'p> {
         }
         let _ = link
             .stream
+            // A zero timeout would mean "block forever" to set_read_timeout.
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
         let mut chunk = vec![0u8; READ_CHUNK];
         let event = match link.stream.read(&mut chunk) {
@@ -891,7 +892,7 @@ impl<'p> Session<'p> {
         let mut window = SpinRule::WINDOW;
         let mut fraction = measure_cpu(p, window, &self.paused);
         if (SpinRule::AMBIGUOUS_ABOVE..SpinRule::THRESHOLD).contains(&fraction) {
-            window = Duration::from_secs(1);
+            window = SpinRule::SECOND_WINDOW;
             fraction = measure_cpu(p, window, &self.paused);
         }
         let pct = fraction * 100.0;
@@ -981,7 +982,7 @@ impl<'p> Session<'p> {
             ));
         };
         p.stderr()
-            .wait_closed(Instant::now() + Duration::from_millis(500));
+            .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
         let tail = p.stderr().tail(12);
         if !status.success() || tail.contains("Traceback") {
             return Err(miss(

@@ -258,7 +258,7 @@ fn reap(pids: impl Iterator<Item = i32>) {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 break;
             }
-            thread::sleep(Duration::from_millis(1));
+            thread::sleep(Timing::FAST_POLL);
         }
     }
 }
@@ -405,7 +405,7 @@ impl Process {
                 return None;
             }
             thread::sleep(if polls < 50 {
-                Duration::from_millis(1)
+                Timing::FAST_POLL
             } else {
                 Timing::POLL
             });

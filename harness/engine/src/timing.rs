@@ -125,6 +125,8 @@ impl SpinRule {
     /// A figure between these two is re-measured once over a second window
     /// before it is judged, so one burst of real work is not called a spin.
     pub const AMBIGUOUS_ABOVE: f64 = 0.05;
+    /// The window of that second measurement.
+    pub const SECOND_WINDOW: Duration = Duration::from_secs(1);
 }
 
 // The threshold keeps a factor of two below the loaded spinner's lowest
@@ -162,9 +164,21 @@ impl Timing {
     /// a few milliseconds to a check, rarely enough to cost nothing.
     pub const POLL: Duration = Duration::from_millis(5);
 
+    /// How often to poll right after a kill: a SIGKILLed process is gone
+    /// within a few milliseconds, and every check waits for it.
+    pub const FAST_POLL: Duration = Duration::from_millis(1);
+
+    /// How often to recount a target's descriptors while they settle.
+    pub const RECOUNT: Duration = Duration::from_millis(20);
+
     /// How long a killed target may take to be reaped before the harness
     /// reports it as unkillable.
     pub const REAP: Duration = Duration::from_secs(5);
+
+    /// How long to let a target's output pipes close after it exited, so
+    /// a stderr tail is whole. Pipes close with the last process holding
+    /// them, within milliseconds of a kill.
+    pub const OUTPUT_CLOSE: Duration = Duration::from_millis(500);
 
     /// The longest a generated check may spend shrinking a failure.
     pub fn shrink_budget(&self) -> Duration {
