@@ -680,7 +680,7 @@ impl<'p> Session<'p> {
         }
         let _ = link
             .stream
-            // A zero timeout would mean "block forever" to set_read_timeout.
+            // set_read_timeout refuses a zero timeout.
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
         let mut chunk = vec![0u8; READ_CHUNK];
         let event = match link.stream.read(&mut chunk) {
