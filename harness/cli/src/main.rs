@@ -72,9 +72,10 @@ struct RunArgs {
     suite: String,
     #[command(flatten)]
     target: TargetArgs,
-    /// The port the server listens on, when it is written in its code
-    /// (otherwise the harness picks a free one and puts it in {port}).
-    #[arg(long, requires = "server")]
+    /// The port written in the program's code: the server listens on it,
+    /// or the client connects to it (otherwise the harness picks a free one
+    /// and puts it in {port}).
+    #[arg(long, conflicts_with = "target")]
     port: Option<u16>,
     /// Run only checks whose id matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
@@ -277,7 +278,10 @@ fn run_suite(args: RunArgs) -> i32 {
         if cmd.trim().is_empty() {
             return usage("--client needs a command, such as --client 'python3 client.py {port}'");
         }
-        TargetSpec::Client { command: cmd }
+        TargetSpec::Client {
+            command: cmd,
+            port: args.port,
+        }
     } else {
         return usage("give one of --server CMD, --target HOST:PORT or --client CMD");
     };

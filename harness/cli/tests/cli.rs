@@ -380,3 +380,21 @@ fn ctrl_c_ends_the_run_and_every_target_process() {
         "the target's process {pid} outlived the interrupted run"
     );
 }
+
+#[test]
+fn a_client_with_its_port_written_in_the_code_is_served_on_that_port() {
+    let port = free_port().to_string();
+    let client = format!("python3 fixtures/tcp-upper/client.py {port}");
+    let (code, out, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--client",
+        &client,
+        "--port",
+        &port,
+        "--only",
+        "*.client.echo",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 passed"), "{out}");
+}

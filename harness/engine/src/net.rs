@@ -59,12 +59,12 @@ pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)
 }
 
-/// A listener on loopback for a client under test, on a port the kernel
-/// picks, with `SO_REUSEADDR`.
-pub fn listen_loopback() -> io::Result<TcpListener> {
+/// A listener on loopback for a client under test, with `SO_REUSEADDR`,
+/// on `port` (0: a port the kernel picks).
+pub fn listen_loopback(port: u16) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
     socket.listen(16)?;
     Ok(socket.into())
 }
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn small_buffers_are_read_back_from_the_kernel() {
-        let listener = listen_loopback().unwrap();
+        let listener = listen_loopback(0).unwrap();
         let (_s, buffers) =
             connect(listener.local_addr().unwrap(), true, Duration::from_secs(1)).unwrap();
         let b = buffers.unwrap();
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_reset_reaches_a_reading_peer_as_connection_reset() {
-        let listener = listen_loopback().unwrap();
+        let listener = listen_loopback(0).unwrap();
         let (client, _) = connect(
             listener.local_addr().unwrap(),
             false,
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_half_close_still_lets_the_harness_read() {
-        let listener = listen_loopback().unwrap();
+        let listener = listen_loopback(0).unwrap();
         let (mut client, _) = connect(
             listener.local_addr().unwrap(),
             false,

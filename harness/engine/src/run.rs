@@ -36,8 +36,9 @@ pub enum TargetSpec {
     Server { command: String, port: Option<u16> },
     /// A server already running.
     Remote { addr: SocketAddr },
-    /// A client the harness starts; it connects to the harness.
-    Client { command: String },
+    /// A client the harness starts; it connects to the harness, on `port`
+    /// when the client's port is written in its code.
+    Client { command: String, port: Option<u16> },
 }
 
 impl TargetSpec {
@@ -52,7 +53,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Server { command, .. } => command.clone(),
             TargetSpec::Remote { addr } => addr.to_string(),
-            TargetSpec::Client { command } => command.clone(),
+            TargetSpec::Client { command, .. } => command.clone(),
         }
     }
 }
@@ -199,9 +200,13 @@ fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
                 .map_err(|e| RunError::TargetFailed(e.message))
         }
         TargetSpec::Remote { addr } => Ok(Peer::Remote(*addr)),
-        TargetSpec::Client { command } => {
-            let listener = net::listen_loopback()
-                .map_err(|e| RunError::Harness(format!("could not listen on loopback: {e}")))?;
+        TargetSpec::Client { command, port } => {
+            let listener = net::listen_loopback(port.unwrap_or(0)).map_err(|e| match port {
+                Some(p) => RunError::Harness(format!(
+                    "could not listen on 127.0.0.1:{p} for the client: {e}; is another program using the port?"
+                )),
+                None => RunError::Harness(format!("could not listen on loopback: {e}")),
+            })?;
             let port = listener
                 .local_addr()
                 .map_err(|e| RunError::Harness(format!("listener has no address: {e}")))?

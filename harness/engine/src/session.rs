@@ -618,6 +618,7 @@ impl<'p> Session<'p> {
             return Err(io::Error::other("only a client connects to the harness"));
         };
         listener.set_nonblocking(true)?;
+        let mut last_try = false;
         loop {
             match listener.accept() {
                 Ok((s, a)) => {
@@ -627,10 +628,15 @@ impl<'p> Session<'p> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            if Instant::now() >= deadline || process.exited().is_some() {
+            if last_try || Instant::now() >= deadline {
                 return Ok(None);
             }
-            thread::sleep(Timing::POLL);
+            // A client that connected and then exited left its connection
+            // in the backlog: one more accept finds it.
+            last_try = process.exited().is_some();
+            if !last_try {
+                thread::sleep(Timing::POLL);
+            }
         }
     }
 
@@ -826,7 +832,11 @@ impl<'p> Session<'p> {
                 }
                 Want::End => {
                     if !link.buffered.is_empty() {
-                        let got = std::mem::take(&mut link.buffered);
+                        let got = if consume {
+                            std::mem::take(&mut link.buffered)
+                        } else {
+                            link.buffered.clone()
+                        };
                         return Err(format!(
                             "expected end of stream, but {} more bytes arrived: {}",
                             got.len(),
