@@ -353,12 +353,18 @@ fn run_suite(args: RunArgs) -> i32 {
     };
     let mut write_failed = None;
     let outcome = run::run(&config, &mut |event: &Event| {
+        if target::interrupted() {
+            target::await_interrupt_exit();
+        }
         for r in reporters.iter_mut() {
             if let Err(e) = r.report(event) {
                 write_failed.get_or_insert(e);
             }
         }
     });
+    if target::interrupted() {
+        target::await_interrupt_exit();
+    }
     target::kill_all_live();
     if let Some(e) = write_failed {
         eprintln!("error: could not write the report: {e}");

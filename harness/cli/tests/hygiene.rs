@@ -100,7 +100,9 @@ fn an_interrupted_run_leaves_nothing_behind() {
         } else {
             (libc::SIGTERM, "SIGTERM")
         };
-        let moment = Duration::from_millis(200 + rng.next(2800));
+        // From just after the harness starts (its handler is in place within a
+        // few milliseconds) to well into a run.
+        let moment = Duration::from_millis(60 + rng.next(2940));
         let what = format!(
             "round {round} (seed {seed}): {name} after {}ms to {target}",
             moment.as_millis()

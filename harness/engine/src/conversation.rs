@@ -204,7 +204,10 @@ impl Conversation {
     /// Connects with the smallest socket buffers the kernel allows, so the
     /// target's sends meet a slow, small window.
     pub fn connect_small(self, conn: Conn) -> Self {
-        self.step(Step::Connect { conn, small_buffers: true })
+        self.step(Step::Connect {
+            conn,
+            small_buffers: true,
+        })
     }
 
     pub fn accept(self, conn: Conn) -> Self {

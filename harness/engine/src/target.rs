@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
@@ -202,6 +203,22 @@ pub fn kill_all_live() {
     end_orphans();
 }
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C or SIGTERM arrived. The handler is then ending every
+/// target and will end the harness: nothing else should report or exit.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Waits for the interrupt handler to end the process. Called where the
+/// harness would otherwise report what the interrupt caused.
+pub fn await_interrupt_exit() -> ! {
+    loop {
+        thread::park();
+    }
+}
+
 /// Ends the harness's targets on Ctrl-C and SIGTERM, then exits with
 /// [`crate::exit::INTERRUPTED`]. Also makes the harness the reaper of
 /// orphaned descendants, so a target's forked children stay findable.
@@ -211,6 +228,9 @@ pub fn install_interrupt_handler() {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
     let _ = ctrlc::set_handler(|| {
+        // Set before the kills, so whatever the kills cause is seen by the
+        // rest of the harness as the interrupt, not as the target's doing.
+        INTERRUPTED.store(true, Ordering::SeqCst);
         kill_all_live();
         eprintln!("\nsockspec: interrupted; every target process was ended");
         std::process::exit(crate::exit::INTERRUPTED);
