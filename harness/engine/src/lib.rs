@@ -14,6 +14,8 @@ pub mod conversation;
 pub mod cut;
 pub mod exit;
 pub mod frame;
+pub mod generated;
+pub mod launch;
 pub mod net;
 pub mod procfs;
 pub mod profile;

@@ -7,22 +7,19 @@
 //! check against a fresh listener. A check that crashes or wedges the target
 //! therefore costs that check alone: one root cause, one failure.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-
-use crate::check::{Body, Check, CheckId, Generated, Level, Role, Suite};
+use crate::check::{Body, Check, CheckId, Level, Role, Suite};
 use crate::conversation::Conversation;
-use crate::cut::Cut;
+use crate::generated;
+use crate::launch::{indent, Launched};
 use crate::net;
 use crate::profile::Profile;
 use crate::report::Event;
 use crate::select::Selection;
-use crate::session::{indent, Launched, Miss, Outcome, Peer, Session};
-use crate::show;
+use crate::session::{Miss, Outcome, Peer, Session};
 use crate::target::{describe_exit, Launch, Process};
 use crate::timing::Timing;
 use crate::transcript::Transcript;
@@ -181,7 +178,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// Starts what a check talks to.
-fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
+pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
     match &config.target {
         TargetSpec::Server { command, port } => {
             let port = match port {
@@ -227,32 +224,6 @@ fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
     }
 }
 
-/// A per-check seed, so `--only` does not change what a check generates.
-fn check_seed(seed: u64, id: CheckId) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.as_str().bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    splitmix(seed ^ h)
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-fn rng_for(seed: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    let mut x = seed;
-    for chunk in bytes.chunks_mut(8) {
-        x = splitmix(x);
-        chunk.copy_from_slice(&x.to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
 fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResult, RunError> {
     let started = Instant::now();
     let base = |verdict: Verdict, detail: String| CheckResult {
@@ -296,7 +267,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
                 preface: String::new(),
             }
         }
-        Body::Generated(g) => run_generated(config, check, g, &mut peer),
+        Body::Generated(g) => generated::run(config, check, g, &mut peer),
     };
     if check.abusive && !ran.outcome.killed && role_is_server(&peer) {
         probe_sanity(config, &mut peer, &mut ran.outcome);
@@ -346,11 +317,11 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
     }
 }
 
-struct Ran {
-    conversation: Conversation,
-    outcome: Outcome,
+pub(crate) struct Ran {
+    pub(crate) conversation: Conversation,
+    pub(crate) outcome: Outcome,
     /// What to say before the misses (for generated checks: the case).
-    preface: String,
+    pub(crate) preface: String,
 }
 
 fn describe_misses(misses: &[Miss]) -> String {
@@ -408,259 +379,4 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
         .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
     let tail = process.stderr().tail(15);
     (!tail.trim().is_empty()).then_some(tail)
-}
-
-/// A run of cases sharing one connection: the session is open while the
-/// cases pass; a failing case ends it, and the next case starts a new one.
-struct Streak<'p> {
-    active: Option<Session<'p>>,
-    idle: Option<&'p mut Peer>,
-    /// Deliberate pauses of the sessions already finished.
-    paused: Duration,
-}
-
-/// A failing case: the message, its cut, the steps played and what happened.
-struct Failure {
-    message: Vec<u8>,
-    cut: Cut,
-    conversation: Conversation,
-    outcome: Outcome,
-}
-
-impl<'p> Streak<'p> {
-    /// Plays one case; on failure returns what happened, ending the streak.
-    fn play(
-        &mut self,
-        config: &RunConfig,
-        g: &Generated,
-        message: &[u8],
-        cut: &Cut,
-    ) -> Option<Failure> {
-        let profile = &config.profile;
-        let case = (g.case)(profile, message, cut);
-        let (mut session, mut played) = match self.active.take() {
-            Some(session) => (session, Conversation::new()),
-            None => {
-                let peer = self.idle.take()?;
-                revive(config, peer);
-                let mut session = Session::new(peer, config.timing);
-                let setup = (g.setup)(profile);
-                session.play(&setup.steps);
-                (session, setup)
-            }
-        };
-        if !session.failed() {
-            session.play(&case.steps);
-        }
-        played = played.then(case);
-        if !session.failed() {
-            self.active = Some(session);
-            return None;
-        }
-        let (outcome, peer) = session.finish();
-        self.idle = Some(peer);
-        self.paused += outcome.paused;
-        Some(Failure {
-            message: message.to_vec(),
-            cut: cut.clone(),
-            conversation: played,
-            outcome,
-        })
-    }
-
-    fn close(&mut self) {
-        if let Some(session) = self.active.take() {
-            let (outcome, peer) = session.finish();
-            self.paused += outcome.paused;
-            self.idle = Some(peer);
-        }
-    }
-}
-
-/// Runs a generated check: its fixed cases first, then proptest's cases;
-/// a failing case is shrunk to the smallest that still fails.
-fn run_generated(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Peer) -> Ran {
-    let profile = &config.profile;
-    let described = |message: &[u8], cut: &Cut| -> Conversation {
-        (g.setup)(profile).then((g.case)(profile, message, cut))
-    };
-    let mut all = Conversation::new();
-    let mut streak = Streak {
-        active: None,
-        idle: Some(peer),
-        paused: Duration::ZERO,
-    };
-    for (message, cut) in (g.fixed)(profile) {
-        if let Some(f) = streak.play(config, g, &message, &cut) {
-            streak.close();
-            let preface = format!(
-                "failing case: a message of {} bytes, cut: {}\n",
-                f.message.len(),
-                f.cut
-            );
-            let outcome = Outcome {
-                paused: streak.paused,
-                ..f.outcome
-            };
-            return Ran {
-                conversation: f.conversation,
-                outcome,
-                preface,
-            };
-        }
-        all = all.then((g.case)(profile, &message, &cut));
-    }
-    let seed = check_seed(config.seed, check.id);
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: g.cases,
-            max_shrink_iters: 64,
-            max_shrink_time: config.timing.shrink_budget().as_millis() as u32,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        rng_for(seed),
-    );
-    let streak = RefCell::new(streak);
-    let last: RefCell<Option<Failure>> = RefCell::new(None);
-    let strategy = ((g.message)(profile), (g.cut)(profile));
-    let result = runner.run(&strategy, |(message, cut)| {
-        match streak.borrow_mut().play(config, g, &message, &cut) {
-            Some(failure) => {
-                *last.borrow_mut() = Some(failure);
-                Err(TestCaseError::fail("the case missed"))
-            }
-            None => Ok(()),
-        }
-    });
-    let mut streak = streak.into_inner();
-    streak.close();
-    match result {
-        Ok(()) => {
-            let outcome = Outcome {
-                misses: Vec::new(),
-                notes: vec![format!(
-                    "{} fixed and {} generated cuts held (seed {})",
-                    (g.fixed)(profile).len(),
-                    g.cases,
-                    config.seed
-                )],
-                transcript: Transcript::new(Instant::now()),
-                killed: false,
-                paused: streak.paused,
-            };
-            Ran {
-                conversation: (g.setup)(profile).then(all),
-                outcome,
-                preface: String::new(),
-            }
-        }
-        Err(TestError::Fail(_, (message, cut))) => {
-            let stored = last
-                .into_inner()
-                .filter(|f| f.message == message && f.cut == cut);
-            let failure = match stored {
-                Some(f) => f,
-                None => match streak.play(config, g, &message, &cut) {
-                    Some(f) => f,
-                    None => {
-                        streak.close();
-                        Failure {
-                            message: message.clone(),
-                            cut: cut.clone(),
-                            conversation: described(&message, &cut),
-                            outcome: Outcome {
-                                misses: vec![Miss {
-                                    level: Level::Should,
-                                    step: "generated cases".into(),
-                                    detail:
-                                        "a generated case failed, but passed when run again: the \
-                                             target's answers depend on timing"
-                                            .into(),
-                                }],
-                                notes: Vec::new(),
-                                transcript: Transcript::new(Instant::now()),
-                                killed: false,
-                                paused: Duration::ZERO,
-                            },
-                        }
-                    }
-                },
-            };
-            streak.close();
-            let outcome = Outcome {
-                paused: streak.paused,
-                ..failure.outcome
-            };
-            let failure = Failure { outcome, ..failure };
-            let preface = format!(
-                "smallest failing case: a message of {} bytes {}, cut: {}\n\
-                 reproduce with: --seed {} --only {}\n",
-                failure.message.len(),
-                show::quoted(&failure.message, 32),
-                failure.cut,
-                config.seed,
-                check.id
-            );
-            Ran {
-                conversation: failure.conversation,
-                outcome: failure.outcome,
-                preface,
-            }
-        }
-        Err(TestError::Abort(why)) => {
-            let outcome = Outcome {
-                misses: vec![Miss {
-                    level: Level::Must,
-                    step: "generated cases".into(),
-                    detail: format!("the generated cases could not run: {why}"),
-                }],
-                notes: Vec::new(),
-                transcript: Transcript::new(Instant::now()),
-                killed: false,
-                paused: streak.paused,
-            };
-            Ran {
-                conversation: all,
-                outcome,
-                preface: String::new(),
-            }
-        }
-    }
-}
-
-/// Starts the target afresh if it died, so each case of a generated check
-/// meets a live target.
-fn revive(config: &RunConfig, peer: &mut Peer) {
-    if let Peer::Launched(l) = peer {
-        if l.process().exited().is_some() {
-            if let Ok(fresh) = bring_up(config) {
-                *peer = fresh;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn check_seeds_differ_by_id_and_repeat_by_seed() {
-        let a = CheckId::new("x.a");
-        let b = CheckId::new("x.b");
-        assert_ne!(check_seed(1, a), check_seed(1, b));
-        assert_eq!(check_seed(7, a), check_seed(7, a));
-    }
-
-    #[test]
-    fn generated_values_repeat_for_a_seed() {
-        use proptest::strategy::{Strategy, ValueTree};
-        let strategy = Cut::arbitrary(6, 100, &[0, 20]);
-        let draw = |seed| {
-            let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
-            strategy.new_tree(&mut runner).unwrap().current()
-        };
-        assert_eq!(draw(42), draw(42));
-    }
 }
