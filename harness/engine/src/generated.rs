@@ -4,7 +4,7 @@
 //! reported with the seed that reproduces it.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
@@ -14,7 +14,6 @@ use crate::cut::Cut;
 use crate::run::{bring_up, Ran, RunConfig};
 use crate::session::{Miss, Outcome, Peer, Session};
 use crate::show;
-use crate::transcript::Transcript;
 
 /// A per-check seed, so `--only` does not change what a check generates.
 fn check_seed(seed: u64, id: CheckId) -> u64 {
@@ -169,18 +168,13 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
     streak.close();
     match result {
         Ok(()) => {
-            let outcome = Outcome {
-                misses: Vec::new(),
-                notes: vec![format!(
-                    "{} fixed and {} generated cuts held (seed {})",
-                    (g.fixed)(profile).len(),
-                    g.cases,
-                    config.seed
-                )],
-                transcript: Transcript::new(Instant::now()),
-                killed: false,
-                paused: streak.paused,
-            };
+            let held = format!(
+                "{} fixed and {} generated cuts held (seed {})",
+                (g.fixed)(profile).len(),
+                g.cases,
+                config.seed
+            );
+            let outcome = Outcome::without_traffic(Vec::new(), vec![held], streak.paused);
             Ran {
                 conversation: (g.setup)(profile).then(all),
                 outcome,
@@ -201,20 +195,17 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
                             message: message.clone(),
                             cut: cut.clone(),
                             conversation: described(&message, &cut),
-                            outcome: Outcome {
-                                misses: vec![Miss {
+                            outcome: Outcome::without_traffic(
+                                vec![Miss {
                                     level: Level::Should,
                                     step: "generated cases".into(),
-                                    detail:
-                                        "a generated case failed, but passed when run again: the \
-                                             target's answers depend on timing"
-                                            .into(),
+                                    detail: "a generated case failed, but passed when run \
+                                             again: the target's answers depend on timing"
+                                        .into(),
                                 }],
-                                notes: Vec::new(),
-                                transcript: Transcript::new(Instant::now()),
-                                killed: false,
-                                paused: Duration::ZERO,
-                            },
+                                Vec::new(),
+                                Duration::ZERO,
+                            ),
                         }
                     }
                 },
@@ -241,17 +232,12 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
             }
         }
         Err(TestError::Abort(why)) => {
-            let outcome = Outcome {
-                misses: vec![Miss {
-                    level: Level::Must,
-                    step: "generated cases".into(),
-                    detail: format!("the generated cases could not run: {why}"),
-                }],
-                notes: Vec::new(),
-                transcript: Transcript::new(Instant::now()),
-                killed: false,
-                paused: streak.paused,
+            let miss = Miss {
+                level: Level::Must,
+                step: "generated cases".into(),
+                detail: format!("the generated cases could not run: {why}"),
             };
+            let outcome = Outcome::without_traffic(vec![miss], Vec::new(), streak.paused);
             Ran {
                 conversation: all,
                 outcome,

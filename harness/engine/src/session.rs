@@ -89,6 +89,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome about a check as a whole, with no traffic of its own.
+    pub fn without_traffic(misses: Vec<Miss>, notes: Vec<String>, paused: Duration) -> Outcome {
+        Outcome {
+            misses,
+            notes,
+            transcript: Transcript::new(Instant::now()),
+            killed: false,
+            paused,
+        }
+    }
+
     /// The heaviest miss.
     pub fn worst(&self) -> Option<Level> {
         self.misses.iter().map(|m| m.level).max()
