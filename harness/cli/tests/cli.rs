@@ -31,6 +31,11 @@ fn stdout_of(c: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Runs the tcp-upper checks matching `only` against `server`.
+fn server_run(server: &str, only: &str) -> (i32, String, String) {
+    stdout_of(cmd().args(["run", "tcp-upper", "--server", server, "--only", only]))
+}
+
 const GOOD_SERVER: &str = "python3 fixtures/tcp-upper/server.py {port}";
 
 #[test]
@@ -126,27 +131,13 @@ fn a_server_that_dies_at_start_exits_3_with_its_stderr() {
 #[test]
 fn a_failed_must_check_exits_1_and_a_clean_run_exits_0() {
     let faulty = "python3 fixtures/tcp-upper/faulty/server_one_client.py {port}";
-    let (code, out, _) = stdout_of(cmd().args([
-        "run",
-        "tcp-upper",
-        "--server",
-        faulty,
-        "--only",
-        "*.next-client",
-    ]));
+    let (code, out, _) = server_run(faulty, "*.next-client");
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("FAIL") && out.contains("tcp-upper.next-client"),
         "{out}"
     );
-    let (code, out, _) = stdout_of(cmd().args([
-        "run",
-        "tcp-upper",
-        "--server",
-        GOOD_SERVER,
-        "--only",
-        "*.echo",
-    ]));
+    let (code, out, _) = server_run(GOOD_SERVER, "*.echo");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 passed"), "{out}");
 }
@@ -154,14 +145,7 @@ fn a_failed_must_check_exits_1_and_a_clean_run_exits_0() {
 #[test]
 fn a_warning_alone_does_not_fail_the_run() {
     let faulty = "python3 fixtures/tcp-upper/faulty/server_no_reuseaddr.py {port}";
-    let (code, out, _) = stdout_of(cmd().args([
-        "run",
-        "tcp-upper",
-        "--server",
-        faulty,
-        "--only",
-        "*.restart",
-    ]));
+    let (code, out, _) = server_run(faulty, "*.restart");
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("WARN") && out.contains("SO_REUSEADDR"),
