@@ -292,10 +292,6 @@ fn a_generated_failure_shrinks_to_the_smallest_case_and_its_seed_reproduces_it()
             "json",
             "--seed",
             "1234",
-            // Shrinking has a time budget; on a loaded machine the full
-            // walk down to the smallest case needs more than the default.
-            "--timeout-scale",
-            "3",
         ]));
         assert_eq!(code, 1, "{out}");
         let r: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -180,9 +180,13 @@ impl Timing {
     /// them, within milliseconds of a kill.
     pub const OUTPUT_CLOSE: Duration = Duration::from_millis(500);
 
-    /// The longest a generated check may spend shrinking a failure.
+    /// The longest a generated check may spend shrinking a failure. A
+    /// shrinking step is one short exchange (a failing one also waits out
+    /// [`Deadline::Quiet`]); the walk to the smallest case takes about 40
+    /// steps and 10 s idle, so 30 s lets it finish on a loaded machine. The
+    /// step count is capped as well.
     pub fn shrink_budget(&self) -> Duration {
-        Duration::from_secs(12).mul_f64(self.scale)
+        Duration::from_secs(30).mul_f64(self.scale)
     }
 }
 
