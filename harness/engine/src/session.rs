@@ -1053,17 +1053,20 @@ mod tests {
     fn a_wrong_byte_fails_at_once_and_marks_where() {
         let mut peer = scripted(|mut s| {
             s.write_all(b"HXLLO").unwrap();
-            thread::sleep(Duration::from_secs(2));
+            thread::sleep(Duration::from_secs(10));
         });
+        // A reply deadline of 8 s: a miss found by waiting it out would
+        // take that long; one found on the wrong byte takes a read.
         let t0 = Instant::now();
-        let out = run(&mut peer, ask().expect_bytes(C1, "HELLO"));
+        let out =
+            Session::new(&mut peer, Timing::new(4.0)).run(&ask().expect_bytes(C1, "HELLO").steps);
         assert!(
             out.misses[0].detail.contains("first difference at byte 1"),
             "{}",
             out.misses[0].detail
         );
         assert!(
-            t0.elapsed() < Duration::from_millis(900),
+            t0.elapsed() < Duration::from_secs(4),
             "a difference needs no deadline"
         );
     }

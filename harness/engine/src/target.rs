@@ -554,7 +554,9 @@ mod tests {
         let mut p = Process::spawn(&launch("head -c 3000000 /dev/zero; echo done >&2")).unwrap();
         let st = p.wait_exit(Duration::from_secs(10)).expect("exits");
         assert!(st.success());
-        assert!(p.stdout().wait_closed(Instant::now() + Duration::from_secs(5)));
+        assert!(p
+            .stdout()
+            .wait_closed(Instant::now() + Duration::from_secs(5)));
         assert_eq!(p.stdout().total(), 3_000_000);
     }
 
@@ -582,7 +584,9 @@ mod tests {
         p.close_input();
         assert!(p.wait_exit(Duration::from_secs(5)).is_some());
         // The exit can be seen before the reader thread has the last bytes.
-        assert!(p.stdout().wait_closed(Instant::now() + Duration::from_secs(5)));
+        assert!(p
+            .stdout()
+            .wait_closed(Instant::now() + Duration::from_secs(5)));
         assert_eq!(p.stdout().since(0), b"ping\n");
     }
 
