@@ -345,13 +345,9 @@ fn describe_misses(misses: &[Miss]) -> String {
 /// without being killed on purpose crashed: that is a miss of its own.
 /// Returns the tail of the target's stderr.
 fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
-    let process = match peer {
-        Peer::Launched(l) => l.process(),
-        Peer::Client { process, .. } => process,
-        Peer::Remote(_) => return None,
-    };
-    let exited = process.exited();
-    if let (Peer::Launched(_), Some(status), false) = (&*peer, exited, outcome.killed) {
+    let launched = matches!(peer, Peer::Launched(_));
+    let process = peer.process()?;
+    if let (true, Some(status), false) = (launched, process.exited(), outcome.killed) {
         if status.success() {
             outcome.notes.push(format!(
                 "the server exited during the check ({})",
@@ -368,11 +364,6 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
             });
         }
     }
-    let process = match peer {
-        Peer::Launched(l) => l.process(),
-        Peer::Client { process, .. } => process,
-        Peer::Remote(_) => return None,
-    };
     process.kill();
     process
         .stderr()

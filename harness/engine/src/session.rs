@@ -43,7 +43,8 @@ pub enum Peer {
 }
 
 impl Peer {
-    fn process(&mut self) -> Option<&mut Process> {
+    /// The target's process, when the harness started it.
+    pub fn process(&mut self) -> Option<&mut Process> {
         match self {
             Peer::Launched(l) => Some(l.process()),
             Peer::Client { process, .. } => Some(process),
@@ -967,6 +968,14 @@ mod tests {
         Session::new(peer, Timing::new(0.5)).run(&c.steps)
     }
 
+    fn assert_first_miss_says(out: &Outcome, text: &str) {
+        let detail = out.misses.first().map_or("", |m| m.detail.as_str());
+        assert!(
+            detail.contains(text),
+            "expected a miss saying {text:?}, got: {detail}"
+        );
+    }
+
     fn ask() -> Conversation {
         Conversation::new().connect(C1).send(C1, "hi", Cut::Whole)
     }
@@ -1008,13 +1017,7 @@ mod tests {
         });
         let out = run(&mut peer, ask().expect_bytes(C1, "HI!").expect_end(C1));
         assert_eq!(out.misses.len(), 1);
-        assert!(
-            out.misses[0]
-                .detail
-                .contains("5 more bytes arrived: \"extra\""),
-            "{}",
-            out.misses[0].detail
-        );
+        assert_first_miss_says(&out, "5 more bytes arrived: \"extra\"");
     }
 
     #[test]
@@ -1024,11 +1027,7 @@ mod tests {
             drop(s);
         });
         let out = run(&mut peer, ask().expect_bytes(C1, "HI"));
-        assert!(
-            out.misses[0].detail.contains("nothing arrived"),
-            "{}",
-            out.misses[0].detail
-        );
+        assert_first_miss_says(&out, "nothing arrived");
     }
 
     #[test]
@@ -1042,11 +1041,7 @@ mod tests {
             }
         });
         let out = run(&mut peer, ask().expect_bytes(C1, "HELLO"));
-        assert!(
-            out.misses[0].detail.contains("too slowly"),
-            "{}",
-            out.misses[0].detail
-        );
+        assert_first_miss_says(&out, "too slowly");
     }
 
     #[test]
@@ -1060,11 +1055,7 @@ mod tests {
         let t0 = Instant::now();
         let out =
             Session::new(&mut peer, Timing::new(4.0)).run(&ask().expect_bytes(C1, "HELLO").steps);
-        assert!(
-            out.misses[0].detail.contains("first difference at byte 1"),
-            "{}",
-            out.misses[0].detail
-        );
+        assert_first_miss_says(&out, "first difference at byte 1");
         assert!(
             t0.elapsed() < Duration::from_secs(4),
             "a difference needs no deadline"
@@ -1080,11 +1071,7 @@ mod tests {
         });
         let out = run(&mut peer, ask().expect_bytes(C1, "HI").expect_end(C1));
         assert_eq!(out.misses.len(), 1, "{:?}", out.misses);
-        assert!(
-            out.misses[0].detail.contains("different bytes"),
-            "{}",
-            out.misses[0].detail
-        );
+        assert_first_miss_says(&out, "different bytes");
     }
 
     #[test]
