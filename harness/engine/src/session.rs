@@ -120,6 +120,8 @@ pub struct Session<'p> {
     killed: bool,
     /// Deliberate pause time, shared with the writer threads.
     paused: Arc<Mutex<Duration>>,
+    /// Where each receive lands before it joins a link's buffer.
+    scratch: Vec<u8>,
 }
 
 /// A step that did not go as required; ends the conversation when MUST.
@@ -150,6 +152,7 @@ impl<'p> Session<'p> {
             output_seen: 0,
             killed: false,
             paused: Arc::new(Mutex::new(Duration::ZERO)),
+            scratch: vec![0u8; READ_CHUNK],
         }
     }
 
@@ -573,7 +576,12 @@ impl<'p> Session<'p> {
     /// Receives once into the link's buffer, waiting at most until `deadline`.
     fn fill(&mut self, conn: Conn, deadline: Instant) -> Result<(), Missed> {
         let transcript = self.transcript.clone();
-        let link = self.link(conn)?;
+        let Some(link) = self.links.get_mut(&conn) else {
+            return Err(miss(
+                Level::Must,
+                format!("{conn} is not open (a bug in the suite)"),
+            ));
+        };
         if link.ended.is_some() {
             return Ok(());
         }
@@ -581,12 +589,12 @@ impl<'p> Session<'p> {
         if now >= deadline {
             return Ok(());
         }
+        let chunk = &mut self.scratch;
         let _ = link
             .stream
             // set_read_timeout refuses a zero timeout.
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let event = match link.stream.read(&mut chunk) {
+        let event = match link.stream.read(chunk) {
             Ok(0) => {
                 link.ended = Some(End::Closed);
                 Event::Closed

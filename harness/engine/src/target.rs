@@ -76,13 +76,20 @@ impl Capture {
     /// closed without it.
     pub fn wait_for(&self, needle: &[u8], from: u64, deadline: Instant) -> Option<u64> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // What was searched already is not searched again: only its last
+        // needle-length bytes, where a match could straddle a new chunk.
+        let mut searched = from;
         loop {
-            let start = from.saturating_sub(s.dropped) as usize;
-            if let Some(hay) = s.kept.get(start..) {
+            let begin = searched.max(from).saturating_sub(s.dropped) as usize;
+            if let Some(hay) = s.kept.get(begin..) {
                 if let Some(pos) = find(hay, needle) {
-                    return Some(s.dropped + (start + pos + needle.len()) as u64);
+                    return Some(s.dropped + (begin + pos + needle.len()) as u64);
                 }
             }
+            let total = s.dropped + s.kept.len() as u64;
+            searched = total
+                .saturating_sub(needle.len().saturating_sub(1) as u64)
+                .max(from);
             let now = Instant::now();
             if s.closed || now >= deadline {
                 return None;
@@ -588,6 +595,20 @@ mod tests {
             .stdout()
             .wait_closed(Instant::now() + Duration::from_secs(5)));
         assert_eq!(p.stdout().since(0), b"ping\n");
+    }
+
+    #[test]
+    fn text_split_across_two_pieces_of_output_is_found() {
+        let c = Arc::new(Capture::default());
+        c.push(b"say hel");
+        let later = c.clone();
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            later.push(b"lo there");
+        });
+        let end = c.wait_for(b"hello", 0, Instant::now() + Duration::from_secs(5));
+        t.join().unwrap();
+        assert_eq!(end, Some(9));
     }
 
     #[test]
