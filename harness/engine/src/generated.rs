@@ -252,6 +252,8 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
 fn revive(config: &RunConfig, peer: &mut Peer) {
     if let Peer::Launched(l) = peer {
         if l.process().exited().is_some() {
+            // What the dead instance left on a fixed port goes first.
+            l.end();
             if let Ok(fresh) = bring_up(config) {
                 *peer = fresh;
             }

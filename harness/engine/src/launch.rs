@@ -1,13 +1,15 @@
 //! A server the harness starts: launched through the shell, waited for
-//! until its port is listening (read from the kernel, never by connecting),
-//! and restarted on the same port when a check asks.
+//! until a socket of its own process tree listens on its port (read from
+//! the kernel, never by connecting), restarted on the same port when a
+//! check asks, and ended so that nothing of it reaches the next check.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::Instant;
 
-use crate::procfs;
+use crate::ports::{self, TimeWait};
 use crate::target::{describe_exit, Launch, Process};
+use crate::tcpsock::TcpState;
 use crate::timing::{Deadline, Timing};
 
 /// A server the harness started.
@@ -15,27 +17,85 @@ pub struct Launched {
     launch: Launch,
     process: Process,
     addr: SocketAddr,
+    /// The harness's ports of every connection made to this server, so
+    /// what they leave on its port can be told from anyone else's.
+    client_ports: Vec<u16>,
+}
+
+/// Whose doing it is that a target could not be brought up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// The program's: it ended before listening, or never listened.
+    Target,
+    /// The machine's: the port is held by another process, or kept by
+    /// TIME_WAIT the program did not choose; or the harness could not run
+    /// the command at all.
+    Environment,
 }
 
 /// Why a target could not be brought up.
 #[derive(Debug)]
 pub struct StartError {
+    pub blame: Blame,
     pub message: String,
+    /// Set when the program ended because its port could not be bound
+    /// (another listener, or TIME_WAIT): what a restart check reports.
+    pub bind_failed: bool,
+    /// The last lines the program wrote to stderr.
+    pub stderr_tail: Option<String>,
+}
+
+impl StartError {
+    fn new(blame: Blame, message: String, bind_failed: bool, process: Option<&Process>) -> Self {
+        let stderr_tail = process
+            .map(|p| p.stderr().tail(12))
+            .filter(|t| !t.trim().is_empty());
+        StartError {
+            blame,
+            message,
+            bind_failed,
+            stderr_tail,
+        }
+    }
+
+    /// The message followed by the program's stderr tail, for the end of a
+    /// run.
+    pub fn full(&self) -> String {
+        match &self.stderr_tail {
+            Some(t) => format!(
+                "{}\nits stderr ends with:\n{}",
+                self.message,
+                indent(t, "  | ")
+            ),
+            None => self.message.clone(),
+        }
+    }
 }
 
 impl Launched {
     /// Starts the server and waits, without connecting, until its port is
     /// in LISTEN state.
     pub fn start(launch: Launch, timing: &Timing) -> Result<Launched, StartError> {
-        let mut process = Process::spawn(&launch).map_err(|e| StartError {
-            message: format!("could not run `{}` through sh: {e}", launch.command_line()),
+        let mut process = Process::spawn(&launch).map_err(|e| {
+            StartError::new(
+                Blame::Environment,
+                format!("could not run `{}` through sh: {e}", launch.command_line()),
+                false,
+                None,
+            )
         })?;
         let addr = wait_listening(&mut process, launch.port, timing)?;
         Ok(Launched {
             launch,
             process,
             addr,
+            client_ports: Vec::new(),
         })
+    }
+
+    /// Records the harness's port of a connection to this server.
+    pub fn connected_from(&mut self, port: u16) {
+        self.client_ports.push(port);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -57,16 +117,82 @@ impl Launched {
     /// Kills the running instance and starts another on the same port.
     pub fn restart(&mut self, timing: &Timing) -> Result<(), StartError> {
         self.process.kill();
-        let mut process = Process::spawn(&self.launch).map_err(|e| StartError {
-            message: format!("could not run `{}` again: {e}", self.launch.command_line()),
+        let mut process = Process::spawn(&self.launch).map_err(|e| {
+            StartError::new(
+                Blame::Environment,
+                format!("could not run `{}` again: {e}", self.launch.command_line()),
+                false,
+                None,
+            )
         })?;
         let waited = wait_listening(&mut process, self.launch.port, timing);
         self.process = process;
         self.addr = waited?;
         Ok(())
     }
+
+    /// Waits, bounded, for the server to act on the end of a check: to
+    /// close the connections the harness closed, or to exit if that is what
+    /// it does. A server that crashes when its client leaves (still printing
+    /// its traceback when the check's last step ends) is then seen to have
+    /// crashed in this check, with its whole traceback. A correct server
+    /// closes within a millisecond; a server that never closes, or spins, is
+    /// left once its processes sleep or the deadline passes.
+    pub fn settle(&mut self, timing: &Timing) {
+        let deadline = Instant::now() + timing.deadline(Deadline::Settle);
+        let mut asleep = 0;
+        for polls in 0u32.. {
+            if self.process.exited().is_some() {
+                // The pipes close as the last process ends; the tail is whole then.
+                self.process
+                    .stderr()
+                    .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
+                return;
+            }
+            let listening = !ports::listeners(self.launch.port).is_empty();
+            if listening {
+                let waiting = ports::sockets_on(self.launch.port, &[TcpState::CloseWait])
+                    .iter()
+                    .filter(|s| self.client_ports.contains(&s.remote.port()))
+                    .count();
+                if waiting == 0 {
+                    return;
+                }
+                // Blocked in accept or recv with a connection it keeps open.
+                asleep = if self.process.tree().iter().all(|s| !s.running) {
+                    asleep + 1
+                } else {
+                    0
+                };
+                if asleep >= Timing::ASLEEP_POLLS {
+                    return;
+                }
+            }
+            // Not listening and not exited: on its way out.
+            if Instant::now() >= deadline {
+                return;
+            }
+            thread::sleep(if polls < 20 {
+                Timing::FAST_POLL
+            } else {
+                Timing::POLL
+            });
+        }
+    }
+
+    /// Ends the server and what its connections with the harness left on
+    /// its port, so the next instance binds it at once even without
+    /// `SO_REUSEADDR`.
+    pub fn end(&mut self) {
+        self.process.kill();
+        ports::clear_time_wait(self.launch.port, &self.client_ports);
+    }
 }
 
+/// Waits until a listening socket held by the target's own process tree is
+/// on `port`. A listener of any other process (a stale instance, another
+/// program) is not the target: the harness keeps waiting for the target's
+/// own, and names the other if the target ends or never listens.
 fn wait_listening(
     process: &mut Process,
     port: u16,
@@ -75,38 +201,103 @@ fn wait_listening(
     let within = timing.deadline(Deadline::Listen);
     let deadline = Instant::now() + within;
     loop {
-        if let Some(ip) = procfs::listening_on(port) {
-            let ip = match ip {
-                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                other => other,
-            };
-            return Ok(SocketAddr::new(ip, port));
+        let found = ports::listeners(port);
+        if !found.is_empty() {
+            let tree: Vec<i32> = process.tree().iter().map(|s| s.pid).collect();
+            if let Some(own) = found
+                .iter()
+                .find(|s| s.inode != 0 && !ports::held_by(s.inode, &tree).is_empty())
+            {
+                return Ok(reachable(own.local));
+            }
         }
         if let Some(status) = process.exited() {
             process
                 .stderr()
                 .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
-            return Err(StartError {
-                message: format!(
-                    "the server ended ({}) before listening on port {port}{}",
-                    describe_exit(status),
-                    stderr_block(process)
-                ),
-            });
+            return Err(ended_before_listening(process, port, describe_exit(status)));
         }
         if Instant::now() >= deadline {
-            return Err(StartError {
-                message: format!(
+            let others = ports::listener_holders(port);
+            if !found.is_empty() {
+                return Err(StartError::new(
+                    Blame::Environment,
+                    format!(
+                        "{}, not by the target; the target did not listen on it within {:.1}s; \
+                         stop that process or choose another port",
+                        ports::describe_holders(port, &others),
+                        within.as_secs_f64(),
+                    ),
+                    true,
+                    Some(process),
+                ));
+            }
+            return Err(StartError::new(
+                Blame::Target,
+                format!(
                     "the server did not listen on port {port} within {:.1}s; if its port is written \
-                     in the code, pass it with --port, or use {{port}} in the command{}",
+                     in the code, pass it with --port, or use {{port}} in the command",
                     within.as_secs_f64(),
-                    stderr_block(process)
                 ),
-            });
+                false,
+                Some(process),
+            ));
         }
         thread::sleep(Timing::POLL);
     }
+}
+
+/// Where the harness connects to reach a listener: its own address, or
+/// IPv4 loopback for a wildcard one.
+fn reachable(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        other => other,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+/// Why a server that ended before listening did: the port taken by
+/// another process or kept by TIME_WAIT is the machine's doing, anything
+/// else the program's.
+fn ended_before_listening(process: &Process, port: u16, how: String) -> StartError {
+    if !ports::listeners(port).is_empty() {
+        let holders = ports::listener_holders(port);
+        return StartError::new(
+            Blame::Environment,
+            format!(
+                "the server ended ({how}) without listening: {}; stop that process or \
+                 choose another port",
+                ports::describe_holders(port, &holders)
+            ),
+            true,
+            Some(process),
+        );
+    }
+    let in_use = process.stderr().tail(40).contains("ddress already in use");
+    match ports::time_wait(port) {
+        Some(tw) => StartError::new(
+            Blame::Environment,
+            format!(
+                "the server could not bind port {port} ({how}): {}; set SO_REUSEADDR on the \
+                 listening socket before bind(), or wait until they end",
+                time_wait_words(tw),
+            ),
+            true,
+            Some(process),
+        ),
+        None => StartError::new(
+            Blame::Target,
+            format!("the server ended ({how}) before listening on port {port}"),
+            in_use,
+            Some(process),
+        ),
+    }
+}
+
+fn time_wait_words(tw: TimeWait) -> String {
+    format!("{tw}, and a server without SO_REUSEADDR cannot bind the port until they end")
 }
 
 pub(crate) fn stderr_block(process: &Process) -> String {

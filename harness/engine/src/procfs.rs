@@ -1,45 +1,57 @@
 //! What Linux's `/proc` tells about a target without touching its sockets:
-//! whether a port is listening, which processes make up the target, how much
-//! CPU they used and how many descriptors they hold.
-//!
-//! Readiness is read from `/proc/net/tcp{,6}` because a probe `connect()` is
-//! a real connection: a one-shot server would spend its only accept on it.
+//! the TCP table (where the kernel's socket dump is missing), which
+//! processes make up the target, how much CPU they used, which descriptors
+//! they hold and which sockets those are.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// The state number of a listening TCP socket in `/proc/net/tcp`.
-const TCP_LISTEN: &str = "0A";
+use crate::tcpsock::{TcpSocket, TcpState};
 
-/// The address a TCP socket listens on at `port`, if any; IPv4 preferred.
-/// Asks the kernel's socket diagnostics for listeners only, and reads the
-/// full tables where that interface is missing.
-pub fn listening_on(port: u16) -> Option<IpAddr> {
-    if let Ok(found) = crate::sockdiag::listening_on(port) {
-        return found;
-    }
-    let v4 = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    if let Some(ip) = find_listener(&v4, port, false) {
-        return Some(ip);
-    }
-    let v6 = fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-    find_listener(&v6, port, true)
+/// Every socket of the calling thread's network namespace, from
+/// `/proc/thread-self/net/tcp{,6}`. Costs a read of the whole table (every
+/// TIME_WAIT included): the fallback for a kernel without socket
+/// diagnostics.
+pub fn tcp_table() -> Vec<TcpSocket> {
+    let read = |name: &str| {
+        fs::read_to_string(format!("/proc/thread-self/net/{name}")).unwrap_or_default()
+    };
+    let mut all = parse_tcp_table(&read("tcp"), false);
+    all.extend(parse_tcp_table(&read("tcp6"), true));
+    all
 }
 
-/// Parses a `/proc/net/tcp` table for a socket in LISTEN state on `port`.
-pub fn find_listener(table: &str, port: u16, v6: bool) -> Option<IpAddr> {
-    table.lines().skip(1).find_map(|line| {
-        let mut fields = line.split_whitespace();
-        let local = fields.nth(1)?;
-        let state = fields.nth(1)?;
-        let (addr, p) = local.split_once(':')?;
-        if state != TCP_LISTEN || u16::from_str_radix(p, 16).ok()? != port {
-            return None;
-        }
-        parse_addr(addr, v6)
-    })
+/// Parses a `/proc/net/tcp` table; rows it cannot read are left out.
+pub fn parse_tcp_table(table: &str, v6: bool) -> Vec<TcpSocket> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let endpoint = |text: &str| -> Option<SocketAddr> {
+                let (addr, port) = text.split_once(':')?;
+                Some(SocketAddr::new(
+                    parse_addr(addr, v6)?,
+                    u16::from_str_radix(port, 16).ok()?,
+                ))
+            };
+            let timer_ticks = f
+                .get(5)
+                .and_then(|t| t.split_once(':'))
+                .and_then(|(_, when)| u64::from_str_radix(when, 16).ok())
+                .unwrap_or(0);
+            Some(TcpSocket {
+                local: endpoint(f.get(1)?)?,
+                remote: endpoint(f.get(2)?)?,
+                state: TcpState::from_number(u8::from_str_radix(f.get(3)?, 16).ok()?)?,
+                inode: f.get(9)?.parse().ok()?,
+                timer_ms: (timer_ticks * 1000 / ticks_per_second()).min(u64::from(u32::MAX)) as u32,
+            })
+        })
+        .collect()
 }
 
 /// `/proc/net/tcp` prints each 32-bit word of an address as the machine
@@ -69,6 +81,8 @@ pub struct Stat {
     pub ticks: u64,
     /// Zombie processes hold no resources worth measuring.
     pub zombie: bool,
+    /// Running or waiting to run (state R), rather than asleep.
+    pub running: bool,
 }
 
 /// Parses the text of `/proc/PID/stat`. The command name sits in
@@ -85,6 +99,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         pgid: f.get(2)?.parse().ok()?,
         ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
         zombie: *f.first()? == "Z",
+        running: *f.first()? == "R",
     })
 }
 
@@ -159,6 +174,45 @@ pub fn cpu_fraction(before: &[Stat], after: &[Stat], elapsed: Duration) -> f64 {
     used as f64 / ticks_per_second() as f64 / secs
 }
 
+/// The inodes of the sockets `pid` holds open (`socket:[N]` in its fds).
+pub fn socket_inodes(pid: i32) -> BTreeSet<u64> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return BTreeSet::new();
+    };
+    dir.filter_map(|e| {
+        let link = fs::read_link(e.ok()?.path()).ok()?;
+        socket_inode(&link.to_string_lossy())
+    })
+    .collect()
+}
+
+/// The inode named by a descriptor's link text, `socket:[N]`.
+pub fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Every process of the machine that holds the socket `inode` (as far as
+/// this user may look), for naming who holds a port.
+pub fn holders_anywhere(inode: u64) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| socket_inodes(pid).contains(&inode))
+        .collect()
+}
+
+/// A process's command line, spaces between its arguments.
+pub fn cmdline(pid: i32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 /// Open descriptors across a set of processes (zombies hold none).
 pub fn descriptors(procs: &[Stat]) -> usize {
     procs
@@ -176,28 +230,41 @@ mod tests {
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
    1: 0100007F:1F91 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+   2: 0100007F:1F90 0100007F:D432 06 00000000:00000000 03:00000064 00000000     0        0 0 3 0
 ";
 
     #[test]
-    fn finds_a_listening_port_and_its_address() {
-        assert_eq!(
-            find_listener(TCP, 8080, false),
-            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        );
+    fn reads_state_addresses_and_inode_of_each_row() {
+        let rows = parse_tcp_table(TCP, false);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].state, TcpState::Listen);
+        assert_eq!(rows[0].local, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(rows[0].inode, 1);
+        assert_eq!(rows[1].state, TcpState::Established);
+        assert_eq!(rows[1].remote, "127.0.0.1:54321".parse().unwrap());
     }
 
     #[test]
-    fn an_established_socket_is_not_listening() {
-        assert_eq!(find_listener(TCP, 8081, false), None);
+    fn a_time_wait_row_has_its_timer() {
+        let tw = parse_tcp_table(TCP, false)[2];
+        assert_eq!(tw.state, TcpState::TimeWait);
+        assert_eq!(tw.inode, 0);
+        assert_eq!(tw.timer_ms as u64, 100 * 1000 / ticks_per_second());
     }
 
     #[test]
     fn reads_ipv6_loopback() {
-        let t6 = "header\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0\n";
-        assert_eq!(
-            find_listener(t6, 8080, true),
-            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
-        );
+        let t6 = "header\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0 0 0 0 0 7\n";
+        let rows = parse_tcp_table(t6, true);
+        assert_eq!(rows[0].local.ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(rows[0].local.port(), 8080);
+    }
+
+    #[test]
+    fn a_descriptor_link_names_a_socket_inode() {
+        assert_eq!(socket_inode("socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode("pipe:[12345]"), None);
+        assert_eq!(socket_inode("socket:[x]"), None);
     }
 
     #[test]
@@ -227,6 +294,7 @@ mod tests {
             pgid: 1,
             ticks: 10,
             zombie: false,
+            running: false,
         };
         let b = Stat { ticks: 20, ..a };
         let c = Stat {

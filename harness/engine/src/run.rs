@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use crate::check::{Body, Check, CheckId, Level, Role, Suite};
 use crate::conversation::Conversation;
 use crate::generated;
-use crate::launch::{indent, Launched};
+use crate::launch::{indent, Blame, Launched, StartError};
 use crate::net;
+use crate::netns;
+use crate::ports;
 use crate::profile::Profile;
 use crate::report::Event;
 use crate::select::Selection;
@@ -113,7 +115,7 @@ impl Summary {
 }
 
 /// A run that could not go on.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum RunError {
     /// The target could not be started or never listened.
     TargetFailed(String),
@@ -121,7 +123,25 @@ pub enum RunError {
     Harness(String),
 }
 
-/// Runs every selected check of the config's role, in suite order.
+impl RunError {
+    /// A stable name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunError::TargetFailed(_) => "target_failed",
+            RunError::Harness(_) => "harness",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            RunError::TargetFailed(m) | RunError::Harness(m) => m,
+        }
+    }
+}
+
+/// Runs every selected check of the config's role, in suite order. A run
+/// that cannot go on still ends with [`Event::RunFinished`], carrying the
+/// error, so every report is complete.
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, RunError> {
     let role = config.target.role();
     let checks: Vec<&Check> = config
@@ -139,6 +159,24 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
     sink(&Event::RunStarted(&info));
     let started = Instant::now();
     let mut summary = Summary::default();
+    let outcome = run_checks(config, &checks, &mut summary, sink);
+    summary.duration = started.elapsed();
+    summary.peak_rss_kib = peak_rss_kib();
+    sink(&Event::RunFinished {
+        info: &info,
+        summary: &summary,
+        error: outcome.as_ref().err(),
+    });
+    outcome.map(|()| summary)
+}
+
+fn run_checks(
+    config: &RunConfig,
+    checks: &[&Check],
+    summary: &mut Summary,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<(), RunError> {
+    preflight(config)?;
     let mut first = true;
     for (index, check) in checks.iter().enumerate() {
         sink(&Event::CheckStarted {
@@ -156,13 +194,33 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
             result: &result,
         });
     }
-    summary.duration = started.elapsed();
-    summary.peak_rss_kib = peak_rss_kib();
-    sink(&Event::RunFinished {
-        info: &info,
-        summary: &summary,
-    });
-    Ok(summary)
+    Ok(())
+}
+
+/// Before any check: a server port fixed by the user must not be held by
+/// another process already (an earlier instance still running, another
+/// program). Its listener would be tested instead of the target's, or the
+/// target could not bind.
+fn preflight(config: &RunConfig) -> Result<(), RunError> {
+    let TargetSpec::Server {
+        port: Some(port), ..
+    } = &config.target
+    else {
+        return Ok(());
+    };
+    if ports::listeners(*port).is_empty() {
+        return Ok(());
+    }
+    let holders = ports::listener_holders(*port);
+    Err(RunError::TargetFailed(format!(
+        "{} before the target was started (an earlier instance still running?); \
+         stop it{} or choose another port",
+        ports::describe_holders(*port, &holders),
+        match holders.as_slice() {
+            [one] => format!(" (kill {})", one.pid),
+            _ => String::new(),
+        }
+    )))
 }
 
 fn peak_rss_kib() -> u64 {
@@ -177,15 +235,22 @@ fn peak_rss_kib() -> u64 {
     }
 }
 
+/// Why a check's target could not be brought up: the run's end when it is
+/// the first check, that check's outcome after.
+pub(crate) enum BringUpError {
+    Start(StartError),
+    Run(RunError),
+}
+
 /// Starts what a check talks to.
-pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
+pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
     match &config.target {
         TargetSpec::Server { command, port } => {
             let port = match port {
                 Some(p) => *p,
-                None => {
-                    net::free_port().map_err(|e| RunError::Harness(format!("no free port: {e}")))?
-                }
+                None => net::free_port().map_err(|e| {
+                    BringUpError::Run(RunError::Harness(format!("no free port: {e}")))
+                })?,
             };
             let launch = Launch {
                 command: command.clone(),
@@ -194,19 +259,23 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
             };
             Launched::start(launch, &config.timing)
                 .map(Peer::Launched)
-                .map_err(|e| RunError::TargetFailed(e.message))
+                .map_err(BringUpError::Start)
         }
         TargetSpec::Remote { addr } => Ok(Peer::Remote(*addr)),
         TargetSpec::Client { command, port } => {
-            let listener = net::listen_loopback(port.unwrap_or(0)).map_err(|e| match port {
-                Some(p) => RunError::Harness(format!(
-                    "could not listen on 127.0.0.1:{p} for the client: {e}; is another program using the port?"
-                )),
-                None => RunError::Harness(format!("could not listen on loopback: {e}")),
+            let listener = net::listen_loopback(port.unwrap_or(0)).map_err(|e| {
+                BringUpError::Run(match port {
+                    Some(p) => RunError::Harness(format!(
+                        "could not listen on 127.0.0.1:{p} for the client: {e}; is another program using the port?"
+                    )),
+                    None => RunError::Harness(format!("could not listen on loopback: {e}")),
+                })
             })?;
             let port = listener
                 .local_addr()
-                .map_err(|e| RunError::Harness(format!("listener has no address: {e}")))?
+                .map_err(|e| {
+                    BringUpError::Run(RunError::Harness(format!("listener has no address: {e}")))
+                })?
                 .port();
             let launch = Launch {
                 command: command.clone(),
@@ -214,10 +283,10 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, RunError> {
                 stdin: true,
             };
             let process = Process::spawn(&launch).map_err(|e| {
-                RunError::TargetFailed(format!(
+                BringUpError::Run(RunError::TargetFailed(format!(
                     "could not run `{}` through sh: {e}",
                     launch.command_line()
-                ))
+                )))
             })?;
             Ok(Peer::Client { listener, process })
         }
@@ -247,15 +316,14 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
                 .into(),
         ));
     }
+    if !matches!(config.target, TargetSpec::Remote { .. }) {
+        netns::fresh_loopback();
+    }
     let mut peer = match bring_up(config) {
         Ok(p) => p,
-        Err(RunError::TargetFailed(msg)) if !first => {
-            return Ok(base(
-                Verdict::Fail,
-                format!("the target could not be started for this check: {msg}"),
-            ))
-        }
-        Err(e) => return Err(e),
+        Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
+        Err(BringUpError::Start(e)) => return Ok(not_started(base, check.level, e)),
+        Err(BringUpError::Run(e)) => return Err(e),
     };
     let mut ran = match &check.body {
         Body::Conversation(build) => {
@@ -272,7 +340,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     if check.abusive && !ran.outcome.killed && role_is_server(&peer) {
         probe_sanity(config, &mut peer, &mut ran.outcome);
     }
-    let tail = finish_peer(&mut peer, &mut ran.outcome);
+    let tail = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
     let worst = ran.outcome.worst();
     let verdict = Verdict::judge(check.level, worst);
     let mut detail = ran.preface.clone();
@@ -291,6 +359,33 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         stderr_tail: if missed { tail } else { None },
         ..base(verdict, String::new())
     })
+}
+
+/// The result of a check whose target could not be started (after the
+/// first check did start it). The program's doing is judged at the check's
+/// level, with what the program printed; the machine's is an ERROR that
+/// names the cause and never counts against the program.
+fn not_started(
+    base: impl Fn(Verdict, String) -> CheckResult,
+    level: Level,
+    e: StartError,
+) -> CheckResult {
+    let first = &e.message;
+    let mut r = match e.blame {
+        Blame::Target => base(
+            Verdict::judge(level, Some(Level::Must)),
+            format!("the target could not be started for this check: {first}"),
+        ),
+        Blame::Environment => base(
+            Verdict::Error,
+            format!(
+                "the target could not be started for this check, through no fault of the \
+                 program: {first}"
+            ),
+        ),
+    };
+    r.stderr_tail = e.stderr_tail;
+    r
 }
 
 fn role_is_server(peer: &Peer) -> bool {
@@ -344,8 +439,11 @@ fn describe_misses(misses: &[Miss]) -> String {
 /// Ends the check's target. A launched server that died during the check
 /// without being killed on purpose crashed: that is a miss of its own.
 /// Returns the tail of the target's stderr.
-fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
+fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Option<String> {
     let launched = matches!(peer, Peer::Launched(_));
+    if let (Peer::Launched(l), false) = (&mut *peer, outcome.killed) {
+        l.settle(timing);
+    }
     let process = peer.process()?;
     if let (true, Some(status), false) = (launched, process.exited(), outcome.killed) {
         if status.success() {
@@ -369,5 +467,8 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome) -> Option<String> {
         .stderr()
         .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
     let tail = process.stderr().tail(15);
+    if let Peer::Launched(l) = peer {
+        l.end();
+    }
     (!tail.trim().is_empty()).then_some(tail)
 }

@@ -19,6 +19,7 @@ use crate::conversation::{Conn, Step, Want};
 use crate::cut::Cut;
 use crate::launch::{stderr_block, Launched};
 use crate::net;
+use crate::ports;
 use crate::procfs;
 use crate::show;
 use crate::target::{describe_exit, Process};
@@ -353,20 +354,20 @@ impl<'p> Session<'p> {
                         );
                         Ok(())
                     }
-                    Err(e) => {
-                        let hint = if e.message.contains("Address already in use")
-                            || e.message.contains("EADDRINUSE")
-                            || e.message.contains("errno 98")
-                        {
-                            "\nset SO_REUSEADDR on the listening socket before bind()"
-                        } else {
-                            ""
-                        };
-                        Err(miss(
-                            Level::Must,
-                            format!("restarted at once on port {port}, {}{hint}", e.message),
-                        ))
-                    }
+                    Err(e) if e.bind_failed => Err(miss(
+                        Level::Must,
+                        format!(
+                            "restarted at once on port {port}, the new instance could not bind it \
+                             (address already in use): the killed instance's connection keeps the \
+                             port in TIME_WAIT\nset SO_REUSEADDR on the listening socket before \
+                             bind()\n{}",
+                            e.full()
+                        ),
+                    )),
+                    Err(e) => Err(miss(
+                        Level::Must,
+                        format!("restarted at once on port {port}, {}", e.full()),
+                    )),
                 }
             }
             Step::Input(bytes) => {
@@ -427,6 +428,38 @@ impl<'p> Session<'p> {
         }
     }
 
+    /// Who keeps a connection open on the target's side, and the advice
+    /// that fits: a process that went back to accepting while it holds the
+    /// connection is a parent that forgot its copy, or a loop that never
+    /// closes.
+    fn still_open_by(&mut self, harness_end: Option<SocketAddr>) -> String {
+        const GENERIC: &str = " (close the connection once its receive returns zero bytes; a server \
+                               that hands connections to child processes must also close its own copy)";
+        let (Some(mine), Some(p)) = (harness_end, self.peer.process()) else {
+            return GENERIC.to_string();
+        };
+        let tree = p.tree();
+        let pids: Vec<i32> = tree.iter().filter(|s| !s.zombie).map(|s| s.pid).collect();
+        let theirs = ports::sockets_on_peer(mine);
+        let holders: Vec<i32> = theirs
+            .iter()
+            .flat_map(|s| ports::held_by(s.inode, &pids))
+            .collect();
+        let [holder] = holders.as_slice() else {
+            return GENERIC.to_string();
+        };
+        let forked = tree.iter().any(|s| s.ppid == *holder);
+        let who = ports::Holder::of(*holder);
+        if forked {
+            format!(
+                " in {who}, which has child processes: a parent that hands a connection to a \
+                 child must close its own copy, or the client never sees the end"
+            )
+        } else {
+            format!(" in {who} (close the connection once its receive returns zero bytes)")
+        }
+    }
+
     fn connect(&mut self, conn: Conn, small: bool) -> StepResult {
         let addr = match &*self.peer {
             Peer::Launched(l) => l.addr(),
@@ -441,6 +474,9 @@ impl<'p> Session<'p> {
         match net::connect(addr, small, self.timing.deadline(Deadline::Reply)) {
             Ok((stream, buffers)) => {
                 let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+                if let Peer::Launched(l) = &mut *self.peer {
+                    l.connected_from(port);
+                }
                 self.record(Some(conn), Event::Connected { local_port: port });
                 if let Some(b) = buffers {
                     self.record(
@@ -752,10 +788,11 @@ impl<'p> Session<'p> {
                         return Ok(());
                     }
                     if Instant::now() >= deadline {
+                        let local = link.stream.local_addr().ok();
                         return Err(format!(
-                            "no end of stream within {:.1}s: the connection is still open \
-                             (close the connection when the peer's receive returns zero bytes)",
-                            within.as_secs_f64()
+                            "no end of stream within {:.1}s: the connection is still open{}",
+                            within.as_secs_f64(),
+                            self.still_open_by(local)
                         ));
                     }
                 }

@@ -1,30 +1,32 @@
-//! Listening sockets from the kernel's socket-diagnostics netlink interface
-//! (`NETLINK_SOCK_DIAG`, as `ss` uses it), asking for LISTEN sockets only.
+//! TCP sockets from the kernel's socket-diagnostics netlink interface
+//! (`NETLINK_SOCK_DIAG`, as `ss` uses it), asking for some states only.
 //!
 //! `/proc/net/tcp` lists every socket of the machine, TIME_WAIT included: on
 //! a machine that just ran thousands of connections one read costs
 //! milliseconds, polled every few. The kernel filters a sock_diag dump by
-//! state itself, so the answer holds only the few listeners.
+//! state itself, so an answer about listeners holds only the few listeners.
 
 use std::io;
 use std::mem;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::tcpsock::{States, TcpSocket, TcpState};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
-const TCP_LISTEN: u32 = 10;
 const HEADER: usize = 16;
 /// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, id (48).
 const REQUEST: usize = 56;
-/// `struct inet_diag_msg` up to the end of its socket id.
-const MESSAGE_ID_END: usize = 52;
+/// `struct inet_diag_msg`: family, state, timer, retrans, id (48),
+/// expires, rqueue, wqueue, uid, inode.
+const MESSAGE: usize = 72;
 
-/// Builds the dump request for TCP sockets of `family` in LISTEN state.
-fn request(family: u8) -> Vec<u8> {
+/// Builds the dump request for TCP sockets of `family` in `states`.
+fn request(family: u8, states: States) -> Vec<u8> {
     let mut b = Vec::with_capacity(HEADER + REQUEST);
     b.extend_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
     b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -35,7 +37,7 @@ fn request(family: u8) -> Vec<u8> {
     b.push(libc::IPPROTO_TCP as u8);
     b.push(0); // no extensions
     b.push(0);
-    b.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    b.extend_from_slice(&states.mask().to_ne_bytes());
     b.resize(HEADER + REQUEST, 0); // any socket id
     b
 }
@@ -43,10 +45,10 @@ fn request(family: u8) -> Vec<u8> {
 /// What one buffer of the dump said.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// Listeners found so far; the dump goes on.
-    More(Vec<(IpAddr, u16)>),
-    /// The dump ended, with these last listeners.
-    Done(Vec<(IpAddr, u16)>),
+    /// Sockets found so far; the dump goes on.
+    More(Vec<TcpSocket>),
+    /// The dump ended, with these last sockets.
+    Done(Vec<TcpSocket>),
     /// The kernel refused the request.
     Refused(i32),
 }
@@ -73,17 +75,10 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 };
                 return Parsed::Refused(code);
             }
-            SOCK_DIAG_BY_FAMILY if len >= HEADER + MESSAGE_ID_END => {
-                let m = &buf[at + HEADER..at + len];
-                let port = u16::from_be_bytes([m[4], m[5]]);
-                let mut src = [0u8; 16];
-                src.copy_from_slice(&m[8..24]);
-                let ip = if m[0] == libc::AF_INET6 as u8 {
-                    IpAddr::V6(Ipv6Addr::from(src))
-                } else {
-                    IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3]))
-                };
-                found.push((ip, port));
+            SOCK_DIAG_BY_FAMILY if len >= HEADER + MESSAGE => {
+                if let Some(socket) = message(&buf[at + HEADER..at + len]) {
+                    found.push(socket);
+                }
             }
             _ => {}
         }
@@ -92,8 +87,31 @@ pub fn parse(buf: &[u8]) -> Parsed {
     Parsed::More(found)
 }
 
-/// The TCP listeners of one address family, straight from the kernel.
-fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
+/// One `struct inet_diag_msg` (at least [`MESSAGE`] bytes). Ports are in
+/// network order, the other words in the machine's.
+fn message(m: &[u8]) -> Option<TcpSocket> {
+    let word = |o: usize| u32::from_ne_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
+    let v6 = m[0] == libc::AF_INET6 as u8;
+    let ip = |o: usize| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&m[o..o + 16]);
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(a))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        }
+    };
+    Some(TcpSocket {
+        state: TcpState::from_number(m[1])?,
+        local: SocketAddr::new(ip(8), u16::from_be_bytes([m[4], m[5]])),
+        remote: SocketAddr::new(ip(24), u16::from_be_bytes([m[6], m[7]])),
+        timer_ms: word(52),
+        inode: u64::from(word(68)),
+    })
+}
+
+/// The TCP sockets of one address family in `states`, from the kernel.
+fn dump(family: u8, states: States) -> io::Result<Vec<TcpSocket>> {
     // SAFETY: plain socket syscalls on a descriptor this function owns; the
     // buffers passed are valid for the lengths given.
     unsafe {
@@ -119,7 +137,7 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
         );
         let mut kernel: libc::sockaddr_nl = mem::zeroed();
         kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        let req = request(family);
+        let req = request(family, states);
         let sent = libc::sendto(
             fd.as_raw_fd(),
             req.as_ptr() as *const libc::c_void,
@@ -133,9 +151,10 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
         }
         let mut all = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
-        // A dump of listeners is a few messages; the bound only guards
-        // against a kernel that never says done.
-        for _ in 0..1024 {
+        // A dump is a few buffers even on a busy machine (about 200 sockets
+        // fit in one); the bound only guards against a kernel that never
+        // says done.
+        for _ in 0..4096 {
             let n = libc::recv(
                 fd.as_raw_fd(),
                 buf.as_mut_ptr() as *mut libc::c_void,
@@ -161,15 +180,12 @@ fn dump(family: u8) -> io::Result<Vec<(IpAddr, u16)>> {
     }
 }
 
-/// The address a TCP socket listens on at `port`, IPv4 first; `Err` when
-/// the kernel's interface is not available (the caller falls back).
-pub fn listening_on(port: u16) -> io::Result<Option<IpAddr>> {
-    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        if let Some((ip, _)) = dump(family)?.into_iter().find(|(_, p)| *p == port) {
-            return Ok(Some(ip));
-        }
-    }
-    Ok(None)
+/// Every TCP socket in `states`, IPv4 then IPv6; `Err` when the kernel's
+/// interface is not available (the caller falls back to `/proc/net/tcp`).
+pub fn sockets(states: States) -> io::Result<Vec<TcpSocket>> {
+    let mut all = dump(libc::AF_INET as u8, states)?;
+    all.extend(dump(libc::AF_INET6 as u8, states)?);
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -178,13 +194,25 @@ mod tests {
     use proptest::prelude::*;
     use std::net::TcpListener;
 
+    fn listeners() -> Vec<TcpSocket> {
+        sockets(States::of(&[TcpState::Listen])).unwrap()
+    }
+
     #[test]
-    fn finds_a_listener_by_port_without_connecting() {
+    fn finds_a_listener_and_its_inode_without_connecting() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
+        let addr = l.local_addr().unwrap();
+        let found: Vec<TcpSocket> = listeners()
+            .into_iter()
+            .filter(|s| s.local == addr)
+            .collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].state, TcpState::Listen);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
         assert_eq!(
-            listening_on(port).unwrap(),
-            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            link.to_string_lossy(),
+            format!("socket:[{}]", found[0].inode)
         );
     }
 
@@ -194,12 +222,24 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        assert_eq!(listening_on(port).unwrap(), None);
+        assert!(listeners().iter().all(|s| s.local.port() != port));
+    }
+
+    #[test]
+    fn both_ends_of_a_connection_are_listed_with_their_addresses() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_s, _) = l.accept().unwrap();
+        let mine = c.local_addr().unwrap();
+        let all = sockets(States::of(&[TcpState::Established])).unwrap();
+        let theirs = all.iter().find(|s| s.remote == mine).expect("server side");
+        assert_eq!(theirs.local, l.local_addr().unwrap());
+        assert!(theirs.inode > 0);
     }
 
     #[test]
     fn the_request_is_one_whole_message() {
-        let r = request(libc::AF_INET as u8);
+        let r = request(libc::AF_INET as u8, States::of(&[TcpState::Listen]));
         assert_eq!(r.len(), 72);
         assert_eq!(u32::from_ne_bytes([r[0], r[1], r[2], r[3]]), 72);
     }

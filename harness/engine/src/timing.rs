@@ -168,12 +168,22 @@ impl Timing {
     /// within a few milliseconds, and every check waits for it.
     pub const FAST_POLL: Duration = Duration::from_millis(1);
 
+    /// How many polls in a row a target must be seen asleep, holding a
+    /// connection the harness closed, before the end of a check stops
+    /// waiting for it: a process printing a traceback and exiting runs
+    /// (state R) until it is gone, one blocked in accept or recv does not.
+    pub const ASLEEP_POLLS: u32 = 3;
+
     /// How often to recount a target's descriptors while they settle.
     pub const RECOUNT: Duration = Duration::from_millis(20);
 
     /// How long a killed target may take to be reaped before the harness
     /// reports it as unkillable.
     pub const REAP: Duration = Duration::from_secs(5);
+
+    /// How long to wait for the harness's TIME_WAIT left on a target's
+    /// port to end once knocked on: measured gone 2.5 ms after the knock.
+    pub const TIME_WAIT_CLEAR: Duration = Duration::from_millis(200);
 
     /// How long to let a target's output pipes close after it exited, so
     /// a stderr tail is whole. Pipes close with the last process holding

@@ -2,7 +2,9 @@
 //!
 //! Shape: `suite`, `role`, `target`, `seed`, `checks` (each with `id`,
 //! `level`, `verdict`, `detail`, `duration_ms`, `transcript`, and more), and
-//! `summary` with a count per verdict.
+//! `summary` with a count per verdict. A run that stopped early (exit
+//! status 3 or 4) still writes the whole document, with `error` (`kind`:
+//! `target_failed` or `harness`, and `message`) and the checks that ran.
 
 use std::io::{self, Write};
 
@@ -43,7 +45,11 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     "stderr_tail": r.stderr_tail,
                 }));
             }
-            Event::RunFinished { info, summary } => {
+            Event::RunFinished {
+                info,
+                summary,
+                error,
+            } => {
                 let mut counts = Map::new();
                 for v in Verdict::ALL {
                     counts.insert(v.as_str().to_string(), json!(summary.count(v)));
@@ -58,7 +64,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     "deliberate_ms".into(),
                     json!(summary.deliberate.as_secs_f64() * 1000.0),
                 );
-                let doc = json!({
+                let mut doc = json!({
                     "suite": info.suite,
                     "role": info.role.as_str(),
                     "target": info.target,
@@ -66,6 +72,9 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     "checks": std::mem::take(&mut self.checks),
                     "summary": counts,
                 });
+                if let Some(e) = error {
+                    doc["error"] = json!({ "kind": e.kind(), "message": e.message() });
+                }
                 serde_json::to_writer_pretty(&mut self.out, &doc)?;
                 writeln!(self.out)?;
                 self.out.flush()?;

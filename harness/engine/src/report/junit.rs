@@ -1,6 +1,8 @@
 //! JUnit XML, built with quick-junit: one test suite per run, one test case
 //! per check. FAIL is a failure, ERROR an error, SKIP skipped; a WARN passes
 //! and carries its explanation in system-out, since JUnit has no warnings.
+//! A run that stopped early adds one test case in error, named after the
+//! suite, that says why: a CI job always has something to show.
 
 use std::io::{self, Write};
 
@@ -58,7 +60,20 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 }
                 self.cases.push(case);
             }
-            Event::RunFinished { info, summary } => {
+            Event::RunFinished {
+                info,
+                summary,
+                error,
+            } => {
+                if let Some(e) = error {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(e.message().lines().next().unwrap_or_default());
+                    s.set_type(e.kind());
+                    s.set_description(e.message());
+                    let mut case = TestCase::new(format!("{} (run)", info.suite), s);
+                    case.set_classname(info.suite.as_str());
+                    self.cases.push(case);
+                }
                 let mut suite = TestSuite::new(info.suite.as_str());
                 suite.set_time(summary.duration);
                 suite.add_property(Property::new("role", info.role.as_str()));

@@ -15,7 +15,7 @@ pub use junit::JunitReporter;
 pub use text::TextReporter;
 
 use crate::check::CheckId;
-use crate::run::{CheckResult, RunInfo, Summary};
+use crate::run::{CheckResult, RunError, RunInfo, Summary};
 
 /// Something that happened in a run.
 pub enum Event<'a> {
@@ -30,9 +30,12 @@ pub enum Event<'a> {
         total: usize,
         result: &'a CheckResult,
     },
+    /// The run ended: after its last check, or early with `error` (the
+    /// target could not be started, the harness could not go on).
     RunFinished {
         info: &'a RunInfo,
         summary: &'a Summary,
+        error: Option<&'a RunError>,
     },
 }
 

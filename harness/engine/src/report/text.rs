@@ -111,6 +111,20 @@ impl<W: Write> Reporter for TextReporter<W> {
                     Verdict::Pass => {}
                 }
             }
+            Event::RunFinished {
+                summary,
+                error: Some(e),
+                ..
+            } => {
+                writeln!(self.out, "------------")?;
+                writeln!(
+                    self.out,
+                    "{} [{:>7.3}s] {}",
+                    self.paint("Stopped", "1;31"),
+                    summary.duration.as_secs_f64(),
+                    e.message().lines().next().unwrap_or_default()
+                )?;
+            }
             Event::RunFinished { summary, .. } => {
                 let parts: Vec<String> = [
                     (Verdict::Pass, "passed"),

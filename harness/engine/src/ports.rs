@@ -1,0 +1,264 @@
+//! What the kernel says about a TCP port: who listens on it, which of its
+//! connections wait for a close, what TIME_WAIT is left on it, and which
+//! processes hold a socket. Answers come from the kernel's socket dump
+//! (`/proc/net/tcp` where that is missing) and `/proc/PID/fd`, never from
+//! connecting: a probe connection is a real client to the target.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::procfs;
+use crate::sockdiag;
+use crate::tcpsock::{States, TcpSocket, TcpState};
+use crate::timing::Timing;
+
+/// The sockets in `states` whose local port is `port`.
+pub fn sockets_on(port: u16, states: &[TcpState]) -> Vec<TcpSocket> {
+    let wanted = States::of(states);
+    let all = sockdiag::sockets(wanted).unwrap_or_else(|_| {
+        procfs::tcp_table()
+            .into_iter()
+            .filter(|s| wanted.contains(s.state))
+            .collect()
+    });
+    all.into_iter().filter(|s| s.local.port() == port).collect()
+}
+
+/// The listening sockets on `port`, IPv4 first.
+pub fn listeners(port: u16) -> Vec<TcpSocket> {
+    sockets_on(port, &[TcpState::Listen])
+}
+
+/// A process of the machine, as a student would recognise it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: i32,
+    pub command: Option<String>,
+}
+
+impl Holder {
+    pub fn of(pid: i32) -> Holder {
+        Holder {
+            pid,
+            command: procfs::cmdline(pid),
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.command {
+            Some(c) => write!(f, "pid {} (`{c}`)", self.pid),
+            None => write!(f, "pid {}", self.pid),
+        }
+    }
+}
+
+/// Whoever holds the listening sockets on `port`, looked up across the
+/// whole machine: for naming a stale instance or another program.
+pub fn listener_holders(port: u16) -> Vec<Holder> {
+    let mut pids: Vec<i32> = listeners(port)
+        .iter()
+        .filter(|s| s.inode != 0)
+        .flat_map(|s| procfs::holders_anywhere(s.inode))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter().map(Holder::of).collect()
+}
+
+/// Says who holds `port`, for an error message.
+pub fn describe_holders(port: u16, holders: &[Holder]) -> String {
+    match holders {
+        [] => format!("something else listens on port {port} (a process this user cannot see)"),
+        [one] => format!("port {port} is already in use by {one}"),
+        many => format!(
+            "port {port} is already in use by {}",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The target's side of a connection whose harness side is `harness_end`.
+pub fn sockets_on_peer(harness_end: SocketAddr) -> Vec<TcpSocket> {
+    let all = sockdiag::sockets(States::of(&[
+        TcpState::Established,
+        TcpState::CloseWait,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+    ]))
+    .unwrap_or_else(|_| procfs::tcp_table());
+    all.into_iter()
+        .filter(|s| s.remote == harness_end)
+        .collect()
+}
+
+/// Which of `pids` hold the socket `inode`.
+pub fn held_by(inode: u64, pids: &[i32]) -> Vec<i32> {
+    pids.iter()
+        .copied()
+        .filter(|&p| procfs::socket_inodes(p).contains(&inode))
+        .collect()
+}
+
+/// The TIME_WAIT left on a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWait {
+    pub count: usize,
+    /// How long until the last of them ends.
+    pub longest: Duration,
+}
+
+impl fmt::Display for TimeWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.count == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} connection{s} on the port in TIME_WAIT for up to {}s more",
+            self.count,
+            self.longest.as_secs() + 1
+        )
+    }
+}
+
+/// The connections in TIME_WAIT on the local side `port`, if any: the
+/// port's side closed first, and the kernel keeps the port for about a
+/// minute. A server without `SO_REUSEADDR` cannot bind it meanwhile.
+pub fn time_wait(port: u16) -> Option<TimeWait> {
+    let tw = sockets_on(port, &[TcpState::TimeWait]);
+    (!tw.is_empty()).then(|| TimeWait {
+        count: tw.len(),
+        longest: Duration::from_millis(u64::from(tw.iter().map(|s| s.timer_ms).max().unwrap_or(0))),
+    })
+}
+
+/// Ends the TIME_WAIT that connections from the harness left on the
+/// target's `port` (their remote ports are in `ours`), so the next instance
+/// of a server without `SO_REUSEADDR` can bind it at once. Call it only
+/// when nothing listens on the port. Returns how many ended.
+///
+/// How: a SYN from the same address and port reaches the TIME_WAIT socket,
+/// which answers with an ACK for the old connection; the harness's kernel
+/// answers that with a reset, and Linux ends a TIME_WAIT socket on an
+/// in-window reset (`net.ipv4.tcp_rfc1337` = 0, its default). Measured on
+/// loopback: gone 2.5 ms after the SYN. With the sysctl at 1 the TIME_WAIT
+/// stays and the port is free again after about a minute.
+pub fn clear_time_wait(port: u16, ours: &[u16]) -> usize {
+    let mine: Vec<TcpSocket> = sockets_on(port, &[TcpState::TimeWait])
+        .into_iter()
+        .filter(|s| s.remote.ip().is_loopback() && ours.contains(&s.remote.port()))
+        .collect();
+    if mine.is_empty() {
+        return 0;
+    }
+    let knocks: Vec<Socket> = mine
+        .iter()
+        .filter_map(|s| knock(s.remote, s.local).ok())
+        .collect();
+    let give_up = Instant::now() + Timing::TIME_WAIT_CLEAR;
+    let left = |ours: &[TcpSocket]| {
+        sockets_on(port, &[TcpState::TimeWait])
+            .iter()
+            .filter(|s| {
+                ours.iter()
+                    .any(|o| o.remote == s.remote && o.local == s.local)
+            })
+            .count()
+    };
+    let mut remaining = left(&mine);
+    while remaining > 0 && Instant::now() < give_up {
+        thread::sleep(Timing::FAST_POLL);
+        remaining = left(&mine);
+    }
+    for k in knocks {
+        // The knocking socket is still trying to connect: drop it with a
+        // reset of its own so it leaves nothing behind either.
+        let _ = k.set_linger(Some(Duration::ZERO));
+    }
+    mine.len() - remaining
+}
+
+/// Sends a SYN from `from` to `to` without waiting for an answer.
+fn knock(from: SocketAddr, to: SocketAddr) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(from), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&from.into())?;
+    s.set_nonblocking(true)?;
+    match s.connect(&to.into()) {
+        Ok(()) => Ok(s),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(s),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+
+    /// A connection whose server side closed first, both ends closed: the
+    /// server's port is left in TIME_WAIT. Returns the port and the
+    /// client's port.
+    fn time_wait_left() -> (u16, u16) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let from = client.local_addr().unwrap().port();
+        let (server, _) = listener.accept().unwrap();
+        drop(server);
+        drop(listener);
+        thread::sleep(Duration::from_millis(20));
+        drop(client);
+        thread::sleep(Duration::from_millis(20));
+        (port, from)
+    }
+
+    /// Binds as a server without `SO_REUSEADDR` does (std's listener sets
+    /// it on Unix).
+    fn bind_without_reuse(port: u16) -> std::io::Result<Socket> {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        s.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+        Ok(s)
+    }
+
+    #[test]
+    fn a_server_that_closed_first_leaves_time_wait_that_blocks_a_plain_bind() {
+        let (port, _) = time_wait_left();
+        let tw = time_wait(port).expect("TIME_WAIT on the server's port");
+        assert_eq!(tw.count, 1);
+        assert!(tw.longest > Duration::from_secs(30), "{tw:?}");
+        assert!(bind_without_reuse(port).is_err());
+    }
+
+    #[test]
+    fn clearing_the_harness_s_own_time_wait_frees_the_port() {
+        let (port, from) = time_wait_left();
+        assert_eq!(clear_time_wait(port, &[from]), 1);
+        assert_eq!(time_wait(port), None);
+        assert!(bind_without_reuse(port).is_ok());
+    }
+
+    #[test]
+    fn time_wait_of_other_peers_is_left_alone() {
+        let (port, from) = time_wait_left();
+        assert_eq!(clear_time_wait(port, &[from.wrapping_add(1)]), 0);
+        assert!(time_wait(port).is_some());
+    }
+
+    #[test]
+    fn the_holder_of_a_listener_is_named() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let me = std::process::id() as i32;
+        let holders = listener_holders(port);
+        assert_eq!(holders.iter().map(|h| h.pid).collect::<Vec<_>>(), vec![me]);
+        assert!(describe_holders(port, &holders).contains(&format!("pid {me}")));
+    }
+}
