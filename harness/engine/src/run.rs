@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::check::{Body, Check, CheckId, Level, Role, Suite};
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, Step};
 use crate::generated;
 use crate::launch::{indent, Blame, Launched, StartError};
 use crate::net;
@@ -344,6 +344,9 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let worst = ran.outcome.worst();
     let verdict = Verdict::judge(check.level, worst);
     let mut detail = ran.preface.clone();
+    if let Some(why) = stopped_before_measuring(&ran.conversation, &ran.outcome.misses) {
+        detail.push_str(&why);
+    }
     detail.push_str(&describe_misses(&ran.outcome.misses));
     for note in &ran.outcome.notes {
         detail.push_str(&format!("observed: {note}\n"));
@@ -419,6 +422,30 @@ pub(crate) struct Ran {
     pub(crate) preface: String,
 }
 
+/// For a check that measures the target (its CPU, its descriptors) but
+/// missed before it got there: says so first, so the reader does not take
+/// the miss for a verdict on what was never measured.
+fn stopped_before_measuring(conversation: &Conversation, misses: &[Miss]) -> Option<String> {
+    let measures: Vec<String> = conversation
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::ExpectIdle | Step::ExpectDescriptorsBack { .. }))
+        .map(ToString::to_string)
+        .collect();
+    let first = misses.first()?;
+    if measures.is_empty() || misses.iter().any(|m| measures.contains(&m.step)) {
+        return None;
+    }
+    if first.step == "the server's process" {
+        return None;
+    }
+    Some(format!(
+        "the check stopped before its measurement (\"{}\"): an earlier step went wrong, \
+         so nothing was judged of what it measures\n",
+        measures[0]
+    ))
+}
+
 fn describe_misses(misses: &[Miss]) -> String {
     let mut out = String::new();
     for m in misses {
@@ -471,4 +498,55 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Optio
         l.end();
     }
     (!tail.trim().is_empty()).then_some(tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start_error(blame: Blame) -> StartError {
+        StartError {
+            blame,
+            message: "the server ended (exit status 1) before listening on port 9".into(),
+            bind_failed: false,
+            stderr_tail: Some("OSError: boom".into()),
+        }
+    }
+
+    fn judged(level: Level, blame: Blame) -> CheckResult {
+        let started = Instant::now();
+        let base = |verdict: Verdict, detail: String| CheckResult {
+            id: CheckId::new("x.y"),
+            level,
+            summary: "",
+            expectation: "",
+            verdict,
+            detail,
+            duration: started.elapsed(),
+            deliberate: Duration::ZERO,
+            conversation: String::new(),
+            transcript: Transcript::new(started),
+            stderr_tail: None,
+        };
+        not_started(base, level, start_error(blame))
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_again_is_judged_at_the_check_s_level() {
+        assert_eq!(judged(Level::Must, Blame::Target).verdict, Verdict::Fail);
+        assert_eq!(judged(Level::Should, Blame::Target).verdict, Verdict::Warn);
+        assert_eq!(
+            judged(Level::Should, Blame::Target).stderr_tail.as_deref(),
+            Some("OSError: boom")
+        );
+    }
+
+    #[test]
+    fn a_port_taken_by_the_machine_is_an_error_never_the_program_s_failure() {
+        for level in [Level::Must, Level::Should] {
+            let r = judged(level, Blame::Environment);
+            assert_eq!(r.verdict, Verdict::Error);
+            assert!(r.detail.contains("through no fault of the program"));
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub struct Fixture {
     pub stderr_contains: Option<String>,
     /// A bound on the whole run's time.
     pub max_seconds: Option<u64>,
+    /// The port written in the program's code, given with `--port`.
+    pub port: Option<u16>,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
 }
@@ -100,6 +102,11 @@ impl Fixture {
                 "json",
             ])
             .args(["--seed", &seed.to_string()])
+            .args(
+                self.port
+                    .iter()
+                    .flat_map(|p| ["--port".to_string(), p.to_string()]),
+            )
             .args(extra)
             .output()
             .expect("sockspec runs");
