@@ -448,15 +448,14 @@ impl<'p> Session<'p> {
         let [holder] = holders.as_slice() else {
             return GENERIC.to_string();
         };
-        let forked = tree.iter().any(|s| s.ppid == *holder);
         let who = ports::Holder::of(*holder);
-        if forked {
+        if p.had_children(*holder) {
             format!(
-                " in {who}, which has child processes: a parent that hands a connection to a \
-                 child must close its own copy, or the client never sees the end"
+                " in {who}, which started child processes: a parent that hands a connection \
+                 to a child must close its own copy, or the client never sees the end"
             )
         } else {
-            format!(" in {who} (close the connection once its receive returns zero bytes)")
+            format!(" in {who}{GENERIC}")
         }
     }
 
@@ -666,6 +665,11 @@ impl<'p> Session<'p> {
             Want::End => self.timing.deadline(Deadline::Eof),
             _ => self.timing.deadline(Deadline::Reply),
         };
+        if let (Want::End, Peer::Launched(l)) = (want, &mut *self.peer) {
+            // A child serving this connection may be gone by the time the
+            // end is missed; seen now, a miss can name its parent.
+            l.process().tree();
+        }
         self.wait_for(conn, want, within, true)
             .map_err(|detail| miss(level, detail))?;
         if let Want::Message(_) = want {

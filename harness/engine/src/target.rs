@@ -337,6 +337,9 @@ pub struct Process {
     /// Every pid ever seen in the target's tree, so a child that left the
     /// tree's process group is still ended with it.
     seen: BTreeSet<i32>,
+    /// The parent of every pid ever seen in the tree, so a process that
+    /// forked children is known after they are gone.
+    parents: BTreeMap<i32, i32>,
     started: Instant,
 }
 
@@ -396,6 +399,7 @@ impl Process {
             stderr,
             status: None,
             seen: BTreeSet::new(),
+            parents: BTreeMap::new(),
             started: Instant::now(),
         })
     }
@@ -444,7 +448,13 @@ impl Process {
     pub fn tree(&mut self) -> Vec<Stat> {
         let procs = procfs::tree(self.pid, self.pid);
         self.seen.extend(procs.iter().map(|s| s.pid));
+        self.parents.extend(procs.iter().map(|s| (s.pid, s.ppid)));
         procs
+    }
+
+    /// Whether `pid` was ever seen with a child in the target's tree.
+    pub fn had_children(&self, pid: i32) -> bool {
+        self.parents.values().any(|&parent| parent == pid)
     }
 
     /// Kills the whole tree and reaps the root. Returns how the root ended.
