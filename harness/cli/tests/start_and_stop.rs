@@ -225,3 +225,35 @@ fn a_run_that_stops_early_still_writes_a_complete_json_and_junit_report() {
     );
     assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
 }
+
+#[test]
+fn without_namespaces_the_time_wait_a_restart_leaves_is_cleared_before_the_next_run() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let server = format!("python3 fixtures/tcp-upper/fixed-port/textbook_server.py {port}");
+    // The restart check kills the server with a connection open on
+    // purpose: its port is in TIME_WAIT when the check ends.
+    for run in 1..=3 {
+        let out = cmd()
+            .env("SOCKSPEC_ISOLATION", "shared")
+            .args(["run", "tcp-upper", "--server", &server, "--port", &port])
+            .args(["--only", "tcp-upper.restart", "--only", "tcp-upper.echo"])
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "run {run}: {err}");
+        assert_eq!(verdict_of(&report, "tcp-upper.echo")["verdict"], "pass");
+        let restart = verdict_of(&report, "tcp-upper.restart");
+        assert_eq!(restart["verdict"], "warn", "run {run}: {restart}");
+        assert!(restart["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the new instance could not bind it"));
+    }
+}
