@@ -396,7 +396,9 @@ impl<'p> Session<'p> {
                 match self.accept_until(deadline) {
                     Ok(Some((_, peer))) => Err(miss(
                         *level,
-                        format!("the client opened another connection (from port {}); it should use one", peer.port()),
+                        format!(
+                            "the client opened another connection (from {peer}); it should use one"
+                        ),
                     )),
                     _ => Ok(()),
                 }
@@ -483,12 +485,7 @@ impl<'p> Session<'p> {
         match self.accept_until(Instant::now() + within) {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                self.record(
-                    Some(conn),
-                    Event::Accepted {
-                        peer_port: peer.port(),
-                    },
-                );
+                self.record(Some(conn), Event::Accepted { peer });
                 self.links.insert(
                     conn,
                     Link {
