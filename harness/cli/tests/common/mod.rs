@@ -42,6 +42,9 @@ pub struct Fixture {
     pub stderr_contains: Option<String>,
     /// A bound on the whole run's time.
     pub max_seconds: Option<u64>,
+    /// The fixture connects to ::1: a machine without it cannot run it.
+    #[serde(default)]
+    pub needs_ipv6: bool,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
 }
@@ -50,6 +53,24 @@ pub fn manifest() -> Manifest {
     let path = repo_root().join("fixtures/manifest.toml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixtures this machine can run, saying which it leaves out and why.
+pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
+    let ipv6 = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
+    fixtures
+        .into_iter()
+        .filter(|f| {
+            let runs = ipv6 || !f.needs_ipv6;
+            if !runs {
+                eprintln!(
+                    "skipped {}: this machine has no IPv6 loopback (::1)",
+                    f.name
+                );
+            }
+            runs
+        })
+        .collect()
 }
 
 impl Fixture {
