@@ -382,3 +382,58 @@ fn a_client_with_its_port_written_in_the_code_is_served_on_that_port() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("1 passed"), "{out}");
 }
+
+#[test]
+fn an_ipv6_client_with_its_port_written_in_the_code_is_served_on_that_port() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let port = free_port().to_string();
+    let client = format!("python3 fixtures/tcp-upper/client_ipv6.py {port}");
+    let (code, out, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--client",
+        &client,
+        "--port",
+        &port,
+        "--only",
+        "*.client.echo",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let accepted = r["checks"][0]["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "accepted")
+        .cloned()
+        .unwrap_or_default();
+    let from = accepted["peer"].as_str().unwrap_or_default();
+    assert!(from.starts_with("[::1]:"), "{accepted}");
+}
+
+#[test]
+fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let client = format!("python3 fixtures/tcp-upper/client.py {port}");
+    // On a private loopback per check the port held outside is no obstacle;
+    // on the machine's own loopback it is.
+    let (code, _, err) = stdout_of(
+        cmd()
+            .env("SOCKSPEC_ISOLATION", "shared")
+            .args(["run", "tcp-upper", "--client", &client, "--port", &port]),
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "could not listen on 127.0.0.1:{port} for the client"
+        )) && err.contains("another program holds port")
+            && err.contains("--port"),
+        "{err}"
+    );
+}

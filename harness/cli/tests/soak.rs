@@ -11,7 +11,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use common::{differences, env_number, manifest, parallel, seed, unique_tag};
+use common::{differences, env_number, manifest, parallel, runnable, seed, unique_tag};
 
 /// Busy processes, ended (by their own ids) when dropped.
 struct Load(Vec<Child>);
@@ -44,8 +44,7 @@ impl Drop for Load {
 #[test]
 fn correct_fixtures_get_the_same_verdicts_under_load() {
     let rounds: usize = env_number("SOCKSPEC_SOAK_RUNS", 5);
-    let correct: Vec<_> = manifest()
-        .fixture
+    let correct: Vec<_> = runnable(manifest().fixture)
         .into_iter()
         .filter(|f| f.fault.is_none() && f.hostile.is_none())
         .collect();

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod frame;
 pub mod generated;
 pub mod launch;
+pub mod loopback;
 pub mod net;
 pub mod netns;
 pub mod ports;

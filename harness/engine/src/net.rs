@@ -59,12 +59,16 @@ pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)
 }
 
-/// A listener on loopback for a client under test, with `SO_REUSEADDR`,
-/// on `port` (0: a port the kernel picks).
-pub fn listen_loopback(port: u16) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+/// A listener for a client under test on `addr` (port 0: one the kernel
+/// picks), with `SO_REUSEADDR`. An IPv6 listener takes IPv6 only, so one on
+/// ::1 and one on 127.0.0.1 share a port as two independent sockets.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
     socket.listen(16)?;
     Ok(socket.into())
 }
@@ -104,9 +108,13 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    fn listen_v4() -> TcpListener {
+        listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap()
+    }
+
     #[test]
     fn small_buffers_are_read_back_from_the_kernel() {
-        let listener = listen_loopback(0).unwrap();
+        let listener = listen_v4();
         let (_s, buffers) =
             connect(listener.local_addr().unwrap(), true, Duration::from_secs(1)).unwrap();
         let b = buffers.unwrap();
@@ -116,7 +124,7 @@ mod tests {
 
     #[test]
     fn a_reset_reaches_a_reading_peer_as_connection_reset() {
-        let listener = listen_loopback(0).unwrap();
+        let listener = listen_v4();
         let (client, _) = connect(
             listener.local_addr().unwrap(),
             false,
@@ -134,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_half_close_still_lets_the_harness_read() {
-        let listener = listen_loopback(0).unwrap();
+        let listener = listen_v4();
         let (mut client, _) = connect(
             listener.local_addr().unwrap(),
             false,

@@ -214,9 +214,15 @@ mod tests {
         let (server, _) = listener.accept().unwrap();
         drop(server);
         drop(listener);
-        thread::sleep(Duration::from_millis(20));
+        // The client reads the server's end before it closes its own side,
+        // so the server's side is the one left in TIME_WAIT.
+        let mut client = client;
+        let _ = std::io::Read::read(&mut client, &mut [0u8; 1]);
         drop(client);
-        thread::sleep(Duration::from_millis(20));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while time_wait(port).is_none() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
         (port, from)
     }
 

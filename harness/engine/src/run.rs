@@ -15,6 +15,7 @@ use crate::check::{Body, Check, CheckId, Level, Role, Suite};
 use crate::conversation::{Conversation, Step};
 use crate::generated;
 use crate::launch::{indent, Blame, Launched, StartError};
+use crate::loopback;
 use crate::net;
 use crate::netns;
 use crate::ports;
@@ -263,23 +264,13 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
         }
         TargetSpec::Remote { addr } => Ok(Peer::Remote(*addr)),
         TargetSpec::Client { command, port } => {
-            let listener = net::listen_loopback(port.unwrap_or(0)).map_err(|e| {
-                BringUpError::Run(match port {
-                    Some(p) => RunError::Harness(format!(
-                        "could not listen on 127.0.0.1:{p} for the client: {e}; is another program using the port?"
-                    )),
-                    None => RunError::Harness(format!("could not listen on loopback: {e}")),
-                })
-            })?;
-            let port = listener
-                .local_addr()
-                .map_err(|e| {
-                    BringUpError::Run(RunError::Harness(format!("listener has no address: {e}")))
-                })?
-                .port();
+            // Both loopbacks: a client may connect to ::1 as well as to
+            // 127.0.0.1, and `localhost` often means ::1 first.
+            let listeners = loopback::Pair::bind(*port)
+                .map_err(|e| BringUpError::Run(RunError::Harness(e.to_string())))?;
             let launch = Launch {
                 command: command.clone(),
-                port,
+                port: listeners.port(),
                 stdin: true,
             };
             let process = Process::spawn(&launch).map_err(|e| {
@@ -288,7 +279,7 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                     launch.command_line()
                 )))
             })?;
-            Ok(Peer::Client { listener, process })
+            Ok(Peer::Client { listeners, process })
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::check::Level;
 use crate::conversation::{Conn, Step, Want};
 use crate::cut::Cut;
 use crate::launch::{stderr_block, Launched};
+use crate::loopback;
 use crate::net;
 use crate::ports;
 use crate::procfs;
@@ -36,9 +37,10 @@ pub enum Peer {
     Launched(Launched),
     /// A server already running, out of the harness's control.
     Remote(SocketAddr),
-    /// A client the harness started; it connects to `listener`.
+    /// A client the harness started; it connects to one of `listeners`,
+    /// on 127.0.0.1 or ::1.
     Client {
-        listener: TcpListener,
+        listeners: loopback::Pair<TcpListener>,
         process: Process,
     },
 }
@@ -395,7 +397,9 @@ impl<'p> Session<'p> {
                 match self.accept_until(deadline) {
                     Ok(Some((_, peer))) => Err(miss(
                         *level,
-                        format!("the client opened another connection (from port {}); it should use one", peer.port()),
+                        format!(
+                            "the client opened another connection (from {peer}); it should use one"
+                        ),
                     )),
                     _ => Ok(()),
                 }
@@ -509,15 +513,14 @@ impl<'p> Session<'p> {
 
     fn accept(&mut self, conn: Conn) -> StepResult {
         let within = self.timing.deadline(Deadline::Accept);
+        let v4_only = self.v4_only();
+        if let Some(why) = &v4_only {
+            self.record(Some(conn), Event::note(why.clone()));
+        }
         match self.accept_until(Instant::now() + within) {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                self.record(
-                    Some(conn),
-                    Event::Accepted {
-                        peer_port: peer.port(),
-                    },
-                );
+                self.record(Some(conn), Event::Accepted { peer });
                 self.links.insert(
                     conn,
                     Link {
@@ -531,10 +534,11 @@ impl<'p> Session<'p> {
             }
             Ok(None) => {
                 let gone = self.target_gone();
+                let v4_only = v4_only.map(|why| format!("\n{why}")).unwrap_or_default();
                 Err(miss(
                     Level::Must,
                     format!(
-                        "the client did not connect within {:.1}s{gone}",
+                        "the client did not connect within {:.1}s{gone}{v4_only}",
                         within.as_secs_f64()
                     ),
                 ))
@@ -546,22 +550,31 @@ impl<'p> Session<'p> {
         }
     }
 
-    /// Accepts the next connection, polling so a client that exits early
-    /// is noticed; `None` at the deadline or when the client has exited.
+    /// What to say when the harness listens on 127.0.0.1 alone: a client
+    /// that connects to ::1 (or to `localhost` resolved to it) is refused.
+    fn v4_only(&self) -> Option<String> {
+        let Peer::Client { listeners, .. } = &*self.peer else {
+            return None;
+        };
+        listeners.v6_absent().map(|e| {
+            format!(
+                "listening on 127.0.0.1 only: this machine has no IPv6 loopback ({e}); \
+                 a client that connects to ::1, or to localhost resolved to ::1, is refused"
+            )
+        })
+    }
+
+    /// Accepts the next connection on either loopback, polling so a client
+    /// that exits early is noticed; `None` at the deadline or when the
+    /// client has exited.
     fn accept_until(&mut self, deadline: Instant) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-        let Peer::Client { listener, process } = &mut *self.peer else {
+        let Peer::Client { listeners, process } = &mut *self.peer else {
             return Err(io::Error::other("only a client connects to the harness"));
         };
-        listener.set_nonblocking(true)?;
         let mut last_try = false;
         loop {
-            match listener.accept() {
-                Ok((s, a)) => {
-                    s.set_nonblocking(false)?;
-                    return Ok(Some((s, a)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+            if let Some(accepted) = listeners.accept()? {
+                return Ok(Some(accepted));
             }
             if last_try || Instant::now() >= deadline {
                 return Ok(None);

@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -18,12 +19,13 @@ const HEAD: usize = 120;
 const TAIL: usize = 80;
 const SHOWN_BYTES: usize = 64;
 
-/// One thing that happened.
+/// One thing that happened. An accepted connection carries the client's
+/// address, which shows the loopback it chose (127.0.0.1 or ::1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     Connected { local_port: u16 },
-    Accepted { peer_port: u16 },
+    Accepted { peer: SocketAddr },
     Wrote { len: usize, head: String },
     Read { len: usize, head: String },
     Closed,
@@ -57,7 +59,7 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Connected { local_port } => write!(f, "connected from port {local_port}"),
-            Event::Accepted { peer_port } => write!(f, "accepted from port {peer_port}"),
+            Event::Accepted { peer } => write!(f, "accepted from {peer}"),
             Event::Wrote { len, head } => write!(f, "-> {len} bytes {head}"),
             Event::Read { len, head } => write!(f, "<- {len} bytes {head}"),
             Event::Closed => f.write_str("<- end of stream"),
@@ -208,6 +210,17 @@ mod tests {
         assert_eq!(omitted, 1000 - HEAD - TAIL);
         assert_eq!(texts[0], "n0");
         assert_eq!(texts.last().unwrap(), "n999");
+    }
+
+    #[test]
+    fn an_accepted_connection_shows_the_clients_address() {
+        let mut t = Transcript::new(Instant::now());
+        let peer: SocketAddr = "[::1]:53124".parse().unwrap();
+        t.record(Some(Conn(1)), Event::Accepted { peer });
+        let (mut entries, _) = t.entries();
+        let shown = entries.next().unwrap().event.to_string();
+        assert_eq!(shown, "accepted from [::1]:53124");
+        assert_eq!(t.to_json()[0]["peer"], "[::1]:53124");
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Fixture {
     pub max_seconds: Option<u64>,
     /// The port written in the program's code, given with `--port`.
     pub port: Option<u16>,
+    /// The fixture connects to ::1: a machine without it cannot run it.
+    #[serde(default)]
+    pub needs_ipv6: bool,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
 }
@@ -52,6 +55,24 @@ pub fn manifest() -> Manifest {
     let path = repo_root().join("fixtures/manifest.toml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixtures this machine can run, saying which it leaves out and why.
+pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
+    let ipv6 = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
+    fixtures
+        .into_iter()
+        .filter(|f| {
+            let runs = ipv6 || !f.needs_ipv6;
+            if !runs {
+                eprintln!(
+                    "skipped {}: this machine has no IPv6 loopback (::1)",
+                    f.name
+                );
+            }
+            runs
+        })
+        .collect()
 }
 
 impl Fixture {
