@@ -423,11 +423,14 @@ fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix()
     let client = format!("python3 fixtures/tcp-upper/client.py {port}");
     // On a private loopback per check the port held outside is no obstacle;
     // on the machine's own loopback it is.
-    let (code, _, err) = stdout_of(
-        cmd()
-            .env("SOCKSPEC_ISOLATION", "shared")
-            .args(["run", "tcp-upper", "--client", &client, "--port", &port]),
-    );
+    let (code, _, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
+        "run",
+        "tcp-upper",
+        "--client",
+        &client,
+        "--port",
+        &port,
+    ]));
     assert_eq!(code, 4, "{err}");
     assert!(
         err.contains(&format!(

@@ -940,8 +940,19 @@ impl<'p> Session<'p> {
 
     fn expect_clean_exit(&mut self, level: Level) -> StepResult {
         let within = self.timing.deadline(Deadline::Exit);
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(st) = self.client_process()?.exited() {
+                break Some(st);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            self.close_ended_links();
+            thread::sleep(Timing::POLL);
+        };
         let p = self.client_process()?;
-        let Some(status) = p.wait_exit(within) else {
+        let Some(status) = status else {
             return Err(miss(
                 level,
                 format!(
@@ -964,6 +975,25 @@ impl<'p> Session<'p> {
             ));
         }
         Ok(())
+    }
+
+    /// Closes each connection whose peer ended its side, as the protocol's
+    /// server does when its receive returns zero bytes: a client that
+    /// half-closes and waits for the server's close can then exit.
+    fn close_ended_links(&mut self) {
+        let conns: Vec<Conn> = self.links.keys().copied().collect();
+        for conn in conns {
+            let _ = self.fill(conn, Instant::now() + Timing::FAST_POLL);
+            if self.links.get(&conn).is_some_and(|l| l.ended.is_some()) {
+                if let Some(mut link) = self.links.remove(&conn) {
+                    join_writer(&mut link);
+                }
+                self.record(
+                    Some(conn),
+                    Event::note("closed by the harness after the client's end"),
+                );
+            }
+        }
     }
 
     fn close_all(&mut self) {
