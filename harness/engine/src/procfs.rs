@@ -1,6 +1,7 @@
 //! What Linux's `/proc` tells about a target without touching its sockets:
 //! whether a port is listening, which processes make up the target, how much
-//! CPU they used and how many descriptors they hold.
+//! CPU they used, how each of their threads was scheduled and how many
+//! descriptors they hold.
 //!
 //! Readiness is read from `/proc/net/tcp{,6}` because a probe `connect()` is
 //! a real connection: a one-shot server would spend its only accept on it.
@@ -159,6 +160,142 @@ pub fn cpu_fraction(before: &[Stat], after: &[Stat], elapsed: Duration) -> f64 {
     used as f64 / ticks_per_second() as f64 / secs
 }
 
+/// One thread's scheduler counters at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadSample {
+    pub pid: i32,
+    pub tid: i32,
+    pub sched: Schedstat,
+    /// Times the thread went to sleep: gave up its core to wait for
+    /// something (a receive, `accept`, `select`'s timeout, a lock).
+    pub sleeps: u64,
+}
+
+/// The first two fields of `/proc/PID/task/TID/schedstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedstat {
+    /// Time spent running on a core, in nanoseconds.
+    pub running_ns: u64,
+    /// Time spent runnable but waiting for a free core, in nanoseconds.
+    pub waiting_ns: u64,
+}
+
+/// Parses `/proc/PID/task/TID/schedstat`: "running waiting timeslices".
+pub fn parse_schedstat(text: &str) -> Option<Schedstat> {
+    let mut fields = text.split_whitespace();
+    Some(Schedstat {
+        running_ns: fields.next()?.parse().ok()?,
+        waiting_ns: fields.next()?.parse().ok()?,
+    })
+}
+
+/// The `voluntary_ctxt_switches` line of `/proc/PID/task/TID/status`: how
+/// many times the thread gave up its core because it had to wait.
+/// (`nonvoluntary_ctxt_switches`, the preemptions, is another line.)
+pub fn parse_sleeps(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The scheduler counters of every thread of a set of processes (zombies
+/// have none). A thread that ends while it is read is left out.
+pub fn thread_samples(procs: &[Stat]) -> Vec<ThreadSample> {
+    procs
+        .iter()
+        .filter(|s| !s.zombie)
+        .flat_map(|s| threads_of(s.pid))
+        .collect()
+}
+
+fn threads_of(pid: i32) -> Vec<ThreadSample> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let tid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let task = format!("/proc/{pid}/task/{tid}");
+        Some(ThreadSample {
+            pid,
+            tid,
+            sched: parse_schedstat(&fs::read_to_string(format!("{task}/schedstat")).ok()?)?,
+            sleeps: parse_sleeps(&fs::read_to_string(format!("{task}/status")).ok()?)?,
+        })
+    })
+    .collect()
+}
+
+/// How one thread spent a window, each time as a fraction of the window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThreadUse {
+    pub pid: i32,
+    pub tid: i32,
+    /// On a core.
+    pub running: f64,
+    /// Ready to run but waiting for a free core: on a busy machine this
+    /// takes the place of running for a thread that never sleeps.
+    pub waiting: f64,
+    /// Times it went to sleep during the window.
+    pub sleeps: u64,
+    /// The window's length.
+    pub seconds: f64,
+}
+
+impl ThreadUse {
+    /// The fraction of the window the thread wanted a core: running or
+    /// waiting for one. The kernel credits a wait when it ends, so at the
+    /// window's edges this can read somewhat under or over 1.
+    pub fn runnable(&self) -> f64 {
+        self.running + self.waiting
+    }
+
+    pub fn sleeps_per_second(&self) -> f64 {
+        self.sleeps as f64 / self.seconds
+    }
+}
+
+/// What each thread did between two samples taken `elapsed` apart. A thread
+/// that appeared between the samples counts with all of its time (it all
+/// fell inside the window); one that ended is left out.
+pub fn thread_use(
+    before: &[ThreadSample],
+    after: &[ThreadSample],
+    elapsed: Duration,
+) -> Vec<ThreadUse> {
+    let seconds = elapsed.as_secs_f64();
+    if seconds <= 0.0 {
+        return Vec::new();
+    }
+    let was: HashMap<i32, &ThreadSample> = before.iter().map(|t| (t.tid, t)).collect();
+    let fraction = |ns: u64| ns as f64 / 1e9 / seconds;
+    after
+        .iter()
+        .map(|t| {
+            let (sched, sleeps) = was.get(&t.tid).map_or(
+                (
+                    Schedstat {
+                        running_ns: 0,
+                        waiting_ns: 0,
+                    },
+                    0,
+                ),
+                |b| (b.sched, b.sleeps),
+            );
+            ThreadUse {
+                pid: t.pid,
+                tid: t.tid,
+                running: fraction(t.sched.running_ns.saturating_sub(sched.running_ns)),
+                waiting: fraction(t.sched.waiting_ns.saturating_sub(sched.waiting_ns)),
+                sleeps: t.sleeps.saturating_sub(sleeps),
+                seconds,
+            }
+        })
+        .collect()
+}
+
 /// Open descriptors across a set of processes (zombies hold none).
 pub fn descriptors(procs: &[Stat]) -> usize {
     procs
@@ -236,5 +373,93 @@ mod tests {
         };
         let f = cpu_fraction(&[a], &[b, c], Duration::from_secs(1));
         assert!((f - 15.0 / ticks_per_second() as f64).abs() < 1e-9);
+    }
+
+    #[test]
+    fn schedstat_gives_running_then_waiting() {
+        let s = parse_schedstat("9926443 3173296 41\n").unwrap();
+        assert_eq!((s.running_ns, s.waiting_ns), (9_926_443, 3_173_296));
+    }
+
+    #[test]
+    fn schedstat_that_is_not_numbers_is_refused() {
+        for junk in ["", "12", "a b c", "-1 2 3", "1 99999999999999999999999 3"] {
+            assert_eq!(parse_schedstat(junk), None, "{junk:?}");
+        }
+    }
+
+    const STATUS: &str = "Name:\tpython3\nState:\tS (sleeping)\nThreads:\t1\n\
+                          voluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t56\n";
+
+    #[test]
+    fn sleeps_are_the_voluntary_switches_not_the_preemptions() {
+        assert_eq!(parse_sleeps(STATUS), Some(1234));
+    }
+
+    #[test]
+    fn status_without_voluntary_switches_gives_no_sleeps() {
+        assert_eq!(
+            parse_sleeps("Name:\tx\nnonvoluntary_ctxt_switches:\t56\n"),
+            None
+        );
+        assert_eq!(parse_sleeps("voluntary_ctxt_switches:\tmany\n"), None);
+    }
+
+    #[test]
+    fn this_thread_is_among_its_process_threads() {
+        let me = std::process::id() as i32;
+        // SAFETY: gettid and getpgrp have no preconditions.
+        let (tid, pgid) = unsafe { (libc::gettid(), libc::getpgrp()) };
+        let threads = thread_samples(&tree(me, pgid));
+        assert!(threads.iter().any(|t| t.pid == me && t.tid == tid));
+    }
+
+    fn sample(tid: i32, running_ms: u64, waiting_ms: u64, sleeps: u64) -> ThreadSample {
+        ThreadSample {
+            pid: 1,
+            tid,
+            sched: Schedstat {
+                running_ns: running_ms * 1_000_000,
+                waiting_ns: waiting_ms * 1_000_000,
+            },
+            sleeps,
+        }
+    }
+
+    #[test]
+    fn thread_use_is_the_difference_over_the_window() {
+        let used = thread_use(
+            &[sample(7, 100, 100, 5)],
+            &[sample(7, 150, 400, 5)],
+            Duration::from_millis(500),
+        );
+        assert_eq!(used.len(), 1);
+        let t = used[0];
+        assert!((t.running - 0.1).abs() < 1e-9 && (t.waiting - 0.6).abs() < 1e-9);
+        assert!((t.runnable() - 0.7).abs() < 1e-9);
+        assert_eq!((t.sleeps, t.sleeps_per_second()), (0, 0.0));
+    }
+
+    #[test]
+    fn a_thread_born_in_the_window_counts_whole() {
+        let used = thread_use(&[], &[sample(8, 50, 0, 10)], Duration::from_secs(1));
+        assert!((used[0].running - 0.05).abs() < 1e-9);
+        assert_eq!(used[0].sleeps_per_second(), 10.0);
+    }
+
+    #[test]
+    fn counters_that_go_backwards_read_as_zero() {
+        // A thread id reused between the samples.
+        let used = thread_use(
+            &[sample(9, 900, 900, 90)],
+            &[sample(9, 1, 1, 1)],
+            Duration::from_secs(1),
+        );
+        assert_eq!((used[0].runnable(), used[0].sleeps), (0.0, 0));
+    }
+
+    #[test]
+    fn an_empty_window_measures_nothing() {
+        assert!(thread_use(&[], &[sample(1, 1, 1, 1)], Duration::ZERO).is_empty());
     }
 }
