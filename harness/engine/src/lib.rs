@@ -25,6 +25,7 @@ pub mod select;
 pub mod session;
 pub mod show;
 pub mod sockdiag;
+pub mod spin;
 pub mod target;
 pub mod timing;
 pub mod transcript;
