@@ -166,9 +166,7 @@ pub struct ThreadSample {
     pub pid: i32,
     pub tid: i32,
     pub sched: Schedstat,
-    /// Times the thread went to sleep: gave up its core to wait for
-    /// something (a receive, `accept`, `select`'s timeout, a lock).
-    pub sleeps: u64,
+    pub status: TaskStatus,
 }
 
 /// The first two fields of `/proc/PID/task/TID/schedstat`.
@@ -189,16 +187,31 @@ pub fn parse_schedstat(text: &str) -> Option<Schedstat> {
     })
 }
 
-/// The `voluntary_ctxt_switches` line of `/proc/PID/task/TID/status`: how
-/// many times the thread gave up its core because it had to wait.
-/// (`nonvoluntary_ctxt_switches`, the preemptions, is another line.)
-pub fn parse_sleeps(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
-        .trim()
-        .parse()
-        .ok()
+/// What `/proc/PID/task/TID/status` says of a thread's scheduling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// Running or ready to run at this moment (state `R`), as opposed to
+    /// asleep waiting for something.
+    pub runnable: bool,
+    /// Times the thread went to sleep: gave up its core to wait for
+    /// something (a receive, `accept`, `select`'s timeout, a lock). Every
+    /// sleep counts here, however short; preemptions do not.
+    pub sleeps: u64,
+}
+
+/// Parses the `State:` and `voluntary_ctxt_switches:` lines of
+/// `/proc/PID/task/TID/status` (`nonvoluntary_ctxt_switches:`, the
+/// preemptions, is another line).
+pub fn parse_task_status(text: &str) -> Option<TaskStatus> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    Some(TaskStatus {
+        runnable: field("State:")?.starts_with('R'),
+        sleeps: field("voluntary_ctxt_switches:")?.parse().ok()?,
+    })
 }
 
 /// The scheduler counters of every thread of a set of processes (zombies
@@ -222,7 +235,7 @@ fn threads_of(pid: i32) -> Vec<ThreadSample> {
             pid,
             tid,
             sched: parse_schedstat(&fs::read_to_string(format!("{task}/schedstat")).ok()?)?,
-            sleeps: parse_sleeps(&fs::read_to_string(format!("{task}/status")).ok()?)?,
+            status: parse_task_status(&fs::read_to_string(format!("{task}/status")).ok()?)?,
         })
     })
     .collect()
@@ -270,30 +283,47 @@ pub fn thread_use(
         return Vec::new();
     }
     let was: HashMap<i32, &ThreadSample> = before.iter().map(|t| (t.tid, t)).collect();
-    let fraction = |ns: u64| ns as f64 / 1e9 / seconds;
     after
         .iter()
-        .map(|t| {
-            let (sched, sleeps) = was.get(&t.tid).map_or(
-                (
-                    Schedstat {
-                        running_ns: 0,
-                        waiting_ns: 0,
-                    },
-                    0,
-                ),
-                |b| (b.sched, b.sleeps),
-            );
-            ThreadUse {
-                pid: t.pid,
-                tid: t.tid,
-                running: fraction(t.sched.running_ns.saturating_sub(sched.running_ns)),
-                waiting: fraction(t.sched.waiting_ns.saturating_sub(sched.waiting_ns)),
-                sleeps: t.sleeps.saturating_sub(sleeps),
-                seconds,
-            }
-        })
+        .map(|t| one_thread(was.get(&t.tid).copied(), t, seconds))
         .collect()
+}
+
+fn one_thread(before: Option<&ThreadSample>, after: &ThreadSample, seconds: f64) -> ThreadUse {
+    let fraction = |ns: u64| ns as f64 / 1e9 / seconds;
+    let (sched, status) = before.map_or(
+        (
+            Schedstat {
+                running_ns: 0,
+                waiting_ns: 0,
+            },
+            TaskStatus {
+                runnable: false,
+                sleeps: 0,
+            },
+        ),
+        |b| (b.sched, b.status),
+    );
+    let sleeps = after.status.sleeps.saturating_sub(status.sleeps);
+    let running = fraction(after.sched.running_ns.saturating_sub(sched.running_ns));
+    let mut waiting = fraction(after.sched.waiting_ns.saturating_sub(sched.waiting_ns));
+    // The kernel adds a wait to the counter only when the wait ends, so a
+    // thread still queued when the window closes shows less than it waited
+    // (a spinner read 34 % with many programs competing), and one queued
+    // when it opened shows more. A thread that was ready to run at the start
+    // and never slept was ready the whole window: every moment it was not
+    // running, it waited for a core.
+    if status.runnable && sleeps == 0 {
+        waiting = (1.0 - running).max(0.0);
+    }
+    ThreadUse {
+        pid: after.pid,
+        tid: after.tid,
+        running,
+        waiting,
+        sleeps,
+        seconds,
+    }
 }
 
 /// Open descriptors across a set of processes (zombies hold none).
@@ -393,16 +423,25 @@ mod tests {
 
     #[test]
     fn sleeps_are_the_voluntary_switches_not_the_preemptions() {
-        assert_eq!(parse_sleeps(STATUS), Some(1234));
+        assert_eq!(parse_task_status(STATUS).map(|s| s.sleeps), Some(1234));
     }
 
     #[test]
-    fn status_without_voluntary_switches_gives_no_sleeps() {
-        assert_eq!(
-            parse_sleeps("Name:\tx\nnonvoluntary_ctxt_switches:\t56\n"),
-            None
-        );
-        assert_eq!(parse_sleeps("voluntary_ctxt_switches:\tmany\n"), None);
+    fn only_state_r_is_runnable() {
+        assert_eq!(parse_task_status(STATUS).map(|s| s.runnable), Some(false));
+        let running = STATUS.replace("S (sleeping)", "R (running)");
+        assert_eq!(parse_task_status(&running).map(|s| s.runnable), Some(true));
+    }
+
+    #[test]
+    fn status_without_state_or_voluntary_switches_is_refused() {
+        for junk in [
+            "State:\tR\nnonvoluntary_ctxt_switches:\t56\n",
+            "State:\tR\nvoluntary_ctxt_switches:\tmany\n",
+            "voluntary_ctxt_switches:\t3\n",
+        ] {
+            assert_eq!(parse_task_status(junk), None, "{junk:?}");
+        }
     }
 
     #[test]
@@ -422,8 +461,38 @@ mod tests {
                 running_ns: running_ms * 1_000_000,
                 waiting_ns: waiting_ms * 1_000_000,
             },
-            sleeps,
+            status: TaskStatus {
+                runnable: false,
+                sleeps,
+            },
         }
+    }
+
+    fn queued(mut t: ThreadSample) -> ThreadSample {
+        t.status.runnable = true;
+        t
+    }
+
+    #[test]
+    fn a_thread_ready_at_the_start_that_never_slept_was_ready_all_window() {
+        // Still queued at the end: the counter has not caught up yet.
+        let used = thread_use(
+            &[queued(sample(7, 100, 100, 5))],
+            &[sample(7, 106, 300, 5)],
+            Duration::from_millis(600),
+        );
+        assert!((used[0].running - 0.01).abs() < 1e-9);
+        assert!((used[0].runnable() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_thread_ready_at_the_start_that_slept_keeps_its_counters() {
+        let used = thread_use(
+            &[queued(sample(7, 100, 100, 5))],
+            &[sample(7, 106, 300, 6)],
+            Duration::from_secs(1),
+        );
+        assert!((used[0].runnable() - 0.206).abs() < 1e-9);
     }
 
     #[test]
