@@ -47,7 +47,7 @@ struct Judged {
 
 /// `n` different free ports. The harness picks a free port for each run by
 /// itself, but the kernel picks at random, so sixteen runs started at once
-/// share one now and then (about one round in a hundred): one target then
+/// share one now and then (2 rounds in 70 when measured): one target then
 /// cannot bind and its run talks to another run's target. Ports held open
 /// together are distinct.
 fn distinct_ports(n: usize) -> Vec<String> {

@@ -118,10 +118,10 @@ impl fmt::Display for Pause {
 /// sleep, however busy the machine: with 16, 44 and 88 processes spinning on
 /// the 2 cores, spinning servers (plain, forked, printing into a drained
 /// pipe, thread per client) were runnable 100 % of a 600 ms window and
-/// slept 0 times, though running only 11-12 %, 4-5 % and 2-3 % of it. A
+/// slept 0 times, though running only 10-12 %, 4-5 % and 2-3 % of it. A
 /// server blocked in `accept`/`recv` is runnable 0 %. A server polling with
-/// a `select` timeout is runnable more as load grows (a 1 ms poller: 2-4 %
-/// idle, 69-70 % at 88 spinners, 74 % at most) because each wake-up waits
+/// a `select` timeout is runnable more as load grows (a 1 ms poller: 1.5-3.5 %
+/// alone, 69-70 % at 88 spinners, 74 % at most) because each wake-up waits
 /// for a core, but it sleeps at every turn: 82 to 925 times a second, the
 /// fewest for a 10 ms timeout at 88 spinners. (`docs/LOOPBACK-FACTS.md`,
 /// "Telling a spinner from a poller"; `scripts/spin_facts.py` measures them.)
