@@ -5,7 +5,7 @@ CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
 
-.PHONY: demo demo-faulty test matrix soak hygiene fuzz bench build lint clean
+.PHONY: demo demo-faulty test matrix soak hygiene spin fuzz bench build lint clean
 
 build:
 	$(CARGO) build --release --quiet -p sockspec
@@ -35,6 +35,10 @@ soak:
 ROUNDS ?= 10
 hygiene:
 	SOCKSPEC_HYGIENE_ROUNDS=$(ROUNDS) $(CARGO) test -p sockspec --test hygiene -- --nocapture
+
+## No-spin on a crowded machine, ROUNDS of it (default 10): 16 spinning servers at once must all fail, 16 correct ones all pass.
+spin:
+	SOCKSPEC_SPIN_ROUNDS=$(ROUNDS) $(CARGO) test -p sockspec --test spin_under_load -- --nocapture
 
 ## The decoders of target bytes under CASES generated inputs each (default 20000), timed.
 CASES ?= 20000

@@ -28,6 +28,7 @@ pub mod select;
 pub mod session;
 pub mod show;
 pub mod sockdiag;
+pub mod spin;
 pub mod target;
 pub mod tcpsock;
 pub mod timing;

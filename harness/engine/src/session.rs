@@ -858,31 +858,13 @@ impl<'p> Session<'p> {
                 "no process to measure: the harness did not start the target",
             ));
         };
-        let mut window = SpinRule::WINDOW;
-        let mut fraction = measure_cpu(p, window, &self.paused);
-        if (SpinRule::AMBIGUOUS_ABOVE..SpinRule::THRESHOLD).contains(&fraction) {
-            window = SpinRule::SECOND_WINDOW;
-            fraction = measure_cpu(p, window, &self.paused);
+        let mut used = measure_cpu(p, SpinRule::WINDOW, &self.paused);
+        if used.is_ambiguous() {
+            used = measure_cpu(p, SpinRule::SECOND_WINDOW, &self.paused);
         }
-        let pct = fraction * 100.0;
-        self.record(
-            None,
-            Event::note(format!(
-                "CPU {pct:.0}% of one core over {}ms",
-                window.as_millis()
-            )),
-        );
-        if fraction >= SpinRule::THRESHOLD {
-            return Err(miss(
-                Level::Must,
-                format!(
-                    "the target used {pct:.0}% of a core over {}ms after its client closed \
-                     (idle is under {:.0}%): a receive loop that does not stop when recv \
-                     returns zero bytes spins forever",
-                    window.as_millis(),
-                    SpinRule::THRESHOLD * 100.0
-                ),
-            ));
+        self.record(None, Event::note(used.note()));
+        if used.spins() {
+            return Err(miss(Level::Must, used.spin_detail()));
         }
         Ok(())
     }
@@ -1023,12 +1005,21 @@ fn pause_for(d: Duration, total: &Mutex<Duration>) {
     }
 }
 
-fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> f64 {
+/// The target's CPU share and each of its threads' scheduling over `window`.
+fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> crate::spin::CpuUse {
     let before = p.tree();
+    let threads_before = procfs::thread_samples(&before);
     let t0 = Instant::now();
     pause_for(window, paused);
     let after = p.tree();
-    procfs::cpu_fraction(&before, &after, t0.elapsed())
+    let threads_after = procfs::thread_samples(&after);
+    let elapsed = t0.elapsed();
+    let threads = procfs::thread_use(&threads_before, &threads_after, elapsed);
+    crate::spin::CpuUse::new(
+        window,
+        procfs::cpu_fraction(&before, &after, elapsed),
+        &threads,
+    )
 }
 
 #[cfg(test)]

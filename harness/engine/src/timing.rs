@@ -2,7 +2,8 @@
 //!
 //! The figures rest on measurements of loopback sockets on 2-core Linux
 //! machines, idle and with three CPU-bound processes competing
-//! (`LOOPBACK-FACTS.md` in the project's shared notes). Deadlines bound how
+//! (`LOOPBACK-FACTS.md` in the project's shared notes; the CPU figures of
+//! [`SpinRule`] also in `docs/LOOPBACK-FACTS.md`). Deadlines bound how
 //! long the harness waits for something that should happen; `--timeout-scale`
 //! stretches them for slow targets (a JVM, a machine under heavy load).
 //! Pauses shape the traffic itself and are not scaled: stretching them would
@@ -110,29 +111,73 @@ impl fmt::Display for Pause {
 
 /// Thresholds for judging a target's CPU use after its client closed.
 ///
-/// A loop that ignores the empty receive burns 98 to 105 % of a core idle
+/// Two rules; either one calls the target spinning.
+///
+/// **A thread that never rests.** A spinning thread is *runnable* (running,
+/// or ready and waiting for a free core) the whole window and never goes to
+/// sleep, however busy the machine: with 16, 44 and 88 processes spinning on
+/// the 2 cores, spinning servers (plain, forked, printing into a drained
+/// pipe, thread per client) were runnable 100 % of a 600 ms window and
+/// slept 0 times, though running only 10-12 %, 4-5 % and 2-3 % of it. A
+/// server blocked in `accept`/`recv` is runnable 0 %. A server polling with
+/// a `select` timeout is runnable more as load grows (a 1 ms poller: 1.5-3.5 %
+/// alone, 69-70 % at 88 spinners, 74 % at most) because each wake-up waits
+/// for a core, but it sleeps at every turn: 82 to 925 times a second, the
+/// fewest for a 10 ms timeout at 88 spinners. (`docs/LOOPBACK-FACTS.md`,
+/// "Telling a spinner from a poller"; `scripts/spin_facts.py` measures them.)
+///
+/// **A target that burns a core.** A spin burns 98 to 105 % of a core idle
 /// and 41 to 50 % when three CPU-bound processes compete for the two cores;
-/// idle, closed and never-closing correct servers measure 0.0 %. 20 % of one
-/// core sits at half the loaded spinner's lowest figure and far above zero.
+/// idle, closed and never-closing correct servers measure 0.0 %, a 1 ms
+/// poller at most 3.3 %. 20 % of one core sits at half the loaded spinner's
+/// lowest figure and far above zero. Under heavier load a spinner's share
+/// falls below it (1.5 to 13 % at 16 to 88 spinners), which the thread rule
+/// covers; the share still catches a spin no single thread shows: two
+/// Python threads spinning together hand the interpreter lock to each other
+/// and sleep 87 to 1190 times a second each, yet burn 98 to 100 % of a core.
 pub struct SpinRule;
 
 impl SpinRule {
     /// Fraction of one core at or above which the target is spinning.
     pub const THRESHOLD: f64 = 0.20;
+    /// Fraction of the window a thread must be runnable to be spinning. A
+    /// thread ready at the start that never slept reads 100 % (see
+    /// `procfs::thread_use`); other threads are read from the kernel's
+    /// counters, which credit a wait only when it ends and so read a queued
+    /// spinner anywhere from 34 % to 124 %. A blocked server reads 0 %.
+    pub const RUNNABLE: f64 = 0.5;
+    /// A thread that sleeps this often or more is waiting for something, not
+    /// spinning. Spinners slept 0 times a second; pollers 82 or more. To be
+    /// called spinning a 10 ms poller would have to wait 25 ms for a core
+    /// at each wake-up; it waited about 2 ms at 88 spinners.
+    pub const MAX_SLEEPS_PER_SECOND: f64 = 20.0;
     /// How long CPU is measured. At 100 ticks a second the threshold is
     /// 12 ticks in this window, the loaded spinner's lowest figure 24.
     pub const WINDOW: Duration = Duration::from_millis(600);
-    /// A figure between these two is re-measured once over a second window
+    /// A share between these two is re-measured once over a second window
     /// before it is judged, so one burst of real work is not called a spin.
     pub const AMBIGUOUS_ABOVE: f64 = 0.05;
     /// The window of that second measurement.
     pub const SECOND_WINDOW: Duration = Duration::from_secs(1);
 }
 
-// The threshold keeps a factor of two below the loaded spinner's lowest
-// measured figure (41 %), and a re-measured band sits below it.
+// The share threshold keeps a factor of two below the loaded spinner's
+// lowest measured figure (41 %), and a re-measured band sits below it.
 const _: () = assert!(SpinRule::THRESHOLD * 2.0 <= 0.41);
 const _: () = assert!(SpinRule::AMBIGUOUS_ABOVE < SpinRule::THRESHOLD);
+// The runnable threshold keeps a factor of two below a spinner (100 %)
+// and sits far above a blocked server (0 %).
+const _: () = assert!(SpinRule::RUNNABLE * 2.0 <= 1.0);
+const _: () = assert!(SpinRule::RUNNABLE > 0.0);
+// The sleep bound keeps a factor of four below the fewest sleeps of a
+// poller (82 a second) and stays above a spinner's (none).
+const _: () = assert!(SpinRule::MAX_SLEEPS_PER_SECOND * 4.0 <= 82.0);
+const _: () = assert!(SpinRule::MAX_SLEEPS_PER_SECOND > 0.0);
+// The bound and the window leave a spinner room for a few sleeps (a full
+// output pipe, a page fault) before it reads as a poller.
+const _: () = assert!(
+    SpinRule::MAX_SLEEPS_PER_SECOND * (SpinRule::WINDOW.as_millis() as f64) / 1000.0 >= 10.0
+);
 
 /// The harness's patience for one run: deadlines scaled by `--timeout-scale`.
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sockspec_engine::frame::{decode_header, size_field, Decoded, PrefixFormat, MAX_HEADER};
-use sockspec_engine::procfs::parse_stat;
+use sockspec_engine::procfs::{parse_schedstat, parse_stat, parse_task_status};
 use sockspec_engine::show;
 use sockspec_engine::sockdiag;
 use sockspec_engine::target::Capture;
@@ -128,6 +128,16 @@ proptest! {
     fn stat_lines_from_any_process_name_parse_or_not_but_never_panic(text in "\\PC{0,200}") {
         let _ = parse_stat(&text);
         let _ = parse_stat(&format!("1 ({text}) S 1 2 3 4 5 6 7 8 9 10 11 12"));
+    }
+
+    #[test]
+    fn thread_counters_parse_or_not_but_never_panic(text in "\\PC{0,200}", n in any::<u64>()) {
+        let _ = parse_schedstat(&text);
+        prop_assert_eq!(parse_schedstat(&format!("{n} {n} {text}")).map(|s| s.running_ns), Some(n));
+        let _ = parse_task_status(&text);
+        let _ = parse_task_status(&format!("State:\t{text}\nvoluntary_ctxt_switches:\t{text}\n"));
+        let parsed = parse_task_status(&format!("Name:\t{text}\nState:\tR {text}\nvoluntary_ctxt_switches:\t{n}\n"));
+        prop_assert_eq!(parsed.map(|s| (s.runnable, s.sleeps)), Some((true, n)));
     }
 
     #[test]
