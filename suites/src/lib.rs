@@ -19,9 +19,7 @@ pub fn find(name: &str) -> Option<Suite> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockspec_engine::check::{Body, Role};
-    use sockspec_engine::conversation::Step;
-    use sockspec_engine::profile::Profile;
+    use sockspec_engine::check::Role;
     use std::collections::HashSet;
 
     #[test]
@@ -47,28 +45,12 @@ mod tests {
     }
 
     #[test]
-    fn only_checks_that_say_so_touch_the_process() {
-        fn touches(steps: &[Step]) -> bool {
-            steps.iter().any(|s| match s {
-                Step::ExpectIdle
-                | Step::CountDescriptors
-                | Step::ExpectDescriptorsBack { .. }
-                | Step::KillTarget
-                | Step::RestartTarget => true,
-                Step::Repeat { steps, .. } => touches(steps),
-                _ => false,
-            })
-        }
+    fn every_parameter_of_a_suite_is_named_once() {
         for suite in all() {
-            for check in &suite.checks {
-                if let Body::Conversation(build) = &check.body {
-                    assert_eq!(
-                        touches(&build(&Profile::default()).steps),
-                        check.needs_process,
-                        "{}",
-                        check.id
-                    );
-                }
+            let mut keys = HashSet::new();
+            for p in suite.params {
+                assert!(keys.insert(p.key), "{}: {} twice", suite.name, p.key);
+                assert!(!p.meaning.is_empty() && !p.default.is_empty(), "{}", p.key);
             }
         }
     }

@@ -7,10 +7,13 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Case, Check, CheckId, Generated, Level, Role, Suite};
-use sockspec_engine::conversation::{Conn, Conversation, Step, Want};
+use sockspec_engine::check::{Body, Case, Check, CheckId, Generated, Role, Suite};
+use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
-use sockspec_engine::profile::Profile;
+use sockspec_engine::expect::Want;
+use sockspec_engine::level::Level;
+use sockspec_engine::profile::{ParamSpec, Profile};
+use sockspec_engine::steps::Conn;
 use sockspec_engine::timing::{Deadline, Pause};
 
 const C1: Conn = Conn(1);
@@ -48,301 +51,408 @@ pub fn suite() -> Suite {
         name: "tcp-upper",
         summary: "uppercase echo over TCP",
         sanity: |_| echo(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
+        params: &[ParamSpec::BUF, ParamSpec::QUIT],
         checks: vec![
-            Check {
-                id: CheckId::new("tcp-upper.echo"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "one message gets its upper back",
-                expectation: "a message sent on a new connection comes back with its ASCII letters in upper case",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.many-messages"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "one connection carries many request/reply rounds",
-                expectation: "the server keeps answering on the same connection until the client closes it",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    let mut c = Conversation::new().connect(C1);
-                    for i in 1..=10 {
-                        c = echo(c, C1, format!("message {i} of 10").as_bytes());
-                    }
-                    c.close(C1)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.next-client"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "after a client closes, the next connection is served",
-                expectation: "when a client closes, the server goes back to accept and serves the next client",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
-                    echo(c.connect(C2), C2, b"second client").close(C2)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.no-spin"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "after a client closes, the server's CPU use stays idle",
-                expectation: "when recv returns zero bytes the server stops reading that connection; \
-                              waiting for the next client uses no CPU",
-                needs_process: true,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    echo(Conversation::new().connect(C1), C1, b"spin check")
-                        .shutdown_write(C1)
-                        .step(Step::Observe {
-                            conn: C1,
-                            want: Want::End,
-                            within: Deadline::Eof,
-                            question: "the server closed the connection after the half-close",
-                        })
-                        .close(C1)
-                        .pause(Pause::SpinSettle)
-                        .step(Step::ExpectIdle)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.reset"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "a client that aborts with a reset does not stop the server",
-                expectation: "a reset (ConnectionResetError) ends that connection only; the next client is served",
-                needs_process: false,
-                abusive: true,
-                body: Body::Conversation(|_| {
-                    let c = echo(Conversation::new().connect(C1), C1, b"about to reset")
-                        .reset(C1)
-                        .pause(Pause::Settle);
-                    echo(c.connect(C2), C2, b"after the reset").close(C2)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.half-close"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "after the client shuts down its sending side, the server answers and closes",
-                expectation: "what arrived before the half-close is answered, then the server closes: \
-                              the client reads end of stream",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    Conversation::new()
-                        .connect(C1)
-                        .send(C1, "last words", Cut::Whole)
-                        .shutdown_write(C1)
-                        .expect_bytes(C1, "LAST WORDS")
-                        .expect_end(C1)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.stream"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "bytes sent in any cut come back as upper of all of them, in order",
-                expectation: "however the bytes are cut on the wire (one at a time, merged, random pieces), \
-                              the replies together are upper of everything sent, in order",
-                needs_process: false,
-                abusive: false,
-                body: Body::Generated(Generated {
-                    setup: stream_setup,
-                    fixed: stream_fixed,
-                    cases: 16,
-                    message: |_| (1usize..=3000, any::<u64>()).prop_map(|(len, seed)| text(len, seed)).boxed(),
-                    cut: |_| Cut::arbitrary(6, 1500, &[0, 20, 50]),
-                    case: stream_case,
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.large"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "a message many times BUF comes back whole",
-                expectation: "a message of 100 x BUF bytes is answered in full: the server keeps \
-                              receiving and answering until it has seen all of it",
-                needs_process: false,
-                abusive: true,
-                body: Body::Conversation(|p: &Profile| {
-                    echo(Conversation::new().connect(C1), C1, &text(100 * p.buf, 7)).close(C1)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.binary"),
-                level: Level::Must,
-                role: Role::Server,
-                summary: "bytes that are not UTF-8 do not crash the server (SHOULD: they come back unchanged)",
-                expectation: "the server works on bytes: invalid UTF-8 does not stop it, and bytes that \
-                              are not ASCII letters come back as they were",
-                needs_process: false,
-                abusive: true,
-                body: Body::Conversation(|_| {
-                    let bytes: &[u8] = b"\xff\xfe bin\x80ary \xc3\x28 end\x00";
-                    // The same connection goes on: a server that crashed on the
-                    // bytes cannot answer, one that replaced them still does.
-                    let c = Conversation::new()
-                        .connect(C1)
-                        .send(C1, bytes, Cut::Whole)
-                        .expect_at(C1, Want::Bytes(upper(bytes)), Level::Should);
-                    echo(c, C1, b"still there?").close(C1)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.backlog"),
-                level: Level::Should,
-                role: Role::Server,
-                summary: "a second client that connects while the first is open is served once the first closes",
-                expectation: "a client waiting in the listen backlog is served when the first client leaves \
-                              (serving both at once is also fine)",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    echo(Conversation::new().connect(C1), C1, b"first in line")
-                        .connect(C2)
-                        .send(C2, "waiting in the backlog", Cut::Whole)
-                        .step(Step::Observe {
-                            conn: C2,
-                            want: Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
-                            within: Deadline::Concurrent,
-                            question: "the second client was served while the first was still connected",
-                        })
-                        .close(C1)
-                        .expect_bytes(C2, "WAITING IN THE BACKLOG")
-                        .close(C2)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.no-leak"),
-                level: Level::Should,
-                role: Role::Server,
-                summary: "after many sequential connections its open descriptors are back where they started",
-                expectation: "each accepted connection is closed when its client leaves, so descriptors do not pile up",
-                needs_process: true,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    let round = echo(Conversation::new().connect(C1), C1, b"leak check").close(C1);
-                    echo(Conversation::new().connect(C1), C1, b"warm up")
-                        .close(C1)
-                        .pause(Pause::Settle)
-                        .step(Step::CountDescriptors)
-                        .step(Step::Repeat { times: 30, steps: round.steps })
-                        .pause(Pause::Settle)
-                        .step(Step::ExpectDescriptorsBack { slack: 2 })
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.restart"),
-                level: Level::Should,
-                role: Role::Server,
-                summary: "killed with a connection open, it restarts on the same port at once",
-                expectation: "the server sets SO_REUSEADDR before bind, so a new instance binds the port \
-                              while the old connection sits in TIME_WAIT",
-                needs_process: true,
-                abusive: false,
-                // The server must be killed before the harness closes its
-                // socket: only then does TIME_WAIT land on the server's port.
-                body: Body::Conversation(|_| {
-                    let c = echo(Conversation::new().connect(C1), C1, b"before the crash")
-                        .step(Step::KillTarget)
-                        .close(C1)
-                        .step(Step::RestartTarget);
-                    echo(c.connect(C2), C2, b"after the restart").close(C2)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.client.echo"),
-                level: Level::Must,
-                role: Role::Client,
-                summary: "a typed line arrives as its bytes without the newline; the reply is printed",
-                expectation: "the client sends the stripped line's bytes, nothing more, and prints the reply",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    Conversation::new()
-                        .input("hello world\n")
-                        .accept(C1)
-                        .expect(C1, Want::Message(b"hello world".to_vec()))
-                        .send(C1, "HELLO WORLD", Cut::Whole)
-                        .expect_output("HELLO WORLD")
-                        .step(Step::EndInput)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.client.empty-line"),
-                level: Level::Must,
-                role: Role::Client,
-                summary: "an empty line sends nothing and the client goes on to the next line",
-                expectation: "an empty or blank line is skipped: sending zero bytes sends nothing, and \
-                              waiting for a reply to it would hang",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    Conversation::new()
-                        .input("first\n\n   \nsecond\n")
-                        .accept(C1)
-                        .expect(C1, Want::Line(b"first".to_vec()))
-                        .send(C1, "FIRST", Cut::Whole)
-                        .expect(C1, Want::Line(b"second".to_vec()))
-                        .send(C1, "SECOND", Cut::Whole)
-                        .expect_output("SECOND")
-                        .step(Step::EndInput)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.client.many-lines"),
-                level: Level::Must,
-                role: Role::Client,
-                summary: "many lines travel over the one connection",
-                expectation: "the client connects once and sends every line over that connection",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|_| {
-                    let lines = ["one", "two", "three", "four", "five"];
-                    let mut c = Conversation::new().input(&(lines.join("\n") + "\n")).accept(C1);
-                    for line in lines {
-                        let reply = line.to_uppercase();
-                        c = c
-                            .expect(C1, Want::Line(line.as_bytes().to_vec()))
-                            .send(C1, reply.as_bytes(), Cut::Whole)
-                            .expect_output(&reply);
-                    }
-                    c.step(Step::ExpectNoConnection { within: Deadline::Concurrent, level: Level::Must })
-                        .step(Step::EndInput)
-                }),
-            },
-            Check {
-                id: CheckId::new("tcp-upper.client.exit"),
-                level: Level::Should,
-                role: Role::Client,
-                summary: "end of input (or the quit line) ends the client with status 0, not a traceback",
-                expectation: "when its input ends (or the profile's quit line is typed) the client closes \
-                              its socket and exits with status 0",
-                needs_process: false,
-                abusive: false,
-                body: Body::Conversation(|p: &Profile| {
-                    let c = Conversation::new()
-                        .input("bye\n")
-                        .accept(C1)
-                        .expect(C1, Want::Line(b"bye".to_vec()))
-                        .send(C1, "BYE", Cut::Whole)
-                        .expect_output("BYE");
-                    let c = match &p.quit {
-                        Some(q) => c.input(&format!("{q}\n")),
-                        None => c.step(Step::EndInput),
-                    };
-                    c.step(Step::ExpectCleanExit { level: Level::Must })
-                }),
-            },
+            echo_check(),
+            many_messages(),
+            next_client(),
+            no_spin(),
+            reset(),
+            half_close(),
+            stream(),
+            large(),
+            binary(),
+            backlog(),
+            no_leak(),
+            restart(),
+            client_echo(),
+            client_empty_line(),
+            client_many_lines(),
+            client_exit(),
         ],
     }
+}
+
+/// A server check; the fields every check shares start from here.
+fn server(
+    id: &'static str,
+    level: Level,
+    summary: &'static str,
+    expectation: &'static str,
+    body: Body,
+) -> Check {
+    Check {
+        id: CheckId::new(id),
+        level,
+        role: Role::Server,
+        summary,
+        expectation,
+        abusive: false,
+        hint: None,
+        body,
+    }
+}
+
+/// A client check.
+fn client(
+    id: &'static str,
+    level: Level,
+    summary: &'static str,
+    expectation: &'static str,
+    body: Body,
+) -> Check {
+    Check {
+        role: Role::Client,
+        ..server(id, level, summary, expectation, body)
+    }
+}
+
+fn echo_check() -> Check {
+    server(
+        "tcp-upper.echo",
+        Level::Must,
+        "one message gets its upper back",
+        "a message sent on a new connection comes back with its ASCII letters in upper case",
+        Body::Conversation(|_| {
+            echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)
+        }),
+    )
+}
+
+fn many_messages() -> Check {
+    server(
+        "tcp-upper.many-messages",
+        Level::Must,
+        "one connection carries many request/reply rounds",
+        "the server keeps answering on the same connection until the client closes it",
+        Body::Conversation(|_| {
+            let mut c = Conversation::new().connect(C1);
+            for i in 1..=10 {
+                c = echo(c, C1, format!("message {i} of 10").as_bytes());
+            }
+            c.close(C1)
+        }),
+    )
+}
+
+fn next_client() -> Check {
+    server(
+        "tcp-upper.next-client",
+        Level::Must,
+        "after a client closes, the next connection is served",
+        "when a client closes, the server goes back to accept and serves the next client",
+        Body::Conversation(|_| {
+            let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
+            echo(c.connect(C2), C2, b"second client").close(C2)
+        }),
+    )
+}
+
+fn no_spin() -> Check {
+    Check {
+        hint: Some(
+            "a receive loop must stop when recv returns zero bytes (the client closed); \
+             one that goes on calling recv spins forever",
+        ),
+        ..server(
+            "tcp-upper.no-spin",
+            Level::Must,
+            "after a client closes, the server's CPU use stays idle",
+            "when recv returns zero bytes the server stops reading that connection; \
+             waiting for the next client uses no CPU",
+            Body::Conversation(|_| {
+                echo(Conversation::new().connect(C1), C1, b"spin check")
+                    .shutdown_write(C1)
+                    .observe(
+                        C1,
+                        Want::End,
+                        Deadline::Eof,
+                        "the server closed the connection after the half-close",
+                    )
+                    .close(C1)
+                    .pause(Pause::SpinSettle)
+                    .expect_idle()
+            }),
+        )
+    }
+}
+
+fn reset() -> Check {
+    Check {
+        abusive: true,
+        hint: Some(
+            "catch ConnectionResetError around recv and send: a reset ends that connection, \
+             not the server",
+        ),
+        ..server(
+            "tcp-upper.reset",
+            Level::Must,
+            "a client that aborts with a reset does not stop the server",
+            "a reset (ConnectionResetError) ends that connection only; the next client is served",
+            Body::Conversation(|_| {
+                let c = echo(Conversation::new().connect(C1), C1, b"about to reset")
+                    .reset(C1)
+                    .pause(Pause::Settle);
+                echo(c.connect(C2), C2, b"after the reset").close(C2)
+            }),
+        )
+    }
+}
+
+fn half_close() -> Check {
+    Check {
+        hint: Some(
+            "close the connection once its receive returns zero bytes; a server that hands \
+             connections to child processes must also close its own copy",
+        ),
+        ..server(
+            "tcp-upper.half-close",
+            Level::Must,
+            "after the client shuts down its sending side, the server answers and closes",
+            "what arrived before the half-close is answered, then the server closes: \
+             the client reads end of stream",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .connect(C1)
+                    .send(C1, "last words", Cut::Whole)
+                    .shutdown_write(C1)
+                    .expect_bytes(C1, "LAST WORDS")
+                    .expect_end(C1)
+            }),
+        )
+    }
+}
+
+fn stream() -> Check {
+    Check {
+        hint: Some(
+            "TCP is a byte stream: answer every piece recv returns, whatever its size, and \
+             keep receiving until the client closes",
+        ),
+        ..server(
+            "tcp-upper.stream",
+            Level::Must,
+            "bytes sent in any cut come back as upper of all of them, in order",
+            "however the bytes are cut on the wire (one at a time, merged, random pieces), \
+             the replies together are upper of everything sent, in order",
+            Body::Generated(Generated {
+                setup: stream_setup,
+                fixed: stream_fixed,
+                cases: 16,
+                message: |_| {
+                    (1usize..=3000, any::<u64>())
+                        .prop_map(|(len, seed)| text(len, seed))
+                        .boxed()
+                },
+                cut: |_| Cut::arbitrary(6, 1500, &[0, 20, 50]),
+                case: stream_case,
+            }),
+        )
+    }
+}
+
+fn large() -> Check {
+    Check {
+        abusive: true,
+        hint: Some(
+            "keep receiving and answering until the client closes: one recv is at most BUF bytes",
+        ),
+        ..server(
+            "tcp-upper.large",
+            Level::Must,
+            "a message many times BUF comes back whole",
+            "a message of 100 x BUF bytes is answered in full: the server keeps \
+             receiving and answering until it has seen all of it",
+            Body::Conversation(|p: &Profile| {
+                echo(Conversation::new().connect(C1), C1, &text(100 * p.buf, 7)).close(C1)
+            }),
+        )
+    }
+}
+
+fn binary() -> Check {
+    Check {
+        abusive: true,
+        hint: Some(
+            "work on bytes: bytes.upper() needs no decode, and invalid UTF-8 makes decode() raise",
+        ),
+        ..server(
+            "tcp-upper.binary",
+            Level::Must,
+            "bytes that are not UTF-8 do not crash the server (SHOULD: they come back unchanged)",
+            "the server works on bytes: invalid UTF-8 does not stop it, and bytes that \
+             are not ASCII letters come back as they were",
+            Body::Conversation(|_| {
+                let bytes: &[u8] = b"\xff\xfe bin\x80ary \xc3\x28 end\x00";
+                // The same connection goes on: a server that crashed on the
+                // bytes cannot answer, one that replaced them still does.
+                let c = Conversation::new()
+                    .connect(C1)
+                    .send(C1, bytes, Cut::Whole)
+                    .expect_at(C1, Want::Bytes(upper(bytes)), Level::Should);
+                echo(c, C1, b"still there?").close(C1)
+            }),
+        )
+    }
+}
+
+fn backlog() -> Check {
+    server(
+        "tcp-upper.backlog",
+        Level::Should,
+        "a second client that connects while the first is open is served once the first closes",
+        "a client waiting in the listen backlog is served when the first client leaves \
+         (serving both at once is also fine)",
+        Body::Conversation(|_| {
+            echo(Conversation::new().connect(C1), C1, b"first in line")
+                .connect(C2)
+                .send(C2, "waiting in the backlog", Cut::Whole)
+                .observe(
+                    C2,
+                    Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
+                    Deadline::Concurrent,
+                    "the second client was served while the first was still connected",
+                )
+                .close(C1)
+                .expect_bytes(C2, "WAITING IN THE BACKLOG")
+                .close(C2)
+        }),
+    )
+}
+
+fn no_leak() -> Check {
+    Check {
+        hint: Some("close each accepted connection when its client leaves"),
+        ..server(
+            "tcp-upper.no-leak",
+            Level::Should,
+            "after many sequential connections its open descriptors are back where they started",
+            "each accepted connection is closed when its client leaves, so descriptors do not pile up",
+            Body::Conversation(|_| {
+                let round = echo(Conversation::new().connect(C1), C1, b"leak check").close(C1);
+                echo(Conversation::new().connect(C1), C1, b"warm up")
+                    .close(C1)
+                    .pause(Pause::Settle)
+                    .count_descriptors()
+                    .repeat(30, round)
+                    .pause(Pause::Settle)
+                    .expect_descriptors_back(2)
+            }),
+        )
+    }
+}
+
+fn restart() -> Check {
+    Check {
+        hint: Some("set SO_REUSEADDR on the listening socket before bind()"),
+        ..server(
+            "tcp-upper.restart",
+            Level::Should,
+            "killed with a connection open, it restarts on the same port at once",
+            "the server sets SO_REUSEADDR before bind, so a new instance binds the port \
+             while the old connection sits in TIME_WAIT",
+            // The server must be killed before the harness closes its
+            // socket: only then does TIME_WAIT land on the server's port.
+            Body::Conversation(|_| {
+                let c = echo(Conversation::new().connect(C1), C1, b"before the crash")
+                    .kill_target()
+                    .close(C1)
+                    .restart_target();
+                echo(c.connect(C2), C2, b"after the restart").close(C2)
+            }),
+        )
+    }
+}
+
+fn client_echo() -> Check {
+    client(
+        "tcp-upper.client.echo",
+        Level::Must,
+        "a typed line arrives as its bytes without the newline; the reply is printed",
+        "the client sends the stripped line's bytes, nothing more, and prints the reply",
+        Body::Conversation(|_| {
+            Conversation::new()
+                .input("hello world\n")
+                .accept(C1)
+                .expect(C1, Want::Message(b"hello world".to_vec()))
+                .send(C1, "HELLO WORLD", Cut::Whole)
+                .expect_output("HELLO WORLD")
+                .end_input()
+        }),
+    )
+}
+
+fn client_empty_line() -> Check {
+    Check {
+        hint: Some("skip a line that is empty once stripped: send(b\"\") sends nothing, and the recv after it waits forever"),
+        ..client(
+            "tcp-upper.client.empty-line",
+            Level::Must,
+            "an empty line sends nothing and the client goes on to the next line",
+            "an empty or blank line is skipped: sending zero bytes sends nothing, and \
+             waiting for a reply to it would hang",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .input("first\n\n   \nsecond\n")
+                    .accept(C1)
+                    .expect(C1, Want::Line(b"first".to_vec()))
+                    .send(C1, "FIRST", Cut::Whole)
+                    .expect(C1, Want::Line(b"second".to_vec()))
+                    .send(C1, "SECOND", Cut::Whole)
+                    .expect_output("SECOND")
+                    .end_input()
+            }),
+        )
+    }
+}
+
+fn client_many_lines() -> Check {
+    client(
+        "tcp-upper.client.many-lines",
+        Level::Must,
+        "many lines travel over the one connection",
+        "the client connects once and sends every line over that connection",
+        Body::Conversation(|_| {
+            let lines = ["one", "two", "three", "four", "five"];
+            let mut c = Conversation::new()
+                .input(&(lines.join("\n") + "\n"))
+                .accept(C1);
+            for line in lines {
+                let reply = line.to_uppercase();
+                c = c
+                    .expect(C1, Want::Line(line.as_bytes().to_vec()))
+                    .send(C1, reply.as_bytes(), Cut::Whole)
+                    .expect_output(&reply);
+            }
+            c.expect_no_connection(Deadline::Concurrent, Level::Must)
+                .end_input()
+        }),
+    )
+}
+
+fn client_exit() -> Check {
+    client(
+        "tcp-upper.client.exit",
+        Level::Should,
+        "end of input (or the quit line) ends the client with status 0, not a traceback",
+        "when its input ends (or the profile's quit line is typed) the client closes \
+         its socket and exits with status 0",
+        Body::Conversation(|p: &Profile| {
+            let c = Conversation::new()
+                .input("bye\n")
+                .accept(C1)
+                .expect(C1, Want::Line(b"bye".to_vec()))
+                .send(C1, "BYE", Cut::Whole)
+                .expect_output("BYE");
+            let c = match &p.quit {
+                Some(q) => c.input(&format!("{q}\n")),
+                None => c.end_input(),
+            };
+            // A Python client can exit 0 and still have printed a
+            // traceback (from a thread, or an exception it caught late).
+            c.expect_clean_exit(Level::Must, Some("Traceback"))
+        }),
+    )
 }
 
 /// Opens the connection the stream cases share. A completed request and
@@ -392,6 +502,24 @@ mod tests {
         assert_ne!(text(50, 3), text(50, 4));
         assert!(text(500, 1).iter().all(u8::is_ascii));
         assert!(text(500, 1).iter().any(u8::is_ascii_lowercase));
+    }
+
+    #[test]
+    fn only_the_checks_that_watch_or_end_the_server_need_its_process() {
+        let needing: Vec<&str> = suite()
+            .checks
+            .iter()
+            .filter(|c| c.role == Role::Server && c.needs_process())
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(
+            needing,
+            [
+                "tcp-upper.no-spin",
+                "tcp-upper.no-leak",
+                "tcp-upper.restart"
+            ]
+        );
     }
 
     #[test]

@@ -190,6 +190,12 @@ fn list(only: Option<&str>) -> i32 {
                 );
             }
         }
+        if !suite.params.is_empty() {
+            let _ = writeln!(out, "  parameters (--param KEY=VALUE):");
+            for p in suite.params {
+                let _ = writeln!(out, "    {p}");
+            }
+        }
     }
     exit::OK
 }
@@ -253,7 +259,7 @@ fn run_suite(args: RunArgs) -> i32 {
     }
     let mut profile = Profile::default();
     for p in &args.param {
-        if let Err(e) = profile.set(p) {
+        if let Err(e) = profile.set(p, suite.params) {
             return usage(&e.to_string());
         }
     }

@@ -5,7 +5,8 @@ use std::fmt;
 
 use crate::conversation::Conversation;
 use crate::cut::Cut;
-use crate::profile::Profile;
+pub use crate::level::Level;
+use crate::profile::{ParamSpec, Profile};
 
 /// A check's stable name, such as `tcp-upper.echo` or `tcp-upper.client.echo`.
 ///
@@ -47,33 +48,6 @@ impl CheckId {
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
-    }
-}
-
-/// How much a requirement weighs, as in the protocol reference.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
-pub enum Level {
-    /// An observation, never a verdict.
-    Info,
-    /// A miss is reported as WARN and does not fail the run.
-    Should,
-    /// A miss is a FAIL.
-    Must,
-}
-
-impl Level {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Level::Must => "must",
-            Level::Should => "should",
-            Level::Info => "info",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.as_str().to_uppercase())
     }
 }
 
@@ -138,14 +112,32 @@ pub struct Check {
     pub summary: &'static str,
     /// What a conforming program does, in words; shown with every failure.
     pub expectation: &'static str,
-    /// Whether the check must start, stop or observe the target's process;
-    /// against an already running `--target` such a check is skipped.
-    pub needs_process: bool,
     /// Whether the check abuses the target (resets, garbage, oversize,
     /// disconnects); a plain sanity exchange follows it, and a target that
     /// no longer answers is reported in the check's detail.
     pub abusive: bool,
+    /// What usually fixes a miss of this check, shown under the misses: the
+    /// protocol's advice, kept with the check that gives it.
+    pub hint: Option<&'static str>,
     pub body: Body,
+}
+
+impl Check {
+    /// Whether the check must start, stop or observe the target's process
+    /// (against an already running `--target` it is skipped): read from its
+    /// steps, as built with the default profile.
+    pub fn needs_process(&self) -> bool {
+        let p = Profile::default();
+        match &self.body {
+            Body::Conversation(build) => build(&p).needs_process(),
+            Body::Generated(g) => {
+                (g.setup)(&p).needs_process()
+                    || (g.fixed)(&p)
+                        .iter()
+                        .any(|(message, cut)| (g.case)(&p, message, cut).needs_process())
+            }
+        }
+    }
 }
 
 /// A protocol's checks, in the order they run.
@@ -155,6 +147,9 @@ pub struct Suite {
     /// A plain exchange on a new connection that any conforming server
     /// answers; run after each abusive check.
     pub sanity: fn(&Profile) -> Conversation,
+    /// The profile parameters this suite reads, with their defaults and
+    /// allowed values: `sockspec list` shows them, `--param` is held to them.
+    pub params: &'static [ParamSpec],
     pub checks: Vec<Check>,
 }
 

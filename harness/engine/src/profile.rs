@@ -1,10 +1,13 @@
 //! Profile parameters: the ways real assignments legitimately differ from
 //! the course material (receive size, prefix format, header key names, a
-//! `quit` line). Given as `--param KEY=VALUE`.
+//! `quit` line). Given as `--param KEY=VALUE`. Each suite declares the
+//! parameters it reads ([`ParamSpec`]): their names, meanings, defaults and
+//! allowed values; a parameter another suite reads is refused, with the
+//! suite's own list.
 
 use std::fmt;
 
-/// The parameters a suite reads.
+/// The parameters a suite reads, typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     /// The most bytes the implementation asks for in one receive (`buf`).
@@ -22,6 +25,61 @@ impl Default for Profile {
     }
 }
 
+/// What values a parameter takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// A whole number in `min..=max`.
+    Number { min: usize, max: usize },
+    /// Any text; empty means unset.
+    Text,
+}
+
+/// One parameter a suite reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub key: &'static str,
+    /// What it means, for `sockspec list` and errors.
+    pub meaning: &'static str,
+    /// The default, as shown.
+    pub default: &'static str,
+    pub allowed: Allowed,
+}
+
+impl ParamSpec {
+    /// The receive size, `buf`.
+    pub const BUF: ParamSpec = ParamSpec {
+        key: "buf",
+        meaning: "most bytes the program asks for in one receive",
+        default: "1024",
+        allowed: Allowed::Number {
+            min: 1,
+            max: 65_536,
+        },
+    };
+
+    /// The client's quit line, `quit`.
+    pub const QUIT: ParamSpec = ParamSpec {
+        key: "quit",
+        meaning: "a line that makes the client stop, e.g. quit",
+        default: "end of input",
+        allowed: Allowed::Text,
+    };
+}
+
+impl fmt::Display for ParamSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values = match self.allowed {
+            Allowed::Number { min, max } => format!("{min} to {max}"),
+            Allowed::Text => "text".to_string(),
+        };
+        write!(
+            f,
+            "{}: {} ({values}; default {})",
+            self.key, self.meaning, self.default
+        )
+    }
+}
+
 /// A `--param` that cannot be used, with what to do instead.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ParamError(pub String);
@@ -35,63 +93,81 @@ impl fmt::Display for ParamError {
 impl std::error::Error for ParamError {}
 
 impl Profile {
-    /// The parameter names, with what each means, for `--help` and errors.
-    pub const KEYS: &'static [(&'static str, &'static str)] = &[
-        (
-            "buf",
-            "most bytes the program asks for in one receive (default 1024)",
-        ),
-        (
-            "quit",
-            "a line that makes the client stop, e.g. quit (default: end of input)",
-        ),
-    ];
-
-    /// Applies one `KEY=VALUE`.
-    pub fn set(&mut self, assignment: &str) -> Result<(), ParamError> {
+    /// Applies one `KEY=VALUE`, held to the parameters `params` a suite
+    /// reads.
+    pub fn set(&mut self, assignment: &str, params: &[ParamSpec]) -> Result<(), ParamError> {
         let Some((key, value)) = assignment.split_once('=') else {
             return Err(ParamError(format!(
                 "--param {assignment:?} is not KEY=VALUE; for example --param buf=2048"
             )));
         };
-        match key.trim() {
-            "buf" => {
-                self.buf = value
-                    .trim()
+        let key = key.trim();
+        let value = value.trim();
+        let Some(spec) = params.iter().find(|p| p.key == key) else {
+            let known: Vec<&str> = params.iter().map(|p| p.key).collect();
+            return Err(ParamError(if known.is_empty() {
+                format!("--param {key}: this suite reads no parameters")
+            } else {
+                format!(
+                    "--param {key}: no such parameter; known parameters are {} \
+                     (see `sockspec list`)",
+                    known.join(", ")
+                )
+            }));
+        };
+        match spec.allowed {
+            Allowed::Number { min, max } => {
+                let n = value
                     .parse()
                     .ok()
-                    .filter(|&n: &usize| (1..=65_536).contains(&n))
+                    .filter(|n: &usize| (min..=max).contains(n))
                     .ok_or_else(|| {
                         ParamError(format!(
-                            "--param buf={value}: buf takes a whole number from 1 to 65536"
+                            "--param {key}={value}: {key} takes a whole number from {min} to {max}"
                         ))
-                    })?
+                    })?;
+                self.set_number(key, n)
             }
-            "quit" => {
-                let v = value.trim();
-                self.quit = (!v.is_empty()).then(|| v.to_string());
-            }
-            other => {
-                let known: Vec<&str> = Self::KEYS.iter().map(|(k, _)| *k).collect();
-                return Err(ParamError(format!(
-                    "--param {other}: no such parameter; known parameters are {}",
-                    known.join(", ")
-                )));
-            }
+            Allowed::Text => self.set_text(key, value),
+        }
+    }
+
+    fn set_number(&mut self, key: &str, n: usize) -> Result<(), ParamError> {
+        match key {
+            "buf" => self.buf = n,
+            other => return Err(undeclared(other)),
         }
         Ok(())
     }
+
+    fn set_text(&mut self, key: &str, value: &str) -> Result<(), ParamError> {
+        match key {
+            "quit" => self.quit = (!value.is_empty()).then(|| value.to_string()),
+            other => return Err(undeclared(other)),
+        }
+        Ok(())
+    }
+}
+
+/// A suite declared a parameter the profile has no field for.
+fn undeclared(key: &str) -> ParamError {
+    ParamError(format!(
+        "--param {key}: the suite declares it but the engine has no such parameter \
+         (a bug in the suite)"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const BOTH: &[ParamSpec] = &[ParamSpec::BUF, ParamSpec::QUIT];
+
     #[test]
     fn params_set_their_field() {
         let mut p = Profile::default();
-        p.set("buf=2048").unwrap();
-        p.set("quit=quit").unwrap();
+        p.set("buf=2048", BOTH).unwrap();
+        p.set("quit=quit", BOTH).unwrap();
         assert_eq!(
             p,
             Profile {
@@ -102,22 +178,38 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_param_names_the_known_ones() {
-        let err = Profile::default().set("bufsize=1").unwrap_err();
+    fn an_unknown_param_names_the_suite_s_own() {
+        let err = Profile::default().set("bufsize=1", BOTH).unwrap_err();
         assert!(err.0.contains("known parameters are buf, quit"), "{err}");
+    }
+
+    #[test]
+    fn a_param_the_suite_does_not_read_is_refused() {
+        let err = Profile::default()
+            .set("quit=bye", &[ParamSpec::BUF])
+            .unwrap_err();
+        assert!(err.0.contains("known parameters are buf"), "{err}");
     }
 
     #[test]
     fn a_bad_value_says_what_is_allowed() {
         assert!(Profile::default()
-            .set("buf=0")
+            .set("buf=0", BOTH)
             .unwrap_err()
             .0
             .contains("1 to 65536"));
         assert!(Profile::default()
-            .set("buf")
+            .set("buf", BOTH)
             .unwrap_err()
             .0
             .contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn a_param_prints_its_values_and_default() {
+        assert_eq!(
+            ParamSpec::BUF.to_string(),
+            "buf: most bytes the program asks for in one receive (1 to 65536; default 1024)"
+        );
     }
 }

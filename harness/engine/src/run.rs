@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::check::{Body, Check, CheckId, Level, Role, Suite};
-use crate::conversation::{Conversation, Step};
+use crate::check::{Body, Check, CheckId, Role, Suite};
+use crate::conversation::Conversation;
 use crate::generated;
 use crate::launch::{indent, Blame, Launched, StartError};
+use crate::level::Level;
 use crate::loopback;
 use crate::net;
 use crate::netns;
@@ -23,6 +24,7 @@ use crate::profile::Profile;
 use crate::report::Event;
 use crate::select::Selection;
 use crate::session::{Miss, Outcome, Peer, Session};
+use crate::steps::{ProcessStep, Step};
 use crate::target::{describe_exit, Launch, Process};
 use crate::timing::Timing;
 use crate::transcript::Transcript;
@@ -299,7 +301,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         transcript: Transcript::new(started),
         stderr_tail: None,
     };
-    if check.needs_process && matches!(config.target, TargetSpec::Remote { .. }) {
+    if check.needs_process() && matches!(config.target, TargetSpec::Remote { .. }) {
         return Ok(base(
             Verdict::Skip,
             "needs the server's process (to watch its CPU or descriptors, or to kill it); \
@@ -332,13 +334,27 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         probe_sanity(config, &mut peer, &mut ran.outcome);
     }
     let tail = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
-    let worst = ran.outcome.worst();
-    let verdict = Verdict::judge(check.level, worst);
+    let verdict = match &ran.outcome.fault {
+        // The harness's own failure says nothing about the target.
+        Some(_) => Verdict::Error,
+        None => Verdict::judge(check.level, ran.outcome.worst()),
+    };
     let mut detail = ran.preface.clone();
-    if let Some(why) = stopped_before_measuring(&ran.conversation, &ran.outcome.misses) {
-        detail.push_str(&why);
+    if let Some(f) = &ran.outcome.fault {
+        detail.push_str(&format!(
+            "the harness could not carry out \"{}\": {}\nthis is a fault of sockspec or \
+             of the machine, not of the program; please report it\n",
+            f.step, f.detail
+        ));
+    }
+    let stopped = stopped_before_measuring(&ran.conversation, &ran.outcome.misses);
+    if let Some(why) = &stopped {
+        detail.push_str(why);
     }
     detail.push_str(&describe_misses(&ran.outcome.misses));
+    if let (Some(hint), Verdict::Fail | Verdict::Warn, None) = (check.hint, verdict, &stopped) {
+        detail.push_str(&format!("hint: {hint}\n"));
+    }
     for note in &ran.outcome.notes {
         detail.push_str(&format!("observed: {note}\n"));
     }
@@ -420,7 +436,12 @@ fn stopped_before_measuring(conversation: &Conversation, misses: &[Miss]) -> Opt
     let measures: Vec<String> = conversation
         .steps
         .iter()
-        .filter(|s| matches!(s, Step::ExpectIdle | Step::ExpectDescriptorsBack { .. }))
+        .filter(|s| {
+            matches!(
+                s,
+                Step::Process(ProcessStep::ExpectIdle | ProcessStep::ExpectDescriptorsBack { .. })
+            )
+        })
         .map(ToString::to_string)
         .collect();
     let first = misses.first()?;

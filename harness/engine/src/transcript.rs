@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::conversation::Conn;
 use crate::show;
+use crate::steps::Conn;
 
 const HEAD: usize = 120;
 const TAIL: usize = 80;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::check::Level;
+use crate::level::Level;
 
 /// What a check concluded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]

@@ -4,9 +4,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 
-use sockspec_engine::conversation::{Conn, Conversation};
+use sockspec_engine::conversation::Conversation;
 use sockspec_engine::loopback::Pair;
 use sockspec_engine::session::{Peer, Session};
+use sockspec_engine::steps::Conn;
 use sockspec_engine::target::{Launch, Process};
 use sockspec_engine::transcript::Event;
 use sockspec_engine::Timing;

@@ -1,0 +1,31 @@
+//! How much a requirement weighs, as the protocol reference says: a leaf,
+//! so checks, steps and verdicts can all speak of it.
+
+use std::fmt;
+
+/// How much a requirement weighs, as in the protocol reference.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub enum Level {
+    /// An observation, never a verdict.
+    Info,
+    /// A miss is reported as WARN and does not fail the run.
+    Should,
+    /// A miss is a FAIL.
+    Must,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+            Level::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str().to_uppercase())
+    }
+}

@@ -1,0 +1,57 @@
+//! The harness's side of one stream connection: its socket, the bytes
+//! received and not yet matched (a reply may come in any number of pieces,
+//! or stuck to the next one), how it ended, and the thread writing the
+//! current cut. The session keeps one per open connection; the stream
+//! steps work on them.
+
+use std::fmt;
+use std::net::TcpStream;
+use std::thread::JoinHandle;
+
+/// Most bytes read in one receive; also how far past an expectation the
+/// harness reads, so a flooding target costs bounded memory.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// A connection of the conversation, by number: `c1`, `c2`...
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Conn(pub u8);
+
+impl fmt::Display for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// How a connection ended, as seen by the harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Closed,
+    Reset,
+}
+
+/// The harness's side of one connection.
+pub(crate) struct Link {
+    pub(crate) stream: TcpStream,
+    /// Received and not yet matched.
+    pub(crate) buffered: Vec<u8>,
+    pub(crate) ended: Option<End>,
+    pub(crate) writer: Option<JoinHandle<()>>,
+}
+
+impl Link {
+    pub(crate) fn new(stream: TcpStream) -> Link {
+        Link {
+            stream,
+            buffered: Vec::new(),
+            ended: None,
+            writer: None,
+        }
+    }
+}
+
+/// Waits for the thread writing the current cut, if any.
+pub(crate) fn join_writer(link: &mut Link) {
+    if let Some(w) = link.writer.take() {
+        let _ = w.join();
+    }
+}

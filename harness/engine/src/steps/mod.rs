@@ -1,0 +1,136 @@
+//! The steps a conversation is made of, one module per domain: stream
+//! connections ([`stream`]), datagram sockets ([`datagram`]), the target's
+//! process ([`process`]), its standard input and output ([`stdio`]) and its
+//! files ([`files`]). Each domain module holds its steps, how they print,
+//! whether they need the target's process, and how they run against a
+//! [`Session`](crate::session::Session). A new kind of step touches its
+//! domain's module and nothing shared.
+
+pub mod datagram;
+pub mod files;
+pub mod link;
+pub mod process;
+pub mod stdio;
+pub mod stream;
+
+use std::fmt;
+
+use crate::level::Level;
+use crate::timing::Pause;
+
+pub use datagram::DatagramStep;
+pub use files::FileStep;
+pub use link::Conn;
+pub use process::ProcessStep;
+pub use stdio::StdioStep;
+pub use stream::StreamStep;
+
+/// One step of a conversation.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Step {
+    Stream(StreamStep),
+    Datagram(DatagramStep),
+    Process(ProcessStep),
+    Stdio(StdioStep),
+    Files(FileStep),
+    /// Wait deliberately.
+    Pause(Pause),
+    /// Run `steps` `times` times (reusing connection numbers).
+    Repeat {
+        times: u32,
+        steps: Vec<Step>,
+    },
+}
+
+impl Step {
+    /// Whether the step needs the target's process (to watch it, kill it,
+    /// or talk to its standard streams): such a check cannot run against a
+    /// server the harness did not start.
+    pub fn needs_process(&self) -> bool {
+        match self {
+            Step::Stream(s) => s.needs_process(),
+            Step::Datagram(s) => s.needs_process(),
+            Step::Process(s) => s.needs_process(),
+            Step::Stdio(s) => s.needs_process(),
+            Step::Files(s) => s.needs_process(),
+            Step::Pause(_) => false,
+            Step::Repeat { steps, .. } => steps.iter().any(Step::needs_process),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Stream(s) => s.fmt(f),
+            Step::Datagram(s) => s.fmt(f),
+            Step::Process(s) => s.fmt(f),
+            Step::Stdio(s) => s.fmt(f),
+            Step::Files(s) => s.fmt(f),
+            Step::Pause(p) => write!(f, "pause {p}"),
+            Step::Repeat { times, steps } => {
+                write!(f, "repeat {times} times: ")?;
+                for (i, s) in steps.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{s}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+macro_rules! into_step {
+    ($($domain:ident($ty:ty)),*) => {
+        $(impl From<$ty> for Step {
+            fn from(s: $ty) -> Step {
+                Step::$domain(s)
+            }
+        })*
+    };
+}
+into_step!(
+    Stream(StreamStep),
+    Datagram(DatagramStep),
+    Process(ProcessStep),
+    Stdio(StdioStep),
+    Files(FileStep)
+);
+
+/// Why a step did not go as required.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// The target missed a requirement; ends the conversation when MUST.
+    Missed { level: Level, detail: String },
+    /// The harness could not do the step: a bug in the suite (a connection
+    /// it never opened) or a failure of the harness's own I/O. Ends the
+    /// conversation, and the check is an ERROR, never the target's FAIL.
+    Fault(String),
+}
+
+impl StepError {
+    /// The same miss weighed at `level` (a fault stays a fault).
+    pub(crate) fn at_level(self, level: Level) -> StepError {
+        match self {
+            StepError::Missed { detail, .. } => StepError::Missed { level, detail },
+            fault => fault,
+        }
+    }
+}
+
+pub(crate) type StepResult = Result<(), StepError>;
+
+/// A requirement the target missed.
+pub(crate) fn miss(level: Level, detail: impl Into<String>) -> StepError {
+    StepError::Missed {
+        level,
+        detail: detail.into(),
+    }
+}
+
+/// A step the harness itself could not carry out.
+pub(crate) fn fault(detail: impl Into<String>) -> StepError {
+    StepError::Fault(detail.into())
+}

@@ -1,0 +1,190 @@
+//! Steps on the target's process: measure its CPU and expect it idle, count
+//! its descriptors and expect them back, kill it as a crash would, restart
+//! it on the same port. Each needs the process, so a check with one is
+//! skipped against a server the harness did not start.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{fault, miss, StepError, StepResult};
+use crate::level::Level;
+use crate::procfs;
+use crate::session::{pause_for, Peer, Session};
+use crate::spin::CpuUse;
+use crate::target::{describe_exit, Process};
+use crate::timing::{Deadline, SpinRule, Timing};
+use crate::transcript::Event;
+
+/// A step on the target's process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProcessStep {
+    /// Measure the CPU of the target's whole process tree and expect it idle.
+    ExpectIdle,
+    /// Remember the target's count of open descriptors.
+    CountDescriptors,
+    /// Expect the count of open descriptors back where it was remembered.
+    ExpectDescriptorsBack { slack: usize },
+    /// Kill the target and all its descendants, as a crash would.
+    KillTarget,
+    /// Start the target again on the same port and expect it to listen.
+    RestartTarget,
+}
+
+impl ProcessStep {
+    pub fn needs_process(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for ProcessStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessStep::ExpectIdle => f.write_str("measure the target's CPU, expect it idle"),
+            ProcessStep::CountDescriptors => f.write_str("count the target's open descriptors"),
+            ProcessStep::ExpectDescriptorsBack { slack } => {
+                write!(f, "expect the descriptor count back (within {slack})")
+            }
+            ProcessStep::KillTarget => f.write_str("kill the target (SIGKILL, whole process tree)"),
+            ProcessStep::RestartTarget => f.write_str("restart the target on the same port"),
+        }
+    }
+}
+
+impl Session<'_> {
+    pub(crate) fn run_process(&mut self, step: &ProcessStep) -> StepResult {
+        match step {
+            ProcessStep::ExpectIdle => self.expect_idle(),
+            ProcessStep::CountDescriptors => {
+                let n = self.count_descriptors()?;
+                self.descriptors = Some(n);
+                self.record(
+                    None,
+                    Event::note(format!("the target holds {n} descriptors")),
+                );
+                Ok(())
+            }
+            ProcessStep::ExpectDescriptorsBack { slack } => self.expect_descriptors_back(*slack),
+            ProcessStep::KillTarget => {
+                let p = self.own_process("kill")?;
+                let st = p.kill();
+                self.killed = true;
+                let how = st
+                    .map(describe_exit)
+                    .unwrap_or_else(|| "still not reaped".into());
+                self.record(None, Event::note(format!("killed the target ({how})")));
+                Ok(())
+            }
+            ProcessStep::RestartTarget => self.restart(),
+        }
+    }
+
+    /// The target's process; a step that needs it on a target the harness
+    /// did not start is the run's mistake (such checks are skipped).
+    fn own_process(&mut self, to: &str) -> Result<&mut Process, StepError> {
+        self.peer.process().ok_or_else(|| {
+            fault(format!(
+                "no process to {to}: the harness did not start the target"
+            ))
+        })
+    }
+
+    fn expect_descriptors_back(&mut self, slack: usize) -> StepResult {
+        let before = self
+            .descriptors
+            .ok_or_else(|| fault("no descriptor count was taken before (a bug in the suite)"))?;
+        // Closing is the target's work after the harness's close: poll
+        // until the count is back, within a deadline.
+        let within = self.timing.deadline(Deadline::Settle);
+        let deadline = Instant::now() + within;
+        let mut now = self.count_descriptors()?;
+        while now > before + slack && Instant::now() < deadline {
+            thread::sleep(Timing::RECOUNT);
+            now = self.count_descriptors()?;
+        }
+        self.record(
+            None,
+            Event::note(format!("the target holds {now} descriptors")),
+        );
+        if now > before + slack {
+            return Err(miss(
+                Level::Must,
+                format!(
+                    "the target held {before} open descriptors before and {now} {:.1}s after; \
+                     {} were not closed",
+                    within.as_secs_f64(),
+                    now - before
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self) -> StepResult {
+        let timing = self.timing;
+        let Peer::Launched(l) = &mut *self.peer else {
+            return Err(fault("cannot restart a target the harness did not start"));
+        };
+        let port = l.port();
+        match l.restart(&timing) {
+            Ok(()) => {
+                self.killed = false;
+                self.record(
+                    None,
+                    Event::note(format!("restarted; listening again on port {port}")),
+                );
+                Ok(())
+            }
+            Err(e) if e.bind_failed => Err(miss(
+                Level::Must,
+                format!(
+                    "restarted at once on port {port}, the new instance could not bind it \
+                     (address already in use): the killed instance's connection keeps the \
+                     port in TIME_WAIT\n{}",
+                    e.full()
+                ),
+            )),
+            Err(e) => Err(miss(
+                Level::Must,
+                format!("restarted at once on port {port}, {}", e.full()),
+            )),
+        }
+    }
+
+    fn expect_idle(&mut self) -> StepResult {
+        let paused = self.paused.clone();
+        let p = self.own_process("measure")?;
+        let mut used = measure_cpu(p, SpinRule::WINDOW, &paused);
+        if used.is_ambiguous() {
+            used = measure_cpu(p, SpinRule::SECOND_WINDOW, &paused);
+        }
+        self.record(None, Event::note(used.note()));
+        if used.spins() {
+            return Err(miss(Level::Must, used.spin_detail()));
+        }
+        Ok(())
+    }
+
+    fn count_descriptors(&mut self) -> Result<usize, StepError> {
+        let p = self.own_process("inspect")?;
+        Ok(procfs::descriptors(&p.tree()))
+    }
+}
+
+/// The target's CPU share and each of its threads' scheduling over `window`.
+fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> CpuUse {
+    let before = p.tree();
+    let threads_before = procfs::thread_samples(&before);
+    let t0 = Instant::now();
+    pause_for(window, paused);
+    let after = p.tree();
+    let threads_after = procfs::thread_samples(&after);
+    let elapsed = t0.elapsed();
+    let threads = procfs::thread_use(&threads_before, &threads_after, elapsed);
+    CpuUse::new(
+        window,
+        procfs::cpu_fraction(&before, &after, elapsed),
+        &threads,
+    )
+}

@@ -1,0 +1,171 @@
+//! Steps on the target's standard streams: type a line on its input, end
+//! the input, expect text on its output, expect a clean exit. A client under
+//! test reads its lines from standard input and prints its replies; a
+//! server that reads its standard input (a chat server) will use the same
+//! steps.
+
+use std::fmt;
+use std::thread;
+use std::time::Instant;
+
+use super::{fault, miss, StepError, StepResult};
+use crate::launch::stderr_block;
+use crate::level::Level;
+use crate::session::{Peer, Session};
+use crate::show;
+use crate::target::{describe_exit, Process};
+use crate::timing::{Deadline, Timing};
+use crate::transcript::Event;
+
+/// A step on the target's standard input or output.
+#[derive(Clone, PartialEq, Debug)]
+pub enum StdioStep {
+    /// Write to the target's standard input.
+    Input(Vec<u8>),
+    /// Close the target's standard input (end of input).
+    EndInput,
+    /// Expect `text` on the target's standard output (after what earlier
+    /// expectations matched).
+    ExpectOutput { text: String, level: Level },
+    /// Expect the target to exit with status 0 after its input ended, and
+    /// `not_on_stderr` (a traceback's first line, say) nowhere in the end of
+    /// its stderr.
+    ExpectCleanExit {
+        level: Level,
+        not_on_stderr: Option<&'static str>,
+    },
+}
+
+impl StdioStep {
+    pub fn needs_process(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for StdioStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StdioStep::Input(b) => write!(f, "type {}", show::quoted(b, 60)),
+            StdioStep::EndInput => f.write_str("end the input"),
+            StdioStep::ExpectOutput { text, .. } => {
+                write!(f, "expect output {}", show::quoted(text.as_bytes(), 60))
+            }
+            StdioStep::ExpectCleanExit { not_on_stderr, .. } => {
+                f.write_str("expect exit status 0")?;
+                if let Some(text) = not_on_stderr {
+                    write!(f, ", no {text:?} on stderr")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Session<'_> {
+    pub(crate) fn run_stdio(&mut self, step: &StdioStep) -> StepResult {
+        match step {
+            StdioStep::Input(bytes) => {
+                self.record(
+                    None,
+                    Event::note(format!("typed {}", show::quoted(bytes, 80))),
+                );
+                let p = self.client_process()?;
+                p.write_input(bytes).map_err(|e| {
+                    miss(
+                        Level::Must,
+                        format!("could not write to the client's standard input: {e}"),
+                    )
+                })
+            }
+            StdioStep::EndInput => {
+                self.client_process()?.close_input();
+                self.record(None, Event::note("ended the input"));
+                Ok(())
+            }
+            StdioStep::ExpectOutput { text, level } => self.expect_output(text, *level),
+            StdioStep::ExpectCleanExit {
+                level,
+                not_on_stderr,
+            } => self.expect_clean_exit(*level, *not_on_stderr),
+        }
+    }
+
+    fn client_process(&mut self) -> Result<&mut Process, StepError> {
+        match &mut *self.peer {
+            Peer::Client { process, .. } => Ok(process),
+            _ => Err(fault(
+                "only a client under test reads input (a bug in the suite)",
+            )),
+        }
+    }
+
+    fn expect_output(&mut self, text: &str, level: Level) -> StepResult {
+        let within = self.timing.deadline(Deadline::Output);
+        let from = self.output_seen;
+        let p = self.client_process()?;
+        match p
+            .stdout()
+            .wait_for(text.as_bytes(), from, Instant::now() + within)
+        {
+            Some(end) => {
+                self.output_seen = end;
+                Ok(())
+            }
+            None => {
+                let printed = p.stdout().since(from);
+                Err(miss(
+                    level,
+                    format!(
+                        "{} did not appear on the client's output within {:.1}s; it printed {}",
+                        show::quoted(text.as_bytes(), 60),
+                        within.as_secs_f64(),
+                        if printed.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            show::quoted(&printed, 120)
+                        }
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn expect_clean_exit(&mut self, level: Level, not_on_stderr: Option<&str>) -> StepResult {
+        let within = self.timing.deadline(Deadline::Exit);
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(st) = self.client_process()?.exited() {
+                break Some(st);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            self.close_ended_links();
+            thread::sleep(Timing::POLL);
+        };
+        let p = self.client_process()?;
+        let Some(status) = status else {
+            return Err(miss(
+                level,
+                format!(
+                    "the client was still running {:.1}s after its input ended",
+                    within.as_secs_f64()
+                ),
+            ));
+        };
+        p.stderr()
+            .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
+        let tail = p.stderr().tail(12);
+        if !status.success() || not_on_stderr.is_some_and(|t| tail.contains(t)) {
+            return Err(miss(
+                level,
+                format!(
+                    "the client ended with {} after its input ended{}",
+                    describe_exit(status),
+                    stderr_block(p)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! A fault of the harness or of a suite is never the target's failure: the
+//! check is an ERROR, the run counts no FAIL, and the command exits with its
+//! own status (4) instead of the one for a failed check (1).
+
+use std::path::Path;
+
+use sockspec_engine::check::{Body, Check, CheckId, Role, Suite};
+use sockspec_engine::conversation::Conversation;
+use sockspec_engine::cut::Cut;
+use sockspec_engine::level::Level;
+use sockspec_engine::profile::Profile;
+use sockspec_engine::report::Event;
+use sockspec_engine::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::select::Selection;
+use sockspec_engine::steps::Conn;
+use sockspec_engine::timing::Timing;
+use sockspec_engine::verdict::Verdict;
+
+/// A suite with a bug: it expects a reply on a connection it never opened.
+fn buggy_suite() -> Suite {
+    Suite {
+        name: "buggy",
+        summary: "a suite that expects on a connection it never opened",
+        sanity: |_| Conversation::new(),
+        params: &[],
+        checks: vec![Check {
+            id: CheckId::new("buggy.unopened"),
+            level: Level::Must,
+            role: Role::Server,
+            summary: "expects on c2 after opening c1 only",
+            expectation: "none: the suite is wrong",
+            abusive: false,
+            hint: None,
+            body: Body::Conversation(|_| {
+                Conversation::new()
+                    .connect(Conn(1))
+                    .send(Conn(1), "hello", Cut::Whole)
+                    .expect_bytes(Conn(2), "HELLO")
+            }),
+        }],
+    }
+}
+
+#[test]
+fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fail() {
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tcp-upper/server.py");
+    let suite = buggy_suite();
+    let config = RunConfig {
+        suite: &suite,
+        target: TargetSpec::Server {
+            command: format!("python3 {} {{port}}", server.display()),
+            port: None,
+        },
+        timing: Timing::default(),
+        profile: Profile::default(),
+        seed: 1,
+        selection: Selection::new(&[], &[]).unwrap(),
+    };
+    let mut details = Vec::new();
+    let summary = run::run(&config, &mut |event| {
+        if let Event::CheckFinished { result, .. } = event {
+            details.push((result.verdict, result.detail.clone()));
+        }
+    })
+    .expect("the run itself goes on");
+    assert_eq!(summary.count(Verdict::Error), 1);
+    assert_eq!(summary.count(Verdict::Fail), 0);
+    let (verdict, detail) = &details[0];
+    assert_eq!(*verdict, Verdict::Error);
+    assert!(detail.contains("c2 is not open"), "{detail}");
+    assert!(detail.contains("not of the program"), "{detail}");
+}
