@@ -1,9 +1,8 @@
 //! Every deadline and deliberate pause the harness uses, in one place.
 //!
 //! The figures rest on measurements of loopback sockets on 2-core Linux
-//! machines, idle and with three CPU-bound processes competing
-//! (`LOOPBACK-FACTS.md` in the project's shared notes; the CPU figures of
-//! [`SpinRule`] also in `docs/LOOPBACK-FACTS.md`). Deadlines bound how
+//! machines, idle and with three CPU-bound processes competing, each
+//! recorded with how it was measured in `docs/LOOPBACK-FACTS.md`. Deadlines bound how
 //! long the harness waits for something that should happen; `--timeout-scale`
 //! stretches them for slow targets (a JVM, a machine under heavy load).
 //! Pauses shape the traffic itself and are not scaled: stretching them would

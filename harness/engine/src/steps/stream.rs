@@ -175,15 +175,13 @@ impl Session<'_> {
         self.links.remove(&conn).ok_or_else(|| not_open(conn))
     }
 
-    /// Who keeps a connection open on the target's side, and the advice
-    /// that fits: a process that went back to accepting while it holds the
-    /// connection is a parent that forgot its copy, or a loop that never
-    /// closes.
+    /// Who keeps a connection open on the target's side, from the kernel:
+    /// the process holding the target's end of it and, when that process
+    /// started children, the one mistake that explains it (the check's hint
+    /// gives the protocol's advice).
     fn still_open_by(&mut self, harness_end: Option<SocketAddr>) -> String {
-        const GENERIC: &str = " (close the connection once its receive returns zero bytes; a server \
-                               that hands connections to child processes must also close its own copy)";
         let (Some(mine), Some(p)) = (harness_end, self.peer.process()) else {
-            return GENERIC.to_string();
+            return String::new();
         };
         let tree = p.tree();
         let pids: Vec<i32> = tree.iter().filter(|s| !s.zombie).map(|s| s.pid).collect();
@@ -193,7 +191,7 @@ impl Session<'_> {
             .flat_map(|s| ports::held_by(s.inode, &pids))
             .collect();
         let [holder] = holders.as_slice() else {
-            return GENERIC.to_string();
+            return String::new();
         };
         let who = ports::Holder::of(*holder);
         if p.had_children(*holder) {
@@ -202,7 +200,7 @@ impl Session<'_> {
                  to a child must close its own copy, or the client never sees the end"
             )
         } else {
-            format!(" in {who}{GENERIC}")
+            format!(" in {who}")
         }
     }
 
