@@ -9,6 +9,7 @@
 //! [`Verdict`](verdict::Verdict) and streams [`report::Event`]s to reporters.
 //! Suites never wait, time or print by themselves.
 
+pub mod busy;
 pub mod check;
 pub mod conversation;
 pub mod cut;

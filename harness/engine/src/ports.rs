@@ -100,6 +100,34 @@ pub fn sockets_on_peer(harness_end: SocketAddr) -> Vec<TcpSocket> {
         .collect()
 }
 
+/// The state of the TCP socket `inode`, if the kernel lists it.
+pub fn socket_state(inode: u64) -> Option<TcpState> {
+    use TcpState::*;
+    let every = [
+        Established,
+        SynSent,
+        SynRecv,
+        FinWait1,
+        FinWait2,
+        Close,
+        CloseWait,
+        LastAck,
+        Listen,
+        Closing,
+    ];
+    let all = sockdiag::sockets(States::of(&every)).unwrap_or_else(|_| procfs::tcp_table());
+    all.iter().find(|s| s.inode == inode).map(|s| s.state)
+}
+
+/// The inodes of every TCP socket in `state`.
+pub fn inodes_in(state: TcpState) -> std::collections::BTreeSet<u64> {
+    let all = sockdiag::sockets(States::of(&[state])).unwrap_or_else(|_| procfs::tcp_table());
+    all.iter()
+        .filter(|s| s.state == state && s.inode != 0)
+        .map(|s| s.inode)
+        .collect()
+}
+
 /// Which of `pids` hold the socket `inode`.
 pub fn held_by(inode: u64, pids: &[i32]) -> Vec<i32> {
     pids.iter()

@@ -218,6 +218,11 @@ impl Timing {
     /// (state R) until it is gone, one blocked in accept or recv does not.
     pub const ASLEEP_POLLS: u32 = 3;
 
+    /// How many times a spinning thread's system call is read, 1 ms apart,
+    /// to say what it is busy doing: a receive loop on a closed connection
+    /// is in recv most of the time, so a few reads find it.
+    pub const BUSY_SAMPLES: u32 = 8;
+
     /// How often to recount a target's descriptors while they settle.
     pub const RECOUNT: Duration = Duration::from_millis(20);
 

@@ -9,7 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{fault, miss, StepError, StepResult};
+use crate::busy;
 use crate::level::Level;
+use crate::ports::Holder;
 use crate::procfs;
 use crate::session::{pause_for, Peer, Session};
 use crate::spin::CpuUse;
@@ -161,9 +163,36 @@ impl Session<'_> {
         }
         self.record(None, Event::note(used.note()));
         if used.spins() {
-            return Err(miss(Level::Must, used.spin_detail()));
+            let mut detail = used.spin_detail();
+            if let Some(t) = used.thread {
+                detail.push_str(&self.who_spins(t.pid, t.tid));
+            }
+            return Err(miss(Level::Must, detail));
         }
         Ok(())
+    }
+
+    /// Names the process that spins (the server's own, or a child it
+    /// started for a client) and what the kernel shows it doing.
+    fn who_spins(&mut self, pid: i32, tid: i32) -> String {
+        let Some(p) = self.peer.process() else {
+            return String::new();
+        };
+        let root = p.pid();
+        let tree = p.tree();
+        let parent = tree.iter().find(|s| s.pid == pid).map(|s| s.ppid);
+        let forked = parent.is_some_and(|pp| pp != root && tree.iter().any(|s| s.pid == pp));
+        let who = Holder::of(pid);
+        let mut out = match parent {
+            Some(pp) if forked => {
+                format!("\nthe busy process is {who}, a child of {}", Holder::of(pp))
+            }
+            _ => format!("\nthe busy process is {who}, the server itself"),
+        };
+        if let Some(doing) = busy::sample(pid, tid, Timing::BUSY_SAMPLES) {
+            out.push_str(&format!("; the kernel shows it {doing}"));
+        }
+        out
     }
 
     fn count_descriptors(&mut self) -> Result<usize, StepError> {
