@@ -382,12 +382,19 @@ pub fn cmdline(pid: i32) -> Option<String> {
 
 /// Open descriptors across a set of processes (zombies hold none).
 pub fn descriptors(procs: &[Stat]) -> usize {
+    descriptors_by_process(procs).values().sum()
+}
+
+/// Open descriptors of each process of a set (zombies hold none).
+pub fn descriptors_by_process(procs: &[Stat]) -> std::collections::BTreeMap<i32, usize> {
     procs
         .iter()
         .filter(|s| !s.zombie)
-        .filter_map(|s| fs::read_dir(format!("/proc/{}/fd", s.pid)).ok())
-        .map(|d| d.count())
-        .sum()
+        .filter_map(|s| {
+            let n = fs::read_dir(format!("/proc/{}/fd", s.pid)).ok()?.count();
+            Some((s.pid, n))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ pub struct Session<'p> {
     pub(crate) scratch: Vec<u8>,
     /// Process steps: the descriptor count remembered, and whether the
     /// target was ended on purpose.
-    pub(crate) descriptors: Option<usize>,
+    pub(crate) descriptors: Option<BTreeMap<i32, usize>>,
     pub(crate) killed: bool,
     /// Stdio steps: how much of the target's output expectations matched.
     pub(crate) output_seen: u64,

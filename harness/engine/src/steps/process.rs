@@ -3,6 +3,7 @@
 //! it on the same port. Each needs the process, so a check with one is
 //! skipped against a server the harness did not start.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::thread;
@@ -59,8 +60,9 @@ impl Session<'_> {
         match step {
             ProcessStep::ExpectIdle => self.expect_idle(),
             ProcessStep::CountDescriptors => {
-                let n = self.count_descriptors()?;
-                self.descriptors = Some(n);
+                let by_process = self.descriptors_by_process()?;
+                let n = by_process.values().sum::<usize>();
+                self.descriptors = Some(by_process);
                 self.record(
                     None,
                     Event::note(format!("the target holds {n} descriptors")),
@@ -93,18 +95,22 @@ impl Session<'_> {
     }
 
     fn expect_descriptors_back(&mut self, slack: usize) -> StepResult {
-        let before = self
+        let before_by_process = self
             .descriptors
+            .clone()
             .ok_or_else(|| fault("no descriptor count was taken before (a bug in the suite)"))?;
+        let before: usize = before_by_process.values().sum();
         // Closing is the target's work after the harness's close: poll
         // until the count is back, within a deadline.
         let within = self.timing.deadline(Deadline::Settle);
         let deadline = Instant::now() + within;
-        let mut now = self.count_descriptors()?;
-        while now > before + slack && Instant::now() < deadline {
+        let mut now_by_process = self.descriptors_by_process()?;
+        let total = |m: &BTreeMap<i32, usize>| m.values().sum::<usize>();
+        while total(&now_by_process) > before + slack && Instant::now() < deadline {
             thread::sleep(Timing::RECOUNT);
-            now = self.count_descriptors()?;
+            now_by_process = self.descriptors_by_process()?;
         }
+        let now = total(&now_by_process);
         self.record(
             None,
             Event::note(format!("the target holds {now} descriptors")),
@@ -114,13 +120,19 @@ impl Session<'_> {
                 Level::Must,
                 format!(
                     "the target held {before} open descriptors before and {now} {:.1}s after; \
-                     {} were not closed",
+                     {} were not closed{}",
                     within.as_secs_f64(),
-                    now - before
+                    now - before,
+                    where_they_are(&before_by_process, &now_by_process)
                 ),
             ));
         }
         Ok(())
+    }
+
+    fn descriptors_by_process(&mut self) -> Result<BTreeMap<i32, usize>, StepError> {
+        let p = self.own_process("inspect")?;
+        Ok(procfs::descriptors_by_process(&p.tree()))
     }
 
     fn restart(&mut self) -> StepResult {
@@ -194,11 +206,6 @@ impl Session<'_> {
         }
         out
     }
-
-    fn count_descriptors(&mut self) -> Result<usize, StepError> {
-        let p = self.own_process("inspect")?;
-        Ok(procfs::descriptors(&p.tree()))
-    }
 }
 
 /// The target's CPU share and each of its threads' scheduling over `window`.
@@ -216,4 +223,66 @@ fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> C
         procfs::cpu_fraction(&before, &after, elapsed),
         &threads,
     )
+}
+
+/// Which processes hold the descriptors that were not given back: child
+/// processes that appeared since the first count and never exited, and
+/// the growth of the processes that were there.
+fn where_they_are(before: &BTreeMap<i32, usize>, now: &BTreeMap<i32, usize>) -> String {
+    let new: Vec<usize> = now
+        .iter()
+        .filter(|(pid, _)| !before.contains_key(pid))
+        .map(|(_, &n)| n)
+        .collect();
+    let mut parts = Vec::new();
+    if !new.is_empty() {
+        let held: usize = new.iter().sum();
+        let each = if new.iter().all(|&n| n == new[0]) {
+            format!(", {} each", new[0])
+        } else {
+            String::new()
+        };
+        parts.push(format!(
+            "{} child process{} started since never exited, holding {held} descriptors{each}",
+            new.len(),
+            if new.len() == 1 { "" } else { "es" }
+        ));
+    }
+    for (pid, &n) in now {
+        if let Some(&was) = before.get(pid) {
+            if n > was {
+                parts.push(format!("{} went from {was} to {n}", Holder::of(*pid)));
+            }
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_left_by_children_that_never_exited_are_counted_apart() {
+        let before = BTreeMap::from([(10, 5)]);
+        let now = BTreeMap::from([(10, 5), (11, 27), (12, 27)]);
+        assert_eq!(
+            where_they_are(&before, &now),
+            ": 2 child processes started since never exited, holding 54 descriptors, 27 each"
+        );
+    }
+
+    #[test]
+    fn a_process_that_kept_its_connections_is_named_with_its_growth() {
+        let me = std::process::id() as i32;
+        let before = BTreeMap::from([(me, 5)]);
+        let now = BTreeMap::from([(me, 35)]);
+        let words = where_they_are(&before, &now);
+        assert!(words.contains(&format!("pid {me}")), "{words}");
+        assert!(words.ends_with("went from 5 to 35"), "{words}");
+    }
 }
