@@ -15,6 +15,7 @@ use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
 use sockspec_engine::select::Selection;
+use sockspec_engine::suggest;
 use sockspec_engine::target;
 use sockspec_engine::timing::Timing;
 use sockspec_engine::verdict::Verdict;
@@ -158,8 +159,12 @@ fn unknown_suite(name: &str) -> i32 {
         .map(|s| s.name)
         .collect::<Vec<_>>()
         .to_vec();
+    let guess = match suggest::closest(name, &names, 1).first() {
+        Some(near) if suggest::distance(name, near) <= 3 => format!("did you mean {near}? "),
+        _ => String::new(),
+    };
     usage(&format!(
-        "no suite named {name:?}; the suites are: {} (see `sockspec list`)",
+        "no suite named {name:?}; {guess}the suites are: {} (see `sockspec list`)",
         names.join(", ")
     ))
 }
@@ -294,6 +299,17 @@ fn run_suite(args: RunArgs) -> i32 {
     let role = target.role();
     if suite.checks_for(role).next().is_none() {
         return usage(&format!("{} has no {} checks", suite.name, role.as_str()));
+    }
+    let ids: Vec<_> = suite.checks.iter().map(|c| c.id).collect();
+    if let Some(glob) = selection.unmatched(&ids).first() {
+        let names: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        return usage(&format!(
+            "--only {glob:?} matches no check of {}; the closest are: {} \
+             (see `sockspec list {}`)",
+            suite.name,
+            suggest::closest(glob, &names, 3).join(", "),
+            suite.name
+        ));
     }
     if !suite.checks_for(role).any(|c| selection.includes(c.id)) {
         return usage(&format!(

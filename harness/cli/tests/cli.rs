@@ -440,3 +440,27 @@ fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix()
         "{err}"
     );
 }
+
+#[test]
+fn a_selection_that_matches_nothing_names_the_closest_ids() {
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--only",
+        "tcp-upper.ech",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"tcp-upper.ech\" matches no check") && err.contains("tcp-upper.echo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelt_suite_suggests_the_closest_one() {
+    let (code, _, err) = stdout_of(cmd().args(["run", "tcp-uper", "--server", GOOD_SERVER]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean tcp-upper?"), "{err}");
+}

@@ -33,6 +33,7 @@ pub mod show;
 pub mod sockdiag;
 pub mod spin;
 pub mod steps;
+pub mod suggest;
 pub mod target;
 pub mod tcpsock;
 pub mod timing;

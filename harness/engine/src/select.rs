@@ -30,6 +30,16 @@ impl Selection {
         })
     }
 
+    /// The `--only` globs that match none of `ids`: most likely a typo,
+    /// which would otherwise quietly run fewer checks than meant.
+    pub fn unmatched<'a>(&'a self, ids: &[CheckId]) -> Vec<&'a str> {
+        self.only
+            .iter()
+            .filter(|p| !ids.iter().any(|id| p.matches(id.as_str())))
+            .map(Pattern::as_str)
+            .collect()
+    }
+
     /// Whether `id` runs: it matches some `--only` (or there is none) and
     /// no `--skip`.
     pub fn includes(&self, id: CheckId) -> bool {
@@ -64,5 +74,12 @@ mod tests {
     fn a_bad_glob_is_reported_with_an_example() {
         let err = Selection::new(&["[".to_string()], &[]).unwrap_err();
         assert!(err.contains("--only \"[\" is not a valid glob"), "{err}");
+    }
+
+    #[test]
+    fn an_only_that_matches_nothing_is_named() {
+        let s = sel(&["tcp-upper.ech", "*.echo"], &[]);
+        let ids = [CheckId::new("tcp-upper.echo")];
+        assert_eq!(s.unmatched(&ids), vec!["tcp-upper.ech"]);
     }
 }
