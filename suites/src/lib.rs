@@ -56,6 +56,19 @@ mod tests {
     }
 
     #[test]
+    fn every_check_has_its_explanation_for_sockspec_explain() {
+        for suite in all() {
+            for check in &suite.checks {
+                assert!(
+                    check.explain.is_complete(),
+                    "{} has no explanation",
+                    check.id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_check_explains_itself() {
         for suite in all() {
             for check in &suite.checks {

@@ -7,7 +7,7 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Case, Check, CheckId, Generated, Role, Suite};
+use sockspec_engine::check::{Body, Case, Check, CheckId, Explain, Generated, Role, Suite};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
 use sockspec_engine::expect::Want;
@@ -89,6 +89,7 @@ fn server(
         expectation,
         abusive: false,
         hint: None,
+        explain: Explain::default(),
         body,
     }
 }
@@ -108,48 +109,74 @@ fn client(
 }
 
 fn echo_check() -> Check {
-    server(
-        "tcp-upper.echo",
-        Level::Must,
-        "one message gets its upper back",
-        "a message sent on a new connection comes back with its ASCII letters in upper case",
-        Body::Conversation(|_| {
-            echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "The simplest exchange: if one message does not come back upper-cased, nothing else can work.",
+            mistake: "data = conn.recv(BUF)\nconn.sendall(data)              # forgot .upper()",
+            fix: "Send back data.upper(): the bytes of the request with a-z turned into A-Z.",
+        },
+        ..server(
+            "tcp-upper.echo",
+            Level::Must,
+            "one message gets its upper back",
+            "a message sent on a new connection comes back with its ASCII letters in upper case",
+            Body::Conversation(|_| {
+                echo(Conversation::new().connect(C1), C1, b"hello, world").close(C1)
+            }),
+        )
+    }
 }
 
 fn many_messages() -> Check {
-    server(
-        "tcp-upper.many-messages",
-        Level::Must,
-        "one connection carries many request/reply rounds",
-        "the server keeps answering on the same connection until the client closes it",
-        Body::Conversation(|_| {
-            let mut c = Conversation::new().connect(C1);
-            for i in 1..=10 {
-                c = echo(c, C1, format!("message {i} of 10").as_bytes());
-            }
-            c.close(C1)
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "A client may send many lines over one connection; a server that answers once and closes forces it to reconnect for each.",
+            mistake: "conn, addr = s.accept()\ndata = conn.recv(BUF)\nconn.sendall(data.upper())\nconn.close()                    # after one reply",
+            fix: "Loop on recv until it returns zero bytes, answering each piece, and close only then.",
+        },
+        ..server(
+            "tcp-upper.many-messages",
+            Level::Must,
+            "one connection carries many request/reply rounds",
+            "the server keeps answering on the same connection until the client closes it",
+            Body::Conversation(|_| {
+                let mut c = Conversation::new().connect(C1);
+                for i in 1..=10 {
+                    c = echo(c, C1, format!("message {i} of 10").as_bytes());
+                }
+                c.close(C1)
+            }),
+        )
+    }
 }
 
 fn next_client() -> Check {
-    server(
-        "tcp-upper.next-client",
-        Level::Must,
-        "after a client closes, the next connection is served",
-        "when a client closes, the server goes back to accept and serves the next client",
-        Body::Conversation(|_| {
-            let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
-            echo(c.connect(C2), C2, b"second client").close(C2)
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "A server serves client after client; one that exits or stops accepting after the first is useless to the second.",
+            mistake: "conn, addr = s.accept()        # no while True around it\nwhile True:\n    data = conn.recv(BUF)\n    ...",
+            fix: "Put accept in a loop: when a client leaves, close its connection and accept the next.",
+        },
+        ..server(
+            "tcp-upper.next-client",
+            Level::Must,
+            "after a client closes, the next connection is served",
+            "when a client closes, the server goes back to accept and serves the next client",
+            Body::Conversation(|_| {
+                let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
+                echo(c.connect(C2), C2, b"second client").close(C2)
+            }),
+        )
+    }
 }
 
 fn no_spin() -> Check {
     Check {
+        explain: Explain {
+            why: "recv returning zero bytes means the client closed; every later recv returns zero at once, so a loop that ignores it burns a core forever.",
+            mistake: "while True:\n    data = conn.recv(BUF)\n    conn.sendall(data.upper())  # b\"\" is sent back, and round it goes",
+            fix: "Stop the receive loop when recv returns b\"\": if not data: break, then close the connection.",
+        },
         hint: Some(
             "a receive loop must stop when recv returns zero bytes (the client closed); \
              one that goes on calling recv spins forever",
@@ -179,6 +206,11 @@ fn no_spin() -> Check {
 
 fn reset() -> Check {
     Check {
+        explain: Explain {
+            why: "A client that crashes or is killed often ends with a reset; recv and send then raise ConnectionResetError, which must end that connection, not the server.",
+            mistake: "while True:\n    data = conn.recv(BUF)       # raises ConnectionResetError\n    if not data:\n        break",
+            fix: "Wrap the connection loop in try/except (ConnectionResetError, BrokenPipeError) and go back to accept.",
+        },
         abusive: true,
         hint: Some(
             "catch ConnectionResetError around recv and send: a reset ends that connection, \
@@ -201,6 +233,11 @@ fn reset() -> Check {
 
 fn half_close() -> Check {
     Check {
+        explain: Explain {
+            why: "A client that shuts down its sending side waits for the server to close; if the server never does, the client waits forever.",
+            mistake: "pid = os.fork()\nif pid == 0:\n    serve(conn); os._exit(0)\n# the parent keeps conn open: the client never sees the end",
+            fix: "Close the connection once recv returns zero bytes; in a forking server the parent closes its copy right after the fork.",
+        },
         hint: Some(
             "close the connection once its receive returns zero bytes; a server that hands \
              connections to child processes must also close its own copy",
@@ -225,6 +262,11 @@ fn half_close() -> Check {
 
 fn stream() -> Check {
     Check {
+        explain: Explain {
+            why: "TCP is a byte stream: one send is not one recv. Pieces may arrive split or merged, and every byte must still be answered, in order.",
+            mistake: "data = conn.recv(BUF)\nif len(data) < 10:              # expects whole messages\n    continue",
+            fix: "Treat whatever recv returns as the next bytes of the stream and answer it; make no assumption about piece sizes.",
+        },
         hint: Some(
             "TCP is a byte stream: answer every piece recv returns, whatever its size, and \
              keep receiving until the client closes",
@@ -253,6 +295,11 @@ fn stream() -> Check {
 
 fn large() -> Check {
     Check {
+        explain: Explain {
+            why: "A message longer than BUF arrives over several receives; a server that reads once answers only the start of it.",
+            mistake: "data = conn.recv(BUF)           # only the first BUF bytes\nconn.sendall(data.upper())\nconn.close()",
+            fix: "Keep receiving and answering until the client closes: each recv returns at most BUF bytes.",
+        },
         abusive: true,
         hint: Some(
             "keep receiving and answering until the client closes: one recv is at most BUF bytes",
@@ -272,6 +319,11 @@ fn large() -> Check {
 
 fn binary() -> Check {
     Check {
+        explain: Explain {
+            why: "Clients may send any bytes; a server that decodes them as UTF-8 crashes on the first byte that is not valid UTF-8.",
+            mistake: "text = conn.recv(BUF).decode()  # UnicodeDecodeError on b\"\\xff\"\nconn.sendall(text.upper().encode())",
+            fix: "Work on bytes: bytes.upper() changes only a-z, needs no decode, and leaves other bytes as they were.",
+        },
         abusive: true,
         hint: Some(
             "work on bytes: bytes.upper() needs no decode, and invalid UTF-8 makes decode() raise",
@@ -297,31 +349,43 @@ fn binary() -> Check {
 }
 
 fn backlog() -> Check {
-    server(
-        "tcp-upper.backlog",
-        Level::Should,
-        "a second client that connects while the first is open is served once the first closes",
-        "a client waiting in the listen backlog is served when the first client leaves \
-         (serving both at once is also fine)",
-        Body::Conversation(|_| {
-            echo(Conversation::new().connect(C1), C1, b"first in line")
-                .connect(C2)
-                .send(C2, "waiting in the backlog", Cut::Whole)
-                .observe(
-                    C2,
-                    Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
-                    Deadline::Concurrent,
-                    "the second client was served while the first was still connected",
-                )
-                .close(C1)
-                .expect_bytes(C2, "WAITING IN THE BACKLOG")
-                .close(C2)
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "A second client may connect while the first is served; it waits in the listen backlog and must be served when the first leaves.",
+            mistake: "s.listen(0)                     # or: accept only once\nconn, addr = s.accept()",
+            fix: "listen with a backlog (listen(5)) and go back to accept after each client; or serve clients in threads.",
+        },
+        ..server(
+            "tcp-upper.backlog",
+            Level::Should,
+            "a second client that connects while the first is open is served once the first closes",
+            "a client waiting in the listen backlog is served when the first client leaves \
+             (serving both at once is also fine)",
+            Body::Conversation(|_| {
+                echo(Conversation::new().connect(C1), C1, b"first in line")
+                    .connect(C2)
+                    .send(C2, "waiting in the backlog", Cut::Whole)
+                    .observe(
+                        C2,
+                        Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
+                        Deadline::Concurrent,
+                        "the second client was served while the first was still connected",
+                    )
+                    .close(C1)
+                    .expect_bytes(C2, "WAITING IN THE BACKLOG")
+                    .close(C2)
+            }),
+        )
+    }
 }
 
 fn no_leak() -> Check {
     Check {
+        explain: Explain {
+            why: "Each accepted connection is a descriptor; a server that never closes them runs out after a few hundred clients.",
+            mistake: "while True:\n    conn, addr = s.accept()\n    handle(conn)                # returns without conn.close()",
+            fix: "Close each accepted connection when its client leaves (conn.close(), or with conn: ...).",
+        },
         hint: Some("close each accepted connection when its client leaves"),
         ..server(
             "tcp-upper.no-leak",
@@ -344,6 +408,11 @@ fn no_leak() -> Check {
 
 fn restart() -> Check {
     Check {
+        explain: Explain {
+            why: "A server killed while a client is connected leaves its port in TIME_WAIT for about a minute; without SO_REUSEADDR it cannot restart until then.",
+            mistake: "s = socket.socket()\ns.bind((\"\", PORT))              # no SO_REUSEADDR\ns.listen(5)",
+            fix: "Call s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) before bind.",
+        },
         hint: Some("set SO_REUSEADDR on the listening socket before bind()"),
         ..server(
             "tcp-upper.restart",
@@ -365,25 +434,37 @@ fn restart() -> Check {
 }
 
 fn client_echo() -> Check {
-    client(
-        "tcp-upper.client.echo",
-        Level::Must,
-        "a typed line arrives as its bytes without the newline; the reply is printed",
-        "the client sends the stripped line's bytes, nothing more, and prints the reply",
-        Body::Conversation(|_| {
-            Conversation::new()
-                .input("hello world\n")
-                .accept(C1)
-                .expect(C1, Want::Message(b"hello world".to_vec()))
-                .send(C1, "HELLO WORLD", Cut::Whole)
-                .expect_output("HELLO WORLD")
-                .end_input()
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "The server sees exactly the bytes the client sends; a trailing newline becomes part of the message.",
+            mistake: "line = input()\ns.sendall((line + \"\\n\").encode())",
+            fix: "Strip the line and send its bytes only: s.sendall(line.strip().encode()).",
+        },
+        ..client(
+            "tcp-upper.client.echo",
+            Level::Must,
+            "a typed line arrives as its bytes without the newline; the reply is printed",
+            "the client sends the stripped line's bytes, nothing more, and prints the reply",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .input("hello world\n")
+                    .accept(C1)
+                    .expect(C1, Want::Message(b"hello world".to_vec()))
+                    .send(C1, "HELLO WORLD", Cut::Whole)
+                    .expect_output("HELLO WORLD")
+                    .end_input()
+            }),
+        )
+    }
 }
 
 fn client_empty_line() -> Check {
     Check {
+        explain: Explain {
+            why: "Sending zero bytes on TCP sends nothing, so the reply the client then waits for never comes.",
+            mistake: "for line in sys.stdin:\n    s.sendall(line.strip().encode())   # b\"\" for an empty line\n    print(s.recv(BUF).decode())        # waits forever",
+            fix: "Skip a line that is empty once stripped: if not line: continue.",
+        },
         hint: Some("skip a line that is empty once stripped: send(b\"\") sends nothing, and the recv after it waits forever"),
         ..client(
             "tcp-upper.client.empty-line",
@@ -407,52 +488,66 @@ fn client_empty_line() -> Check {
 }
 
 fn client_many_lines() -> Check {
-    client(
-        "tcp-upper.client.many-lines",
-        Level::Must,
-        "many lines travel over the one connection",
-        "the client connects once and sends every line over that connection",
-        Body::Conversation(|_| {
-            let lines = ["one", "two", "three", "four", "five"];
-            let mut c = Conversation::new()
-                .input(&(lines.join("\n") + "\n"))
-                .accept(C1);
-            for line in lines {
-                let reply = line.to_uppercase();
-                c = c
-                    .expect(C1, Want::Line(line.as_bytes().to_vec()))
-                    .send(C1, reply.as_bytes(), Cut::Whole)
-                    .expect_output(&reply);
-            }
-            c.expect_no_connection(Deadline::Concurrent, Level::Must)
-                .end_input()
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "One connection carries the whole conversation; reconnecting per line wastes a handshake each time and loses the server state.",
+            mistake: "for line in sys.stdin:\n    s = socket.create_connection((HOST, PORT))\n    s.sendall(line.strip().encode())",
+            fix: "Connect once before the loop and send every line over that connection.",
+        },
+        ..client(
+            "tcp-upper.client.many-lines",
+            Level::Must,
+            "many lines travel over the one connection",
+            "the client connects once and sends every line over that connection",
+            Body::Conversation(|_| {
+                let lines = ["one", "two", "three", "four", "five"];
+                let mut c = Conversation::new()
+                    .input(&(lines.join("\n") + "\n"))
+                    .accept(C1);
+                for line in lines {
+                    let reply = line.to_uppercase();
+                    c = c
+                        .expect(C1, Want::Line(line.as_bytes().to_vec()))
+                        .send(C1, reply.as_bytes(), Cut::Whole)
+                        .expect_output(&reply);
+                }
+                c.expect_no_connection(Deadline::Concurrent, Level::Must)
+                    .end_input()
+            }),
+        )
+    }
 }
 
 fn client_exit() -> Check {
-    client(
-        "tcp-upper.client.exit",
-        Level::Should,
-        "end of input (or the quit line) ends the client with status 0, not a traceback",
-        "when its input ends (or the profile's quit line is typed) the client closes \
-         its socket and exits with status 0",
-        Body::Conversation(|p: &Profile| {
-            let c = Conversation::new()
-                .input("bye\n")
-                .accept(C1)
-                .expect(C1, Want::Line(b"bye".to_vec()))
-                .send(C1, "BYE", Cut::Whole)
-                .expect_output("BYE");
-            let c = match &p.quit {
-                Some(q) => c.input(&format!("{q}\n")),
-                None => c.end_input(),
-            };
-            // A Python client can exit 0 and still have printed a
-            // traceback (from a thread, or an exception it caught late).
-            c.expect_clean_exit(Level::Must, Some("Traceback"))
-        }),
-    )
+    Check {
+        explain: Explain {
+            why: "At end of input the client should close its socket and exit with status 0; a traceback tells the user something broke.",
+            mistake: "while True:\n    line = input()              # EOFError at end of input",
+            fix: "Loop over sys.stdin (it ends cleanly), or catch EOFError, then close the socket.",
+        },
+        ..client(
+            "tcp-upper.client.exit",
+            Level::Should,
+            "end of input (or the quit line) ends the client with status 0, not a traceback",
+            "when its input ends (or the profile's quit line is typed) the client closes \
+             its socket and exits with status 0",
+            Body::Conversation(|p: &Profile| {
+                let c = Conversation::new()
+                    .input("bye\n")
+                    .accept(C1)
+                    .expect(C1, Want::Line(b"bye".to_vec()))
+                    .send(C1, "BYE", Cut::Whole)
+                    .expect_output("BYE");
+                let c = match &p.quit {
+                    Some(q) => c.input(&format!("{q}\n")),
+                    None => c.end_input(),
+                };
+                // A Python client can exit 0 and still have printed a
+                // traceback (from a thread, or an exception it caught late).
+                c.expect_clean_exit(Level::Must, Some("Traceback"))
+            }),
+        )
+    }
 }
 
 /// Opens the connection the stream cases share. A completed request and

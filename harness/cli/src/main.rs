@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sockspec_engine::check::Role;
+use sockspec_engine::check::{Check, Role};
 use sockspec_engine::exit;
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
@@ -32,6 +32,7 @@ use sockspec_engine::verdict::Verdict;
                   3 the target could not be started or never listened; 4 the harness failed; \
                   130 interrupted.\n\nExamples:\n  \
                   sockspec list\n  \
+                  sockspec explain tcp-upper.no-spin\n  \
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
@@ -51,6 +52,12 @@ enum Command {
     },
     /// Run a suite's checks against a server or a client.
     Run(RunArgs),
+    /// Explain a check: what it requires, why, the mistake that usually
+    /// breaks it and the fix.
+    Explain {
+        /// The check's id, such as tcp-upper.no-spin (see `sockspec list`).
+        id: String,
+    },
     /// Serve a reference implementation, to test a client against.
     Serve {
         /// The protocol to serve (see `sockspec list`).
@@ -138,6 +145,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
         Command::Run(args) => run_suite(args),
+        Command::Explain { id } => explain(&id),
         Command::Serve {
             suite,
             port,
@@ -202,6 +210,38 @@ fn list(only: Option<&str>) -> i32 {
             }
         }
     }
+    exit::OK
+}
+
+fn explain(id: &str) -> i32 {
+    let suites = sockspec_suites::all();
+    let checks: Vec<&Check> = suites.iter().flat_map(|s| s.checks.iter()).collect();
+    let Some(check) = checks.iter().find(|c| c.id.as_str() == id) else {
+        let names: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        return usage(&format!(
+            "no check with id {id:?}; the closest are: {} (see `sockspec list`)",
+            suggest::closest(id, &names, 3).join(", ")
+        ));
+    };
+    let e = &check.explain;
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} ({} check, {}): {}\n\nRequirement: {}\n\nWhy it matters: {}\n\n\
+         The mistake that usually breaks it:\n{}\n\nThe fix: {}",
+        check.id,
+        check.role.as_str(),
+        check.level,
+        check.summary,
+        check.expectation,
+        e.why,
+        e.mistake
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        e.fix
+    );
     exit::OK
 }
 

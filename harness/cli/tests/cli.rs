@@ -464,3 +464,34 @@ fn a_misspelt_suite_suggests_the_closest_one() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("did you mean tcp-upper?"), "{err}");
 }
+
+#[test]
+fn every_check_of_every_suite_can_be_explained() {
+    let (_, list, _) = stdout_of(cmd().arg("list"));
+    let ids: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.trim_start().split_whitespace().next())
+        .filter(|w| w.contains('.') && !w.ends_with(':'))
+        .collect();
+    assert!(ids.len() >= 16, "{list}");
+    for id in ids {
+        let (code, out, err) = stdout_of(cmd().args(["explain", id]));
+        assert_eq!(code, 0, "{id}: {err}");
+        for part in ["Requirement:", "Why it matters:", "The mistake", "The fix:"] {
+            assert!(out.contains(part), "{id} lacks {part:?}: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_failure_ends_with_the_explain_command_to_read_more() {
+    let (code, out, _) = server_run(
+        "python3 fixtures/tcp-upper/faulty/server_dies_on_reset.py {port}",
+        "tcp-upper.reset",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("more: sockspec explain tcp-upper.reset"),
+        "{out}"
+    );
+}

@@ -102,6 +102,27 @@ pub struct Generated {
     pub case: fn(&Profile, &[u8], &Cut) -> Conversation,
 }
 
+/// The teaching text of a check, for `sockspec explain ID`: why the
+/// requirement matters, the code that usually breaks it, and the fix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Explain {
+    /// Why the requirement matters, in a sentence or two.
+    pub why: &'static str,
+    /// A few lines of the kind of Python code that breaks it.
+    pub mistake: &'static str,
+    /// What to change.
+    pub fix: &'static str,
+}
+
+impl Explain {
+    /// Whether every part is written.
+    pub fn is_complete(&self) -> bool {
+        !self.why.trim().is_empty()
+            && !self.mistake.trim().is_empty()
+            && !self.fix.trim().is_empty()
+    }
+}
+
 /// One requirement of a protocol, runnable against a target.
 #[derive(Clone)]
 pub struct Check {
@@ -119,6 +140,8 @@ pub struct Check {
     /// What usually fixes a miss of this check, shown under the misses: the
     /// protocol's advice, kept with the check that gives it.
     pub hint: Option<&'static str>,
+    /// The longer explanation `sockspec explain` prints.
+    pub explain: Explain,
     pub body: Body,
 }
 

@@ -355,6 +355,9 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     if let (Some(hint), Verdict::Fail | Verdict::Warn, None) = (check.hint, verdict, &stopped) {
         detail.push_str(&format!("hint: {hint}\n"));
     }
+    if matches!(verdict, Verdict::Fail | Verdict::Warn) {
+        detail.push_str(&format!("more: sockspec explain {}\n", check.id));
+    }
     for note in &ran.outcome.notes {
         detail.push_str(&format!("observed: {note}\n"));
     }

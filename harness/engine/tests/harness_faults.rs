@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sockspec_engine::check::{Body, Check, CheckId, Role, Suite};
+use sockspec_engine::check::{Body, Check, CheckId, Explain, Role, Suite};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
 use sockspec_engine::level::Level;
@@ -31,6 +31,7 @@ fn buggy_suite() -> Suite {
             expectation: "none: the suite is wrong",
             abusive: false,
             hint: None,
+            explain: Explain::default(),
             body: Body::Conversation(|_| {
                 Conversation::new()
                     .connect(Conn(1))
