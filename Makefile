@@ -5,7 +5,7 @@ CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
 
-.PHONY: demo demo-faulty test matrix soak hygiene spin fuzz bench build lint clean
+.PHONY: demo demo-faulty install test matrix soak hygiene spin fuzz bench build lint clean
 
 build:
 	$(CARGO) build --release --quiet -p sockspec
@@ -13,6 +13,14 @@ build:
 ## Run the tcp-upper suite against the bundled Python server.
 demo: build
 	$(SOCKSPEC) run tcp-upper --server 'python3 fixtures/tcp-upper/server.py {port}'
+	@echo
+	@echo "The sockspec command is $(SOCKSPEC). To test your own server:"
+	@echo "  $(SOCKSPEC) run tcp-upper --server 'python3 your_server.py {port}'"
+	@echo "make install puts sockspec on your PATH (in ~/.cargo/bin)."
+
+## Put the sockspec command in ~/.cargo/bin.
+install:
+	$(CARGO) install --locked --path harness/cli
 
 ## The same against a server with a fault, to see what a failure looks like.
 demo-faulty: build
