@@ -56,6 +56,18 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
                 d.detail.replace('\n', "\n    ")
             ));
         }
+        for (id, words) in &f.words {
+            let detail = run.report["checks"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["id"] == id.as_str()))
+                .and_then(|c| c["detail"].as_str())
+                .unwrap_or_default();
+            for w in words {
+                if !detail.contains(w.as_str()) {
+                    out.push(format!("{id}: the detail lacks {w:?}:\n    {detail}"));
+                }
+            }
+        }
         let rss = run.report["summary"]["peak_rss_kib"].as_u64().unwrap_or(0);
         if rss > MAX_RSS_KIB {
             out.push(format!(

@@ -140,7 +140,7 @@ impl Launched {
     /// left once its processes sleep or the deadline passes.
     pub fn settle(&mut self, timing: &Timing) {
         let deadline = Instant::now() + timing.deadline(Deadline::Settle);
-        let mut asleep = 0;
+        let mut asleep_since: Option<Instant> = None;
         for polls in 0u32.. {
             if self.process.exited().is_some() {
                 // The pipes close as the last process ends; the tail is whole then.
@@ -158,13 +158,17 @@ impl Launched {
                 if waiting == 0 {
                     return;
                 }
-                // Blocked in accept or recv with a connection it keeps open.
-                asleep = if self.process.tree().iter().all(|s| !s.running) {
-                    asleep + 1
-                } else {
-                    0
+                // Blocked in accept or recv with a connection it keeps
+                // open, for long enough that it is not a pause on the way
+                // out (a process that is dying runs, or waits to run).
+                let asleep = self.process.tree().iter().all(|s| s.zombie || s.sleeping);
+                let since = match (asleep, asleep_since) {
+                    (false, _) => None,
+                    (true, None) => Some(Instant::now()),
+                    (true, Some(t)) => Some(t),
                 };
-                if asleep >= Timing::ASLEEP_POLLS {
+                asleep_since = since;
+                if since.is_some_and(|t| t.elapsed() >= Timing::ASLEEP_FOR) {
                     return;
                 }
             }
@@ -281,8 +285,9 @@ fn ended_before_listening(process: &Process, port: u16, how: String) -> StartErr
             Blame::Environment,
             format!(
                 "the server could not bind port {port} ({how}): {}; set SO_REUSEADDR on the \
-                 listening socket before bind(), or wait until they end",
+                 listening socket before bind(), or wait {}s and run again",
                 time_wait_words(tw),
+                tw.longest.as_secs() + 1,
             ),
             true,
             Some(process),

@@ -82,8 +82,9 @@ pub struct Stat {
     pub ticks: u64,
     /// Zombie processes hold no resources worth measuring.
     pub zombie: bool,
-    /// Running or waiting to run (state R), rather than asleep.
-    pub running: bool,
+    /// Asleep waiting for an event (state S: in accept, recv, select...),
+    /// rather than running, waiting to run, or in a disk wait.
+    pub sleeping: bool,
 }
 
 /// Parses the text of `/proc/PID/stat`. The command name sits in
@@ -100,7 +101,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         pgid: f.get(2)?.parse().ok()?,
         ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
         zombie: *f.first()? == "Z",
-        running: *f.first()? == "R",
+        sleeping: *f.first()? == "S",
     })
 }
 
@@ -341,6 +342,34 @@ fn one_thread(before: Option<&ThreadSample>, after: &ThreadSample, seconds: f64)
     }
 }
 
+/// Every descendant of `root` now, with its parent, read from the
+/// kernel's `/proc/PID/task/TID/children` lists: a few small reads, cheap
+/// enough to take after every reply (a scan of all of `/proc` is not).
+pub fn descendants(root: i32) -> Vec<(i32, i32)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root];
+    // A tree of more than a few thousand processes is not a target's.
+    while let Some(pid) = stack.pop() {
+        if found.len() > 4096 {
+            break;
+        }
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let list = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in list
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+            {
+                found.push((child, pid));
+                stack.push(child);
+            }
+        }
+    }
+    found
+}
+
 /// The inodes of the sockets `pid` holds open (`socket:[N]` in its fds).
 pub fn socket_inodes(pid: i32) -> BTreeSet<u64> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -468,7 +497,7 @@ mod tests {
             pgid: 1,
             ticks: 10,
             zombie: false,
-            running: false,
+            sleeping: true,
         };
         let b = Stat { ticks: 20, ..a };
         let c = Stat {

@@ -212,11 +212,13 @@ impl Timing {
     /// within a few milliseconds, and every check waits for it.
     pub const FAST_POLL: Duration = Duration::from_millis(1);
 
-    /// How many polls in a row a target must be seen asleep, holding a
-    /// connection the harness closed, before the end of a check stops
-    /// waiting for it: a process printing a traceback and exiting runs
-    /// (state R) until it is gone, one blocked in accept or recv does not.
-    pub const ASLEEP_POLLS: u32 = 3;
+    /// How long a target must be seen asleep (state S in every process),
+    /// holding a connection the harness closed, before the end of a check
+    /// stops waiting for it: a process printing a traceback and exiting
+    /// runs or waits to run until it is gone, one blocked in accept or recv
+    /// sleeps. 30 ms is many scheduler slices on a loaded machine, and
+    /// costs only the checks of servers that never close.
+    pub const ASLEEP_FOR: Duration = Duration::from_millis(30);
 
     /// How many times a spinning thread's system call is read, 1 ms apart,
     /// to say what it is busy doing: a receive loop on a closed connection

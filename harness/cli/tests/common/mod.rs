@@ -49,6 +49,10 @@ pub struct Fixture {
     pub needs_ipv6: bool,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
+    /// Words a check's detail must hold: that it names the cause (a
+    /// process, a count, the holder of a connection).
+    #[serde(default)]
+    pub words: BTreeMap<String, Vec<String>>,
 }
 
 pub fn manifest() -> Manifest {

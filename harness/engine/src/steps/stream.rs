@@ -194,13 +194,28 @@ impl Session<'_> {
             return String::new();
         };
         let who = ports::Holder::of(*holder);
-        if p.had_children(*holder) {
-            format!(
+        let alive: Vec<i32> = tree.iter().map(|s| s.pid).collect();
+        let gone: Vec<i32> = self
+            .family
+            .iter()
+            .filter(|&(child, parent)| parent == holder && !alive.contains(child))
+            .map(|(&child, _)| child)
+            .collect();
+        match gone.as_slice() {
+            [] if p.had_children(*holder) => format!(
                 " in {who}, which started child processes: a parent that hands a connection \
                  to a child must close its own copy, or the client never sees the end"
-            )
-        } else {
-            format!(" in {who}")
+            ),
+            [] => format!(" in {who}"),
+            children => format!(
+                " in {who} (the parent) after {} (its child) exited: a parent that hands a \
+                 connection to a child must close its own copy, or the client never sees the end",
+                children
+                    .iter()
+                    .map(|c| format!("pid {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
@@ -397,13 +412,13 @@ impl Session<'_> {
             Want::End => self.timing.deadline(Deadline::Eof),
             _ => self.timing.deadline(Deadline::Reply),
         };
-        if let (Want::End, Peer::Launched(l)) = (want, &mut *self.peer) {
-            // A child serving this connection may be gone by the time the
-            // end is missed; seen now, a miss can name its parent.
-            l.process().tree();
-        }
         self.wait_for(conn, want, within, true)
             .map_err(|e| e.at_level(level))?;
+        if matches!(*self.peer, Peer::Launched(_)) {
+            // A reply just came, so whoever sent it is alive now: a child
+            // serving this connection is seen before it exits.
+            self.note_family();
+        }
         if let Want::Message(_) = want {
             // Nothing may follow the message: a stray newline shows at once.
             let deadline = Instant::now() + self.timing.deadline(Deadline::Quiet);
