@@ -11,6 +11,7 @@ use crate::ports::{self, TimeWait};
 use crate::target::{describe_exit, Launch, Process};
 use crate::tcpsock::TcpState;
 use crate::timing::{Deadline, Timing};
+use crate::transport::Transport;
 
 /// A server the harness started.
 pub struct Launched {
@@ -225,7 +226,7 @@ fn wait_listening(
                     format!(
                         "{}, not by the target; the target did not listen on it within {:.1}s; \
                          stop that process or choose another port",
-                        ports::describe_holders(port, &others),
+                        ports::describe_holders(port, Transport::Stream, &others),
                         within.as_secs_f64(),
                     ),
                     true,
@@ -269,7 +270,7 @@ fn ended_before_listening(process: &Process, port: u16, how: String) -> StartErr
             format!(
                 "the server ended ({how}) without listening: {}; stop that process or \
                  choose another port",
-                ports::describe_holders(port, &holders)
+                ports::describe_holders(port, Transport::Stream, &holders)
             ),
             true,
             Some(process),

@@ -33,6 +33,8 @@ pub mod target;
 pub mod tcpsock;
 pub mod timing;
 pub mod transcript;
+pub mod transport;
+pub mod udpsock;
 pub mod verdict;
 
 pub use check::{Body, Check, CheckId, Generated, Level, Role, Suite};
@@ -40,4 +42,5 @@ pub use conversation::{Conn, Conversation, Step, Want};
 pub use cut::{Cut, Piece};
 pub use profile::Profile;
 pub use timing::{Deadline, Pause, Timing};
+pub use transport::Transport;
 pub use verdict::Verdict;

@@ -26,6 +26,7 @@ use crate::session::{Miss, Outcome, Peer, Session};
 use crate::target::{describe_exit, Launch, Process};
 use crate::timing::Timing;
 use crate::transcript::Transcript;
+use crate::transport::Transport;
 use crate::verdict::Verdict;
 
 /// What the checks run against.
@@ -216,7 +217,7 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
     Err(RunError::TargetFailed(format!(
         "{} before the target was started (an earlier instance still running?); \
          stop it{} or choose another port",
-        ports::describe_holders(*port, &holders),
+        ports::describe_holders(*port, Transport::Stream, &holders),
         match holders.as_slice() {
             [one] => format!(" (kill {})", one.pid),
             _ => String::new(),
