@@ -6,17 +6,19 @@ use std::io::{self, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sockspec_engine::check::Role;
 use sockspec_engine::exit;
+use sockspec_engine::fleet::{self, Fleet};
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
 use sockspec_engine::select::Selection;
-use sockspec_engine::target;
+use sockspec_engine::target::Workdir;
 use sockspec_engine::timing::Timing;
+use sockspec_engine::transport::Transport;
 use sockspec_engine::verdict::Verdict;
 
 #[derive(Parser)]
@@ -49,7 +51,7 @@ enum Command {
         suite: Option<String>,
     },
     /// Run a suite's checks against a server or a client.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve a reference implementation, to test a client against.
     Serve {
         /// The protocol to serve (see `sockspec list`).
@@ -77,6 +79,12 @@ struct RunArgs {
     /// and puts it in {port}).
     #[arg(long, conflicts_with = "target")]
     port: Option<u16>,
+    /// Run the program in DIR instead of where sockspec runs; `{scratch}`
+    /// runs it in its own scratch directory. Each start gets a fresh
+    /// scratch directory either way ($SOCKSPEC_SCRATCH, `{scratch}` in the
+    /// command), removed when it ends.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    workdir: Option<PathBuf>,
     /// Run only checks whose id matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     only: Vec<String>,
@@ -136,7 +144,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
-        Command::Run(args) => run_suite(args),
+        Command::Run(args) => run_suite(*args),
         Command::Serve {
             suite,
             port,
@@ -261,6 +269,19 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
+    // Every suite today is a stream protocol; the suite will declare it.
+    let transport = Transport::Stream;
+    let workdir = match args.workdir {
+        None => Workdir::Here,
+        Some(dir) if dir.as_os_str() == "{scratch}" => Workdir::Scratch,
+        Some(dir) if dir.is_dir() => Workdir::Dir(dir),
+        Some(dir) => {
+            return usage(&format!(
+                "--workdir {}: no such directory; give an existing folder, or '{{scratch}}'",
+                dir.display()
+            ))
+        }
+    };
     let target = if let Some(cmd) = args.target.server {
         if cmd.trim().is_empty() {
             return usage("--server needs a command, such as --server 'python3 server.py {port}'");
@@ -268,6 +289,8 @@ fn run_suite(args: RunArgs) -> i32 {
         TargetSpec::Server {
             command: cmd,
             port: args.port,
+            transport,
+            workdir,
         }
     } else if let Some(t) = args.target.target {
         match parse_target(&t) {
@@ -281,6 +304,8 @@ fn run_suite(args: RunArgs) -> i32 {
         TargetSpec::Client {
             command: cmd,
             port: args.port,
+            transport,
+            workdir,
         }
     } else {
         return usage("give one of --server CMD, --target HOST:PORT or --client CMD");
@@ -342,10 +367,11 @@ fn run_suite(args: RunArgs) -> i32 {
         }
     }
 
-    target::install_interrupt_handler();
+    fleet::install_interrupt_handler();
     let config = RunConfig {
         suite: &suite,
         target,
+        fleet: Fleet::new(),
         timing: Timing::new(args.timeout_scale),
         profile,
         seed,
@@ -353,8 +379,9 @@ fn run_suite(args: RunArgs) -> i32 {
     };
     let mut write_failed = None;
     let outcome = run::run(&config, &mut |event: &Event| {
-        if target::interrupted() {
-            target::await_interrupt_exit();
+        // What an interrupt causes is not the target's doing: not reported.
+        if fleet::interrupted() {
+            return;
         }
         for r in reporters.iter_mut() {
             if let Err(e) = r.report(event) {
@@ -362,10 +389,15 @@ fn run_suite(args: RunArgs) -> i32 {
             }
         }
     });
-    if target::interrupted() {
-        target::await_interrupt_exit();
+    drop(config);
+    if fleet::interrupted() {
+        // The handler ends every target; the bound only guards against a
+        // kill that never returns.
+        fleet::await_interrupt_handled(Duration::from_secs(10));
+        drop(reporters);
+        eprintln!("\nsockspec: interrupted; every target process was ended");
+        return exit::INTERRUPTED;
     }
-    target::kill_all_live();
     if let Some(e) = write_failed {
         eprintln!("error: could not write the report: {e}");
         return exit::HARNESS_ERROR;

@@ -3,7 +3,8 @@
 //!
 //! A suite describes each check as a [`Conversation`](conversation::Conversation):
 //! a value listing what to send, how to cut it on the wire and what to expect.
-//! The engine starts the target ([`target`]), runs the conversation with tuned
+//! The engine starts the target ([`target`]) as part of its run's
+//! [`Fleet`](fleet::Fleet), runs the conversation with tuned
 //! sockets ([`net`], [`cut`]), watches the target's process ([`procfs`]),
 //! records a [`Transcript`](transcript::Transcript), turns what happened into a
 //! [`Verdict`](verdict::Verdict) and streams [`report::Event`]s to reporters.
@@ -13,6 +14,7 @@ pub mod check;
 pub mod conversation;
 pub mod cut;
 pub mod exit;
+pub mod fleet;
 pub mod frame;
 pub mod generated;
 pub mod launch;
