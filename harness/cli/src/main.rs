@@ -206,22 +206,28 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
     if sockspec_suites::find(suite).is_none() {
         return unknown_suite(suite);
     }
-    if suite != "tcp-upper" {
+    let Some(reference) = sockspec_reference::find(suite) else {
+        let available: Vec<&str> = sockspec_reference::SERVERS
+            .iter()
+            .map(|r| r.suite)
+            .collect();
         return usage(&format!(
-            "no reference server for {suite} yet; `sockspec serve tcp-upper` is available"
+            "no reference server for {suite} yet; the reference servers are: {}",
+            available.join(", ")
         ));
-    }
-    let listener = match sockspec_reference::bind(host, port) {
-        Ok(l) => l,
+    };
+    let options = sockspec_reference::Options { buf };
+    let server = match (reference.bind)(host, port, &options) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("error: could not listen on {host}:{port}: {e}; choose another --port");
+            eprintln!("error: could not bind {host}:{port}: {e}; choose another --port");
             return exit::TARGET_FAILED;
         }
     };
     eprintln!(
-        "sockspec serve: tcp-upper reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
+        "sockspec serve: {suite} reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
     );
-    match sockspec_reference::serve_tcp_upper(listener, buf) {
+    match server.serve() {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: the server stopped: {e}");
