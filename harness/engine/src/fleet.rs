@@ -465,6 +465,29 @@ mod tests {
     }
 
     #[test]
+    fn a_target_that_cannot_be_run_leaves_nothing_registered() {
+        let fleet = Fleet::new();
+        let mut l = launch("true");
+        l.workdir = Workdir::Dir("/nonexistent/sockspec".into());
+        assert!(fleet.spawn(&l).is_err());
+        assert_eq!(fleet.live(), 0);
+        assert!(fleet.0.lock().scratch.is_empty());
+    }
+
+    #[test]
+    fn a_server_that_ends_before_listening_is_an_error_that_leaves_nothing_behind() {
+        let fleet = Fleet::new();
+        let l = launch("echo no port for me >&2; exit 3");
+        let e = crate::launch::Launched::start(l, &fleet, &Timing::default())
+            .err()
+            .expect("never listened");
+        assert_eq!(e.blame, crate::launch::Blame::Target);
+        assert_eq!(e.stderr_tail.as_deref(), Some("no port for me"));
+        assert_eq!(fleet.live(), 0);
+        assert!(fleet.0.lock().scratch.is_empty());
+    }
+
+    #[test]
     fn each_fleet_marks_its_targets_with_its_own_mark() {
         let (a, b) = (Fleet::new(), Fleet::new());
         assert_ne!(a.mark(), b.mark());

@@ -349,3 +349,60 @@ pub fn indent(text: &str, prefix: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Workdir;
+
+    fn server(code: &str, transport: Transport) -> Launch {
+        Launch {
+            command: format!("exec python3 -c '{code}' {{port}}"),
+            port: crate::net::free_port().unwrap(),
+            stdin: false,
+            transport,
+            workdir: Workdir::Here,
+        }
+    }
+
+    const UDP_SERVER: &str = "import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((\"127.0.0.1\", int(sys.argv[1])))
+time.sleep(30)";
+
+    const TCP_SERVER: &str = "import socket, sys, time
+s = socket.socket()
+s.bind((\"127.0.0.1\", int(sys.argv[1])))
+s.listen()
+time.sleep(30)";
+
+    #[test]
+    fn a_datagram_server_is_ready_once_its_socket_is_bound() {
+        let launch = server(UDP_SERVER, Transport::Datagram);
+        let port = launch.port;
+        let mut l = Launched::start(launch, &Fleet::new(), &Timing::default())
+            .map_err(|e| e.full())
+            .unwrap();
+        assert_eq!(l.addr(), SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        l.end();
+    }
+
+    #[test]
+    fn a_tcp_listener_does_not_make_a_datagram_server_ready() {
+        let launch = server(TCP_SERVER, Transport::Datagram);
+        let e = Launched::start(launch, &Fleet::new(), &Timing::new(0.1))
+            .err()
+            .expect("never bound a UDP socket");
+        assert_eq!(e.blame, Blame::Target);
+        assert!(e.message.contains("did not bind UDP port"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_stream_server_is_ready_once_it_listens() {
+        let launch = server(TCP_SERVER, Transport::Stream);
+        let mut l = Launched::start(launch, &Fleet::new(), &Timing::default())
+            .map_err(|e| e.full())
+            .unwrap();
+        l.end();
+    }
+}
