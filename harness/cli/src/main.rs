@@ -6,18 +6,20 @@ use std::io::{self, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sockspec_engine::check::{Check, Role};
 use sockspec_engine::exit;
+use sockspec_engine::fleet::{self, Fleet};
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
 use sockspec_engine::select::Selection;
 use sockspec_engine::suggest;
-use sockspec_engine::target;
+use sockspec_engine::target::Workdir;
 use sockspec_engine::timing::Timing;
+use sockspec_engine::transport::Transport;
 use sockspec_engine::verdict::Verdict;
 
 #[derive(Parser)]
@@ -51,7 +53,7 @@ enum Command {
         suite: Option<String>,
     },
     /// Run a suite's checks against a server or a client.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Explain a check: what it requires, why, the mistake that usually
     /// breaks it and the fix.
     Explain {
@@ -85,6 +87,12 @@ struct RunArgs {
     /// and puts it in {port}).
     #[arg(long, conflicts_with = "target")]
     port: Option<u16>,
+    /// Run the program in DIR instead of where sockspec runs; `{scratch}`
+    /// runs it in its own scratch directory. Each start gets a fresh
+    /// scratch directory either way ($SOCKSPEC_SCRATCH, `{scratch}` in the
+    /// command), removed when it ends.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    workdir: Option<PathBuf>,
     /// Run only checks whose id matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     only: Vec<String>,
@@ -144,7 +152,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
-        Command::Run(args) => run_suite(args),
+        Command::Run(args) => run_suite(*args),
         Command::Explain { id } => explain(&id),
         Command::Serve {
             suite,
@@ -249,22 +257,28 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
     if sockspec_suites::find(suite).is_none() {
         return unknown_suite(suite);
     }
-    if suite != "tcp-upper" {
+    let Some(reference) = sockspec_reference::find(suite) else {
+        let available: Vec<&str> = sockspec_reference::SERVERS
+            .iter()
+            .map(|r| r.suite)
+            .collect();
         return usage(&format!(
-            "no reference server for {suite} yet; `sockspec serve tcp-upper` is available"
+            "no reference server for {suite} yet; the reference servers are: {}",
+            available.join(", ")
         ));
-    }
-    let listener = match sockspec_reference::bind(host, port) {
-        Ok(l) => l,
+    };
+    let options = sockspec_reference::Options { buf };
+    let server = match (reference.bind)(host, port, &options) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("error: could not listen on {host}:{port}: {e}; choose another --port");
+            eprintln!("error: could not bind {host}:{port}: {e}; choose another --port");
             return exit::TARGET_FAILED;
         }
     };
     eprintln!(
-        "sockspec serve: tcp-upper reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
+        "sockspec serve: {suite} reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
     );
-    match sockspec_reference::serve_tcp_upper(listener, buf) {
+    match server.serve() {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: the server stopped: {e}");
@@ -312,6 +326,19 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
+    // Every suite today is a stream protocol; the suite will declare it.
+    let transport = Transport::Stream;
+    let workdir = match args.workdir {
+        None => Workdir::Here,
+        Some(dir) if dir.as_os_str() == "{scratch}" => Workdir::Scratch,
+        Some(dir) if dir.is_dir() => Workdir::Dir(dir),
+        Some(dir) => {
+            return usage(&format!(
+                "--workdir {}: no such directory; give an existing folder, or '{{scratch}}'",
+                dir.display()
+            ))
+        }
+    };
     let target = if let Some(cmd) = args.target.server {
         if cmd.trim().is_empty() {
             return usage("--server needs a command, such as --server 'python3 server.py {port}'");
@@ -319,6 +346,8 @@ fn run_suite(args: RunArgs) -> i32 {
         TargetSpec::Server {
             command: cmd,
             port: args.port,
+            transport,
+            workdir,
         }
     } else if let Some(t) = args.target.target {
         match parse_target(&t) {
@@ -332,6 +361,8 @@ fn run_suite(args: RunArgs) -> i32 {
         TargetSpec::Client {
             command: cmd,
             port: args.port,
+            transport,
+            workdir,
         }
     } else {
         return usage("give one of --server CMD, --target HOST:PORT or --client CMD");
@@ -404,10 +435,11 @@ fn run_suite(args: RunArgs) -> i32 {
         }
     }
 
-    target::install_interrupt_handler();
+    fleet::install_interrupt_handler();
     let config = RunConfig {
         suite: &suite,
         target,
+        fleet: Fleet::new(),
         timing: Timing::new(args.timeout_scale),
         profile,
         seed,
@@ -415,8 +447,9 @@ fn run_suite(args: RunArgs) -> i32 {
     };
     let mut write_failed = None;
     let outcome = run::run(&config, &mut |event: &Event| {
-        if target::interrupted() {
-            target::await_interrupt_exit();
+        // What an interrupt causes is not the target's doing: not reported.
+        if fleet::interrupted() {
+            return;
         }
         for r in reporters.iter_mut() {
             if let Err(e) = r.report(event) {
@@ -424,10 +457,15 @@ fn run_suite(args: RunArgs) -> i32 {
             }
         }
     });
-    if target::interrupted() {
-        target::await_interrupt_exit();
+    drop(config);
+    if fleet::interrupted() {
+        // The handler ends every target; the bound only guards against a
+        // kill that never returns.
+        fleet::await_interrupt_handled(Duration::from_secs(10));
+        drop(reporters);
+        eprintln!("\nsockspec: interrupted; every target process was ended");
+        return exit::INTERRUPTED;
     }
-    target::kill_all_live();
     if let Some(e) = write_failed {
         eprintln!("error: could not write the report: {e}");
         return exit::HARNESS_ERROR;

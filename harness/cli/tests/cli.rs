@@ -442,6 +442,82 @@ fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix()
 }
 
 #[test]
+fn a_server_with_relative_paths_runs_in_the_folder_given_with_workdir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_root().join("fixtures/tcp-upper/server.py"),
+        dir.path().join("server.py"),
+    )
+    .unwrap();
+    let workdir = dir.path().display().to_string();
+    let (code, out, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        "python3 server.py {port}",
+        "--workdir",
+        &workdir,
+        "--only",
+        "tcp-upper.echo",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_missing_workdir_is_a_usage_error_that_names_it() {
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--workdir",
+        "/nonexistent/sockspec-workdir",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/sockspec-workdir"), "{err}");
+}
+
+#[test]
+fn each_start_gets_a_scratch_directory_that_is_gone_after_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seen = tmp.path().join("seen");
+    // Records its scratch directory, then serves as the textbook server does.
+    let server = format!(
+        "echo \"$SOCKSPEC_SCRATCH {{scratch}}\" >> {}; exec python3 fixtures/tcp-upper/server.py {{port}}",
+        seen.display()
+    );
+    let scratch_parent = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch_parent).unwrap();
+    let (code, out, err) = stdout_of(
+        cmd()
+            .env("TMPDIR", &scratch_parent)
+            .args(["run", "tcp-upper", "--server", &server])
+            .args(["--only", "tcp-upper.echo", "--only", "tcp-upper.reset"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<String> = std::fs::read_to_string(&seen)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 2, "one start per check: {lines:?}");
+    let dirs: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            let (env, placeholder) = l.split_once(' ').unwrap();
+            assert_eq!(env, placeholder, "{{scratch}} is $SOCKSPEC_SCRATCH");
+            env
+        })
+        .collect();
+    assert_ne!(dirs[0], dirs[1], "each start gets a fresh directory");
+    assert!(dirs
+        .iter()
+        .all(|d| d.starts_with(&scratch_parent.display().to_string())));
+    let left: Vec<_> = std::fs::read_dir(&scratch_parent).unwrap().collect();
+    assert!(left.is_empty(), "scratch directories left: {left:?}");
+}
+
+#[test]
 fn a_selection_that_matches_nothing_names_the_closest_ids() {
     let (code, _, err) = stdout_of(cmd().args([
         "run",
@@ -470,7 +546,7 @@ fn every_check_of_every_suite_can_be_explained() {
     let (_, list, _) = stdout_of(cmd().arg("list"));
     let ids: Vec<&str> = list
         .lines()
-        .filter_map(|l| l.trim_start().split_whitespace().next())
+        .filter_map(|l| l.split_whitespace().next())
         .filter(|w| w.contains('.') && !w.ends_with(':'))
         .collect();
     assert!(ids.len() >= 16, "{list}");

@@ -1,20 +1,25 @@
-//! A server the harness starts: launched through the shell, waited for
-//! until a socket of its own process tree listens on its port (read from
-//! the kernel, never by connecting), restarted on the same port when a
-//! check asks, and ended so that nothing of it reaches the next check.
+//! A server the harness starts: launched through the shell as part of its
+//! run's fleet, waited for until a socket of its own process tree is ready
+//! on its port (listening for TCP, bound for UDP; read from the kernel,
+//! never by connecting or sending), restarted on the same port when a check
+//! asks, and ended so that nothing of it reaches the next check.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::Instant;
 
+use crate::fleet::Fleet;
 use crate::ports::{self, TimeWait};
 use crate::target::{describe_exit, Launch, Process};
 use crate::tcpsock::TcpState;
 use crate::timing::{Deadline, Timing};
+use crate::transport::Transport;
 
 /// A server the harness started.
 pub struct Launched {
     launch: Launch,
+    /// The run's targets: a restarted instance joins them too.
+    fleet: Fleet,
     process: Process,
     addr: SocketAddr,
     /// The harness's ports of every connection made to this server, so
@@ -73,10 +78,10 @@ impl StartError {
 }
 
 impl Launched {
-    /// Starts the server and waits, without connecting, until its port is
-    /// in LISTEN state.
-    pub fn start(launch: Launch, timing: &Timing) -> Result<Launched, StartError> {
-        let mut process = Process::spawn(&launch).map_err(|e| {
+    /// Starts the server as a target of `fleet` and waits, without
+    /// connecting, until a socket of its own is ready on its port.
+    pub fn start(launch: Launch, fleet: &Fleet, timing: &Timing) -> Result<Launched, StartError> {
+        let mut process = fleet.spawn(&launch).map_err(|e| {
             StartError::new(
                 Blame::Environment,
                 format!("could not run `{}` through sh: {e}", launch.command_line()),
@@ -84,9 +89,10 @@ impl Launched {
                 None,
             )
         })?;
-        let addr = wait_listening(&mut process, launch.port, timing)?;
+        let addr = wait_ready(&mut process, &launch, timing)?;
         Ok(Launched {
             launch,
+            fleet: fleet.clone(),
             process,
             addr,
             client_ports: Vec::new(),
@@ -117,7 +123,7 @@ impl Launched {
     /// Kills the running instance and starts another on the same port.
     pub fn restart(&mut self, timing: &Timing) -> Result<(), StartError> {
         self.process.kill();
-        let mut process = Process::spawn(&self.launch).map_err(|e| {
+        let mut process = self.fleet.spawn(&self.launch).map_err(|e| {
             StartError::new(
                 Blame::Environment,
                 format!("could not run `{}` again: {e}", self.launch.command_line()),
@@ -125,7 +131,7 @@ impl Launched {
                 None,
             )
         })?;
-        let waited = wait_listening(&mut process, self.launch.port, timing);
+        let waited = wait_ready(&mut process, &self.launch, timing);
         self.process = process;
         self.addr = waited?;
         Ok(())
@@ -137,9 +143,12 @@ impl Launched {
     /// its traceback when the check's last step ends) is then seen to have
     /// crashed in this check, with its whole traceback. A correct server
     /// closes within a millisecond; a server that never closes, or spins, is
-    /// left once its processes sleep or the deadline passes.
+    /// left once its processes sleep or the deadline passes. A datagram
+    /// server has no connections to close: it is left once it sleeps.
     pub fn settle(&mut self, timing: &Timing) {
         let deadline = Instant::now() + timing.deadline(Deadline::Settle);
+        let port = self.launch.port;
+        let transport = self.launch.transport;
         let mut asleep_since: Option<Instant> = None;
         for polls in 0u32.. {
             if self.process.exited().is_some() {
@@ -149,30 +158,37 @@ impl Launched {
                     .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
                 return;
             }
-            let listening = !ports::listeners(self.launch.port).is_empty();
-            if listening {
-                let waiting = ports::sockets_on(self.launch.port, &[TcpState::CloseWait])
-                    .iter()
-                    .filter(|s| self.client_ports.contains(&s.remote.port()))
-                    .count();
-                if waiting == 0 {
+            if !ports::waiting_on(port, transport).is_empty() {
+                let closing = match transport {
+                    // Every harness connection is closed by now: one still
+                    // established has our end on its way, one in CLOSE_WAIT
+                    // has it and is the target's to close.
+                    Transport::Stream => {
+                        ports::sockets_on(port, &[TcpState::Established, TcpState::CloseWait])
+                            .iter()
+                            .filter(|s| self.client_ports.contains(&s.remote.port()))
+                            .count()
+                    }
+                    Transport::Datagram => 1,
+                };
+                if closing == 0 {
                     return;
                 }
                 // Blocked in accept or recv with a connection it keeps
-                // open, for long enough that it is not a pause on the way
-                // out (a process that is dying runs, or waits to run).
+                // open, or a datagram server waiting for the next request,
+                // for long enough that it is not a pause on the way out (a
+                // process that is dying runs, or waits to run).
                 let asleep = self.process.tree().iter().all(|s| s.zombie || s.sleeping);
-                let since = match (asleep, asleep_since) {
+                asleep_since = match (asleep, asleep_since) {
                     (false, _) => None,
                     (true, None) => Some(Instant::now()),
-                    (true, Some(t)) => Some(t),
+                    (true, since) => since,
                 };
-                asleep_since = since;
-                if since.is_some_and(|t| t.elapsed() >= Timing::ASLEEP_FOR) {
+                if asleep_since.is_some_and(|t| t.elapsed() >= Timing::ASLEEP_FOR) {
                     return;
                 }
             }
-            // Not listening and not exited: on its way out.
+            // Not ready and not exited: on its way out.
             if Instant::now() >= deadline {
                 return;
             }
@@ -189,23 +205,27 @@ impl Launched {
     /// `SO_REUSEADDR`.
     pub fn end(&mut self) {
         self.process.kill();
-        ports::clear_time_wait(self.launch.port, &self.client_ports);
+        if self.launch.transport == Transport::Stream {
+            ports::clear_time_wait(self.launch.port, &self.client_ports);
+        }
     }
 }
 
-/// Waits until a listening socket held by the target's own process tree is
-/// on `port`. A listener of any other process (a stale instance, another
-/// program) is not the target: the harness keeps waiting for the target's
-/// own, and names the other if the target ends or never listens.
-fn wait_listening(
+/// Waits until a socket held by the target's own process tree is ready on
+/// its port: listening (TCP) or bound (UDP). A socket of any other process
+/// (a stale instance, another program) is not the target: the harness keeps
+/// waiting for the target's own, and names the other if the target ends or
+/// never gets ready.
+fn wait_ready(
     process: &mut Process,
-    port: u16,
+    launch: &Launch,
     timing: &Timing,
 ) -> Result<SocketAddr, StartError> {
+    let (port, transport) = (launch.port, launch.transport);
     let within = timing.deadline(Deadline::Listen);
     let deadline = Instant::now() + within;
     loop {
-        let found = ports::listeners(port);
+        let found = ports::waiting_on(port, transport);
         if !found.is_empty() {
             let tree: Vec<i32> = process.tree().iter().map(|s| s.pid).collect();
             if let Some(own) = found
@@ -219,17 +239,18 @@ fn wait_listening(
             process
                 .stderr()
                 .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
-            return Err(ended_before_listening(process, port, describe_exit(status)));
+            return Err(ended_before_ready(process, launch, describe_exit(status)));
         }
         if Instant::now() >= deadline {
-            let others = ports::listener_holders(port);
+            let others = ports::holders(port, transport);
             if !found.is_empty() {
                 return Err(StartError::new(
                     Blame::Environment,
                     format!(
-                        "{}, not by the target; the target did not listen on it within {:.1}s; \
+                        "{}, not by the target; the target did not {} it within {:.1}s; \
                          stop that process or choose another port",
-                        ports::describe_holders(port, &others),
+                        ports::describe_holders(port, transport, &others),
+                        transport.ready_verb(),
                         within.as_secs_f64(),
                     ),
                     true,
@@ -239,8 +260,9 @@ fn wait_listening(
             return Err(StartError::new(
                 Blame::Target,
                 format!(
-                    "the server did not listen on port {port} within {:.1}s; if its port is written \
+                    "the server did not {} port {port} within {:.1}s; if its port is written \
                      in the code, pass it with --port, or use {{port}} in the command",
+                    transport.ready_verb(),
                     within.as_secs_f64(),
                 ),
                 false,
@@ -262,25 +284,34 @@ fn reachable(local: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, local.port())
 }
 
-/// Why a server that ended before listening did: the port taken by
+/// Why a server that ended before it was ready did: the port taken by
 /// another process or kept by TIME_WAIT is the machine's doing, anything
 /// else the program's.
-fn ended_before_listening(process: &Process, port: u16, how: String) -> StartError {
-    if !ports::listeners(port).is_empty() {
-        let holders = ports::listener_holders(port);
+fn ended_before_ready(process: &Process, launch: &Launch, how: String) -> StartError {
+    let (port, transport) = (launch.port, launch.transport);
+    if !ports::waiting_on(port, transport).is_empty() {
+        let holders = ports::holders(port, transport);
         return StartError::new(
             Blame::Environment,
             format!(
-                "the server ended ({how}) without listening: {}; stop that process or \
+                "the server ended ({how}) without {}: {}; stop that process or \
                  choose another port",
-                ports::describe_holders(port, &holders)
+                match transport {
+                    Transport::Stream => "listening",
+                    Transport::Datagram => "binding its port",
+                },
+                ports::describe_holders(port, transport, &holders)
             ),
             true,
             Some(process),
         );
     }
     let in_use = process.stderr().tail(40).contains("ddress already in use");
-    match ports::time_wait(port) {
+    let time_wait = match transport {
+        Transport::Stream => ports::time_wait(port),
+        Transport::Datagram => None,
+    };
+    match time_wait {
         Some(tw) => StartError::new(
             Blame::Environment,
             format!(
@@ -294,7 +325,13 @@ fn ended_before_listening(process: &Process, port: u16, how: String) -> StartErr
         ),
         None => StartError::new(
             Blame::Target,
-            format!("the server ended ({how}) before listening on port {port}"),
+            format!(
+                "the server ended ({how}) before {} port {port}",
+                match transport {
+                    Transport::Stream => "listening on",
+                    Transport::Datagram => "binding UDP",
+                }
+            ),
             in_use,
             Some(process),
         ),
@@ -320,4 +357,61 @@ pub fn indent(text: &str, prefix: &str) -> String {
         .map(|l| format!("{prefix}{l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Workdir;
+
+    fn server(code: &str, transport: Transport) -> Launch {
+        Launch {
+            command: format!("exec python3 -c '{code}' {{port}}"),
+            port: crate::net::free_port().unwrap(),
+            stdin: false,
+            transport,
+            workdir: Workdir::Here,
+        }
+    }
+
+    const UDP_SERVER: &str = "import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((\"127.0.0.1\", int(sys.argv[1])))
+time.sleep(30)";
+
+    const TCP_SERVER: &str = "import socket, sys, time
+s = socket.socket()
+s.bind((\"127.0.0.1\", int(sys.argv[1])))
+s.listen()
+time.sleep(30)";
+
+    #[test]
+    fn a_datagram_server_is_ready_once_its_socket_is_bound() {
+        let launch = server(UDP_SERVER, Transport::Datagram);
+        let port = launch.port;
+        let mut l = Launched::start(launch, &Fleet::new(), &Timing::default())
+            .map_err(|e| e.full())
+            .unwrap();
+        assert_eq!(l.addr(), SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        l.end();
+    }
+
+    #[test]
+    fn a_tcp_listener_does_not_make_a_datagram_server_ready() {
+        let launch = server(TCP_SERVER, Transport::Datagram);
+        let e = Launched::start(launch, &Fleet::new(), &Timing::new(0.1))
+            .err()
+            .expect("never bound a UDP socket");
+        assert_eq!(e.blame, Blame::Target);
+        assert!(e.message.contains("did not bind UDP port"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_stream_server_is_ready_once_it_listens() {
+        let launch = server(TCP_SERVER, Transport::Stream);
+        let mut l = Launched::start(launch, &Fleet::new(), &Timing::default())
+            .map_err(|e| e.full())
+            .unwrap();
+        l.end();
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! A suite describes each check as a [`Conversation`](conversation::Conversation):
 //! a value listing what to send, how to cut it on the wire and what to expect.
-//! The engine starts the target ([`target`]), runs the conversation with tuned
+//! The engine starts the target ([`target`]) as part of its run's
+//! [`Fleet`](fleet::Fleet), runs the conversation with tuned
 //! sockets ([`net`], [`cut`]), watches the target's process ([`procfs`]),
 //! records a [`Transcript`](transcript::Transcript), turns what happened into a
 //! [`Verdict`](verdict::Verdict) and streams [`report::Event`]s to reporters.
@@ -15,6 +16,7 @@ pub mod conversation;
 pub mod cut;
 pub mod exit;
 pub mod expect;
+pub mod fleet;
 pub mod frame;
 pub mod generated;
 pub mod launch;
@@ -38,6 +40,8 @@ pub mod target;
 pub mod tcpsock;
 pub mod timing;
 pub mod transcript;
+pub mod transport;
+pub mod udpsock;
 pub mod verdict;
 
 pub use check::{Body, Check, CheckId, Generated, Role, Suite};
@@ -48,4 +52,5 @@ pub use level::Level;
 pub use profile::Profile;
 pub use steps::{Conn, Step};
 pub use timing::{Deadline, Pause, Timing};
+pub use transport::Transport;
 pub use verdict::Verdict;

@@ -1,8 +1,10 @@
-//! What the kernel says about a TCP port: who listens on it, which of its
-//! connections wait for a close, what TIME_WAIT is left on it, and which
-//! processes hold a socket. Answers come from the kernel's socket dump
-//! (`/proc/net/tcp` where that is missing) and `/proc/PID/fd`, never from
-//! connecting: a probe connection is a real client to the target.
+//! What the kernel says about a port: who listens on it (TCP) or is bound to
+//! it (UDP), which of its connections wait for a close, what TIME_WAIT is
+//! left on it, and which processes hold a socket. Answers come from the
+//! kernel's socket dump (`/proc/net/tcp` and `/proc/net/udp` where that is
+//! missing) and `/proc/PID/fd`, never from connecting or sending: a probe
+//! connection is a real client to the target, and a probe datagram a real
+//! request.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,6 +17,8 @@ use crate::procfs;
 use crate::sockdiag;
 use crate::tcpsock::{States, TcpSocket, TcpState};
 use crate::timing::Timing;
+use crate::transport::Transport;
+use crate::udpsock::UdpSocket;
 
 /// The sockets in `states` whose local port is `port`.
 pub fn sockets_on(port: u16, states: &[TcpState]) -> Vec<TcpSocket> {
@@ -31,6 +35,41 @@ pub fn sockets_on(port: u16, states: &[TcpState]) -> Vec<TcpSocket> {
 /// The listening sockets on `port`, IPv4 first.
 pub fn listeners(port: u16) -> Vec<TcpSocket> {
     sockets_on(port, &[TcpState::Listen])
+}
+
+/// The UDP sockets bound to `port`, IPv4 first.
+pub fn udp_bound(port: u16) -> Vec<UdpSocket> {
+    let all = sockdiag::udp_sockets().unwrap_or_else(|_| procfs::udp_table());
+    all.into_iter().filter(|s| s.local.port() == port).collect()
+}
+
+/// A socket that waits for peers on a port: a listening TCP socket, or a
+/// UDP socket bound to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub local: SocketAddr,
+    /// Names the socket in `/proc/PID/fd`; 0 when no process holds it.
+    pub inode: u64,
+}
+
+/// The sockets waiting for peers on `port` over `transport`.
+pub fn waiting_on(port: u16, transport: Transport) -> Vec<Waiting> {
+    match transport {
+        Transport::Stream => listeners(port)
+            .into_iter()
+            .map(|s| Waiting {
+                local: s.local,
+                inode: s.inode,
+            })
+            .collect(),
+        Transport::Datagram => udp_bound(port)
+            .into_iter()
+            .map(|s| Waiting {
+                local: s.local,
+                inode: s.inode,
+            })
+            .collect(),
+    }
 }
 
 /// A process of the machine, as a student would recognise it.
@@ -61,7 +100,13 @@ impl fmt::Display for Holder {
 /// Whoever holds the listening sockets on `port`, looked up across the
 /// whole machine: for naming a stale instance or another program.
 pub fn listener_holders(port: u16) -> Vec<Holder> {
-    let mut pids: Vec<i32> = listeners(port)
+    holders(port, Transport::Stream)
+}
+
+/// Whoever holds the sockets waiting on `port` over `transport`, looked up
+/// across the whole machine.
+pub fn holders(port: u16, transport: Transport) -> Vec<Holder> {
+    let mut pids: Vec<i32> = waiting_on(port, transport)
         .iter()
         .filter(|s| s.inode != 0)
         .flat_map(|s| procfs::holders_anywhere(s.inode))
@@ -72,9 +117,12 @@ pub fn listener_holders(port: u16) -> Vec<Holder> {
 }
 
 /// Says who holds `port`, for an error message.
-pub fn describe_holders(port: u16, holders: &[Holder]) -> String {
+pub fn describe_holders(port: u16, transport: Transport, holders: &[Holder]) -> String {
     match holders {
-        [] => format!("something else listens on port {port} (a process this user cannot see)"),
+        [] => format!(
+            "something else is {} port {port} (a process this user cannot see)",
+            transport.ready_words()
+        ),
         [one] => format!("port {port} is already in use by {one}"),
         many => format!(
             "port {port} is already in use by {}",
@@ -293,6 +341,40 @@ mod tests {
         let me = std::process::id() as i32;
         let holders = listener_holders(port);
         assert_eq!(holders.iter().map(|h| h.pid).collect::<Vec<_>>(), vec![me]);
-        assert!(describe_holders(port, &holders).contains(&format!("pid {me}")));
+        assert!(describe_holders(port, Transport::Stream, &holders).contains(&format!("pid {me}")));
+    }
+
+    #[test]
+    fn a_bound_udp_socket_waits_on_its_port_with_its_inode() {
+        let u = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        let found = waiting_on(port, Transport::Datagram);
+        assert_eq!(found.len(), 1);
+        let me = std::process::id() as i32;
+        assert_eq!(held_by(found[0].inode, &[me]), vec![me]);
+        assert_eq!(holders(port, Transport::Datagram)[0].pid, me);
+    }
+
+    #[test]
+    fn a_tcp_listener_is_not_a_bound_udp_socket_nor_the_reverse() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let tcp_port = l.local_addr().unwrap().port();
+        assert!(waiting_on(tcp_port, Transport::Datagram).is_empty());
+        let u = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let udp_port = u.local_addr().unwrap().port();
+        assert!(waiting_on(udp_port, Transport::Stream).is_empty());
+    }
+
+    #[test]
+    fn the_udp_table_of_proc_lists_a_bound_socket_with_its_inode() {
+        let u = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = u.local_addr().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&u);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        let row = procfs::udp_table()
+            .into_iter()
+            .find(|s| s.local == addr)
+            .expect("listed in /proc/thread-self/net/udp");
+        assert_eq!(link.to_string_lossy(), format!("socket:[{}]", row.inode));
     }
 }

@@ -1,5 +1,5 @@
 //! What Linux's `/proc` tells about a target without touching its sockets:
-//! the TCP table (where the kernel's socket dump is missing), which
+//! the TCP and UDP tables (where the kernel's socket dump is missing), which
 //! processes make up the target, how much CPU they used, how each of their
 //! threads was scheduled, which descriptors they hold and which sockets
 //! those are.
@@ -10,49 +10,92 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::tcpsock::{TcpSocket, TcpState};
+use crate::udpsock::UdpSocket;
 
 /// Every socket of the calling thread's network namespace, from
 /// `/proc/thread-self/net/tcp{,6}`. Costs a read of the whole table (every
 /// TIME_WAIT included): the fallback for a kernel without socket
 /// diagnostics.
 pub fn tcp_table() -> Vec<TcpSocket> {
-    let read = |name: &str| {
-        fs::read_to_string(format!("/proc/thread-self/net/{name}")).unwrap_or_default()
-    };
-    let mut all = parse_tcp_table(&read("tcp"), false);
-    all.extend(parse_tcp_table(&read("tcp6"), true));
+    let mut all = parse_tcp_table(&net_table("tcp"), false);
+    all.extend(parse_tcp_table(&net_table("tcp6"), true));
     all
+}
+
+/// Every UDP socket of the calling thread's network namespace, from
+/// `/proc/thread-self/net/udp{,6}`: the fallback for a kernel without UDP
+/// socket diagnostics (`udp_diag`).
+pub fn udp_table() -> Vec<UdpSocket> {
+    let mut all = parse_udp_table(&net_table("udp"), false);
+    all.extend(parse_udp_table(&net_table("udp6"), true));
+    all
+}
+
+fn net_table(name: &str) -> String {
+    fs::read_to_string(format!("/proc/thread-self/net/{name}")).unwrap_or_default()
 }
 
 /// Parses a `/proc/net/tcp` table; rows it cannot read are left out.
 pub fn parse_tcp_table(table: &str, v6: bool) -> Vec<TcpSocket> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let endpoint = |text: &str| -> Option<SocketAddr> {
-                let (addr, port) = text.split_once(':')?;
-                Some(SocketAddr::new(
-                    parse_addr(addr, v6)?,
-                    u16::from_str_radix(port, 16).ok()?,
-                ))
-            };
-            let timer_ticks = f
-                .get(5)
-                .and_then(|t| t.split_once(':'))
-                .and_then(|(_, when)| u64::from_str_radix(when, 16).ok())
-                .unwrap_or(0);
+    rows(table, v6)
+        .filter_map(|r| {
             Some(TcpSocket {
-                local: endpoint(f.get(1)?)?,
-                remote: endpoint(f.get(2)?)?,
-                state: TcpState::from_number(u8::from_str_radix(f.get(3)?, 16).ok()?)?,
-                inode: f.get(9)?.parse().ok()?,
-                timer_ms: (timer_ticks * 1000 / ticks_per_second()).min(u64::from(u32::MAX)) as u32,
+                local: r.local,
+                remote: r.remote,
+                state: TcpState::from_number(r.state)?,
+                inode: r.inode,
+                timer_ms: (r.timer_ticks * 1000 / ticks_per_second()).min(u64::from(u32::MAX))
+                    as u32,
             })
         })
         .collect()
+}
+
+/// Parses a `/proc/net/udp` table (the same columns as TCP's); rows it
+/// cannot read are left out.
+pub fn parse_udp_table(table: &str, v6: bool) -> Vec<UdpSocket> {
+    rows(table, v6)
+        .map(|r| UdpSocket {
+            local: r.local,
+            remote: r.remote,
+            inode: r.inode,
+        })
+        .collect()
+}
+
+/// One row of a `/proc/net/{tcp,udp}` table.
+struct Row {
+    local: SocketAddr,
+    remote: SocketAddr,
+    state: u8,
+    inode: u64,
+    timer_ticks: u64,
+}
+
+fn rows(table: &str, v6: bool) -> impl Iterator<Item = Row> + '_ {
+    table.lines().skip(1).filter_map(move |line| {
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let endpoint = |text: &str| -> Option<SocketAddr> {
+            let (addr, port) = text.split_once(':')?;
+            Some(SocketAddr::new(
+                parse_addr(addr, v6)?,
+                u16::from_str_radix(port, 16).ok()?,
+            ))
+        };
+        let timer_ticks = f
+            .get(5)
+            .and_then(|t| t.split_once(':'))
+            .and_then(|(_, when)| u64::from_str_radix(when, 16).ok())
+            .unwrap_or(0);
+        Some(Row {
+            local: endpoint(f.get(1)?)?,
+            remote: endpoint(f.get(2)?)?,
+            state: u8::from_str_radix(f.get(3)?, 16).ok()?,
+            inode: f.get(9)?.parse().ok()?,
+            timer_ticks,
+        })
+    })
 }
 
 /// `/proc/net/tcp` prints each 32-bit word of an address as the machine
@@ -78,6 +121,11 @@ pub struct Stat {
     pub pid: i32,
     pub ppid: i32,
     pub pgid: i32,
+    /// The session: the pid of the process that made it with `setsid`.
+    pub session: i32,
+    /// When the process started, in clock ticks after boot: with the pid,
+    /// it names one process even after its pid is reused.
+    pub start: u64,
     /// User plus system CPU time, in clock ticks.
     pub ticks: u64,
     /// Zombie processes hold no resources worth measuring.
@@ -94,18 +142,22 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let (head, rest) = text.rsplit_once(')')?;
     let pid = head.split_whitespace().next()?.parse().ok()?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
+    // After the name: state(0) ppid(1) pgrp(2) session(3) ... utime(11)
+    // stime(12) ... starttime(19).
     Some(Stat {
         pid,
         ppid: f.get(1)?.parse().ok()?,
         pgid: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
         ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
         zombie: *f.first()? == "Z",
         sleeping: *f.first()? == "S",
     })
 }
 
-fn all_stats() -> Vec<Stat> {
+/// Every process of the machine this user can see.
+pub fn all_stats() -> Vec<Stat> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -120,30 +172,53 @@ fn all_stats() -> Vec<Stat> {
 /// The processes of a target: every member of its process group, and every
 /// descendant of its root process even if it left the group.
 pub fn tree(root: i32, pgid: i32) -> Vec<Stat> {
-    let stats = all_stats();
+    family(|s| s.pid == root || s.pgid == pgid)
+}
+
+/// The processes that `first` picks, and every descendant of theirs.
+pub fn family(first: impl Fn(&Stat) -> bool) -> Vec<Stat> {
+    family_in(&all_stats(), first)
+}
+
+/// [`family`] within a list of processes read before.
+pub fn family_in(stats: &[Stat], first: impl Fn(&Stat) -> bool) -> Vec<Stat> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for s in &stats {
+    for s in stats {
         children.entry(s.ppid).or_default().push(s.pid);
     }
-    let mut members: BTreeSet<i32> = stats
-        .iter()
-        .filter(|s| s.pgid == pgid)
-        .map(|s| s.pid)
-        .collect();
-    let mut stack = vec![root];
-    stack.extend(members.iter().copied());
+    let mut members: BTreeSet<i32> = BTreeSet::new();
+    let mut stack: Vec<i32> = stats.iter().filter(|s| first(s)).map(|s| s.pid).collect();
     while let Some(pid) = stack.pop() {
-        members.insert(pid);
-        for &c in children.get(&pid).map(Vec::as_slice).unwrap_or(&[]) {
-            if !members.contains(&c) {
-                stack.push(c);
-            }
+        if members.insert(pid) {
+            stack.extend(children.get(&pid).map(Vec::as_slice).unwrap_or(&[]));
         }
     }
     stats
-        .into_iter()
+        .iter()
         .filter(|s| members.contains(&s.pid))
+        .copied()
         .collect()
+}
+
+/// One process's stat, if it still exists.
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The value of `name` in the environment a process started with, when
+/// this user may read it (a zombie's cannot be read).
+pub fn environ_var(pid: i32, name: &str) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ_lookup(&raw, name)
+}
+
+/// Finds `name` in the text of `/proc/PID/environ` (`NAME=value` entries
+/// separated by NUL bytes).
+pub fn environ_lookup(raw: &[u8], name: &str) -> Option<String> {
+    raw.split(|&b| b == 0).find_map(|entry| {
+        let rest = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(rest).into_owned())
+    })
 }
 
 /// Ticks per second of the times in `/proc/PID/stat`.
@@ -448,6 +523,25 @@ mod tests {
     }
 
     #[test]
+    fn a_udp_row_gives_the_bound_address_and_inode() {
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 4547: 0100007F:8F82 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1662453 2 0000000032e5b854 0
+";
+        let rows = parse_udp_table(udp, false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].local, "127.0.0.1:36738".parse().unwrap());
+        assert_eq!(rows[0].remote, "0.0.0.0:0".parse().unwrap());
+        assert_eq!(rows[0].inode, 1662453);
+    }
+
+    #[test]
+    fn an_environment_entry_is_found_by_its_whole_name() {
+        let raw = b"PATH=/bin\0SOCKSPEC_RUNNER=x\0SOCKSPEC_RUN=12.3\0";
+        assert_eq!(environ_lookup(raw, "SOCKSPEC_RUN").as_deref(), Some("12.3"));
+        assert_eq!(environ_lookup(raw, "HOME"), None);
+    }
+
+    #[test]
     fn a_time_wait_row_has_its_timer() {
         let tw = parse_tcp_table(TCP, false)[2];
         assert_eq!(tw.state, TcpState::TimeWait);
@@ -472,11 +566,11 @@ mod tests {
 
     #[test]
     fn stat_fields_are_counted_after_the_name() {
-        let text = "42 (my (odd) name) S 1 40 40 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 0 0 0";
+        let text = "42 (my (odd) name) S 1 40 39 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 123 0 0";
         let s = parse_stat(text).unwrap();
         assert_eq!(
-            (s.pid, s.ppid, s.pgid, s.ticks, s.zombie),
-            (42, 1, 40, 10, false)
+            (s.pid, s.ppid, s.pgid, s.session, s.ticks, s.start, s.zombie),
+            (42, 1, 40, 39, 10, 123, false)
         );
     }
 
@@ -495,6 +589,8 @@ mod tests {
             pid: 1,
             ppid: 0,
             pgid: 1,
+            session: 1,
+            start: 0,
             ticks: 10,
             zombie: false,
             sleeping: true,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::{Body, Check, CheckId, Role, Suite};
 use crate::conversation::Conversation;
+use crate::fleet::{self, Fleet};
 use crate::generated;
 use crate::launch::{indent, Blame, Launched, StartError};
 use crate::level::Level;
@@ -25,22 +26,34 @@ use crate::report::Event;
 use crate::select::Selection;
 use crate::session::{Miss, Outcome, Peer, Session};
 use crate::steps::{ProcessStep, Step};
-use crate::target::{describe_exit, Launch, Process};
+use crate::target::{describe_exit, Launch, Workdir};
 use crate::timing::Timing;
 use crate::transcript::Transcript;
+use crate::transport::Transport;
 use crate::verdict::Verdict;
 
-/// What the checks run against.
+/// What the checks run against. A program the harness starts talks over
+/// `transport` (the suite's) and runs in `workdir`.
 #[derive(Clone, Debug)]
 pub enum TargetSpec {
     /// A server the harness starts with a shell command; `port` is fixed
     /// when the server's port is written in its code.
-    Server { command: String, port: Option<u16> },
+    Server {
+        command: String,
+        port: Option<u16>,
+        transport: Transport,
+        workdir: Workdir,
+    },
     /// A server already running.
     Remote { addr: SocketAddr },
     /// A client the harness starts; it connects to the harness, on `port`
     /// when the client's port is written in its code.
-    Client { command: String, port: Option<u16> },
+    Client {
+        command: String,
+        port: Option<u16>,
+        transport: Transport,
+        workdir: Workdir,
+    },
 }
 
 impl TargetSpec {
@@ -64,6 +77,9 @@ impl TargetSpec {
 pub struct RunConfig<'a> {
     pub suite: &'a Suite,
     pub target: TargetSpec,
+    /// The run's targets: every process it starts, and nothing else, is
+    /// ended by it.
+    pub fleet: Fleet,
     pub timing: Timing,
     pub profile: Profile,
     pub seed: u64,
@@ -163,6 +179,9 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
     let started = Instant::now();
     let mut summary = Summary::default();
     let outcome = run_checks(config, &checks, &mut summary, sink);
+    // Whatever a check left running (an escaped daemon, say) ends with the
+    // run; other runs' targets and the harness's other processes stay.
+    config.fleet.end_all();
     summary.duration = started.elapsed();
     summary.peak_rss_kib = peak_rss_kib();
     sink(&Event::RunFinished {
@@ -206,19 +225,21 @@ fn run_checks(
 /// target could not bind.
 fn preflight(config: &RunConfig) -> Result<(), RunError> {
     let TargetSpec::Server {
-        port: Some(port), ..
+        port: Some(port),
+        transport,
+        ..
     } = &config.target
     else {
         return Ok(());
     };
-    if ports::listeners(*port).is_empty() {
+    if ports::waiting_on(*port, *transport).is_empty() {
         return Ok(());
     }
-    let holders = ports::listener_holders(*port);
+    let holders = ports::holders(*port, *transport);
     Err(RunError::TargetFailed(format!(
         "{} before the target was started (an earlier instance still running?); \
          stop it{} or choose another port",
-        ports::describe_holders(*port, &holders),
+        ports::describe_holders(*port, *transport, &holders),
         match holders.as_slice() {
             [one] => format!(" (kill {})", one.pid),
             _ => String::new(),
@@ -245,10 +266,21 @@ pub(crate) enum BringUpError {
     Run(RunError),
 }
 
-/// Starts what a check talks to.
+/// Starts what a check talks to, as a target of the run's fleet. Once the
+/// harness is interrupted the run goes no further.
 pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
+    if fleet::interrupted() {
+        return Err(BringUpError::Run(RunError::Harness(
+            "interrupted: no check starts any more".into(),
+        )));
+    }
     match &config.target {
-        TargetSpec::Server { command, port } => {
+        TargetSpec::Server {
+            command,
+            port,
+            transport,
+            workdir,
+        } => {
             let port = match port {
                 Some(p) => *p,
                 None => net::free_port().map_err(|e| {
@@ -259,13 +291,25 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                 command: command.clone(),
                 port,
                 stdin: false,
+                transport: *transport,
+                workdir: workdir.clone(),
             };
-            Launched::start(launch, &config.timing)
+            Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
                 .map_err(BringUpError::Start)
         }
         TargetSpec::Remote { addr } => Ok(Peer::Remote(*addr)),
-        TargetSpec::Client { command, port } => {
+        TargetSpec::Client {
+            command,
+            port,
+            transport,
+            workdir,
+        } => {
+            if *transport == Transport::Datagram {
+                return Err(BringUpError::Run(RunError::Harness(
+                    "the harness cannot yet play the server for a datagram client".into(),
+                )));
+            }
             // Both loopbacks: a client may connect to ::1 as well as to
             // 127.0.0.1, and `localhost` often means ::1 first.
             let listeners = loopback::Pair::bind(*port)
@@ -274,8 +318,10 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                 command: command.clone(),
                 port: listeners.port(),
                 stdin: true,
+                transport: *transport,
+                workdir: workdir.clone(),
             };
-            let process = Process::spawn(&launch).map_err(|e| {
+            let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
                     "could not run `{}` through sh: {e}",
                     launch.command_line()

@@ -1,10 +1,12 @@
-//! TCP sockets from the kernel's socket-diagnostics netlink interface
-//! (`NETLINK_SOCK_DIAG`, as `ss` uses it), asking for some states only.
+//! TCP and UDP sockets from the kernel's socket-diagnostics netlink
+//! interface (`NETLINK_SOCK_DIAG`, as `ss` uses it), asking for some states
+//! only.
 //!
 //! `/proc/net/tcp` lists every socket of the machine, TIME_WAIT included: on
 //! a machine that just ran thousands of connections one read costs
 //! milliseconds, polled every few. The kernel filters a sock_diag dump by
 //! state itself, so an answer about listeners holds only the few listeners.
+//! UDP sockets come from the same interface when the kernel has `udp_diag`.
 
 use std::io;
 use std::mem;
@@ -12,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::tcpsock::{States, TcpSocket, TcpState};
+use crate::udpsock::UdpSocket;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
@@ -25,8 +28,13 @@ const REQUEST: usize = 56;
 /// expires, rqueue, wqueue, uid, inode.
 const MESSAGE: usize = 72;
 
-/// Builds the dump request for TCP sockets of `family` in `states`.
-fn request(family: u8, states: States) -> Vec<u8> {
+/// Every state a UDP socket can be listed in: unconnected ones are in
+/// TCP's `CLOSE` (7), connected ones in `ESTABLISHED` (1).
+const UDP_STATES: u32 = (1 << 1) | (1 << 7);
+
+/// Builds the dump request for sockets of `family` and `protocol` whose
+/// state is in the mask `states`.
+fn request(family: u8, protocol: u8, states: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(HEADER + REQUEST);
     b.extend_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
     b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -34,21 +42,32 @@ fn request(family: u8, states: States) -> Vec<u8> {
     b.extend_from_slice(&1u32.to_ne_bytes()); // sequence
     b.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
     b.push(family);
-    b.push(libc::IPPROTO_TCP as u8);
+    b.push(protocol);
     b.push(0); // no extensions
     b.push(0);
-    b.extend_from_slice(&states.mask().to_ne_bytes());
+    b.extend_from_slice(&states.to_ne_bytes());
     b.resize(HEADER + REQUEST, 0); // any socket id
     b
+}
+
+/// One socket of a dump, whatever its protocol: the state as the kernel
+/// numbers it (TCP's numbering; a UDP socket is `CLOSE` or `ESTABLISHED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub state: u8,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub timer_ms: u32,
+    pub inode: u64,
 }
 
 /// What one buffer of the dump said.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// Sockets found so far; the dump goes on.
-    More(Vec<TcpSocket>),
+    More(Vec<Listed>),
     /// The dump ended, with these last sockets.
-    Done(Vec<TcpSocket>),
+    Done(Vec<Listed>),
     /// The kernel refused the request.
     Refused(i32),
 }
@@ -89,7 +108,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
 
 /// One `struct inet_diag_msg` (at least [`MESSAGE`] bytes). Ports are in
 /// network order, the other words in the machine's.
-fn message(m: &[u8]) -> Option<TcpSocket> {
+fn message(m: &[u8]) -> Option<Listed> {
     let word = |o: usize| u32::from_ne_bytes([m[o], m[o + 1], m[o + 2], m[o + 3]]);
     let v6 = m[0] == libc::AF_INET6 as u8;
     let ip = |o: usize| {
@@ -101,8 +120,8 @@ fn message(m: &[u8]) -> Option<TcpSocket> {
             IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
         }
     };
-    Some(TcpSocket {
-        state: TcpState::from_number(m[1])?,
+    Some(Listed {
+        state: m[1],
         local: SocketAddr::new(ip(8), u16::from_be_bytes([m[4], m[5]])),
         remote: SocketAddr::new(ip(24), u16::from_be_bytes([m[6], m[7]])),
         timer_ms: word(52),
@@ -110,8 +129,9 @@ fn message(m: &[u8]) -> Option<TcpSocket> {
     })
 }
 
-/// The TCP sockets of one address family in `states`, from the kernel.
-fn dump(family: u8, states: States) -> io::Result<Vec<TcpSocket>> {
+/// The sockets of one address family and protocol whose state is in the
+/// mask `states`, from the kernel.
+fn dump(family: u8, protocol: u8, states: u32) -> io::Result<Vec<Listed>> {
     // SAFETY: plain socket syscalls on a descriptor this function owns; the
     // buffers passed are valid for the lengths given.
     unsafe {
@@ -137,7 +157,7 @@ fn dump(family: u8, states: States) -> io::Result<Vec<TcpSocket>> {
         );
         let mut kernel: libc::sockaddr_nl = mem::zeroed();
         kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        let req = request(family, states);
+        let req = request(family, protocol, states);
         let sent = libc::sendto(
             fd.as_raw_fd(),
             req.as_ptr() as *const libc::c_void,
@@ -183,9 +203,37 @@ fn dump(family: u8, states: States) -> io::Result<Vec<TcpSocket>> {
 /// Every TCP socket in `states`, IPv4 then IPv6; `Err` when the kernel's
 /// interface is not available (the caller falls back to `/proc/net/tcp`).
 pub fn sockets(states: States) -> io::Result<Vec<TcpSocket>> {
-    let mut all = dump(libc::AF_INET as u8, states)?;
-    all.extend(dump(libc::AF_INET6 as u8, states)?);
-    Ok(all)
+    let tcp = libc::IPPROTO_TCP as u8;
+    let mut all = dump(libc::AF_INET as u8, tcp, states.mask())?;
+    all.extend(dump(libc::AF_INET6 as u8, tcp, states.mask())?);
+    Ok(all
+        .into_iter()
+        .filter_map(|l| {
+            Some(TcpSocket {
+                state: TcpState::from_number(l.state)?,
+                local: l.local,
+                remote: l.remote,
+                timer_ms: l.timer_ms,
+                inode: l.inode,
+            })
+        })
+        .collect())
+}
+
+/// Every bound UDP socket, IPv4 then IPv6; `Err` when the kernel cannot
+/// list them (no `udp_diag`: the caller falls back to `/proc/net/udp`).
+pub fn udp_sockets() -> io::Result<Vec<UdpSocket>> {
+    let udp = libc::IPPROTO_UDP as u8;
+    let mut all = dump(libc::AF_INET as u8, udp, UDP_STATES)?;
+    all.extend(dump(libc::AF_INET6 as u8, udp, UDP_STATES)?);
+    Ok(all
+        .into_iter()
+        .map(|l| UdpSocket {
+            local: l.local,
+            remote: l.remote,
+            inode: l.inode,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -238,8 +286,48 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_udp_socket_is_found_with_its_inode() {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = u.local_addr().unwrap();
+        let Ok(all) = udp_sockets() else {
+            eprintln!("skipped: this kernel lists no UDP sockets (no udp_diag)");
+            return;
+        };
+        let found: Vec<UdpSocket> = all.into_iter().filter(|s| s.local == addr).collect();
+        assert_eq!(found.len(), 1);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&u);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(
+            link.to_string_lossy(),
+            format!("socket:[{}]", found[0].inode)
+        );
+    }
+
+    #[test]
+    fn a_tcp_listener_is_not_taken_for_a_udp_socket() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let Ok(all) = udp_sockets() else {
+            eprintln!("skipped: this kernel lists no UDP sockets (no udp_diag)");
+            return;
+        };
+        assert!(all.iter().all(|s| s.local.port() != port));
+    }
+
+    #[test]
+    fn a_udp_socket_is_not_taken_for_a_tcp_listener() {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        assert!(listeners().iter().all(|s| s.local.port() != port));
+    }
+
+    #[test]
     fn the_request_is_one_whole_message() {
-        let r = request(libc::AF_INET as u8, States::of(&[TcpState::Listen]));
+        let r = request(
+            libc::AF_INET as u8,
+            libc::IPPROTO_TCP as u8,
+            States::of(&[TcpState::Listen]).mask(),
+        );
         assert_eq!(r.len(), 72);
         assert_eq!(u32::from_ne_bytes([r[0], r[1], r[2], r[3]]), 72);
     }

@@ -2,21 +2,25 @@
 //! its output always drained, and ended with every descendant.
 //!
 //! A target whose stdout or stderr pipe fills blocks in `write` and looks
-//! idle, so both are read continuously into bounded buffers. Every process
-//! started is registered so that Ctrl-C, SIGTERM or a panic ends it too.
+//! idle, so both are read continuously into bounded buffers. Every target
+//! is started through its run's [`Fleet`], so that the end of the run,
+//! Ctrl-C or SIGTERM ends it too, and runs in a scratch directory of its
+//! own when asked (the directory is always made, and removed at its end).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::fleet::{self, Fleet};
 use crate::procfs::{self, Stat};
 use crate::timing::Timing;
+use crate::transport::Transport;
 
 /// How much of each output stream is kept: enough for any traceback and
 /// for a client's printed replies, bounded whatever the target prints.
@@ -179,117 +183,6 @@ fn drain(mut from: impl Read + Send + 'static, into: Arc<Capture>) {
     });
 }
 
-/// Processes started by this harness and not yet reaped (root pid to
-/// group), and whether the harness is shutting down. Spawning holds this
-/// lock from fork to registration, so an interrupt never misses a target
-/// that was being started, and none starts after it.
-#[derive(Default)]
-struct Live {
-    groups: BTreeMap<i32, i32>,
-    closed: bool,
-}
-
-fn live() -> &'static Mutex<Live> {
-    static LIVE: OnceLock<Mutex<Live>> = OnceLock::new();
-    LIVE.get_or_init(|| Mutex::new(Live::default()))
-}
-
-/// Kills every target process still alive and refuses new ones; for
-/// signal handlers and exits.
-pub fn kill_all_live() {
-    let groups: Vec<(i32, i32)> = match live().lock() {
-        Ok(mut m) => {
-            m.closed = true;
-            m.groups.iter().map(|(&p, &g)| (p, g)).collect()
-        }
-        Err(_) => Vec::new(),
-    };
-    for (pid, pgid) in groups {
-        signal_tree(pgid, &procfs::tree(pid, pgid), &BTreeSet::new());
-    }
-    end_orphans();
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether Ctrl-C or SIGTERM arrived. The handler is then ending every
-/// target and will end the harness: nothing else should report or exit.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Waits for the interrupt handler to end the process. Called where the
-/// harness would otherwise report what the interrupt caused.
-pub fn await_interrupt_exit() -> ! {
-    loop {
-        thread::park();
-    }
-}
-
-/// Ends the harness's targets on Ctrl-C and SIGTERM, then exits with
-/// [`crate::exit::INTERRUPTED`]. Also makes the harness the reaper of
-/// orphaned descendants, so a target's forked children stay findable.
-pub fn install_interrupt_handler() {
-    // SAFETY: prctl with these arguments only changes this process's flags.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
-    let _ = ctrlc::set_handler(|| {
-        // Set before the kills, so whatever the kills cause is seen by the
-        // rest of the harness as the interrupt, not as the target's doing.
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        kill_all_live();
-        eprintln!("\nsockspec: interrupted; every target process was ended");
-        std::process::exit(crate::exit::INTERRUPTED);
-    });
-}
-
-/// SIGKILLs a target's group, every process of its tree, and every pid
-/// seen in it before that is still in its group.
-fn signal_tree(pgid: i32, procs: &[Stat], known: &BTreeSet<i32>) {
-    // SAFETY: signalling has no memory effects; the group is the target's
-    // own (made at spawn) and the pids were seen in its tree.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-        for s in procs {
-            libc::kill(s.pid, libc::SIGKILL);
-        }
-    }
-    for &p in known {
-        let still_ours = std::fs::read_to_string(format!("/proc/{p}/stat"))
-            .ok()
-            .and_then(|t| procfs::parse_stat(&t))
-            .is_some_and(|s| s.pgid == pgid);
-        if still_ours {
-            // SAFETY: as above.
-            unsafe {
-                libc::kill(p, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-/// Reaps descendants that were re-parented to the harness (it is their
-/// subreaper) once they exit, so no zombie outlives a check. A pid that is
-/// not the harness's child is left alone (waitpid says ECHILD at once).
-fn reap(pids: impl Iterator<Item = i32>) {
-    let give_up = Instant::now() + Timing::REAP;
-    for pid in pids {
-        loop {
-            // SAFETY: waits for one specific pid without blocking.
-            let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-            if r != 0 || Instant::now() >= give_up {
-                break;
-            }
-            // Alive or not yet re-parented: it was just SIGKILLed.
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                break;
-            }
-            thread::sleep(Timing::FAST_POLL);
-        }
-    }
-}
-
 /// How a target ended, in words a student understands.
 pub fn describe_exit(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
@@ -307,20 +200,51 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// Where a target's command runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Workdir {
+    /// Where the harness was started: relative paths in the command work
+    /// as typed.
+    #[default]
+    Here,
+    /// The target's own scratch directory.
+    Scratch,
+    /// A directory of the user's choosing.
+    Dir(PathBuf),
+}
+
+/// The environment variable naming a target's scratch directory (also
+/// `{scratch}` in its command).
+pub const SCRATCH_VAR: &str = "SOCKSPEC_SCRATCH";
+
 /// How to start a target.
 #[derive(Clone, Debug)]
 pub struct Launch {
-    /// A shell command; `{port}` is replaced by the port.
+    /// A shell command; `{port}` is replaced by the port, `{scratch}` by
+    /// the target's scratch directory.
     pub command: String,
     /// The port given to the target through `{port}` and `SOCKSPEC_PORT`.
     pub port: u16,
     /// Whether the harness writes the target's standard input.
     pub stdin: bool,
+    /// How the target talks, so the harness knows when a server is ready.
+    pub transport: Transport,
+    /// Where the command runs.
+    pub workdir: Workdir,
 }
 
 impl Launch {
+    /// The command with its port; `{scratch}` is left as written (each
+    /// start has a directory of its own).
     pub fn command_line(&self) -> String {
         self.command.replace("{port}", &self.port.to_string())
+    }
+}
+
+impl Fleet {
+    /// Starts `launch` as a target of this fleet.
+    pub fn spawn(&self, launch: &Launch) -> io::Result<Process> {
+        Process::spawn(launch, self)
     }
 }
 
@@ -328,28 +252,62 @@ impl Launch {
 pub struct Process {
     child: Child,
     pid: i32,
+    /// The run's targets, which this one is part of.
+    fleet: Fleet,
+    /// A fresh directory of the target's own, removed when it is ended.
+    scratch: PathBuf,
     /// Feeds the target's standard input from a thread of its own: a
     /// client that never reads its input must not block the harness.
     stdin: Option<Sender<Vec<u8>>>,
     stdout: Arc<Capture>,
     stderr: Arc<Capture>,
     status: Option<ExitStatus>,
-    /// Every pid ever seen in the target's tree, so a child that left the
-    /// tree's process group is still ended with it.
-    seen: BTreeSet<i32>,
+    /// Every process ever seen in the target's tree, by pid with its start
+    /// time, so a child that left the tree's process group is still ended
+    /// with it, and a pid reused by another process is not.
+    seen: BTreeMap<i32, u64>,
     /// The parent of every pid ever seen in the tree, so a process that
     /// forked children is known after they are gone.
     parents: BTreeMap<i32, i32>,
     started: Instant,
+    /// Whether every process of the target was ended and its scratch
+    /// directory removed.
+    ended: bool,
 }
 
 impl Process {
-    /// Starts `launch` through `sh -c` in a new process group.
-    pub fn spawn(launch: &Launch) -> io::Result<Process> {
+    /// Starts `launch` through `sh -c` in a new process group, in a fresh
+    /// scratch directory, as a target of `fleet`.
+    fn spawn(launch: &Launch, fleet: &Fleet) -> io::Result<Process> {
+        if let Workdir::Dir(dir) = &launch.workdir {
+            if !dir.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the working directory {} does not exist", dir.display()),
+                ));
+            }
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("sockspec-target-")
+            .tempdir()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "could not make a scratch directory in {}: {e}",
+                        std::env::temp_dir().display()
+                    ),
+                )
+            })?
+            .keep();
+        let command = launch
+            .command_line()
+            .replace("{scratch}", &scratch.to_string_lossy());
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(launch.command_line())
+            .arg(command)
             .env("SOCKSPEC_PORT", launch.port.to_string())
+            .env(SCRATCH_VAR, &scratch)
             // Python buffers stdout into a pipe; a client's printed reply
             // would only show at exit.
             .env("PYTHONUNBUFFERED", "1")
@@ -361,6 +319,15 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        match &launch.workdir {
+            Workdir::Here => {}
+            Workdir::Scratch => {
+                cmd.current_dir(&scratch);
+            }
+            Workdir::Dir(dir) => {
+                cmd.current_dir(dir);
+            }
+        }
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
         // the shell if the harness dies without cleaning up.
         unsafe {
@@ -369,18 +336,12 @@ impl Process {
                 Ok(())
             });
         }
-        let mut child = {
-            let mut live = live().lock().unwrap_or_else(|e| e.into_inner());
-            if live.closed {
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "the harness is shutting down",
-                ));
+        let mut child = match fleet.start(&mut cmd, &scratch) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
             }
-            let child = cmd.spawn()?;
-            let pid = child.id() as i32;
-            live.groups.insert(pid, pid);
-            child
         };
         let pid = child.id() as i32;
         let stdout = Arc::new(Capture::default());
@@ -395,12 +356,15 @@ impl Process {
             stdin: child.stdin.take().map(feed),
             child,
             pid,
+            fleet: fleet.clone(),
+            scratch,
             stdout,
             stderr,
             status: None,
-            seen: BTreeSet::new(),
+            seen: BTreeMap::new(),
             parents: BTreeMap::new(),
             started: Instant::now(),
+            ended: false,
         })
     }
 
@@ -412,12 +376,18 @@ impl Process {
         self.started
     }
 
+    /// The target's scratch directory (also `$SOCKSPEC_SCRATCH` and
+    /// `{scratch}` for it), whatever directory it runs in.
+    pub fn scratch(&self) -> &Path {
+        &self.scratch
+    }
+
     /// The exit status, if the target has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
             if let Ok(Some(st)) = self.child.try_wait() {
                 self.status = Some(st);
-                self.unregister();
+                self.fleet.reaped(self.pid);
             }
         }
         self.status
@@ -444,11 +414,21 @@ impl Process {
         None
     }
 
-    /// The target's processes now (root, group, descendants).
+    /// The target's processes now (root, group, descendants). Once the
+    /// root is reaped its pid, the group's id, may be another process's:
+    /// the tree is then what was seen before and what it forked.
     pub fn tree(&mut self) -> Vec<Stat> {
-        let procs = procfs::tree(self.pid, self.pid);
-        self.seen.extend(procs.iter().map(|s| s.pid));
-        self.parents.extend(procs.iter().map(|s| (s.pid, s.ppid)));
+        let procs = if self.status.is_none() {
+            procfs::tree(self.pid, self.pid)
+        } else {
+            let seen = &self.seen;
+            procfs::family(|s| seen.get(&s.pid) == Some(&s.start))
+        };
+        for s in &procs {
+            self.seen.insert(s.pid, s.start);
+            self.parents.insert(s.pid, s.ppid);
+        }
+        self.fleet.saw(&procs);
         procs
     }
 
@@ -457,29 +437,28 @@ impl Process {
         self.parents.values().any(|&parent| parent == pid)
     }
 
-    /// Kills the whole tree and reaps the root. Returns how the root ended.
+    /// Kills the whole tree, reaps the root and what the harness adopted of
+    /// it, ends the daemons of this run that escaped, and removes the
+    /// scratch directory. Returns how the root ended.
     pub fn kill(&mut self) -> Option<ExitStatus> {
         let procs = self.tree();
-        signal_tree(self.pid, &procs, &self.seen);
+        fleet::signal(self.pid, self.status.is_none(), &procs, &self.seen);
         let status = match self.status {
             Some(st) => Some(st),
-            None => {
-                let st = self.wait_exit(Timing::REAP);
-                self.status = st;
-                st
-            }
+            None => self.wait_exit(Timing::REAP),
         };
         let root = self.pid;
-        reap(self.seen.iter().copied().filter(|&p| p != root));
-        self.unregister();
-        end_orphans();
+        fleet::reap(
+            self.seen
+                .iter()
+                .filter(|(&p, _)| p != root)
+                .map(|(&p, &start)| (p, start)),
+        );
+        self.fleet.end_orphans();
+        let _ = std::fs::remove_dir_all(&self.scratch);
+        self.fleet.scratch_removed(root);
+        self.ended = true;
         status
-    }
-
-    fn unregister(&self) {
-        if let Ok(mut m) = live().lock() {
-            m.groups.remove(&self.pid);
-        }
     }
 
     /// Queues `bytes` for the target's standard input; never blocks.
@@ -504,41 +483,9 @@ impl Process {
     }
 }
 
-/// Ends descendants that escaped their target's process group and were
-/// re-parented to the harness (its subreaper): a daemon that called
-/// `setsid` and forked twice. The harness starts no other processes, so
-/// every child it did not spawn itself came from a target.
-fn end_orphans() {
-    let me = std::process::id() as i32;
-    let owned: BTreeSet<i32> = live()
-        .lock()
-        .map(|m| m.groups.keys().copied().collect())
-        .unwrap_or_default();
-    let orphans: Vec<i32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|pid| !owned.contains(pid))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|t| procfs::parse_stat(&t))
-                .is_some_and(|s| s.ppid == me)
-        })
-        .collect();
-    for &pid in &orphans {
-        // SAFETY: signals a child of the harness that no target owns.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
-    reap(orphans.into_iter());
-}
-
 impl Drop for Process {
     fn drop(&mut self) {
-        if self.status.is_none() {
+        if !self.ended {
             self.kill();
         }
     }
@@ -553,12 +500,83 @@ mod tests {
             command: cmd.to_string(),
             port: 4242,
             stdin: true,
+            transport: Transport::Stream,
+            workdir: Workdir::Here,
         }
+    }
+
+    /// The first line the target printed, once it has exited.
+    fn printed(p: &mut Process) -> String {
+        assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+        assert!(p
+            .stdout()
+            .wait_closed(Instant::now() + Duration::from_secs(5)));
+        String::from_utf8_lossy(&p.stdout().since(0))
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn a_target_runs_where_the_harness_runs_and_is_given_a_fresh_scratch_directory() {
+        let mut p = Fleet::new()
+            .spawn(&launch("pwd; ls -A \"$SOCKSPEC_SCRATCH\" | wc -l"))
+            .unwrap();
+        let scratch = p.scratch().to_path_buf();
+        assert!(scratch.is_dir());
+        assert_eq!(
+            printed(&mut p),
+            std::env::current_dir().unwrap().display().to_string()
+        );
+        let out = String::from_utf8_lossy(&p.stdout().since(0)).into_owned();
+        assert_eq!(out.lines().nth(1).map(str::trim), Some("0"), "{out}");
+        p.kill();
+        assert!(
+            !scratch.exists(),
+            "the scratch directory outlived its target"
+        );
+    }
+
+    #[test]
+    fn a_target_can_run_in_its_scratch_directory_named_in_its_command() {
+        let mut l = launch("pwd; echo {scratch}");
+        l.workdir = Workdir::Scratch;
+        let mut p = Fleet::new().spawn(&l).unwrap();
+        let scratch = p.scratch().canonicalize().unwrap();
+        assert_eq!(printed(&mut p), scratch.display().to_string());
+        let out = String::from_utf8_lossy(&p.stdout().since(0)).into_owned();
+        assert_eq!(
+            out.lines().nth(1).map(std::path::PathBuf::from),
+            Some(p.scratch().to_path_buf())
+        );
+    }
+
+    #[test]
+    fn a_target_runs_in_the_directory_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = launch("pwd");
+        l.workdir = Workdir::Dir(dir.path().to_path_buf());
+        let mut p = Fleet::new().spawn(&l).unwrap();
+        assert_eq!(
+            printed(&mut p),
+            dir.path().canonicalize().unwrap().display().to_string()
+        );
+    }
+
+    #[test]
+    fn a_missing_working_directory_is_an_error_that_names_it() {
+        let mut l = launch("true");
+        l.workdir = Workdir::Dir("/nonexistent/sockspec".into());
+        let e = Fleet::new().spawn(&l).err().expect("refused");
+        assert!(e.to_string().contains("/nonexistent/sockspec"), "{e}");
     }
 
     #[test]
     fn the_port_is_given_in_the_command_and_the_environment() {
-        let mut p = Process::spawn(&launch("echo {port} $SOCKSPEC_PORT")).unwrap();
+        let mut p = Fleet::new()
+            .spawn(&launch("echo {port} $SOCKSPEC_PORT"))
+            .unwrap();
         assert!(p.wait_exit(Duration::from_secs(5)).is_some());
         let end = p
             .stdout()
@@ -568,7 +586,9 @@ mod tests {
 
     #[test]
     fn output_is_drained_so_a_chatty_target_never_blocks() {
-        let mut p = Process::spawn(&launch("head -c 3000000 /dev/zero; echo done >&2")).unwrap();
+        let mut p = Fleet::new()
+            .spawn(&launch("head -c 3000000 /dev/zero; echo done >&2"))
+            .unwrap();
         let st = p.wait_exit(Duration::from_secs(10)).expect("exits");
         assert!(st.success());
         assert!(p
@@ -579,7 +599,9 @@ mod tests {
 
     #[test]
     fn kill_ends_the_whole_group_including_children() {
-        let mut p = Process::spawn(&launch("sleep 30 & sleep 30 & wait")).unwrap();
+        let mut p = Fleet::new()
+            .spawn(&launch("sleep 30 & sleep 30 & wait"))
+            .unwrap();
         thread::sleep(Duration::from_millis(200));
         let pids: Vec<i32> = p.tree().iter().map(|s| s.pid).collect();
         assert!(pids.len() >= 3, "sh and two sleeps: {pids:?}");
@@ -596,7 +618,7 @@ mod tests {
 
     #[test]
     fn stdin_reaches_the_target() {
-        let mut p = Process::spawn(&launch("cat")).unwrap();
+        let mut p = Fleet::new().spawn(&launch("cat")).unwrap();
         p.write_input(b"ping\n").unwrap();
         p.close_input();
         assert!(p.wait_exit(Duration::from_secs(5)).is_some());
@@ -629,8 +651,9 @@ mod tests {
 
     #[test]
     fn stderr_tail_keeps_the_last_lines() {
-        let mut p =
-            Process::spawn(&launch("for i in 1 2 3 4 5; do echo line$i >&2; done")).unwrap();
+        let mut p = Fleet::new()
+            .spawn(&launch("for i in 1 2 3 4 5; do echo line$i >&2; done"))
+            .unwrap();
         p.wait_exit(Duration::from_secs(5));
         p.stderr()
             .wait_for(b"line5", 0, Instant::now() + Duration::from_secs(5));

@@ -5,12 +5,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 
 use sockspec_engine::conversation::Conversation;
+use sockspec_engine::fleet::Fleet;
 use sockspec_engine::loopback::Pair;
 use sockspec_engine::session::{Peer, Session};
 use sockspec_engine::steps::Conn;
-use sockspec_engine::target::{Launch, Process};
+use sockspec_engine::target::{Launch, Workdir};
 use sockspec_engine::transcript::Event;
-use sockspec_engine::Timing;
+use sockspec_engine::{Timing, Transport};
 
 /// A client process that only waits: the test connects in its place, so
 /// the addresses used are known. Dropping the peer ends it.
@@ -19,8 +20,10 @@ fn idle_client(listeners: Pair<TcpListener>) -> Peer {
         command: "sleep 10".into(),
         port: listeners.port(),
         stdin: true,
+        transport: Transport::Stream,
+        workdir: Workdir::Here,
     };
-    let process = Process::spawn(&launch).unwrap();
+    let process = Fleet::new().spawn(&launch).unwrap();
     Peer::Client { listeners, process }
 }
 

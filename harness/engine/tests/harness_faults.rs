@@ -7,14 +7,17 @@ use std::path::Path;
 use sockspec_engine::check::{Body, Check, CheckId, Explain, Role, Suite};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
+use sockspec_engine::fleet::Fleet;
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::Event;
 use sockspec_engine::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::select::Selection;
 use sockspec_engine::steps::Conn;
+use sockspec_engine::target::Workdir;
 use sockspec_engine::timing::Timing;
 use sockspec_engine::verdict::Verdict;
+use sockspec_engine::Transport;
 
 /// A suite with a bug: it expects a reply on a connection it never opened.
 fn buggy_suite() -> Suite {
@@ -51,7 +54,10 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         target: TargetSpec::Server {
             command: format!("python3 {} {{port}}", server.display()),
             port: None,
+            transport: Transport::Stream,
+            workdir: Workdir::Here,
         },
+        fleet: Fleet::new(),
         timing: Timing::default(),
         profile: Profile::default(),
         seed: 1,
