@@ -41,7 +41,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
                     "duration_ms": r.duration.as_secs_f64() * 1000.0,
                     "deliberate_ms": r.deliberate.as_secs_f64() * 1000.0,
                     "steps": r.conversation.lines().map(str::trim).collect::<Vec<_>>(),
-                    "transcript": r.transcript.to_json(),
+                    "transcript": r.transcript.records(),
                     "stderr_tail": r.stderr_tail,
                 }));
             }
