@@ -23,6 +23,7 @@ pub mod ports;
 pub mod procfs;
 pub mod profile;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod select;
 pub mod session;
