@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sockspec_engine::check::Role;
 use sockspec_engine::exit;
 use sockspec_engine::profile::Profile;
-use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
-use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
+use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
+use sockspec_engine::results::{RunError, RunEvent};
+use sockspec_engine::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::select::Selection;
 use sockspec_engine::target;
 use sockspec_engine::timing::Timing;
@@ -352,7 +353,7 @@ fn run_suite(args: RunArgs) -> i32 {
         selection,
     };
     let mut write_failed = None;
-    let outcome = run::run(&config, &mut |event: &Event| {
+    let outcome = run::run(&config, &mut |event: &RunEvent| {
         if target::interrupted() {
             target::await_interrupt_exit();
         }

@@ -6,7 +6,8 @@
 //! The engine starts the target ([`target`]), runs the conversation with tuned
 //! sockets ([`net`], [`cut`]), watches the target's process ([`procfs`]),
 //! records a [`Transcript`](transcript::Transcript), turns what happened into a
-//! [`Verdict`](verdict::Verdict) and streams [`report::Event`]s to reporters.
+//! [`Verdict`](verdict::Verdict) and streams [`RunEvent`](results::RunEvent)s
+//! carrying typed [`results`] to the [`report`]ers.
 //! Suites never wait, time or print by themselves.
 
 pub mod check;
