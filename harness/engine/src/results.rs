@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::check::{CheckId, Level, Role};
+use crate::check::{Level, Role};
 use crate::transcript::Record;
 use crate::verdict::Verdict;
 
@@ -27,7 +27,7 @@ pub enum RunEvent<'a> {
     CheckStarted {
         index: usize,
         total: usize,
-        id: CheckId,
+        id: &'a str,
     },
     CheckFinished {
         index: usize,

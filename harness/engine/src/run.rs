@@ -114,7 +114,7 @@ fn run_checks(
         sink(&RunEvent::CheckStarted {
             index,
             total: checks.len(),
-            id: check.id,
+            id: check.id.as_str(),
         });
         let result = run_check(config, check, first)?;
         first = false;
