@@ -13,8 +13,9 @@ use sockspec_engine::check::{Check, Role};
 use sockspec_engine::exit;
 use sockspec_engine::fleet::{self, Fleet};
 use sockspec_engine::profile::Profile;
-use sockspec_engine::report::{Event, JsonReporter, JunitReporter, Reporter, TextReporter};
-use sockspec_engine::run::{self, RunConfig, RunError, TargetSpec};
+use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
+use sockspec_engine::results::{RunError, RunEvent};
+use sockspec_engine::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::select::Selection;
 use sockspec_engine::suggest;
 use sockspec_engine::target::Workdir;
@@ -446,7 +447,7 @@ fn run_suite(args: RunArgs) -> i32 {
         selection,
     };
     let mut write_failed = None;
-    let outcome = run::run(&config, &mut |event: &Event| {
+    let outcome = run::run(&config, &mut |event: &RunEvent| {
         // What an interrupt causes is not the target's doing: not reported.
         if fleet::interrupted() {
             return;

@@ -44,35 +44,38 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
         }
     }
     if f.exit.is_none() {
-        if run.report.is_null() {
-            out.push(format!("no JSON report; stderr: {}", stderr.trim()));
-        }
-        for d in differences(f, &run.report) {
-            out.push(format!(
-                "{}: expected {}, got {}\n    {}",
-                d.check,
-                d.expected,
-                d.actual,
-                d.detail.replace('\n', "\n    ")
-            ));
-        }
-        for (id, words) in &f.words {
-            let detail = run.report["checks"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["id"] == id.as_str()))
-                .and_then(|c| c["detail"].as_str())
-                .unwrap_or_default();
-            for w in words {
-                if !detail.contains(w.as_str()) {
-                    out.push(format!("{id}: the detail lacks {w:?}:\n    {detail}"));
+        match &run.results {
+            Err(why) => out.push(format!("no JSON report ({why}); stderr: {}", stderr.trim())),
+            Ok(results) => {
+                for d in differences(f, results) {
+                    out.push(format!(
+                        "{}: expected {}, got {}\n    {}",
+                        d.check,
+                        d.expected,
+                        d.actual,
+                        d.detail.replace('\n', "\n    ")
+                    ));
+                }
+                for (id, words) in &f.words {
+                    let detail = results
+                        .checks
+                        .iter()
+                        .find(|c| c.id == *id)
+                        .map(|c| c.detail())
+                        .unwrap_or_default();
+                    for w in words {
+                        if !detail.contains(w.as_str()) {
+                            out.push(format!("{id}: the detail lacks {w:?}:\n    {detail}"));
+                        }
+                    }
+                }
+                let rss = results.summary.peak_rss_kib;
+                if rss > MAX_RSS_KIB {
+                    out.push(format!(
+                        "the harness peaked at {rss} KiB of memory (bound {MAX_RSS_KIB} KiB)"
+                    ));
                 }
             }
-        }
-        let rss = run.report["summary"]["peak_rss_kib"].as_u64().unwrap_or(0);
-        if rss > MAX_RSS_KIB {
-            out.push(format!(
-                "the harness peaked at {rss} KiB of memory (bound {MAX_RSS_KIB} KiB)"
-            ));
         }
     }
     let bound = Duration::from_secs(f.max_seconds.unwrap_or(DEFAULT_MAX_SECONDS));
@@ -93,7 +96,7 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
         "seed {seed}: {:<48} exit {code} {:>5.1}s {:>6} KiB{}",
         f.name,
         run.elapsed.as_secs_f64(),
-        run.report["summary"]["peak_rss_kib"].as_u64().unwrap_or(0),
+        run.results.as_ref().map_or(0, |r| r.summary.peak_rss_kib),
         if out.is_empty() {
             String::new()
         } else {

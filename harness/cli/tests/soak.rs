@@ -58,8 +58,12 @@ fn correct_fixtures_get_the_same_verdicts_under_load() {
         let seed = base.wrapping_add(round as u64);
         let results = parallel(correct.clone(), 2, |f| {
             let run = f.run(seed, &unique_tag("soak"), &[]);
-            let n = run.report["checks"].as_array().map_or(0, |c| c.len());
-            let diffs: Vec<String> = differences(&f, &run.report)
+            let n = run.results.as_ref().map_or(0, |r| r.checks.len());
+            let diffs: Vec<String> = run
+                .results
+                .as_ref()
+                .map(|r| differences(&f, r))
+                .unwrap_or_default()
                 .into_iter()
                 .map(|d| {
                     format!(

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{env_number, manifest, parallel, seed, survivors, unique_tag, Fixture};
+use sockspec_engine::transcript::{Entry, Event, Record};
 
 const CHECK: &str = "tcp-upper.no-spin";
 
@@ -70,19 +71,25 @@ fn judge_all_at_once(fixtures: Vec<Fixture>, seed: u64) -> Vec<Judged> {
             "{}: processes outlived the run: {left:?}",
             f.name
         );
-        let check = run.report["checks"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["id"] == CHECK))
-            .cloned()
-            .unwrap_or_default();
-        let note = check["transcript"].as_array().and_then(|t| {
-            t.iter()
-                .rev()
-                .find_map(|e| e["text"].as_str().filter(|s| s.starts_with("CPU ")))
+        let check = run
+            .results
+            .as_ref()
+            .ok()
+            .and_then(|r| r.checks.iter().find(|c| c.id == CHECK));
+        let note = check.and_then(|c| {
+            c.transcript.iter().rev().find_map(|r| match r {
+                Record::Entry(Entry {
+                    event: Event::Note { text },
+                    ..
+                }) if text.starts_with("CPU ") => Some(text.as_str()),
+                _ => None,
+            })
         });
         Judged {
             fixture: f.name.clone(),
-            verdict: check["verdict"].as_str().unwrap_or("no report").to_string(),
+            verdict: check
+                .map_or("no report", |c| c.verdict.as_str())
+                .to_string(),
             figures: note.map(str::to_string).unwrap_or_else(|| {
                 String::from_utf8_lossy(&run.output.stderr)
                     .trim()

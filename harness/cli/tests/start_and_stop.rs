@@ -48,17 +48,19 @@ fn the_textbook_server_on_a_fixed_port_gets_the_same_verdicts_run_after_run() {
     // show in the next.
     for run in 1..=runs {
         let r = fixture.run(run as u64, "fixed-port", &[]);
-        for d in differences(&fixture, &r.report) {
-            problems.push(format!(
-                "run {run}: {} expected {}, got {}: {}",
-                d.check, d.expected, d.actual, d.detail
-            ));
-        }
-        if r.report.is_null() {
-            problems.push(format!(
-                "run {run}: no report; {}",
+        match &r.results {
+            Ok(results) => {
+                for d in differences(&fixture, results) {
+                    problems.push(format!(
+                        "run {run}: {} expected {}, got {}: {}",
+                        d.check, d.expected, d.actual, d.detail
+                    ));
+                }
+            }
+            Err(why) => problems.push(format!(
+                "run {run}: no report ({why}); {}",
                 String::from_utf8_lossy(&r.output.stderr)
-            ));
+            )),
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

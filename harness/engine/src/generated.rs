@@ -11,9 +11,29 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use crate::check::{Check, CheckId, Generated, Level};
 use crate::conversation::Conversation;
 use crate::cut::Cut;
-use crate::run::{bring_up, Ran, RunConfig};
+use crate::profile::Profile;
+use crate::results::FailingCase;
 use crate::session::{Miss, Outcome, Peer, Session};
 use crate::show;
+use crate::timing::Timing;
+
+/// What a generated check needs of its run.
+pub(crate) struct Context<'a> {
+    pub(crate) profile: &'a Profile,
+    pub(crate) timing: Timing,
+    /// The run's seed; each check draws from a seed of its own made from it.
+    pub(crate) seed: u64,
+    /// Starts the target afresh, for the cases after one that ended it.
+    pub(crate) restart: &'a dyn Fn() -> Option<Peer>,
+}
+
+/// What running a check's conversations produced: the steps played, what
+/// happened, and for a generated check that missed, the case.
+pub(crate) struct Ran {
+    pub(crate) conversation: Conversation,
+    pub(crate) outcome: Outcome,
+    pub(crate) case: Option<FailingCase>,
+}
 
 /// A per-check seed, so `--only` does not change what a check generates.
 fn check_seed(seed: u64, id: CheckId) -> u64 {
@@ -62,19 +82,19 @@ impl<'p> Streak<'p> {
     /// Plays one case; on failure returns what happened, ending the streak.
     fn play(
         &mut self,
-        config: &RunConfig,
+        context: &Context,
         g: &Generated,
         message: &[u8],
         cut: &Cut,
     ) -> Option<Failure> {
-        let profile = &config.profile;
+        let profile = context.profile;
         let case = (g.case)(profile, message, cut);
         let (mut session, mut played) = match self.active.take() {
             Some(session) => (session, Conversation::new()),
             None => {
                 let peer = self.idle.take()?;
-                revive(config, peer);
-                let mut session = Session::new(peer, config.timing);
+                revive(context, peer);
+                let mut session = Session::new(peer, context.timing);
                 let setup = (g.setup)(profile);
                 session.play(&setup.steps);
                 (session, setup)
@@ -110,8 +130,8 @@ impl<'p> Streak<'p> {
 
 /// Runs a generated check: its fixed cases first, then proptest's cases;
 /// a failing case is shrunk to the smallest that still fails.
-pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut Peer) -> Ran {
-    let profile = &config.profile;
+pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Peer) -> Ran {
+    let profile = context.profile;
     let described = |message: &[u8], cut: &Cut| -> Conversation {
         (g.setup)(profile).then((g.case)(profile, message, cut))
     };
@@ -122,13 +142,12 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
         paused: Duration::ZERO,
     };
     for (message, cut) in (g.fixed)(profile) {
-        if let Some(f) = streak.play(config, g, &message, &cut) {
+        if let Some(f) = streak.play(context, g, &message, &cut) {
             streak.close();
-            let preface = format!(
-                "failing case: a message of {} bytes, cut: {}\n",
-                f.message.len(),
-                f.cut
-            );
+            let case = FailingCase::Fixed {
+                bytes: f.message.len(),
+                cut: f.cut.to_string(),
+            };
             let outcome = Outcome {
                 paused: streak.paused,
                 ..f.outcome
@@ -136,17 +155,17 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
             return Ran {
                 conversation: f.conversation,
                 outcome,
-                preface,
+                case: Some(case),
             };
         }
         all = all.then((g.case)(profile, &message, &cut));
     }
-    let seed = check_seed(config.seed, check.id);
+    let seed = check_seed(context.seed, check.id);
     let mut runner = TestRunner::new_with_rng(
         Config {
             cases: g.cases,
             max_shrink_iters: 64,
-            max_shrink_time: config.timing.shrink_budget().as_millis() as u32,
+            max_shrink_time: context.timing.shrink_budget().as_millis() as u32,
             failure_persistence: None,
             ..Config::default()
         },
@@ -156,7 +175,7 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
     let last: RefCell<Option<Failure>> = RefCell::new(None);
     let strategy = ((g.message)(profile), (g.cut)(profile));
     let result = runner.run(&strategy, |(message, cut)| {
-        match streak.borrow_mut().play(config, g, &message, &cut) {
+        match streak.borrow_mut().play(context, g, &message, &cut) {
             Some(failure) => {
                 *last.borrow_mut() = Some(failure);
                 Err(TestCaseError::fail("the case missed"))
@@ -172,13 +191,13 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
                 "{} fixed and {} generated cuts held (seed {})",
                 (g.fixed)(profile).len(),
                 g.cases,
-                config.seed
+                context.seed
             );
             let outcome = Outcome::without_traffic(Vec::new(), vec![held], streak.paused);
             Ran {
                 conversation: (g.setup)(profile).then(all),
                 outcome,
-                preface: String::new(),
+                case: None,
             }
         }
         Err(TestError::Fail(_, (message, cut))) => {
@@ -187,7 +206,7 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
                 .filter(|f| f.message == message && f.cut == cut);
             let failure = match stored {
                 Some(f) => f,
-                None => match streak.play(config, g, &message, &cut) {
+                None => match streak.play(context, g, &message, &cut) {
                     Some(f) => f,
                     None => {
                         streak.close();
@@ -216,19 +235,16 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
                 ..failure.outcome
             };
             let failure = Failure { outcome, ..failure };
-            let preface = format!(
-                "smallest failing case: a message of {} bytes {}, cut: {}\n\
-                 reproduce with: --seed {} --only {}\n",
-                failure.message.len(),
-                show::quoted(&failure.message, 32),
-                failure.cut,
-                config.seed,
-                check.id
-            );
+            let case = FailingCase::Shrunk {
+                bytes: failure.message.len(),
+                shown: show::quoted(&failure.message, 32),
+                cut: failure.cut.to_string(),
+                seed: context.seed,
+            };
             Ran {
                 conversation: failure.conversation,
                 outcome: failure.outcome,
-                preface,
+                case: Some(case),
             }
         }
         Err(TestError::Abort(why)) => {
@@ -241,7 +257,7 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
             Ran {
                 conversation: all,
                 outcome,
-                preface: String::new(),
+                case: None,
             }
         }
     }
@@ -249,12 +265,12 @@ pub(crate) fn run(config: &RunConfig, check: &Check, g: &Generated, peer: &mut P
 
 /// Starts the target afresh if it died, so each case of a generated check
 /// meets a live target.
-fn revive(config: &RunConfig, peer: &mut Peer) {
+fn revive(context: &Context, peer: &mut Peer) {
     if let Peer::Launched(l) = peer {
         if l.process().exited().is_some() {
             // What the dead instance left on a fixed port goes first.
             l.end();
-            if let Ok(fresh) = bring_up(config) {
+            if let Some(fresh) = (context.restart)() {
                 *peer = fresh;
             }
         }

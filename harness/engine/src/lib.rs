@@ -7,7 +7,8 @@
 //! [`Fleet`](fleet::Fleet), runs the conversation with tuned
 //! sockets ([`net`], [`cut`]), watches the target's process ([`procfs`]),
 //! records a [`Transcript`](transcript::Transcript), turns what happened into a
-//! [`Verdict`](verdict::Verdict) and streams [`report::Event`]s to reporters.
+//! [`Verdict`](verdict::Verdict) and streams [`RunEvent`](results::RunEvent)s
+//! carrying typed [`results`] to the [`report`]ers.
 //! Suites never wait, time or print by themselves.
 
 pub mod busy;
@@ -28,6 +29,7 @@ pub mod ports;
 pub mod procfs;
 pub mod profile;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod select;
 pub mod session;

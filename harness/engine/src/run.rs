@@ -7,28 +7,26 @@
 //! check against a fresh listener. A check that crashes or wedges the target
 //! therefore costs that check alone: one root cause, one failure.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::check::{Body, Check, CheckId, Role, Suite};
+use crate::check::{Body, Check, Role, Suite};
 use crate::conversation::Conversation;
 use crate::fleet::{self, Fleet};
-use crate::generated;
-use crate::launch::{indent, Blame, Launched, StartError};
+use crate::generated::{self, Ran};
+use crate::launch::{Blame, Launched, StartError};
 use crate::level::Level;
 use crate::loopback;
 use crate::net;
 use crate::netns;
 use crate::ports;
 use crate::profile::Profile;
-use crate::report::Event;
+use crate::results::{CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary};
 use crate::select::Selection;
 use crate::session::{Miss, Outcome, Peer, Session};
 use crate::steps::{ProcessStep, Step};
 use crate::target::{describe_exit, Launch, Workdir};
 use crate::timing::Timing;
-use crate::transcript::Transcript;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 
@@ -86,82 +84,10 @@ pub struct RunConfig<'a> {
     pub selection: Selection,
 }
 
-/// Facts about a run, for reporters.
-#[derive(Clone, Debug)]
-pub struct RunInfo {
-    pub suite: String,
-    pub role: Role,
-    pub target: String,
-    pub seed: u64,
-    pub total: usize,
-}
-
-/// The verdict of one check with everything needed to explain it.
-#[derive(Clone, Debug)]
-pub struct CheckResult {
-    pub id: CheckId,
-    pub level: Level,
-    pub summary: &'static str,
-    pub expectation: &'static str,
-    pub verdict: Verdict,
-    /// What went wrong (or was observed), readable by a student.
-    pub detail: String,
-    pub duration: Duration,
-    /// The waiting the check does by design.
-    pub deliberate: Duration,
-    /// The steps that ran, numbered.
-    pub conversation: String,
-    pub transcript: Transcript,
-    /// The last lines the target wrote to stderr, when the check missed.
-    pub stderr_tail: Option<String>,
-}
-
-/// Counts per verdict and timings of a whole run.
-#[derive(Clone, Debug, Default)]
-pub struct Summary {
-    pub counts: BTreeMap<Verdict, usize>,
-    pub duration: Duration,
-    pub deliberate: Duration,
-    /// The harness's own peak resident memory over the run, in KiB: it
-    /// stays flat whatever a target floods or claims.
-    pub peak_rss_kib: u64,
-}
-
-impl Summary {
-    pub fn count(&self, v: Verdict) -> usize {
-        self.counts.get(&v).copied().unwrap_or(0)
-    }
-}
-
-/// A run that could not go on.
-#[derive(Clone, Debug)]
-pub enum RunError {
-    /// The target could not be started or never listened.
-    TargetFailed(String),
-    /// The harness itself could not set up (no free port, say).
-    Harness(String),
-}
-
-impl RunError {
-    /// A stable name for reports.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RunError::TargetFailed(_) => "target_failed",
-            RunError::Harness(_) => "harness",
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            RunError::TargetFailed(m) | RunError::Harness(m) => m,
-        }
-    }
-}
-
 /// Runs every selected check of the config's role, in suite order. A run
-/// that cannot go on still ends with [`Event::RunFinished`], carrying the
+/// that cannot go on still ends with [`RunEvent::RunFinished`], carrying the
 /// error, so every report is complete.
-pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, RunError> {
+pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&RunEvent)) -> Result<Summary, RunError> {
     let role = config.target.role();
     let checks: Vec<&Check> = config
         .suite
@@ -173,18 +99,23 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Event)) -> Result<Summary, 
         role,
         target: config.target.describe(),
         seed: config.seed,
-        total: checks.len(),
     };
-    sink(&Event::RunStarted(&info));
+    sink(&RunEvent::RunStarted {
+        info: &info,
+        total: checks.len(),
+    });
     let started = Instant::now();
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        total: checks.len(),
+        ..Summary::default()
+    };
     let outcome = run_checks(config, &checks, &mut summary, sink);
     // Whatever a check left running (an escaped daemon, say) ends with the
     // run; other runs' targets and the harness's other processes stay.
     config.fleet.end_all();
     summary.duration = started.elapsed();
     summary.peak_rss_kib = peak_rss_kib();
-    sink(&Event::RunFinished {
+    sink(&RunEvent::RunFinished {
         info: &info,
         summary: &summary,
         error: outcome.as_ref().err(),
@@ -196,21 +127,21 @@ fn run_checks(
     config: &RunConfig,
     checks: &[&Check],
     summary: &mut Summary,
-    sink: &mut dyn FnMut(&Event),
+    sink: &mut dyn FnMut(&RunEvent),
 ) -> Result<(), RunError> {
     preflight(config)?;
     let mut first = true;
     for (index, check) in checks.iter().enumerate() {
-        sink(&Event::CheckStarted {
+        sink(&RunEvent::CheckStarted {
             index,
             total: checks.len(),
-            id: check.id,
+            id: check.id.as_str(),
         });
         let result = run_check(config, check, first)?;
         first = false;
-        *summary.counts.entry(result.verdict).or_default() += 1;
+        summary.counts.add(result.verdict);
         summary.deliberate += result.deliberate;
-        sink(&Event::CheckFinished {
+        sink(&RunEvent::CheckFinished {
             index,
             total: checks.len(),
             result: &result,
@@ -334,26 +265,17 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
 
 fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResult, RunError> {
     let started = Instant::now();
-    let base = |verdict: Verdict, detail: String| CheckResult {
-        id: check.id,
-        level: check.level,
-        summary: check.summary,
-        expectation: check.expectation,
-        verdict,
-        detail,
+    let header = |verdict: Verdict| CheckResult {
+        summary: check.summary.into(),
+        expectation: check.expectation.into(),
         duration: started.elapsed(),
-        deliberate: Duration::ZERO,
-        conversation: String::new(),
-        transcript: Transcript::new(started),
-        stderr_tail: None,
+        ..CheckResult::new(check.id.as_str(), check.level, verdict)
     };
     if check.needs_process() && matches!(config.target, TargetSpec::Remote { .. }) {
-        return Ok(base(
-            Verdict::Skip,
-            "needs the server's process (to watch its CPU or descriptors, or to kill it); \
-             run with --server 'CMD' so the harness starts it"
-                .into(),
-        ));
+        return Ok(CheckResult {
+            not_run: Some(NotRun::NeedsProcess),
+            ..header(Verdict::Skip)
+        });
     }
     if !matches!(config.target, TargetSpec::Remote { .. }) {
         netns::fresh_loopback();
@@ -361,7 +283,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let mut peer = match bring_up(config) {
         Ok(p) => p,
         Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
-        Err(BringUpError::Start(e)) => return Ok(not_started(base, check.level, e)),
+        Err(BringUpError::Start(e)) => return Ok(not_started(header(Verdict::Error), e)),
         Err(BringUpError::Run(e)) => return Err(e),
     };
     let mut ran = match &check.body {
@@ -371,10 +293,19 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
             Ran {
                 conversation,
                 outcome,
-                preface: String::new(),
+                case: None,
             }
         }
-        Body::Generated(g) => generated::run(config, check, g, &mut peer),
+        Body::Generated(g) => {
+            let restart = || bring_up(config).ok();
+            let context = generated::Context {
+                profile: &config.profile,
+                timing: config.timing,
+                seed: config.seed,
+                restart: &restart,
+            };
+            generated::run(&context, check, g, &mut peer)
+        }
     };
     if check.abusive && !ran.outcome.killed && role_is_server(&peer) {
         probe_sanity(config, &mut peer, &mut ran.outcome);
@@ -385,38 +316,29 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         Some(_) => Verdict::Error,
         None => Verdict::judge(check.level, ran.outcome.worst()),
     };
-    let mut detail = ran.preface.clone();
-    if let Some(f) = &ran.outcome.fault {
-        detail.push_str(&format!(
-            "the harness could not carry out \"{}\": {}\nthis is a fault of sockspec or \
-             of the machine, not of the program; please report it\n",
-            f.step, f.detail
-        ));
-    }
-    let stopped = stopped_before_measuring(&ran.conversation, &ran.outcome.misses);
-    if let Some(why) = &stopped {
-        detail.push_str(why);
-    }
-    detail.push_str(&describe_misses(&ran.outcome.misses));
-    if let (Some(hint), Verdict::Fail | Verdict::Warn, None) = (check.hint, verdict, &stopped) {
-        detail.push_str(&format!("hint: {hint}\n"));
-    }
-    if matches!(verdict, Verdict::Fail | Verdict::Warn) {
-        detail.push_str(&format!("more: sockspec explain {}\n", check.id));
-    }
-    for note in &ran.outcome.notes {
-        detail.push_str(&format!("observed: {note}\n"));
-    }
     let missed = !matches!(verdict, Verdict::Pass | Verdict::Info);
+    let steps: Vec<String> = ran
+        .conversation
+        .steps
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let fault = ran.outcome.fault.take().map(|f| crate::results::Fault {
+        step: f.step,
+        detail: f.detail,
+    });
     Ok(CheckResult {
-        verdict,
-        detail: detail.trim_end().to_string(),
-        duration: started.elapsed(),
         deliberate: ran.outcome.paused,
-        conversation: ran.conversation.to_string(),
-        transcript: ran.outcome.transcript,
+        case: ran.case,
+        fault,
+        hint: check.hint.map(String::from),
+        unmeasured: stopped_before_measuring(&ran.conversation, &ran.outcome.misses),
+        misses: located(&steps, ran.outcome.misses),
+        steps,
+        notes: ran.outcome.notes,
+        transcript: ran.outcome.transcript.records(),
         stderr_tail: if missed { tail } else { None },
-        ..base(verdict, String::new())
+        ..header(verdict)
     })
 }
 
@@ -424,27 +346,23 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
 /// first check did start it). The program's doing is judged at the check's
 /// level, with what the program printed; the machine's is an ERROR that
 /// names the cause and never counts against the program.
-fn not_started(
-    base: impl Fn(Verdict, String) -> CheckResult,
-    level: Level,
-    e: StartError,
-) -> CheckResult {
-    let first = &e.message;
-    let mut r = match e.blame {
-        Blame::Target => base(
-            Verdict::judge(level, Some(Level::Must)),
-            format!("the target could not be started for this check: {first}"),
+fn not_started(header: CheckResult, e: StartError) -> CheckResult {
+    let (verdict, why) = match e.blame {
+        Blame::Target => (
+            Verdict::judge(header.level, Some(Level::Must)),
+            NotRun::StartFailed { message: e.message },
         ),
-        Blame::Environment => base(
+        Blame::Environment => (
             Verdict::Error,
-            format!(
-                "the target could not be started for this check, through no fault of the \
-                 program: {first}"
-            ),
+            NotRun::StartPrevented { message: e.message },
         ),
     };
-    r.stderr_tail = e.stderr_tail;
-    r
+    CheckResult {
+        verdict,
+        not_run: Some(why),
+        stderr_tail: e.stderr_tail,
+        ..header
+    }
 }
 
 fn role_is_server(peer: &Peer) -> bool {
@@ -471,16 +389,10 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
     }
 }
 
-pub(crate) struct Ran {
-    pub(crate) conversation: Conversation,
-    pub(crate) outcome: Outcome,
-    /// What to say before the misses (for generated checks: the case).
-    pub(crate) preface: String,
-}
-
 /// For a check that measures the target (its CPU, its descriptors) but
-/// missed before it got there: says so first, so the reader does not take
-/// the miss for a verdict on what was never measured.
+/// missed before it got there: the measuring step it never reached, said
+/// first so the reader does not take the miss for a verdict on what was
+/// never measured.
 fn stopped_before_measuring(conversation: &Conversation, misses: &[Miss]) -> Option<String> {
     let measures: Vec<String> = conversation
         .steps
@@ -500,28 +412,34 @@ fn stopped_before_measuring(conversation: &Conversation, misses: &[Miss]) -> Opt
     if first.step == "the server's process" {
         return None;
     }
-    Some(format!(
-        "the check stopped before its measurement (\"{}\"): an earlier step went wrong, \
-         so nothing was judged of what it measures\n",
-        measures[0]
-    ))
+    measures.into_iter().next()
 }
 
-fn describe_misses(misses: &[Miss]) -> String {
-    let mut out = String::new();
-    for m in misses {
-        let tag = if m.level == Level::Must {
-            String::new()
-        } else {
-            format!("[{}] ", m.level)
-        };
-        out.push_str(&format!(
-            "{tag}at \"{}\":\n{}\n",
-            m.step,
-            indent(m.detail.trim_end(), "  ")
-        ));
-    }
-    out
+/// The misses as results, each with the number of its step when its text
+/// names exactly one of the steps.
+fn located(steps: &[String], misses: Vec<Miss>) -> Vec<Missed> {
+    misses
+        .into_iter()
+        .map(|m| {
+            let mut at = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| **s == m.step)
+                .map(|(i, _)| i + 1);
+            let number = match (at.next(), at.next()) {
+                (Some(n), None) => Some(n),
+                _ => None,
+            };
+            Missed {
+                level: m.level,
+                step: StepRef {
+                    number,
+                    text: m.step,
+                },
+                detail: m.detail,
+            }
+        })
+        .collect()
 }
 
 /// Ends the check's target. A launched server that died during the check
@@ -575,21 +493,10 @@ mod tests {
     }
 
     fn judged(level: Level, blame: Blame) -> CheckResult {
-        let started = Instant::now();
-        let base = |verdict: Verdict, detail: String| CheckResult {
-            id: CheckId::new("x.y"),
-            level,
-            summary: "",
-            expectation: "",
-            verdict,
-            detail,
-            duration: started.elapsed(),
-            deliberate: Duration::ZERO,
-            conversation: String::new(),
-            transcript: Transcript::new(started),
-            stderr_tail: None,
-        };
-        not_started(base, level, start_error(blame))
+        not_started(
+            CheckResult::new("x.y", level, Verdict::Error),
+            start_error(blame),
+        )
     }
 
     #[test]
@@ -603,11 +510,38 @@ mod tests {
     }
 
     #[test]
+    fn a_miss_is_numbered_by_the_one_step_its_text_names() {
+        let steps = [
+            "connect c1",
+            "send on c1 \"x\"",
+            "expect on c1 \"X\"",
+            "send on c1 \"x\"",
+        ]
+        .map(String::from);
+        let miss = |step: &str| Miss {
+            level: Level::Must,
+            step: step.into(),
+            detail: String::new(),
+        };
+        let found = located(
+            &steps,
+            vec![
+                miss("expect on c1 \"X\""),
+                miss("send on c1 \"x\""),
+                miss("the server's process"),
+            ],
+        );
+        let numbers: Vec<Option<usize>> = found.iter().map(|m| m.step.number).collect();
+        assert_eq!(numbers, [Some(3), None, None]);
+        assert_eq!(found[2].step.text, "the server's process");
+    }
+
+    #[test]
     fn a_port_taken_by_the_machine_is_an_error_never_the_program_s_failure() {
         for level in [Level::Must, Level::Should] {
             let r = judged(level, Blame::Environment);
             assert_eq!(r.verdict, Verdict::Error);
-            assert!(r.detail.contains("through no fault of the program"));
+            assert!(r.detail().contains("through no fault of the program"));
         }
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::show;
 use crate::steps::Conn;
@@ -21,7 +21,7 @@ const SHOWN_BYTES: usize = 64;
 
 /// One thing that happened. An accepted connection carries the client's
 /// address, which shows the loopback it chose (127.0.0.1 or ::1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     Connected { local_port: u16 },
@@ -72,19 +72,36 @@ impl fmt::Display for Event {
 }
 
 /// An event at a time since the check started, on a connection or not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub at_us: u64,
-    #[serde(serialize_with = "conn_name")]
+    #[serde(with = "conn_name")]
     pub conn: Option<Conn>,
     #[serde(flatten)]
     pub event: Event,
 }
 
-fn conn_name<S: serde::Serializer>(conn: &Option<Conn>, s: S) -> Result<S::Ok, S::Error> {
-    match conn {
-        Some(c) => s.serialize_str(&c.to_string()),
-        None => s.serialize_none(),
+/// A connection by its name in the transcript: `c2`.
+mod conn_name {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use crate::steps::Conn;
+
+    pub fn serialize<S: Serializer>(conn: &Option<Conn>, s: S) -> Result<S::Ok, S::Error> {
+        match conn {
+            Some(c) => s.serialize_str(&c.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Conn>, D::Error> {
+        let Some(name) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        name.strip_prefix('c')
+            .and_then(|n| n.parse().ok())
+            .map(|n| Some(Conn(n)))
+            .ok_or_else(|| de::Error::custom(format!("{name:?} is not a connection (c1, c2...)")))
     }
 }
 
@@ -94,6 +111,33 @@ impl fmt::Display for Entry {
         match self.conn {
             Some(c) => write!(f, "{ms:>9.1}ms {c:<3} {}", self.event),
             None => write!(f, "{ms:>9.1}ms     {}", self.event),
+        }
+    }
+}
+
+/// One line of a kept transcript: an entry, or the count of the entries
+/// dropped from the middle, where they were.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    Entry(Entry),
+    Omitted(Omitted),
+}
+
+/// Entries dropped from the middle of a long transcript.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename = "omitted")]
+pub struct Omitted {
+    pub count: usize,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Record::Entry(e) => e.fmt(f),
+            Record::Omitted(Omitted { count }) => {
+                write!(f, "            ... {count} entries omitted ...")
+            }
         }
     }
 }
@@ -160,35 +204,24 @@ impl Transcript {
         self.len() == 0
     }
 
-    /// Entries as JSON values (with a note where entries were dropped).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut items: Vec<serde_json::Value> = self
-            .head
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or(serde_json::Value::Null))
-            .collect();
+    /// What was kept, in the order it was recorded, with the count of the
+    /// entries dropped from the middle where they were.
+    pub fn records(&self) -> Vec<Record> {
+        let mut out: Vec<Record> = self.head.iter().cloned().map(Record::Entry).collect();
         if self.omitted > 0 {
-            items.push(serde_json::json!({ "event": "omitted", "count": self.omitted }));
+            out.push(Record::Omitted(Omitted {
+                count: self.omitted,
+            }));
         }
-        items.extend(
-            self.tail
-                .iter()
-                .map(|e| serde_json::to_value(e).unwrap_or(serde_json::Value::Null)),
-        );
-        serde_json::Value::Array(items)
+        out.extend(self.tail.iter().cloned().map(Record::Entry));
+        out
     }
 }
 
 impl fmt::Display for Transcript {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for e in &self.head {
-            writeln!(f, "{e}")?;
-        }
-        if self.omitted > 0 {
-            writeln!(f, "            ... {} entries omitted ...", self.omitted)?;
-        }
-        for e in &self.tail {
-            writeln!(f, "{e}")?;
+        for r in self.records() {
+            writeln!(f, "{r}")?;
         }
         Ok(())
     }
@@ -220,16 +253,53 @@ mod tests {
         let (mut entries, _) = t.entries();
         let shown = entries.next().unwrap().event.to_string();
         assert_eq!(shown, "accepted from [::1]:53124");
-        assert_eq!(t.to_json()[0]["peer"], "[::1]:53124");
+        let json = serde_json::to_value(t.records()).unwrap();
+        assert_eq!(json[0]["peer"], "[::1]:53124");
     }
 
     #[test]
     fn entries_serialize_with_their_connection_name() {
         let mut t = Transcript::new(Instant::now());
         t.record(Some(Conn(2)), Event::read(b"HI"));
-        let json = t.to_json();
+        let json = serde_json::to_value(t.records()).unwrap();
         assert_eq!(json[0]["conn"], "c2");
         assert_eq!(json[0]["event"], "read");
         assert_eq!(json[0]["len"], 2);
+    }
+
+    #[test]
+    fn dropped_entries_are_counted_where_they_were() {
+        let mut t = Transcript::new(Instant::now());
+        for i in 0..HEAD + TAIL + 5 {
+            t.record(None, Event::note(format!("n{i}")));
+        }
+        let records = t.records();
+        assert_eq!(records[HEAD], Record::Omitted(Omitted { count: 5 }));
+        let json = serde_json::to_value(&records).unwrap();
+        assert_eq!(
+            json[HEAD],
+            serde_json::json!({ "event": "omitted", "count": 5 })
+        );
+        assert!(t.to_string().contains("... 5 entries omitted ..."));
+    }
+
+    #[test]
+    fn records_read_back_from_their_json() {
+        let mut t = Transcript::new(Instant::now());
+        t.record(
+            Some(Conn(1)),
+            Event::Accepted {
+                peer: "[::1]:53124".parse().unwrap(),
+            },
+        );
+        t.record(Some(Conn(1)), Event::wrote(b"hi\n"));
+        t.record(None, Event::note("killed the target (SIGKILL)"));
+        for _ in 0..HEAD + TAIL {
+            t.record(Some(Conn(2)), Event::Closed);
+        }
+        let records = t.records();
+        let json = serde_json::to_string(&records).unwrap();
+        let back: Vec<Record> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, records);
     }
 }

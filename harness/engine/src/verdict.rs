@@ -3,10 +3,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::level::Level;
 
-/// What a check concluded.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+/// What a check concluded; named in lowercase in reports.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     /// An INFO check's observation.
@@ -95,6 +98,9 @@ mod tests {
     fn verdict_names_round_trip() {
         for v in Verdict::ALL {
             assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.as_str()));
+            assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
         }
     }
 }

@@ -10,7 +10,7 @@ use sockspec_engine::cut::Cut;
 use sockspec_engine::fleet::Fleet;
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::Profile;
-use sockspec_engine::report::Event;
+use sockspec_engine::results::RunEvent;
 use sockspec_engine::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::select::Selection;
 use sockspec_engine::steps::Conn;
@@ -65,8 +65,8 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {
-        if let Event::CheckFinished { result, .. } = event {
-            details.push((result.verdict, result.detail.clone()));
+        if let RunEvent::CheckFinished { result, .. } = event {
+            details.push((result.verdict, result.detail()));
         }
     })
     .expect("the run itself goes on");

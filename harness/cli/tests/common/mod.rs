@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde::Deserialize;
+use sockspec_engine::results::RunResults;
 
 /// The repository's top folder (fixture commands run from there).
 pub fn repo_root() -> PathBuf {
@@ -136,9 +137,12 @@ impl Fixture {
             .output()
             .expect("sockspec runs");
         let elapsed = started.elapsed();
-        let report = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+        let results = serde_json::from_slice(&output.stdout).map_err(|e| {
+            let start = String::from_utf8_lossy(&output.stdout[..output.stdout.len().min(200)]);
+            format!("{e}; stdout begins {start:?}")
+        });
         Run {
-            report,
+            results,
             output,
             elapsed,
         }
@@ -147,7 +151,9 @@ impl Fixture {
 
 /// What one run of the harness on a fixture gave.
 pub struct Run {
-    pub report: serde_json::Value,
+    /// The JSON report read back into the engine's results, or why it
+    /// could not be.
+    pub results: Result<RunResults, String>,
     pub output: Output,
     pub elapsed: std::time::Duration,
 }
@@ -210,27 +216,24 @@ pub struct Difference {
     pub detail: String,
 }
 
-/// Compares a report with the manifest's expectations for `fixture`.
-pub fn differences(fixture: &Fixture, report: &serde_json::Value) -> Vec<Difference> {
+/// Compares a run's results with the manifest's expectations for `fixture`.
+pub fn differences(fixture: &Fixture, results: &RunResults) -> Vec<Difference> {
     let mut out = Vec::new();
-    let checks = report["checks"].as_array().cloned().unwrap_or_default();
-    for check in &checks {
-        let id = check["id"].as_str().unwrap_or_default();
-        let level = check["level"].as_str().unwrap_or_default();
-        let actual = check["verdict"].as_str().unwrap_or_default();
-        let expected = fixture.expected(id, level);
+    for check in &results.checks {
+        let actual = check.verdict.as_str();
+        let expected = fixture.expected(&check.id, check.level.as_str());
         if actual != expected {
             out.push(Difference {
                 fixture: fixture.name.clone(),
-                check: id.to_string(),
+                check: check.id.clone(),
                 expected,
                 actual: actual.to_string(),
-                detail: check["detail"].as_str().unwrap_or_default().to_string(),
+                detail: check.detail(),
             });
         }
     }
     for id in fixture.expect.keys() {
-        if !checks.iter().any(|c| c["id"] == id.as_str()) {
+        if !results.checks.iter().any(|c| &c.id == id) {
             out.push(Difference {
                 fixture: fixture.name.clone(),
                 check: id.clone(),

@@ -8,7 +8,8 @@ use std::io::{self, Write};
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{explanation, Event, Reporter};
+use super::{explanation, Reporter};
+use crate::results::RunEvent;
 use crate::verdict::Verdict;
 
 pub struct JunitReporter<W: Write> {
@@ -26,10 +27,11 @@ impl<W: Write> JunitReporter<W> {
 }
 
 impl<W: Write> Reporter for JunitReporter<W> {
-    fn report(&mut self, event: &Event) -> io::Result<()> {
+    fn report(&mut self, event: &RunEvent) -> io::Result<()> {
         match event {
-            Event::CheckFinished { result: r, .. } => {
-                let first_line = r.detail.lines().next().unwrap_or(r.summary).to_string();
+            RunEvent::CheckFinished { result: r, .. } => {
+                let detail = r.detail();
+                let first_line = detail.lines().next().unwrap_or(&r.summary).to_string();
                 let status = match r.verdict {
                     Verdict::Fail | Verdict::Error => {
                         let kind = if r.verdict == Verdict::Fail {
@@ -51,16 +53,16 @@ impl<W: Write> Reporter for JunitReporter<W> {
                     _ => TestCaseStatus::success(),
                 };
                 let mut case = TestCase::new(r.id.as_str(), status);
-                case.set_classname(r.id.protocol());
+                case.set_classname(r.protocol());
                 case.set_time(r.duration);
                 case.add_property(Property::new("level", r.level.as_str()));
                 case.add_property(Property::new("verdict", r.verdict.as_str()));
                 if matches!(r.verdict, Verdict::Warn | Verdict::Info) {
-                    case.set_system_out(format!("{}: {}", r.verdict, r.detail));
+                    case.set_system_out(format!("{}: {detail}", r.verdict));
                 }
                 self.cases.push(case);
             }
-            Event::RunFinished {
+            RunEvent::RunFinished {
                 info,
                 summary,
                 error,

@@ -4,7 +4,8 @@
 
 use std::io::{self, Write};
 
-use super::{explanation, Event, Reporter};
+use super::{explanation, Reporter};
+use crate::results::RunEvent;
 use crate::verdict::Verdict;
 
 fn plural(n: usize, word: &str) -> String {
@@ -53,9 +54,9 @@ impl<W: Write> TextReporter<W> {
 }
 
 impl<W: Write> Reporter for TextReporter<W> {
-    fn report(&mut self, event: &Event) -> io::Result<()> {
+    fn report(&mut self, event: &RunEvent) -> io::Result<()> {
         match event {
-            Event::RunStarted(info) => {
+            RunEvent::RunStarted { info, total } => {
                 writeln!(
                     self.out,
                     "{} {} against {} `{}` ({}, seed {})",
@@ -63,11 +64,11 @@ impl<W: Write> Reporter for TextReporter<W> {
                     info.suite,
                     info.role.as_str(),
                     info.target,
-                    plural(info.total, "check"),
+                    plural(*total, "check"),
                     info.seed
                 )?;
             }
-            Event::CheckStarted { index, total, id } => {
+            RunEvent::CheckStarted { index, total, id } => {
                 if self.live {
                     let w = total.to_string().len();
                     write!(
@@ -78,7 +79,7 @@ impl<W: Write> Reporter for TextReporter<W> {
                     )?;
                 }
             }
-            Event::CheckFinished {
+            RunEvent::CheckFinished {
                 index,
                 total,
                 result: r,
@@ -104,14 +105,14 @@ impl<W: Write> Reporter for TextReporter<W> {
                         self.missed.push(format!("{} {}", r.verdict, r.id));
                     }
                     Verdict::Skip | Verdict::Info => {
-                        for line in r.detail.lines() {
+                        for line in r.detail().lines() {
                             writeln!(self.out, "           {}", self.paint(line, "90"))?;
                         }
                     }
                     Verdict::Pass => {}
                 }
             }
-            Event::RunFinished {
+            RunEvent::RunFinished {
                 summary,
                 error: Some(e),
                 ..
@@ -125,7 +126,7 @@ impl<W: Write> Reporter for TextReporter<W> {
                     e.message().lines().next().unwrap_or_default()
                 )?;
             }
-            Event::RunFinished { summary, .. } => {
+            RunEvent::RunFinished { summary, .. } => {
                 let parts: Vec<String> = [
                     (Verdict::Pass, "passed"),
                     (Verdict::Fail, "failed"),
@@ -145,7 +146,7 @@ impl<W: Write> Reporter for TextReporter<W> {
                     )
                 })
                 .collect();
-                let total: usize = summary.counts.values().sum();
+                let total = summary.counts.sum();
                 writeln!(self.out, "------------")?;
                 for m in &self.missed {
                     writeln!(self.out, "     {m}")?;
