@@ -94,6 +94,16 @@ fn bad_options_say_what_would_be_right() {
     let (code, _, err) =
         stdout_of(cmd().args(["run", "tcp-upper", "--server", "x", "--only", "nothing.*"]));
     assert_eq!(code, 2);
+    assert!(err.contains("matches no check"), "{err}");
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        "x",
+        "--only",
+        "tcp-upper.client.*",
+    ]));
+    assert_eq!(code, 2);
     assert!(err.contains("leave no server check"), "{err}");
 }
 
