@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use crate::fleet::Fleet;
 use crate::ports::{self, TimeWait};
+use crate::procfs;
 use crate::target::{describe_exit, Launch, Process};
 use crate::tcpsock::TcpState;
 use crate::timing::{Deadline, Timing};
@@ -178,7 +179,10 @@ impl Launched {
                 // open, or a datagram server waiting for the next request,
                 // for long enough that it is not a pause on the way out (a
                 // process that is dying runs, or waits to run).
-                let asleep = self.process.tree().iter().all(|s| s.zombie || s.sleeping);
+                // (Not looked at in the first polls: a correct server has
+                // closed by then, and reading the tree scans every process.)
+                let asleep =
+                    polls >= 10 && self.process.tree().iter().all(|s| s.zombie || s.sleeping);
                 asleep_since = match (asleep, asleep_since) {
                     (false, _) => None,
                     (true, None) => Some(Instant::now()),
@@ -192,10 +196,12 @@ impl Launched {
             if Instant::now() >= deadline {
                 return;
             }
-            thread::sleep(if polls < 20 {
-                Timing::FAST_POLL
-            } else {
-                Timing::POLL
+            // A correct server closes within a fraction of a millisecond of
+            // the harness's close: look again soon, then less often.
+            thread::sleep(match polls {
+                0..10 => Timing::FIRST_POLL,
+                10..30 => Timing::FAST_POLL,
+                _ => Timing::POLL,
             });
         }
     }
@@ -227,12 +233,25 @@ fn wait_ready(
     loop {
         let found = ports::waiting_on(port, transport);
         if !found.is_empty() {
+            // The root's descendants come from the kernel's child lists (a
+            // few reads); the whole tree, which scans every process of the
+            // machine, only when they do not hold it.
+            let root = process.pid();
+            let family: Vec<i32> = std::iter::once(root)
+                .chain(procfs::descendants(root).into_iter().map(|(pid, _)| pid))
+                .collect();
+            let owned = |pids: &[i32]| {
+                found
+                    .iter()
+                    .find(|s| s.inode != 0 && !ports::held_by(s.inode, pids).is_empty())
+                    .map(|s| reachable(s.local))
+            };
+            if let Some(addr) = owned(&family) {
+                return Ok(addr);
+            }
             let tree: Vec<i32> = process.tree().iter().map(|s| s.pid).collect();
-            if let Some(own) = found
-                .iter()
-                .find(|s| s.inode != 0 && !ports::held_by(s.inode, &tree).is_empty())
-            {
-                return Ok(reachable(own.local));
+            if let Some(addr) = owned(&tree) {
+                return Ok(addr);
             }
         }
         if let Some(status) = process.exited() {

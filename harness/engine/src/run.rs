@@ -468,14 +468,19 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Optio
             });
         }
     }
-    process.kill();
+    if launched {
+        if let Peer::Launched(l) = &mut *peer {
+            // Ends the server and what its connections left on its port.
+            l.end();
+        }
+    } else if let Some(p) = peer.process() {
+        p.kill();
+    }
+    let process = peer.process()?;
     process
         .stderr()
         .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
     let tail = process.stderr().tail(15);
-    if let Peer::Launched(l) = peer {
-        l.end();
-    }
     (!tail.trim().is_empty()).then_some(tail)
 }
 

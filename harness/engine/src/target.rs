@@ -441,6 +441,9 @@ impl Process {
     /// it, ends the daemons of this run that escaped, and removes the
     /// scratch directory. Returns how the root ended.
     pub fn kill(&mut self) -> Option<ExitStatus> {
+        if self.ended {
+            return self.status;
+        }
         let procs = self.tree();
         fleet::signal(self.pid, self.status.is_none(), &procs, &self.seen);
         let status = match self.status {

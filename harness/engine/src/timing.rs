@@ -208,6 +208,11 @@ impl Timing {
     /// a few milliseconds to a check, rarely enough to cost nothing.
     pub const POLL: Duration = Duration::from_millis(5);
 
+    /// How often to look at first for a target's answer to the end of a
+    /// check: a correct server closes what the harness closed well under a
+    /// millisecond later.
+    pub const FIRST_POLL: Duration = Duration::from_micros(200);
+
     /// How often to poll right after a kill: a SIGKILLed process is gone
     /// within a few milliseconds, and every check waits for it.
     pub const FAST_POLL: Duration = Duration::from_millis(1);
