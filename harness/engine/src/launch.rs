@@ -172,18 +172,18 @@ impl Launched {
                     }
                     Transport::Datagram => 1,
                 };
-                if closing == 0 {
+                // Asleep: blocked in accept or recv, as a server waiting for
+                // its next client is; a process on its way out (closing its
+                // sockets as it finalizes, printing a traceback) runs.
+                let asleep = procfs::family_of(self.process.pid())
+                    .iter()
+                    .all(|s| s.zombie || s.sleeping);
+                if closing == 0 && asleep {
                     return;
                 }
-                // Blocked in accept or recv with a connection it keeps
-                // open, or a datagram server waiting for the next request,
-                // for long enough that it is not a pause on the way out (a
-                // process that is dying runs, or waits to run).
-                // (Not looked at in the first polls: a correct server has
-                // closed by then, and reading the tree scans every process.)
-                let asleep =
-                    polls >= 10 && self.process.tree().iter().all(|s| s.zombie || s.sleeping);
-                asleep_since = match (asleep, asleep_since) {
+                // A connection kept open by a server that is blocked, long
+                // enough that it is not a pause on the way out.
+                asleep_since = match (asleep && closing > 0, asleep_since) {
                     (false, _) => None,
                     (true, None) => Some(Instant::now()),
                     (true, since) => since,

@@ -445,6 +445,15 @@ pub fn descendants(root: i32) -> Vec<(i32, i32)> {
     found
 }
 
+/// `root` and its descendants as `/proc/PID/stat` describes them, found
+/// through the kernel's child lists: a few reads, not a scan of `/proc`.
+pub fn family_of(root: i32) -> Vec<Stat> {
+    std::iter::once(root)
+        .chain(descendants(root).into_iter().map(|(pid, _)| pid))
+        .filter_map(|pid| parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?))
+        .collect()
+}
+
 /// The inodes of the sockets `pid` holds open (`socket:[N]` in its fds).
 pub fn socket_inodes(pid: i32) -> BTreeSet<u64> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
