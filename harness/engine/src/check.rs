@@ -52,7 +52,8 @@ impl fmt::Display for CheckId {
 }
 
 /// Which side of the protocol the program under test plays.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The target binds and waits; the harness connects.
     Server,

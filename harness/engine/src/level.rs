@@ -3,8 +3,12 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// How much a requirement weighs, as in the protocol reference.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+/// Written by its lowercase name, as in the protocol reference.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     /// An observation, never a verdict.
     Info,

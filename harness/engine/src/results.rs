@@ -61,7 +61,6 @@ pub struct RunResults {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub suite: String,
-    #[serde(with = "RoleName")]
     pub role: Role,
     /// The command that starts the program under test, or its address.
     pub target: String,
@@ -73,7 +72,6 @@ pub struct RunInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub id: String,
-    #[serde(with = "LevelName")]
     pub level: Level,
     pub verdict: Verdict,
     /// The check's one line, as `sockspec list` shows it.
@@ -113,7 +111,6 @@ pub struct CheckResult {
 /// An expectation that did not hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Missed {
-    #[serde(with = "LevelName")]
     pub level: Level,
     pub step: StepRef,
     /// What went wrong, readable by a student: expected against actual,
@@ -405,23 +402,6 @@ fn with_detail<S: Serializer>(checks: &[CheckResult], s: S) -> Result<S::Ok, S::
         result,
         detail: result.detail(),
     }))
-}
-
-/// Levels by their lowercase names, as in the protocol reference.
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Level", rename_all = "lowercase")]
-enum LevelName {
-    Info,
-    Should,
-    Must,
-}
-
-/// Roles by their lowercase names, as on the command line.
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Role", rename_all = "lowercase")]
-enum RoleName {
-    Server,
-    Client,
 }
 
 /// A duration as a number of milliseconds, with a fraction.
