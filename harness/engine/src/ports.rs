@@ -20,16 +20,25 @@ use crate::timing::Timing;
 use crate::transport::Transport;
 use crate::udpsock::UdpSocket;
 
-/// The sockets in `states` whose local port is `port`.
-pub fn sockets_on(port: u16, states: &[TcpState]) -> Vec<TcpSocket> {
+/// Every TCP socket in `states`: from the kernel's socket dump, which
+/// filters by state itself, or from the whole `/proc` table where the dump
+/// is missing.
+fn tcp_sockets(states: &[TcpState]) -> Vec<TcpSocket> {
     let wanted = States::of(states);
-    let all = sockdiag::sockets(wanted).unwrap_or_else(|_| {
+    sockdiag::sockets(wanted).unwrap_or_else(|_| {
         procfs::tcp_table()
             .into_iter()
             .filter(|s| wanted.contains(s.state))
             .collect()
-    });
-    all.into_iter().filter(|s| s.local.port() == port).collect()
+    })
+}
+
+/// The sockets in `states` whose local port is `port`.
+pub fn sockets_on(port: u16, states: &[TcpState]) -> Vec<TcpSocket> {
+    tcp_sockets(states)
+        .into_iter()
+        .filter(|s| s.local.port() == port)
+        .collect()
 }
 
 /// The listening sockets on `port`, IPv4 first.
@@ -136,16 +145,15 @@ pub fn describe_holders(port: u16, transport: Transport, holders: &[Holder]) -> 
 
 /// The target's side of a connection whose harness side is `harness_end`.
 pub fn sockets_on_peer(harness_end: SocketAddr) -> Vec<TcpSocket> {
-    let all = sockdiag::sockets(States::of(&[
+    tcp_sockets(&[
         TcpState::Established,
         TcpState::CloseWait,
         TcpState::FinWait1,
         TcpState::FinWait2,
-    ]))
-    .unwrap_or_else(|_| procfs::tcp_table());
-    all.into_iter()
-        .filter(|s| s.remote == harness_end)
-        .collect()
+    ])
+    .into_iter()
+    .filter(|s| s.remote == harness_end)
+    .collect()
 }
 
 /// The state of the TCP socket `inode`, if the kernel lists it.
@@ -163,15 +171,17 @@ pub fn socket_state(inode: u64) -> Option<TcpState> {
         Listen,
         Closing,
     ];
-    let all = sockdiag::sockets(States::of(&every)).unwrap_or_else(|_| procfs::tcp_table());
-    all.iter().find(|s| s.inode == inode).map(|s| s.state)
+    tcp_sockets(&every)
+        .iter()
+        .find(|s| s.inode == inode)
+        .map(|s| s.state)
 }
 
 /// The inodes of every TCP socket in `state`.
 pub fn inodes_in(state: TcpState) -> std::collections::BTreeSet<u64> {
-    let all = sockdiag::sockets(States::of(&[state])).unwrap_or_else(|_| procfs::tcp_table());
-    all.iter()
-        .filter(|s| s.state == state && s.inode != 0)
+    tcp_sockets(&[state])
+        .iter()
+        .filter(|s| s.inode != 0)
         .map(|s| s.inode)
         .collect()
 }

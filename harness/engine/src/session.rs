@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use crate::launch::Launched;
 use crate::level::Level;
 use crate::loopback;
-use crate::procfs;
 use crate::steps::link::{Conn, Link, READ_CHUNK};
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
@@ -121,10 +120,6 @@ pub struct Session<'p> {
     pub(crate) killed: bool,
     /// Stdio steps: how much of the target's output expectations matched.
     pub(crate) output_seen: u64,
-    /// Every process seen in the target's tree during the conversation,
-    /// with its parent: a child that served a connection and exited is
-    /// still known when a miss needs to name it.
-    pub(crate) family: BTreeMap<i32, i32>,
 }
 
 impl<'p> Session<'p> {
@@ -142,7 +137,6 @@ impl<'p> Session<'p> {
             descriptors: None,
             killed: false,
             output_seen: 0,
-            family: BTreeMap::new(),
         }
     }
 
@@ -242,15 +236,6 @@ impl<'p> Session<'p> {
     pub(crate) fn record(&self, conn: Option<Conn>, event: Event) {
         if let Ok(mut t) = self.transcript.lock() {
             t.record(conn, event);
-        }
-    }
-
-    /// Notes the target's processes now (cheaply, from the kernel's child
-    /// lists), so a child that exits later can still be named.
-    pub(crate) fn note_family(&mut self) {
-        if let Some(p) = self.peer.process() {
-            let root = p.pid();
-            self.family.extend(procfs::descendants(root));
         }
     }
 

@@ -432,9 +432,22 @@ impl Process {
         procs
     }
 
-    /// Whether `pid` was ever seen with a child in the target's tree.
-    pub fn had_children(&self, pid: i32) -> bool {
-        self.parents.values().any(|&parent| parent == pid)
+    /// Notes the target's processes now, cheaply (from the kernel's child
+    /// lists, not a scan of every process), so a child that exits later
+    /// can still be named.
+    pub fn note_children(&mut self) {
+        if self.status.is_none() {
+            self.parents.extend(procfs::descendants(self.pid));
+        }
+    }
+
+    /// Every child `pid` was ever seen with in the target's tree.
+    pub fn children_seen(&self, pid: i32) -> Vec<i32> {
+        self.parents
+            .iter()
+            .filter(|&(_, &parent)| parent == pid)
+            .map(|(&child, _)| child)
+            .collect()
     }
 
     /// Kills the whole tree, reaps the root and what the harness adopted of

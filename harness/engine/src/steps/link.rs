@@ -36,6 +36,9 @@ pub(crate) struct Link {
     pub(crate) buffered: Vec<u8>,
     pub(crate) ended: Option<End>,
     pub(crate) writer: Option<JoinHandle<()>>,
+    /// Whether the target's processes were noted once a reply came on this
+    /// connection (the process serving it is alive then).
+    pub(crate) served_by_noted: bool,
 }
 
 impl Link {
@@ -45,6 +48,7 @@ impl Link {
             buffered: Vec::new(),
             ended: None,
             writer: None,
+            served_by_noted: false,
         }
     }
 }

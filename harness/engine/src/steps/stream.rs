@@ -194,15 +194,14 @@ impl Session<'_> {
             return String::new();
         };
         let who = ports::Holder::of(*holder);
-        let alive: Vec<i32> = tree.iter().map(|s| s.pid).collect();
-        let gone: Vec<i32> = self
-            .family
+        let children = p.children_seen(*holder);
+        let gone: Vec<i32> = children
             .iter()
-            .filter(|&(child, parent)| parent == holder && !alive.contains(child))
-            .map(|(&child, _)| child)
+            .copied()
+            .filter(|c| !tree.iter().any(|s| s.pid == *c))
             .collect();
         match gone.as_slice() {
-            [] if p.had_children(*holder) => format!(
+            [] if !children.is_empty() => format!(
                 " in {who}, which started child processes: a parent that hands a connection \
                  to a child must close its own copy, or the client never sees the end"
             ),
@@ -414,10 +413,14 @@ impl Session<'_> {
         };
         self.wait_for(conn, want, within, true)
             .map_err(|e| e.at_level(level))?;
-        if matches!(*self.peer, Peer::Launched(_)) {
+        if let (Peer::Launched(l), Some(link)) = (&mut *self.peer, self.links.get_mut(&conn)) {
             // A reply just came, so whoever sent it is alive now: a child
-            // serving this connection is seen before it exits.
-            self.note_family();
+            // serving this connection is seen before it exits. Once per
+            // connection is enough.
+            if !link.served_by_noted {
+                link.served_by_noted = true;
+                l.process().note_children();
+            }
         }
         if let Want::Message(_) = want {
             // Nothing may follow the message: a stray newline shows at once.
