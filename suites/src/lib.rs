@@ -4,6 +4,7 @@
 
 use sockspec_engine::check::Suite;
 
+pub mod checks;
 pub mod tcp_upper;
 
 /// Every suite, in the order `sockspec list` shows them.

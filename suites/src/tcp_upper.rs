@@ -7,7 +7,7 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Case, Check, CheckId, Explain, Generated, Role, Suite};
+use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
 use sockspec_engine::expect::Want;
@@ -15,15 +15,12 @@ use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
 use sockspec_engine::steps::Conn;
 use sockspec_engine::timing::{Deadline, Pause};
+use sockspec_engine::Transport;
+
+use crate::checks::{client, server, upper};
 
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
-
-/// `upper(b)`: ASCII `a`-`z` to `A`-`Z`, every other byte unchanged, as
-/// Python's `bytes.upper()`.
-pub fn upper(b: &[u8]) -> Vec<u8> {
-    b.to_ascii_uppercase()
-}
 
 /// Sends `msg` whole on `conn` and expects its `upper` back.
 fn echo(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
@@ -49,6 +46,7 @@ pub fn text(len: usize, seed: u64) -> Vec<u8> {
 pub fn suite() -> Suite {
     Suite {
         name: "tcp-upper",
+        transport: Transport::Stream,
         summary: "uppercase echo over TCP",
         sanity: |_| echo(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
         params: &[ParamSpec::BUF, ParamSpec::QUIT],
@@ -70,41 +68,6 @@ pub fn suite() -> Suite {
             client_many_lines(),
             client_exit(),
         ],
-    }
-}
-
-/// A server check; the fields every check shares start from here.
-fn server(
-    id: &'static str,
-    level: Level,
-    summary: &'static str,
-    expectation: &'static str,
-    body: Body,
-) -> Check {
-    Check {
-        id: CheckId::new(id),
-        level,
-        role: Role::Server,
-        summary,
-        expectation,
-        abusive: false,
-        hint: None,
-        explain: Explain::default(),
-        body,
-    }
-}
-
-/// A client check.
-fn client(
-    id: &'static str,
-    level: Level,
-    summary: &'static str,
-    expectation: &'static str,
-    body: Body,
-) -> Check {
-    Check {
-        role: Role::Client,
-        ..server(id, level, summary, expectation, body)
     }
 }
 
@@ -585,6 +548,7 @@ fn stream_case(_: &Profile, message: &[u8], cut: &Cut) -> Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sockspec_engine::check::Role;
 
     #[test]
     fn upper_changes_ascii_letters_only() {

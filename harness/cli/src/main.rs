@@ -20,7 +20,6 @@ use sockspec_engine::select::Selection;
 use sockspec_engine::suggest;
 use sockspec_engine::target::Workdir;
 use sockspec_engine::timing::Timing;
-use sockspec_engine::transport::Transport;
 use sockspec_engine::verdict::Verdict;
 
 #[derive(Parser)]
@@ -327,8 +326,7 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
-    // Every suite today is a stream protocol; the suite will declare it.
-    let transport = Transport::Stream;
+    let transport = suite.transport;
     let workdir = match args.workdir {
         None => Workdir::Here,
         Some(dir) if dir.as_os_str() == "{scratch}" => Workdir::Scratch,

@@ -7,6 +7,7 @@ use crate::conversation::Conversation;
 use crate::cut::Cut;
 pub use crate::level::Level;
 use crate::profile::{ParamSpec, Profile};
+use crate::transport::Transport;
 
 /// A check's stable name, such as `tcp-upper.echo` or `tcp-upper.client.echo`.
 ///
@@ -168,6 +169,9 @@ impl Check {
 pub struct Suite {
     pub name: &'static str,
     pub summary: &'static str,
+    /// How the protocol's programs talk: what the harness waits for before
+    /// the first check, and which sockets it plays the server with.
+    pub transport: Transport,
     /// A plain exchange on a new connection that any conforming server
     /// answers; run after each abusive check.
     pub sanity: fn(&Profile) -> Conversation,

@@ -12,7 +12,9 @@ use std::fmt;
 use crate::cut::Cut;
 use crate::expect::Want;
 use crate::level::Level;
-use crate::steps::{Conn, ProcessStep, StdioStep, Step, StreamStep};
+use crate::expect_datagram::DatagramWant;
+use crate::steps::datagram::Seen;
+use crate::steps::{Conn, DatagramStep, ProcessStep, Sock, StdioStep, Step, StreamStep};
 use crate::timing::{Deadline, Pause};
 
 /// The steps of one check's conversation, built with a small vocabulary.
@@ -114,6 +116,69 @@ impl Conversation {
         self.step(StreamStep::ExpectNoConnection { within, level })
     }
 
+    /// Sends one datagram from `sock` to the target.
+    pub fn send_datagram(self, sock: Sock, data: impl Into<Vec<u8>>) -> Self {
+        self.step(DatagramStep::Send {
+            sock,
+            data: data.into(),
+        })
+    }
+
+    /// Expects the next datagram on `sock` to hold exactly `bytes`.
+    pub fn expect_datagram(self, sock: Sock, bytes: impl Into<Vec<u8>>) -> Self {
+        self.expect_datagram_at(sock, DatagramWant::Exactly(bytes.into()), Level::Must)
+    }
+
+    pub fn expect_datagram_at(self, sock: Sock, want: DatagramWant, level: Level) -> Self {
+        self.step(DatagramStep::Expect { sock, want, level })
+    }
+
+    /// Expects no more datagrams on any socket for a quiet moment; one that
+    /// arrives is a miss that says `meaning`.
+    pub fn expect_no_datagram(self, meaning: &'static str) -> Self {
+        self.expect_no_datagram_at(Deadline::Quiet, Level::Must, meaning)
+    }
+
+    pub fn expect_no_datagram_at(
+        self,
+        within: Deadline,
+        level: Level,
+        meaning: &'static str,
+    ) -> Self {
+        self.step(DatagramStep::ExpectNone {
+            within,
+            level,
+            meaning,
+        })
+    }
+
+    /// Records whether a datagram arrives on `sock` within `within`, and
+    /// its length, as the answer to `question`; never a miss.
+    pub fn observe_datagram(self, sock: Sock, within: Deadline, question: &'static str) -> Self {
+        self.step(DatagramStep::Observe {
+            sock,
+            within,
+            question,
+            seen_of: None,
+        })
+    }
+
+    /// Records what an echo server saw of a request of `sent` bytes, from
+    /// the length of its reply on `sock`; never a miss.
+    pub fn observe_echo_length(self, sock: Sock, sent: usize, buf: usize) -> Self {
+        self.step(DatagramStep::Observe {
+            sock,
+            within: Deadline::Reply,
+            question: "what the server received of the long datagram",
+            seen_of: Some(Seen { sent, buf }),
+        })
+    }
+
+    /// Expects the target's output to show the port `sock` sends from.
+    pub fn expect_sender_printed(self, sock: Sock, level: Level) -> Self {
+        self.step(DatagramStep::ExpectSenderPrinted { sock, level })
+    }
+
     pub fn pause(self, pause: Pause) -> Self {
         self.step(Step::Pause(pause))
     }
@@ -158,6 +223,17 @@ impl Conversation {
         self.step(StdioStep::ExpectOutput {
             text: text.to_string(),
             level: Level::Must,
+            if_missing: None,
+        })
+    }
+
+    /// Expects `text` on the target's output; a miss adds `if_missing`, the
+    /// likely reason.
+    pub fn expect_output_or(self, text: &str, level: Level, if_missing: &'static str) -> Self {
+        self.step(StdioStep::ExpectOutput {
+            text: text.to_string(),
+            level,
+            if_missing: Some(if_missing),
         })
     }
 

@@ -14,6 +14,14 @@ pub struct Profile {
     pub buf: usize,
     /// A line that ends the client instead of end of input (`quit`).
     pub quit: Option<String>,
+    /// The contact a chat client is told to write to (`contact`).
+    pub contact: String,
+    /// Whether a chat client asks for the contact before every message
+    /// (`contact_each`), not once.
+    pub contact_each: bool,
+    /// Whether a chat client sends a datagram of its own when a contact is
+    /// chosen (`announce`), before any message.
+    pub announce: bool,
 }
 
 impl Default for Profile {
@@ -21,7 +29,18 @@ impl Default for Profile {
         Profile {
             buf: 1024,
             quit: None,
+            contact: "TOM".into(),
+            contact_each: false,
+            announce: false,
         }
+    }
+}
+
+impl Profile {
+    /// The line that makes the client stop or go back, `default` when the
+    /// profile names none.
+    pub fn quit_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.quit.as_deref().unwrap_or(default)
     }
 }
 
@@ -32,6 +51,8 @@ pub enum Allowed {
     Number { min: usize, max: usize },
     /// Any text; empty means unset.
     Text,
+    /// `yes` or `no`.
+    YesNo,
 }
 
 /// One parameter a suite reads.
@@ -64,6 +85,30 @@ impl ParamSpec {
         default: "end of input",
         allowed: Allowed::Text,
     };
+
+    /// The chat client's contact, `contact`.
+    pub const CONTACT: ParamSpec = ParamSpec {
+        key: "contact",
+        meaning: "the contact name the chat client is given",
+        default: "TOM",
+        allowed: Allowed::Text,
+    };
+
+    /// A chat client that asks for the contact before every message.
+    pub const CONTACT_EACH: ParamSpec = ParamSpec {
+        key: "contact_each",
+        meaning: "the chat client asks for the contact before every message",
+        default: "no",
+        allowed: Allowed::YesNo,
+    };
+
+    /// A chat client that sends an announcement when a contact is chosen.
+    pub const ANNOUNCE: ParamSpec = ParamSpec {
+        key: "announce",
+        meaning: "the chat client sends a datagram of its own when a contact is chosen",
+        default: "no",
+        allowed: Allowed::YesNo,
+    };
 }
 
 impl fmt::Display for ParamSpec {
@@ -71,6 +116,7 @@ impl fmt::Display for ParamSpec {
         let values = match self.allowed {
             Allowed::Number { min, max } => format!("{min} to {max}"),
             Allowed::Text => "text".to_string(),
+            Allowed::YesNo => "yes or no".to_string(),
         };
         write!(
             f,
@@ -129,7 +175,28 @@ impl Profile {
                 self.set_number(key, n)
             }
             Allowed::Text => self.set_text(key, value),
+            Allowed::YesNo => {
+                let yes = match value {
+                    "yes" => true,
+                    "no" => false,
+                    _ => {
+                        return Err(ParamError(format!(
+                            "--param {key}={value}: {key} takes yes or no"
+                        )))
+                    }
+                };
+                self.set_switch(key, yes)
+            }
         }
+    }
+
+    fn set_switch(&mut self, key: &str, yes: bool) -> Result<(), ParamError> {
+        match key {
+            "contact_each" => self.contact_each = yes,
+            "announce" => self.announce = yes,
+            other => return Err(undeclared(other)),
+        }
+        Ok(())
     }
 
     fn set_number(&mut self, key: &str, n: usize) -> Result<(), ParamError> {
@@ -143,6 +210,12 @@ impl Profile {
     fn set_text(&mut self, key: &str, value: &str) -> Result<(), ParamError> {
         match key {
             "quit" => self.quit = (!value.is_empty()).then(|| value.to_string()),
+            "contact" if value.is_empty() => {
+                return Err(ParamError(
+                    "--param contact=: the contact needs a name, such as contact=TOM".into(),
+                ))
+            }
+            "contact" => self.contact = value.to_string(),
             other => return Err(undeclared(other)),
         }
         Ok(())
@@ -172,9 +245,22 @@ mod tests {
             p,
             Profile {
                 buf: 2048,
-                quit: Some("quit".into())
+                quit: Some("quit".into()),
+                ..Profile::default()
             }
         );
+    }
+
+    #[test]
+    fn a_switch_takes_yes_or_no() {
+        let chat = &[ParamSpec::ANNOUNCE, ParamSpec::CONTACT_EACH];
+        let mut p = Profile::default();
+        p.set("announce=yes", chat).unwrap();
+        assert!(p.announce);
+        p.set("announce=no", chat).unwrap();
+        assert!(!p.announce);
+        let err = p.set("contact_each=true", chat).unwrap_err();
+        assert!(err.0.contains("takes yes or no"), "{err}");
     }
 
     #[test]

@@ -218,10 +218,13 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                     BringUpError::Run(RunError::Harness(format!("no free port: {e}")))
                 })?,
             };
+            // The harness holds every server's standard input: a chat
+            // server reads its replies from it, and any other waits on it
+            // as it would on a terminal nobody types in.
             let launch = Launch {
                 command: command.clone(),
                 port,
-                stdin: false,
+                stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
             };
@@ -237,9 +240,7 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
             workdir,
         } => {
             if *transport == Transport::Datagram {
-                return Err(BringUpError::Run(RunError::Harness(
-                    "the harness cannot yet play the server for a datagram client".into(),
-                )));
+                return bring_up_datagram_client(config, command, *port, workdir);
             }
             // Both loopbacks: a client may connect to ::1 as well as to
             // 127.0.0.1, and `localhost` often means ::1 first.
@@ -261,6 +262,40 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
             Ok(Peer::Client { listeners, process })
         }
     }
+}
+
+/// Binds the harness's datagram socket on 127.0.0.1, on `port` or one the
+/// kernel picks, and starts the client with that port: the socket exists
+/// before the client's first datagram, so none is lost.
+fn bring_up_datagram_client(
+    config: &RunConfig,
+    command: &str,
+    port: Option<u16>,
+    workdir: &Workdir,
+) -> Result<Peer, BringUpError> {
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.unwrap_or(0)));
+    let server = crate::steps::mailbox::bind(addr).map_err(|e| {
+        BringUpError::Run(RunError::Harness(format!(
+            "could not bind the harness's UDP socket on {addr}: {e}"
+        )))
+    })?;
+    let bound = server
+        .local_addr()
+        .map_err(|e| BringUpError::Run(RunError::Harness(e.to_string())))?;
+    let launch = Launch {
+        command: command.to_string(),
+        port: bound.port(),
+        stdin: true,
+        transport: Transport::Datagram,
+        workdir: workdir.clone(),
+    };
+    let process = config.fleet.spawn(&launch).map_err(|e| {
+        BringUpError::Run(RunError::TargetFailed(format!(
+            "could not run `{}` through sh: {e}",
+            launch.command_line()
+        )))
+    })?;
+    Ok(Peer::DatagramClient { server, process })
 }
 
 fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResult, RunError> {
@@ -366,7 +401,7 @@ fn not_started(header: CheckResult, e: StartError) -> CheckResult {
 }
 
 fn role_is_server(peer: &Peer) -> bool {
-    !matches!(peer, Peer::Client { .. })
+    !peer.is_client()
 }
 
 /// After an abusive check, a plain exchange on a new connection shows

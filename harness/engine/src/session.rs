@@ -10,7 +10,7 @@
 //! carry out is a fault, kept apart from the target's misses.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::launch::Launched;
 use crate::level::Level;
 use crate::loopback;
 use crate::steps::link::{Conn, Link, READ_CHUNK};
+use crate::steps::mailbox::{Mailbox, Sock};
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
 use crate::timing::Timing;
@@ -36,6 +37,9 @@ pub enum Peer {
         listeners: loopback::Pair<TcpListener>,
         process: Process,
     },
+    /// A client the harness started that sends datagrams to `server`, the
+    /// harness's socket on 127.0.0.1.
+    DatagramClient { server: UdpSocket, process: Process },
 }
 
 impl Peer {
@@ -43,9 +47,15 @@ impl Peer {
     pub fn process(&mut self) -> Option<&mut Process> {
         match self {
             Peer::Launched(l) => Some(l.process()),
-            Peer::Client { process, .. } => Some(process),
+            Peer::Client { process, .. } | Peer::DatagramClient { process, .. } => Some(process),
             Peer::Remote(_) => None,
         }
+    }
+
+    /// Whether the target plays the client (the harness then plays the
+    /// server).
+    pub fn is_client(&self) -> bool {
+        matches!(self, Peer::Client { .. } | Peer::DatagramClient { .. })
     }
 }
 
@@ -112,6 +122,8 @@ pub struct Session<'p> {
     pub(crate) paused: Arc<Mutex<Duration>>,
     /// Stream steps: the harness's side of each connection.
     pub(crate) links: BTreeMap<Conn, Link>,
+    /// Datagram steps: the harness's side of each datagram socket.
+    pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
     /// Where each receive lands before it joins a link's buffer.
     pub(crate) scratch: Vec<u8>,
     /// Process steps: the descriptor count remembered, and whether the
@@ -133,6 +145,7 @@ impl<'p> Session<'p> {
             fault: None,
             paused: Arc::new(Mutex::new(Duration::ZERO)),
             links: BTreeMap::new(),
+            mailboxes: BTreeMap::new(),
             scratch: vec![0u8; READ_CHUNK],
             descriptors: None,
             killed: false,
@@ -236,6 +249,14 @@ impl<'p> Session<'p> {
     pub(crate) fn record(&self, conn: Option<Conn>, event: Event) {
         if let Ok(mut t) = self.transcript.lock() {
             t.record(conn, event);
+        }
+    }
+
+    /// Adds time spent watching on purpose (a window in which nothing may
+    /// happen) to the deliberate waits.
+    pub(crate) fn add_paused(&self, d: Duration) {
+        if let Ok(mut t) = self.paused.lock() {
+            *t += d;
         }
     }
 

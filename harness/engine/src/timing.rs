@@ -37,6 +37,11 @@ pub enum Deadline {
     Concurrent,
     /// Text appearing on the target's standard output.
     Output,
+    /// How long a client whose reply was lost is given to show it goes on
+    /// (sends its next datagram). A client with a receive timeout does so
+    /// once the timeout passes: course clients set 1 or 2 s. Only an
+    /// observation: a client that waits forever is not failed for it.
+    Recover,
     /// The target closing what its clients closed (its descriptor count
     /// settling). A correct server closes within a millisecond of reading
     /// end of stream; 1 s leaves a wide margin under load.
@@ -55,6 +60,7 @@ impl Deadline {
             Deadline::Concurrent => Duration::from_millis(300),
             Deadline::Output => Duration::from_secs(2),
             Deadline::Settle => Duration::from_secs(1),
+            Deadline::Recover => Duration::from_secs(3),
         }
     }
 
@@ -69,6 +75,7 @@ impl Deadline {
             Deadline::Concurrent => "concurrent reply",
             Deadline::Output => "output",
             Deadline::Settle => "settle",
+            Deadline::Recover => "recover",
         }
     }
 }

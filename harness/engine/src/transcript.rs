@@ -1,5 +1,7 @@
 //! What actually happened during a check, with times: every write and its
-//! piece of the cut, every read, every end of stream, reset and kill.
+//! piece of the cut, every read, every end of stream, reset and kill, and
+//! every datagram sent or received, one line each with its length and its
+//! peer's address.
 //!
 //! A transcript is bounded: a check that writes one byte at a time for a
 //! long message, or a target that floods, keeps the first and the last
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::show;
-use crate::steps::Conn;
+use crate::steps::{Conn, Sock};
 
 const HEAD: usize = 120;
 const TAIL: usize = 80;
@@ -32,6 +34,19 @@ pub enum Event {
     ResetByPeer,
     ShutdownWrite,
     SentReset,
+    /// A datagram the harness sent, whole.
+    SentDatagram {
+        len: usize,
+        head: String,
+        to: SocketAddr,
+    },
+    /// A datagram the harness received: `len` is its real length, as the
+    /// kernel reported it, even where it is longer than what was kept.
+    ReceivedDatagram {
+        len: usize,
+        head: String,
+        from: SocketAddr,
+    },
     Note { text: String },
 }
 
@@ -47,6 +62,22 @@ impl Event {
         Event::Read {
             len: bytes.len(),
             head: show::quoted(bytes, SHOWN_BYTES),
+        }
+    }
+
+    pub fn sent_datagram(bytes: &[u8], to: SocketAddr) -> Event {
+        Event::SentDatagram {
+            len: bytes.len(),
+            head: show::quoted(bytes, SHOWN_BYTES),
+            to,
+        }
+    }
+
+    pub fn received_datagram(bytes: &[u8], len: usize, from: SocketAddr) -> Event {
+        Event::ReceivedDatagram {
+            len,
+            head: show::quoted(bytes, SHOWN_BYTES),
+            from,
         }
     }
 
@@ -66,6 +97,12 @@ impl fmt::Display for Event {
             Event::ResetByPeer => f.write_str("<- connection reset by peer"),
             Event::ShutdownWrite => f.write_str("-> half-close (FIN)"),
             Event::SentReset => f.write_str("-> reset (RST)"),
+            Event::SentDatagram { len, head, to } => {
+                write!(f, "-> datagram of {len} bytes to {to} {head}")
+            }
+            Event::ReceivedDatagram { len, head, from } => {
+                write!(f, "<- datagram of {len} bytes from {from} {head}")
+            }
             Event::Note { text } => f.write_str(text),
         }
     }
@@ -75,33 +112,69 @@ impl fmt::Display for Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub at_us: u64,
-    #[serde(with = "conn_name")]
-    pub conn: Option<Conn>,
+    #[serde(with = "channel_name")]
+    pub conn: Option<Channel>,
     #[serde(flatten)]
     pub event: Event,
 }
 
-/// A connection by its name in the transcript: `c2`.
-mod conn_name {
+/// What a transcript line is about: a stream connection (`c1`) or one of
+/// the harness's datagram sockets (`u1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Conn(Conn),
+    Sock(Sock),
+}
+
+impl From<Conn> for Channel {
+    fn from(c: Conn) -> Channel {
+        Channel::Conn(c)
+    }
+}
+
+impl From<Sock> for Channel {
+    fn from(s: Sock) -> Channel {
+        Channel::Sock(s)
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Channel::Conn(c) => c.fmt(f),
+            Channel::Sock(s) => s.fmt(f),
+        }
+    }
+}
+
+/// A channel by its name in the transcript: `c2`, `u1`.
+mod channel_name {
     use serde::{de, Deserialize, Deserializer, Serializer};
 
-    use crate::steps::Conn;
+    use super::Channel;
+    use crate::steps::{Conn, Sock};
 
-    pub fn serialize<S: Serializer>(conn: &Option<Conn>, s: S) -> Result<S::Ok, S::Error> {
-        match conn {
+    pub fn serialize<S: Serializer>(ch: &Option<Channel>, s: S) -> Result<S::Ok, S::Error> {
+        match ch {
             Some(c) => s.serialize_str(&c.to_string()),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Conn>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Channel>, D::Error> {
         let Some(name) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        name.strip_prefix('c')
-            .and_then(|n| n.parse().ok())
-            .map(|n| Some(Conn(n)))
-            .ok_or_else(|| de::Error::custom(format!("{name:?} is not a connection (c1, c2...)")))
+        let number = |prefix: char| name.strip_prefix(prefix).and_then(|n| n.parse().ok());
+        if let Some(n) = number('c') {
+            return Ok(Some(Channel::Conn(Conn(n))));
+        }
+        if let Some(n) = number('u') {
+            return Ok(Some(Channel::Sock(Sock(n))));
+        }
+        Err(de::Error::custom(format!(
+            "{name:?} is not a connection or a socket (c1, u1...)"
+        )))
     }
 }
 
@@ -170,13 +243,18 @@ impl Transcript {
     }
 
     pub fn record(&mut self, conn: Option<Conn>, event: Event) {
-        self.record_at(Instant::now(), conn, event)
+        self.record_at(Instant::now(), conn.map(Channel::Conn), event)
     }
 
-    pub fn record_at(&mut self, at: Instant, conn: Option<Conn>, event: Event) {
+    /// Records an event on any channel, or on none.
+    pub fn record_on(&mut self, channel: Option<Channel>, event: Event) {
+        self.record_at(Instant::now(), channel, event)
+    }
+
+    pub fn record_at(&mut self, at: Instant, channel: Option<Channel>, event: Event) {
         let entry = Entry {
             at_us: self.since_start(at).as_micros() as u64,
-            conn,
+            conn: channel,
             event,
         };
         if self.head.len() < HEAD {
@@ -265,6 +343,23 @@ mod tests {
         assert_eq!(json[0]["conn"], "c2");
         assert_eq!(json[0]["event"], "read");
         assert_eq!(json[0]["len"], 2);
+    }
+
+    #[test]
+    fn a_datagram_is_one_line_with_its_length_and_its_peer() {
+        let mut t = Transcript::new(Instant::now());
+        let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        t.record_on(
+            Some(Sock(2).into()),
+            Event::received_datagram(b"HI", 2048, from),
+        );
+        let (mut entries, _) = t.entries();
+        let entry = entries.next().unwrap();
+        assert!(entry.to_string().contains("u2  <- datagram of 2048 bytes from 127.0.0.1:40000 \"HI\""));
+        let json = serde_json::to_value(t.records()).unwrap();
+        assert_eq!(json[0]["conn"], "u2");
+        let back: Vec<Record> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, t.records());
     }
 
     #[test]

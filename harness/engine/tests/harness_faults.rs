@@ -23,6 +23,7 @@ use sockspec_engine::Transport;
 fn buggy_suite() -> Suite {
     Suite {
         name: "buggy",
+        transport: Transport::Stream,
         summary: "a suite that expects on a connection it never opened",
         sanity: |_| Conversation::new(),
         params: &[],

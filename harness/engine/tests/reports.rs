@@ -28,7 +28,7 @@ fn steps(lines: &[&str]) -> Vec<String> {
 fn at(at_us: u64, conn: Option<u8>, event: Event) -> Record {
     Record::Entry(Entry {
         at_us,
-        conn: conn.map(Conn),
+        conn: conn.map(|c| Conn(c).into()),
         event,
     })
 }

@@ -62,6 +62,7 @@ fn check(id: &'static str, body: fn(&Profile) -> Conversation) -> Check {
 fn suite(name: &'static str, check: Check) -> Suite {
     Suite {
         name,
+        transport: Transport::Stream,
         summary: "a one-check suite for running side by side",
         sanity,
         params: &[],

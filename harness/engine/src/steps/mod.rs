@@ -1,5 +1,6 @@
 //! The steps a conversation is made of, one module per domain: stream
-//! connections ([`stream`]), datagram sockets ([`datagram`]), the target's
+//! connections ([`stream`], on [`link`]s), datagram sockets ([`datagram`], on
+//! [`mailbox`]es), the target's
 //! process ([`process`]), its standard input and output ([`stdio`]) and its
 //! files ([`files`]). Each domain module holds its steps, how they print,
 //! whether they need the target's process, and how they run against a
@@ -9,6 +10,7 @@
 pub mod datagram;
 pub mod files;
 pub mod link;
+pub mod mailbox;
 pub mod process;
 pub mod stdio;
 pub mod stream;
@@ -21,6 +23,7 @@ use crate::timing::Pause;
 pub use datagram::DatagramStep;
 pub use files::FileStep;
 pub use link::Conn;
+pub use mailbox::Sock;
 pub use process::ProcessStep;
 pub use stdio::StdioStep;
 pub use stream::StreamStep;

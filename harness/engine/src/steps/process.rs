@@ -86,7 +86,7 @@ impl Session<'_> {
 
     /// The target's process; a step that needs it on a target the harness
     /// did not start is the run's mistake (such checks are skipped).
-    fn own_process(&mut self, to: &str) -> Result<&mut Process, StepError> {
+    pub(crate) fn own_process(&mut self, to: &str) -> Result<&mut Process, StepError> {
         self.peer.process().ok_or_else(|| {
             fault(format!(
                 "no process to {to}: the harness did not start the target"

@@ -1,19 +1,19 @@
 //! Steps on the target's standard streams: type a line on its input, end
 //! the input, expect text on its output, expect a clean exit. A client under
 //! test reads its lines from standard input and prints its replies; a
-//! server that reads its standard input (a chat server) will use the same
-//! steps.
+//! server that reads its standard input (a chat server, which types each
+//! reply) uses the same steps.
 
 use std::fmt;
 use std::thread;
 use std::time::Instant;
 
-use super::{fault, miss, StepError, StepResult};
+use super::{miss, StepResult};
 use crate::launch::stderr_block;
 use crate::level::Level;
-use crate::session::{Peer, Session};
+use crate::session::Session;
 use crate::show;
-use crate::target::{describe_exit, Process};
+use crate::target::describe_exit;
 use crate::timing::{Deadline, Timing};
 use crate::transcript::Event;
 
@@ -26,7 +26,12 @@ pub enum StdioStep {
     EndInput,
     /// Expect `text` on the target's standard output (after what earlier
     /// expectations matched).
-    ExpectOutput { text: String, level: Level },
+    ExpectOutput {
+        text: String,
+        level: Level,
+        /// The likely reason when it does not appear, added to the miss.
+        if_missing: Option<&'static str>,
+    },
     /// Expect the target to exit with status 0 after its input ended, and
     /// `not_on_stderr` (a traceback's first line, say) nowhere in the end of
     /// its stderr.
@@ -69,20 +74,25 @@ impl Session<'_> {
                     None,
                     Event::note(format!("typed {}", show::quoted(bytes, 80))),
                 );
-                let p = self.client_process()?;
+                let who = self.who();
+                let p = self.own_process("use the standard streams of")?;
                 p.write_input(bytes).map_err(|e| {
                     miss(
                         Level::Must,
-                        format!("could not write to the client's standard input: {e}"),
+                        format!("could not write to the {who}'s standard input: {e}"),
                     )
                 })
             }
             StdioStep::EndInput => {
-                self.client_process()?.close_input();
+                self.own_process("use the standard streams of")?.close_input();
                 self.record(None, Event::note("ended the input"));
                 Ok(())
             }
-            StdioStep::ExpectOutput { text, level } => self.expect_output(text, *level),
+            StdioStep::ExpectOutput {
+                text,
+                level,
+                if_missing,
+            } => self.expect_output(text, *level, *if_missing),
             StdioStep::ExpectCleanExit {
                 level,
                 not_on_stderr,
@@ -90,19 +100,25 @@ impl Session<'_> {
         }
     }
 
-    fn client_process(&mut self) -> Result<&mut Process, StepError> {
-        match &mut *self.peer {
-            Peer::Client { process, .. } => Ok(process),
-            _ => Err(fault(
-                "only a client under test reads input (a bug in the suite)",
-            )),
+    /// The target's role, as a reader names it.
+    pub(crate) fn who(&self) -> &'static str {
+        if self.peer.is_client() {
+            "client"
+        } else {
+            "server"
         }
     }
 
-    fn expect_output(&mut self, text: &str, level: Level) -> StepResult {
+    fn expect_output(
+        &mut self,
+        text: &str,
+        level: Level,
+        if_missing: Option<&str>,
+    ) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
         let from = self.output_seen;
-        let p = self.client_process()?;
+        let who = self.who();
+        let p = self.own_process("use the standard streams of")?;
         match p
             .stdout()
             .wait_for(text.as_bytes(), from, Instant::now() + within)
@@ -116,14 +132,15 @@ impl Session<'_> {
                 Err(miss(
                     level,
                     format!(
-                        "{} did not appear on the client's output within {:.1}s; it printed {}",
+                        "{} did not appear on the {who}'s output within {:.1}s; it printed {}{}",
                         show::quoted(text.as_bytes(), 60),
                         within.as_secs_f64(),
                         if printed.is_empty() {
                             "nothing".to_string()
                         } else {
                             show::quoted(&printed, 120)
-                        }
+                        },
+                        if_missing.map(|w| format!("\n{w}")).unwrap_or_default()
                     ),
                 ))
             }
@@ -134,7 +151,7 @@ impl Session<'_> {
         let within = self.timing.deadline(Deadline::Exit);
         let deadline = Instant::now() + within;
         let status = loop {
-            if let Some(st) = self.client_process()?.exited() {
+            if let Some(st) = self.own_process("use the standard streams of")?.exited() {
                 break Some(st);
             }
             if Instant::now() >= deadline {
@@ -143,7 +160,7 @@ impl Session<'_> {
             self.close_ended_links();
             thread::sleep(Timing::POLL);
         };
-        let p = self.client_process()?;
+        let p = self.own_process("use the standard streams of")?;
         let Some(status) = status else {
             return Err(miss(
                 level,

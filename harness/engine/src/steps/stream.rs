@@ -222,7 +222,7 @@ impl Session<'_> {
         let addr = match &*self.peer {
             Peer::Launched(l) => l.addr(),
             Peer::Remote(a) => *a,
-            Peer::Client { .. } => {
+            Peer::Client { .. } | Peer::DatagramClient { .. } => {
                 return Err(fault(
                     "the suite connects to a client under test, but the harness plays the \
                      server in this role (a bug in the suite)",

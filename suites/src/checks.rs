@@ -1,0 +1,46 @@
+//! What every suite's checks start from: a server check or a client check
+//! with the fields all checks share, which a suite then completes (its
+//! explanation, a hint, whether it abuses the target).
+
+use sockspec_engine::check::{Body, Check, CheckId, Explain, Level, Role};
+
+/// A server check.
+pub fn server(
+    id: &'static str,
+    level: Level,
+    summary: &'static str,
+    expectation: &'static str,
+    body: Body,
+) -> Check {
+    Check {
+        id: CheckId::new(id),
+        level,
+        role: Role::Server,
+        summary,
+        expectation,
+        abusive: false,
+        hint: None,
+        explain: Explain::default(),
+        body,
+    }
+}
+
+/// A client check.
+pub fn client(
+    id: &'static str,
+    level: Level,
+    summary: &'static str,
+    expectation: &'static str,
+    body: Body,
+) -> Check {
+    Check {
+        role: Role::Client,
+        ..server(id, level, summary, expectation, body)
+    }
+}
+
+/// `upper(b)`: ASCII `a`-`z` to `A`-`Z`, every other byte unchanged, as
+/// Python's `bytes.upper()`.
+pub fn upper(b: &[u8]) -> Vec<u8> {
+    b.to_ascii_uppercase()
+}
