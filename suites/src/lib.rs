@@ -5,11 +5,19 @@
 use sockspec_engine::check::Suite;
 
 pub mod checks;
+pub mod cmd_udp;
 pub mod tcp_upper;
+pub mod udp_chat;
+pub mod udp_upper;
 
 /// Every suite, in the order `sockspec list` shows them.
 pub fn all() -> Vec<Suite> {
-    vec![tcp_upper::suite()]
+    vec![
+        tcp_upper::suite(),
+        udp_upper::suite(),
+        udp_chat::suite(),
+        cmd_udp::suite(),
+    ]
 }
 
 /// The suite named `name`.

@@ -11,8 +11,8 @@ use std::fmt;
 
 use crate::cut::Cut;
 use crate::expect::Want;
-use crate::level::Level;
 use crate::expect_datagram::DatagramWant;
+use crate::level::Level;
 use crate::steps::datagram::Seen;
 use crate::steps::{Conn, DatagramStep, ProcessStep, Sock, StdioStep, Step, StreamStep};
 use crate::timing::{Deadline, Pause};

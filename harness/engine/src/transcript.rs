@@ -26,10 +26,20 @@ const SHOWN_BYTES: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
-    Connected { local_port: u16 },
-    Accepted { peer: SocketAddr },
-    Wrote { len: usize, head: String },
-    Read { len: usize, head: String },
+    Connected {
+        local_port: u16,
+    },
+    Accepted {
+        peer: SocketAddr,
+    },
+    Wrote {
+        len: usize,
+        head: String,
+    },
+    Read {
+        len: usize,
+        head: String,
+    },
     Closed,
     ResetByPeer,
     ShutdownWrite,
@@ -47,7 +57,9 @@ pub enum Event {
         head: String,
         from: SocketAddr,
     },
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 impl Event {
@@ -355,7 +367,9 @@ mod tests {
         );
         let (mut entries, _) = t.entries();
         let entry = entries.next().unwrap();
-        assert!(entry.to_string().contains("u2  <- datagram of 2048 bytes from 127.0.0.1:40000 \"HI\""));
+        assert!(entry
+            .to_string()
+            .contains("u2 <- datagram of 2048 bytes from 127.0.0.1:40000 \"HI\""));
         let json = serde_json::to_value(t.records()).unwrap();
         assert_eq!(json[0]["conn"], "u2");
         let back: Vec<Record> = serde_json::from_value(json).unwrap();

@@ -136,10 +136,7 @@ impl Session<'_> {
                     .map_err(|e| fault(format!("could not open a datagram socket: {e}")))?,
             };
             if let Some(local) = mailbox.local() {
-                self.record_on(
-                    Some(sock.into()),
-                    Event::note(format!("bound to {local}")),
-                );
+                self.record_on(Some(sock.into()), Event::note(format!("bound to {local}")));
             }
             self.mailboxes.insert(sock, mailbox);
         }
@@ -274,10 +271,7 @@ impl Session<'_> {
                 };
                 Err(miss(
                     Level::Must,
-                    format!(
-                        "{what}\n{}",
-                        show::compare(expected, &got.bytes).trim_end()
-                    ),
+                    format!("{what}\n{}", show::compare(expected, &got.bytes).trim_end()),
                 ))
             }
         }

@@ -69,7 +69,10 @@ pub(crate) struct Mailbox {
 impl Mailbox {
     /// A fresh socket on 127.0.0.1, on a port the kernel picks.
     pub(crate) fn open() -> io::Result<Mailbox> {
-        Ok(Mailbox::on(bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?))
+        Ok(Mailbox::on(bind(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            0,
+        )))?))
     }
 
     /// A mailbox on a socket already bound (the harness's server socket).
@@ -111,7 +114,9 @@ impl Mailbox {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 return Ok(None)

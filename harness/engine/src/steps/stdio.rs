@@ -84,7 +84,8 @@ impl Session<'_> {
                 })
             }
             StdioStep::EndInput => {
-                self.own_process("use the standard streams of")?.close_input();
+                self.own_process("use the standard streams of")?
+                    .close_input();
                 self.record(None, Event::note("ended the input"));
                 Ok(())
             }
@@ -109,12 +110,7 @@ impl Session<'_> {
         }
     }
 
-    fn expect_output(
-        &mut self,
-        text: &str,
-        level: Level,
-        if_missing: Option<&str>,
-    ) -> StepResult {
+    fn expect_output(&mut self, text: &str, level: Level, if_missing: Option<&str>) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
         let from = self.output_seen;
         let who = self.who();

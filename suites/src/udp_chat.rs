@@ -1,0 +1,267 @@
+//! `udp-chat`: one server, several chatting clients.
+//!
+//! The server prints each message with its sender's address, reads a reply
+//! typed on its standard input and sends it back to that sender as one
+//! datagram. The client reads a contact name, then messages: `quit` goes
+//! back to choosing a contact, empty messages and messages to an unknown
+//! contact are not sent, anything else is one datagram whose reply is
+//! printed. Course clients differ in ways the profile names: a contact
+//! before every message (`contact_each`), a datagram of their own when a
+//! contact is chosen (`announce`), another quit word (`quit`).
+
+use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::conversation::Conversation;
+use sockspec_engine::expect_datagram::DatagramWant;
+use sockspec_engine::level::Level;
+use sockspec_engine::profile::{ParamSpec, Profile};
+use sockspec_engine::steps::Sock;
+use sockspec_engine::timing::Deadline;
+use sockspec_engine::Transport;
+
+use crate::checks::{client, server};
+
+const U1: Sock = Sock(1);
+const U2: Sock = Sock(2);
+
+const ONE_REPLY: &str = "each typed reply is sent once";
+
+/// What a datagram right after the contact was chosen means.
+const ANNOUNCED: &str = "the client sent a datagram when the contact was chosen, before any \
+                         message was typed: an announcement. Against a server that answers \
+                         every datagram, each reply then arrives one message late. If the \
+                         assignment asks for it, run with --param announce=yes";
+
+/// A message and the reply typed for it, with text beyond ASCII both ways.
+const UNICODE_MESSAGE: &str = "你好，服务器 — café ü";
+const UNICODE_REPLY: &str = "收到：一切都好 — naïve ß";
+
+pub fn suite() -> Suite {
+    Suite {
+        name: "udp-chat",
+        transport: Transport::Datagram,
+        summary: "UDP chat: the server prints each message and sends back a typed reply",
+        sanity: |_| relay(Conversation::new(), U1, "sanity check", "sanity reply"),
+        params: &[
+            ParamSpec::BUF,
+            ParamSpec::CONTACT,
+            ParamSpec::CONTACT_EACH,
+            ParamSpec::ANNOUNCE,
+            ParamSpec::QUIT,
+        ],
+        checks: vec![
+            relay_check(),
+            two_clients(),
+            unicode(),
+            client_send(),
+            client_skip(),
+        ],
+    }
+}
+
+/// Sends `message` from `sock`, expects the server to print it, types
+/// `reply` and expects it back on `sock`.
+fn relay(c: Conversation, sock: Sock, message: &str, reply: &str) -> Conversation {
+    c.send_datagram(sock, message)
+        .expect_output(message)
+        .input(&format!("{reply}\n"))
+        .expect_datagram(sock, reply)
+}
+
+fn relay_check() -> Check {
+    Check {
+        explain: Explain {
+            why: "The chat server's whole job: show who wrote what, and send the operator's reply to that person.",
+            mistake: "data, addr = s.recvfrom(1024)\nreply = input('reply: ')\ns.sendto(reply.encode(), ('127.0.0.1', 8888))   # not the sender",
+            fix: "print(addr, data.decode()); then s.sendto(input().encode(), addr), addr being the sender recvfrom returned.",
+        },
+        ..server(
+            "udp-chat.relay",
+            Level::Must,
+            "the message is printed, and the typed reply reaches its sender as one datagram",
+            "a message is printed on the server's output; the line typed on its input comes \
+             back to the sender as one datagram, without the newline; SHOULD: the output \
+             shows the sender's port",
+            Body::Conversation(|_| {
+                relay(Conversation::new(), U1, "hello server", "hi client")
+                    .expect_sender_printed(U1, Level::Should)
+                    .expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+fn two_clients() -> Check {
+    Check {
+        hint: Some(
+            "answer the address recvfrom returned with the message being answered; keep it \
+             with the message, not in a variable another receive overwrites",
+        ),
+        explain: Explain {
+            why: "Two clients may write before the operator answers the first. Each reply belongs to the message it answers, and must go to that message's sender.",
+            mistake: "def receive():\n    global last_addr\n    while True:\n        data, last_addr = s.recvfrom(1024)   # overwritten by the next client\n...\ns.sendto(input().encode(), last_addr)",
+            fix: "Take one datagram, print it, read the reply and sendto its own addr before taking the next.",
+        },
+        ..server(
+            "udp-chat.two-clients",
+            Level::Must,
+            "messages from two clients are each answered to their own sender, in arrival order",
+            "two clients write before any reply is typed; the first reply goes to the first \
+             client, the second to the second",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .send_datagram(U1, "first, from one")
+                    .send_datagram(U2, "then, from two")
+                    .expect_output("first, from one")
+                    .input("reply to one\n")
+                    .expect_output("then, from two")
+                    .input("reply to two\n")
+                    .expect_datagram(U1, "reply to one")
+                    .expect_datagram(U2, "reply to two")
+                    .expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+fn unicode() -> Check {
+    Check {
+        hint: Some("decode and encode with UTF-8 on both sides: .decode('utf-8'), .encode('utf-8')"),
+        explain: Explain {
+            why: "Chat text is UTF-8, Chinese included. A server that decodes or encodes with another codec (GBK, latin-1) garbles it or crashes.",
+            mistake: "print(addr, data.decode('gbk'))\ns.sendto(reply.encode('gbk'), addr)",
+            fix: "data.decode('utf-8') to print, reply.encode('utf-8') to send.",
+        },
+        ..server(
+            "udp-chat.unicode",
+            Level::Must,
+            "non-ASCII text arrives and is printed intact, both ways",
+            "a message in Chinese and accented Latin is printed as written, and a reply in \
+             the same is sent as its UTF-8 bytes",
+            Body::Conversation(|_| {
+                relay(Conversation::new(), U1, UNICODE_MESSAGE, UNICODE_REPLY)
+                    .expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+/// Types the contact, and checks what the client does with it: nothing, or
+/// an announcement where the profile says so.
+fn choose_contact(c: Conversation, p: &Profile) -> Conversation {
+    let c = c.input(&format!("{}\n", p.contact));
+    if p.announce {
+        c.expect_datagram_at(U1, DatagramWant::Any, Level::Must)
+    } else {
+        c.expect_no_datagram_at(Deadline::Quiet, Level::Must, ANNOUNCED)
+    }
+}
+
+/// Types `message` (after the contact, where the client asks for it every
+/// time), expects it as one datagram, answers `reply` and expects it
+/// printed.
+fn message(c: Conversation, p: &Profile, message: &str, reply: &str) -> Conversation {
+    let c = if p.contact_each {
+        choose_contact(c, p)
+    } else {
+        c
+    };
+    c.input(&format!("{message}\n"))
+        .expect_datagram(U1, message)
+        .send_datagram(U1, reply)
+        .expect_output(reply)
+}
+
+fn client_send() -> Check {
+    Check {
+        explain: Explain {
+            why: "Once a contact is chosen, each message is one datagram to that contact, and the reply is shown.",
+            mistake: "name = input('contact: ')\nmsg = input('message: ')\ns.sendto((name + ':' + msg).encode(), server)   # the message must travel alone",
+            fix: "Look the contact up, sendto(msg.encode('utf-8'), address), then recvfrom and print the reply with its sender.",
+        },
+        ..client(
+            "udp-chat.client.send",
+            Level::Must,
+            "after a contact is chosen, a message arrives as one datagram and the reply is printed",
+            "the contact is typed, then messages; each arrives as one datagram holding the \
+             message, and each reply is printed",
+            Body::Conversation(|p: &Profile| {
+                let c = if p.contact_each {
+                    Conversation::new()
+                } else {
+                    choose_contact(Conversation::new(), p)
+                };
+                let c = message(c, p, "hello there", "hi, this is the server");
+                message(c, p, "你好 second message", "second reply")
+            }),
+        )
+    }
+}
+
+fn client_skip() -> Check {
+    Check {
+        hint: Some(
+            "skip empty messages before sending (on UDP sendto(b'') sends an empty datagram), \
+             and send nothing while the contact is unknown",
+        ),
+        explain: Explain {
+            why: "An empty send is a datagram on UDP, and the receive after it waits for an answer that may never come; a message to an unknown contact has nowhere to go.",
+            mistake: "msg = input('message: ')\ns.sendto(msg.encode(), contacts.get(name, default))",
+            fix: "if not msg: continue; if name not in contacts: ask again; and quit goes back to choosing a contact.",
+        },
+        ..client(
+            "udp-chat.client.skip",
+            Level::Must,
+            "empty messages and unknown contacts send nothing; quit goes back to choosing",
+            "an empty message sends nothing; after the quit word and an unknown contact, a \
+             message sends nothing; after the contact is chosen again, the next message is sent",
+            Body::Conversation(|p: &Profile| {
+                if p.contact_each {
+                    // The contact comes with every message: an unknown one
+                    // sends nothing, a known one sends.
+                    let c = Conversation::new()
+                        .input("NOBODY-KNOWN\nto nobody\n")
+                        .input(&format!("{}\n\n", p.contact));
+                    return message(c, p, "after the empty message", "ok");
+                }
+                let c = choose_contact(Conversation::new(), p).input("\n");
+                let c = message(c, p, "after the empty message", "ok one");
+                let c = c
+                    .input(&format!("{}\n", p.quit_or("quit")))
+                    .input("NOBODY-KNOWN\nto nobody\n");
+                let c = choose_contact(c, p);
+                message(c, p, "back with a contact", "ok two")
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_protocol_check_is_here_at_its_level() {
+        let ids: Vec<(&str, Level)> = suite()
+            .checks
+            .iter()
+            .map(|c| (c.id.as_str(), c.level))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("udp-chat.relay", Level::Must),
+                ("udp-chat.two-clients", Level::Must),
+                ("udp-chat.unicode", Level::Must),
+                ("udp-chat.client.send", Level::Must),
+                ("udp-chat.client.skip", Level::Must),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_unicode_texts_are_beyond_ascii_and_beyond_latin_1() {
+        for t in [UNICODE_MESSAGE, UNICODE_REPLY] {
+            assert!(t.chars().any(|c| u32::from(c) > 0xff), "{t}");
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! `udp-upper`: uppercase echo over UDP.
+//!
+//! The server receives one datagram of up to BUF bytes and sends `upper` of
+//! it back to its sender, from the socket it arrived on. The client sends
+//! each non-empty line of its input as one datagram and prints the reply.
+//! On UDP a datagram is received whole or truncated, never split or merged;
+//! an empty datagram is still a datagram; a reply can be lost, and a
+//! receive without a timeout then waits forever.
+
+use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::conversation::Conversation;
+use sockspec_engine::expect_datagram::DatagramWant;
+use sockspec_engine::level::Level;
+use sockspec_engine::profile::{ParamSpec, Profile};
+use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
+use sockspec_engine::steps::Sock;
+use sockspec_engine::timing::Deadline;
+use sockspec_engine::Transport;
+
+use crate::checks::{client, server, upper};
+use crate::tcp_upper::text;
+
+const U1: Sock = Sock(1);
+const U2: Sock = Sock(2);
+const U3: Sock = Sock(3);
+
+/// What an extra reply means: the protocol answers each request once.
+const ONE_REPLY: &str = "each request gets exactly one datagram back";
+
+pub fn suite() -> Suite {
+    Suite {
+        name: "udp-upper",
+        transport: Transport::Datagram,
+        summary: "uppercase echo over UDP",
+        sanity: |_| echo(Conversation::new(), U1, b"sanity check"),
+        params: &[ParamSpec::BUF],
+        checks: vec![
+            echo_check(),
+            boundaries(),
+            senders(),
+            truncation(),
+            empty(),
+            binary(),
+            max_size(),
+            client_echo(),
+            client_empty_line(),
+            client_oversized_reply(),
+            client_lost_reply(),
+        ],
+    }
+}
+
+/// Sends `msg` from `sock` and expects its `upper` back on it.
+fn echo(c: Conversation, sock: Sock, msg: &[u8]) -> Conversation {
+    c.send_datagram(sock, msg).expect_datagram(sock, upper(msg))
+}
+
+/// A plain request from a socket of its own, after an abusive datagram:
+/// the server is still serving.
+fn still_serving(c: Conversation) -> Conversation {
+    echo(c, U2, b"still there?")
+}
+
+fn echo_check() -> Check {
+    Check {
+        explain: Explain {
+            why: "The simplest exchange: one datagram in, its upper case back, from the port it was sent to.",
+            mistake: "data, addr = s.recvfrom(1024)\ns.sendto(data, addr)            # forgot .upper()",
+            fix: "Send back data.upper() with sendto(..., addr), from the socket that received it.",
+        },
+        ..server(
+            "udp-upper.echo",
+            Level::Must,
+            "one datagram gets exactly one datagram back, holding its upper",
+            "a datagram sent to the server comes back once, with its ASCII letters in upper \
+             case, from the server's port",
+            Body::Conversation(|_| {
+                echo(Conversation::new(), U1, b"hello, udp").expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+/// Requests of different lengths, sent back to back.
+const BURST: [&[u8]; 8] = [
+    b"a",
+    b"bb",
+    b"three ccc",
+    b"dddd dddd dddd",
+    b"e",
+    b"ff ff",
+    b"g g g g g g g g g g g g",
+    b"last one",
+];
+
+fn boundaries() -> Check {
+    Check {
+        explain: Explain {
+            why: "UDP keeps message boundaries: each datagram is received whole by one recvfrom, so k requests get k replies, each its own.",
+            mistake: "data = b''\nwhile len(data) < 1024:         # reads datagrams as if they were a stream\n    data += s.recvfrom(1024)[0]",
+            fix: "Answer each datagram as it arrives: one recvfrom, one sendto.",
+        },
+        ..server(
+            "udp-upper.boundaries",
+            Level::Must,
+            "k datagrams sent back to back get k replies, each matching its own request",
+            "datagrams sent one after the other without waiting are answered one by one, in \
+             order, each reply holding the upper of its own request",
+            Body::Conversation(|_| {
+                let sent = BURST
+                    .iter()
+                    .fold(Conversation::new(), |c, m| c.send_datagram(U1, *m));
+                BURST
+                    .iter()
+                    .fold(sent, |c, m| c.expect_datagram(U1, upper(m)))
+                    .expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+fn senders() -> Check {
+    Check {
+        hint: Some(
+            "reply with sendto(reply, addr) to the address recvfrom returned with that \
+             datagram; never to a fixed address or through a socket connect()ed to the first client",
+        ),
+        explain: Explain {
+            why: "A UDP server has no connections: the only way to know who asked is the address recvfrom returns, and each reply must go there.",
+            mistake: "data, addr = s.recvfrom(1024)\ns.connect(addr)                 # the first client only\ns.send(data.upper())",
+            fix: "Keep the socket unconnected and answer every datagram with sendto(reply, addr), addr being that datagram's sender.",
+        },
+        ..server(
+            "udp-upper.senders",
+            Level::Must,
+            "with several clients interleaving, each reply goes to the sender of its request",
+            "three clients send in turn; each gets the replies to its own requests and no \
+             other",
+            Body::Conversation(|_| {
+                let order: [(Sock, &[u8]); 5] = [
+                    (U1, b"one from u1"),
+                    (U2, b"two from u2"),
+                    (U3, b"three from u3"),
+                    (U2, b"four from u2"),
+                    (U1, b"five from u1"),
+                ];
+                let sent = order
+                    .iter()
+                    .fold(Conversation::new(), |c, (s, m)| c.send_datagram(*s, *m));
+                order
+                    .iter()
+                    .fold(sent, |c, (s, m)| c.expect_datagram(*s, upper(m)))
+                    .expect_no_datagram(ONE_REPLY)
+            }),
+        )
+    }
+}
+
+fn truncation() -> Check {
+    Check {
+        abusive: true,
+        explain: Explain {
+            why: "A datagram longer than the receive size is cut to its first BUF bytes on Linux and macOS (the rest is dropped silently); on Windows the receive raises an error. Either way the server must go on.",
+            mistake: "data, addr = s.recvfrom(1024)  # on Windows: OSError 10040 for a longer datagram\nreply = data.upper()",
+            fix: "Catch the error of an oversized datagram and go on; on Linux there is nothing to do: the first BUF bytes arrive.",
+        },
+        ..server(
+            "udp-upper.truncation",
+            Level::Must,
+            "a datagram longer than BUF does not stop the server",
+            "after a datagram of twice BUF bytes the server still answers; SHOULD: its reply is \
+             the upper of the first BUF bytes; INFO: how many bytes it saw",
+            Body::Conversation(|p: &Profile| {
+                let long = text(2 * p.buf, 7);
+                still_serving(Conversation::new().send_datagram(U1, long.clone()))
+                    .observe_echo_length(U1, long.len(), p.buf)
+                    .expect_datagram_at(
+                        U1,
+                        DatagramWant::Exactly(upper(&long[..p.buf])),
+                        Level::Should,
+                    )
+            }),
+        )
+    }
+}
+
+fn empty() -> Check {
+    Check {
+        hint: Some(
+            "an empty datagram is still a datagram: recvfrom returns b'' with the sender's \
+             address, and the reply is an empty datagram (sendto(b'', addr))",
+        ),
+        explain: Explain {
+            why: "On UDP an empty datagram is delivered like any other: recvfrom returns zero bytes and the sender's address. It does not mean anybody closed anything.",
+            mistake: "data, addr = s.recvfrom(1024)\nif not data:                    # taken for a closed connection\n    continue",
+            fix: "Treat b'' as a request like any other and send back its upper, b''.",
+        },
+        ..server(
+            "udp-upper.empty",
+            Level::Must,
+            "an empty datagram does not stop the server; SHOULD: it gets an empty datagram back",
+            "after an empty datagram the server still answers others; SHOULD: the empty \
+             datagram gets an empty datagram back",
+            Body::Conversation(|_| {
+                still_serving(Conversation::new().send_datagram(U1, Vec::new()))
+                    .expect_datagram_at(U1, DatagramWant::Exactly(Vec::new()), Level::Should)
+            }),
+        )
+    }
+}
+
+/// Bytes that are not UTF-8, with letters among them.
+fn binary_bytes() -> Vec<u8> {
+    let mut b: Vec<u8> = (0x80..=0xff).collect();
+    b.extend_from_slice(b"abc\x00\xc3\x28xyz");
+    b
+}
+
+fn binary() -> Check {
+    Check {
+        abusive: true,
+        explain: Explain {
+            why: "A datagram holds bytes, not text: anything may arrive, and a server that decodes it as UTF-8 dies on the first byte that is not.",
+            mistake: "data, addr = s.recvfrom(1024)\nreply = data.decode().upper().encode()   # UnicodeDecodeError",
+            fix: "Upper-case the bytes themselves: data.upper() leaves every byte that is not a-z unchanged.",
+        },
+        ..server(
+            "udp-upper.binary",
+            Level::Must,
+            "arbitrary bytes do not stop the server",
+            "after a datagram of bytes that are not UTF-8 the server still answers; INFO: \
+             whether it answered that datagram too",
+            Body::Conversation(|_| {
+                still_serving(Conversation::new().send_datagram(U1, binary_bytes()))
+                    .observe_datagram(
+                        U1,
+                        Deadline::Quiet,
+                        "whether the bytes that are not UTF-8 were answered",
+                    )
+            }),
+        )
+    }
+}
+
+fn max_size() -> Check {
+    Check {
+        abusive: true,
+        explain: Explain {
+            why: "65,507 bytes is the largest UDP payload over IPv4; a server must survive it whatever its receive size.",
+            mistake: "buf = bytearray(1024)\nn, addr = s.recvfrom_into(buf, 65535)   # ValueError: larger than the buffer",
+            fix: "Receive with recvfrom(BUF): the kernel cuts the datagram to BUF bytes and the server goes on.",
+        },
+        ..server(
+            "udp-upper.max-size",
+            Level::Must,
+            "a 65,507-byte datagram does not stop the server",
+            "after a datagram of the largest size UDP carries over IPv4 the server still \
+             answers; INFO: how many bytes it saw",
+            Body::Conversation(|p: &Profile| {
+                let biggest = text(MAX_PAYLOAD, 11);
+                still_serving(Conversation::new().send_datagram(U1, biggest))
+                    .observe_echo_length(U1, MAX_PAYLOAD, p.buf)
+            }),
+        )
+    }
+}
+
+fn client_echo() -> Check {
+    Check {
+        explain: Explain {
+            why: "Each line typed is one request: its bytes, without the newline, in one datagram; the reply datagram is printed.",
+            mistake: "line = input()\ns.sendto((line + '\\n').encode(), server)   # the newline travels too",
+            fix: "Strip the line, send line.encode() with sendto, then recvfrom and print the reply.",
+        },
+        ..client(
+            "udp-upper.client.echo",
+            Level::Must,
+            "each non-empty line is sent as one datagram and the reply printed",
+            "each typed line arrives as one datagram holding its bytes without the newline, \
+             and the reply is printed",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .input("hello server\n")
+                    .expect_datagram(U1, "hello server")
+                    .send_datagram(U1, "HELLO SERVER")
+                    .expect_output("HELLO SERVER")
+                    .input("second line\n")
+                    .expect_datagram(U1, "second line")
+                    .send_datagram(U1, "SECOND LINE")
+                    .expect_output("SECOND LINE")
+            }),
+        )
+    }
+}
+
+fn client_empty_line() -> Check {
+    Check {
+        hint: Some(
+            "skip a line that is empty once stripped: on UDP sendto(b'') sends an empty \
+             datagram, and the receive after it waits for a reply that may never come",
+        ),
+        explain: Explain {
+            why: "On TCP sending zero bytes sends nothing; on UDP it sends an empty datagram, which a server answers or not, and the client's next receive may wait forever.",
+            mistake: "line = input().strip()\ns.sendto(line.encode(), server)   # an empty datagram for an empty line",
+            fix: "if not line: continue, before sending.",
+        },
+        ..client(
+            "udp-upper.client.empty-line",
+            Level::Must,
+            "an empty line sends no datagram and the client goes on to the next line",
+            "empty and blank lines send nothing; the next line is sent and its reply printed",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .input("\n   \nafter the empty lines\n")
+                    .expect_datagram(U1, "after the empty lines")
+                    .send_datagram(U1, "AFTER THE EMPTY LINES")
+                    .expect_output("AFTER THE EMPTY LINES")
+            }),
+        )
+    }
+}
+
+fn client_oversized_reply() -> Check {
+    Check {
+        explain: Explain {
+            why: "A reply longer than the client's receive size is cut to its first BUF bytes on Linux (an error on Windows); the client must go on either way.",
+            mistake: "data, addr = s.recvfrom(1024)\nprint(data.decode())            # a cut inside a UTF-8 character raises",
+            fix: "Decode with errors='replace' (or print the bytes) and catch the receive error where the platform raises one.",
+        },
+        ..client(
+            "udp-upper.client.oversized-reply",
+            Level::Should,
+            "a reply longer than its BUF does not stop it",
+            "after a reply of twice BUF bytes the client still sends its next line and prints \
+             the reply",
+            Body::Conversation(|p: &Profile| {
+                Conversation::new()
+                    .input("a long reply please\n")
+                    .expect_datagram(U1, "a long reply please")
+                    .send_datagram(U1, upper(&text(2 * p.buf, 5)))
+                    .input("after the long reply\n")
+                    .expect_datagram(U1, "after the long reply")
+                    .send_datagram(U1, "AFTER THE LONG REPLY")
+                    .expect_output("AFTER THE LONG REPLY")
+            }),
+        )
+    }
+}
+
+fn client_lost_reply() -> Check {
+    Check {
+        explain: Explain {
+            why: "UDP does not resend: a lost datagram is gone, and a recvfrom without a timeout waits for it forever.",
+            mistake: "s.sendto(line.encode(), server)\ndata, addr = s.recvfrom(1024)   # blocks forever if the reply is lost",
+            fix: "s.settimeout(2.0) and catch socket.timeout: say the reply was lost and go on with the next line.",
+        },
+        ..client(
+            "udp-upper.client.lost-reply",
+            Level::Info,
+            "whether it recovers when a reply never comes",
+            "a request whose reply never comes; then the next line is typed: a client with a \
+             receive timeout sends it",
+            Body::Conversation(|_| {
+                Conversation::new()
+                    .input("this reply is lost\nthe next line\n")
+                    .expect_datagram(U1, "this reply is lost")
+                    .observe_datagram(
+                        U1,
+                        Deadline::Recover,
+                        "whether it sent its next line after a reply was lost",
+                    )
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockspec_engine::check::Role;
+
+    #[test]
+    fn every_protocol_check_is_here_at_its_level() {
+        let ids: Vec<(&str, Level)> = suite()
+            .checks
+            .iter()
+            .map(|c| (c.id.as_str(), c.level))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("udp-upper.echo", Level::Must),
+                ("udp-upper.boundaries", Level::Must),
+                ("udp-upper.senders", Level::Must),
+                ("udp-upper.truncation", Level::Must),
+                ("udp-upper.empty", Level::Must),
+                ("udp-upper.binary", Level::Must),
+                ("udp-upper.max-size", Level::Must),
+                ("udp-upper.client.echo", Level::Must),
+                ("udp-upper.client.empty-line", Level::Must),
+                ("udp-upper.client.oversized-reply", Level::Should),
+                ("udp-upper.client.lost-reply", Level::Info),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_server_check_needs_the_process_so_a_remote_server_gets_them_all() {
+        for c in suite().checks.iter().filter(|c| c.role == Role::Server) {
+            assert!(!c.needs_process(), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn the_binary_datagram_is_not_utf8() {
+        assert!(std::str::from_utf8(&binary_bytes()).is_err());
+    }
+}
