@@ -185,6 +185,30 @@ const _: () = assert!(
     SpinRule::MAX_SLEEPS_PER_SECOND * (SpinRule::WINDOW.as_millis() as f64) / 1000.0 >= 10.0
 );
 
+/// How many datagrams a check may send back to back without risking a
+/// loss that is not the target's doing.
+///
+/// Loopback drops a datagram only when the receiver's buffer is full. A
+/// Python server reading `recvfrom(1024)` with the default buffer (212,992
+/// bytes, counted with the kernel's overhead per datagram) took, in every
+/// one of 5 bursts, idle and with two busy loops competing for the two
+/// cores: 256 datagrams of 0 or 64 bytes (the most tried), 64 of 1,024
+/// bytes, 48 of 2,048, 12 of 8,192 and 3 of 65,507
+/// (`scripts/udp_loss_facts.py`; `docs/LOOPBACK-FACTS.md`).
+pub struct DatagramBurst;
+
+impl DatagramBurst {
+    /// Most small datagrams (up to 64 bytes) a check sends before it reads
+    /// the replies: 8, a 32x margin below the 256 measured.
+    pub const SMALL: usize = 8;
+    /// Most datagrams of 65,507 bytes a check sends before it reads: one,
+    /// with a small one after it, 3 having been measured.
+    pub const LARGEST: usize = 1;
+}
+
+const _: () = assert!(DatagramBurst::SMALL * 32 <= 256);
+const _: () = assert!(DatagramBurst::LARGEST + 1 < 3);
+
 /// The harness's patience for one run: deadlines scaled by `--timeout-scale`.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
