@@ -45,6 +45,10 @@ pub struct Fixture {
     pub max_seconds: Option<u64>,
     /// The port written in the program's code, given with `--port`.
     pub port: Option<u16>,
+    /// Profile parameters the program's assignment variant needs, each
+    /// given as `--param KEY=VALUE`.
+    #[serde(default)]
+    pub params: Vec<String>,
     /// The fixture connects to ::1: a machine without it cannot run it.
     #[serde(default)]
     pub needs_ipv6: bool,
@@ -133,6 +137,7 @@ impl Fixture {
                     .iter()
                     .flat_map(|p| ["--port".to_string(), p.to_string()]),
             )
+            .args(self.params.iter().flat_map(|p| ["--param", p.as_str()]))
             .args(extra)
             .output()
             .expect("sockspec runs");
