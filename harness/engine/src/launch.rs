@@ -276,11 +276,20 @@ fn wait_ready(
                     Some(process),
                 ));
             }
+            let tree: Vec<i32> = process.tree().iter().map(|s| s.pid).collect();
+            let elsewhere: Vec<String> = ports::waiting_of(&tree, transport)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let instead = match elsewhere.as_slice() {
+                [] => String::new(),
+                found => format!(" (it is {} {} instead)", transport.ready_words(), found.join(", ")),
+            };
             return Err(StartError::new(
                 Blame::Target,
                 format!(
-                    "the server did not {} port {port} within {:.1}s; if its port is written \
-                     in the code, pass it with --port, or use {{port}} in the command",
+                    "the server did not {} port {port} within {:.1}s{instead}; if its port is \
+                     written in the code, pass it with --port, or use {{port}} in the command",
                     transport.ready_verb(),
                     within.as_secs_f64(),
                 ),

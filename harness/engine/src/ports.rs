@@ -81,6 +81,33 @@ pub fn waiting_on(port: u16, transport: Transport) -> Vec<Waiting> {
     }
 }
 
+/// The sockets of `pids` that wait for peers over `transport` on any
+/// port: where a server that never got ready on its port listens instead.
+pub fn waiting_of(pids: &[i32], transport: Transport) -> Vec<SocketAddr> {
+    let held: std::collections::BTreeSet<u64> = pids
+        .iter()
+        .flat_map(|&p| procfs::socket_inodes(p))
+        .collect();
+    if held.is_empty() {
+        return Vec::new();
+    }
+    let all: Vec<(SocketAddr, u64)> = match transport {
+        Transport::Stream => tcp_sockets(&[TcpState::Listen])
+            .into_iter()
+            .map(|s| (s.local, s.inode))
+            .collect(),
+        Transport::Datagram => sockdiag::udp_sockets()
+            .unwrap_or_else(|_| procfs::udp_table())
+            .into_iter()
+            .map(|s| (s.local, s.inode))
+            .collect(),
+    };
+    all.into_iter()
+        .filter(|(_, inode)| held.contains(inode))
+        .map(|(local, _)| local)
+        .collect()
+}
+
 /// A process of the machine, as a student would recognise it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
