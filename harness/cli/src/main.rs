@@ -61,8 +61,9 @@ enum Command {
         id: String,
     },
     /// Serve a reference implementation, to test a client against.
+    #[command(after_help = serve_help())]
     Serve {
-        /// The protocol to serve (see `sockspec list`).
+        /// The protocol to serve: one listed below.
         suite: String,
         /// The port to listen on.
         #[arg(long)]
@@ -253,17 +254,52 @@ fn explain(id: &str) -> i32 {
     exit::OK
 }
 
-fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
-    if sockspec_suites::find(suite).is_none() {
-        return unknown_suite(suite);
+/// The protocols `sockspec serve` knows, one a paragraph, with what each
+/// needs said beyond its protocol (the chat's replies come from standard
+/// input), wrapped to fit a terminal.
+fn serve_help() -> String {
+    const INDENT: usize = 15;
+    const WIDTH: usize = 79;
+    let mut help = String::from("Reference servers:");
+    for r in sockspec_reference::SERVERS {
+        let mut line = format!("  {:<10} {}", r.suite, r.transport);
+        if let Some(note) = r.note {
+            line.push(':');
+            for word in note.split(' ') {
+                if line.len() + 1 + word.len() > WIDTH {
+                    help.push('\n');
+                    help.push_str(&line);
+                    line = " ".repeat(INDENT - 1);
+                }
+                line.push(' ');
+                line.push_str(word);
+            }
+        }
+        help.push('\n');
+        help.push_str(&line);
     }
+    help
+}
+
+fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
     let Some(reference) = sockspec_reference::find(suite) else {
         let available: Vec<&str> = sockspec_reference::SERVERS
             .iter()
             .map(|r| r.suite)
             .collect();
+        if sockspec_suites::find(suite).is_some() {
+            return usage(&format!(
+                "no reference server for {suite} yet; the reference servers are: {}",
+                available.join(", ")
+            ));
+        }
+        let guess = match suggest::closest(suite, &available, 1).first() {
+            Some(near) if suggest::distance(suite, near) <= 3 => format!("did you mean {near}? "),
+            _ => String::new(),
+        };
         return usage(&format!(
-            "no reference server for {suite} yet; the reference servers are: {}",
+            "no protocol named {suite:?}; {guess}the reference servers are: {} \
+             (see `sockspec serve --help`)",
             available.join(", ")
         ));
     };
@@ -276,8 +312,12 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
         }
     };
     eprintln!(
-        "sockspec serve: {suite} reference server on {host}:{port} (buf {buf}); Ctrl-C stops it"
+        "sockspec serve: {suite} reference server on {host}:{port} ({}, buf {buf}); Ctrl-C stops it",
+        reference.transport
     );
+    if let Some(note) = reference.note {
+        eprintln!("sockspec serve: {note}");
+    }
     match server.serve() {
         Ok(()) => exit::OK,
         Err(e) => {

@@ -268,6 +268,109 @@ fn checks_that_need_the_process_are_skipped_against_a_running_server() {
         .contains("--server"));
 }
 
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `request` to 127.0.0.1:`port` until a datagram comes back or 5 s
+/// pass: the server may not have bound its port yet, and a datagram sent
+/// before is lost.
+fn first_answer(port: u16, request: &[u8]) -> Option<Vec<u8>> {
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut data = vec![0u8; 2048];
+    while Instant::now() < deadline {
+        client.send_to(request, ("127.0.0.1", port)).unwrap();
+        if let Ok((n, _)) = client.recv_from(&mut data) {
+            return Some(data[..n].to_vec());
+        }
+    }
+    None
+}
+
+#[test]
+fn serve_udp_upper_answers_a_datagram_on_its_port() {
+    let port = free_udp_port();
+    let mut server = Command::new(sockspec())
+        .args(["serve", "udp-upper", "--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = first_answer(port, b"hello, udp");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(answer.as_deref(), Some(&b"HELLO, UDP"[..]));
+}
+
+#[test]
+fn serve_udp_chat_prints_the_message_answers_with_a_line_of_its_input_and_stops_at_its_end() {
+    let port = free_udp_port();
+    let mut server = Command::new(sockspec())
+        .args(["serve", "udp-chat", "--port", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One line: a retried request that arrives after the first is
+    // answered by the end of the input instead, which stops the server.
+    std::io::Write::write_all(server.stdin.as_mut().unwrap(), "你好\n".as_bytes()).unwrap();
+    let answer = first_answer(port, b"hi");
+    drop(server.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            server.kill().unwrap();
+            server.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = server.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(answer.as_deref(), Some("你好".as_bytes()), "{stderr}");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("127.0.0.1:") && stdout.contains(": hi\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("read from standard input"), "{stderr}");
+}
+
+#[test]
+fn serve_lists_its_protocols_in_its_help_and_names_them_for_an_unknown_one() {
+    let (code, out, _) = stdout_of(cmd().args(["serve", "--help"]));
+    assert_eq!(code, 0);
+    for name in [
+        "tcp-upper",
+        "udp-upper",
+        "udp-chat",
+        "cmd-udp",
+        "standard input",
+    ] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+    let (code, _, err) = stdout_of(cmd().args(["serve", "udp-uper", "--port", "9"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("did you mean udp-upper?") && err.contains("cmd-udp"),
+        "{err}"
+    );
+}
+
 /// A server that answers a receive of 200 to 2999 bytes without upper-casing
 /// it: only generated cuts reach it, and the smallest failing case is a
 /// message of exactly 200 bytes sent in one piece.
