@@ -130,7 +130,28 @@ impl Conversation {
     }
 
     pub fn expect_datagram_at(self, sock: Sock, want: DatagramWant, level: Level) -> Self {
-        self.step(DatagramStep::Expect { sock, want, level })
+        self.step(DatagramStep::Expect {
+            sock,
+            want,
+            level,
+            if_other: None,
+        })
+    }
+
+    /// Expects exactly `bytes` on `sock`; another non-empty datagram is a
+    /// miss that adds `if_other`, what it likely is.
+    pub fn expect_datagram_or(
+        self,
+        sock: Sock,
+        bytes: impl Into<Vec<u8>>,
+        if_other: &'static str,
+    ) -> Self {
+        self.step(DatagramStep::Expect {
+            sock,
+            want: DatagramWant::Exactly(bytes.into()),
+            level: Level::Must,
+            if_other: Some(if_other),
+        })
     }
 
     /// Expects no more datagrams on any socket for a quiet moment; one that

@@ -283,7 +283,11 @@ fn wait_ready(
                 .collect();
             let instead = match elsewhere.as_slice() {
                 [] => String::new(),
-                found => format!(" (it is {} {} instead)", transport.ready_words(), found.join(", ")),
+                found => format!(
+                    " (it is {} {} instead)",
+                    transport.ready_words(),
+                    found.join(", ")
+                ),
             };
             return Err(StartError::new(
                 Blame::Target,

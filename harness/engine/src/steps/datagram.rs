@@ -34,6 +34,9 @@ pub enum DatagramStep {
         sock: Sock,
         want: DatagramWant,
         level: Level,
+        /// What another non-empty datagram arriving instead likely means,
+        /// added to the miss.
+        if_other: Option<&'static str>,
     },
     /// Expect no datagram on any open socket within `within`; one that
     /// arrives is a miss at `level`, worded with `meaning`.
@@ -77,7 +80,9 @@ impl fmt::Display for DatagramStep {
             DatagramStep::Send { sock, data } => {
                 write!(f, "send from {sock} one datagram {}", show::sized(data, 48))
             }
-            DatagramStep::Expect { sock, want, level } => {
+            DatagramStep::Expect {
+                sock, want, level, ..
+            } => {
                 write!(f, "expect on {sock} {want}")?;
                 if *level != Level::Must {
                     write!(f, " [{level}]")?;
@@ -101,8 +106,13 @@ impl Session<'_> {
     pub(crate) fn run_datagram(&mut self, step: &DatagramStep) -> StepResult {
         match step {
             DatagramStep::Send { sock, data } => self.send_datagram(*sock, data),
-            DatagramStep::Expect { sock, want, level } => self
-                .expect_datagram(*sock, want)
+            DatagramStep::Expect {
+                sock,
+                want,
+                level,
+                if_other,
+            } => self
+                .expect_datagram(*sock, want, *if_other)
                 .map_err(|e| e.at_level(*level)),
             DatagramStep::ExpectNone {
                 within,
@@ -235,7 +245,12 @@ impl Session<'_> {
         })
     }
 
-    fn expect_datagram(&mut self, sock: Sock, want: &DatagramWant) -> StepResult {
+    fn expect_datagram(
+        &mut self,
+        sock: Sock,
+        want: &DatagramWant,
+        if_other: Option<&str>,
+    ) -> StepResult {
         let within = self.timing.deadline(Deadline::Reply);
         let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
             let gone = self.target_gone();
@@ -269,9 +284,16 @@ impl Session<'_> {
                     (n, e) if n != e => format!("a datagram of {n} bytes arrived, not {e}"),
                     _ => "a different datagram arrived".to_string(),
                 };
+                let likely = match if_other {
+                    Some(why) if got.len > 0 => format!("\n{why}"),
+                    _ => String::new(),
+                };
                 Err(miss(
                     Level::Must,
-                    format!("{what}\n{}", show::compare(expected, &got.bytes).trim_end()),
+                    format!(
+                        "{what}\n{}{likely}",
+                        show::compare(expected, &got.bytes).trim_end()
+                    ),
                 ))
             }
         }
@@ -327,6 +349,10 @@ impl Session<'_> {
         let window = self.timing.deadline(within);
         let t0 = Instant::now();
         let deadline = t0 + window;
+        if matches!(&*self.peer, Peer::DatagramClient { .. }) {
+            // A client sends to u1 whether or not a step used it yet.
+            self.mailbox(Sock(1))?;
+        }
         let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
         // Anything already queued arrived unasked.
         for sock in &socks {
