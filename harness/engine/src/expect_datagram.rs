@@ -75,9 +75,9 @@ fn same_endpoint(expected: SocketAddr, got: SocketAddr) -> bool {
 /// first `buf` bytes, or some other amount.
 pub fn seen_of(sent: usize, reply: usize, buf: usize) -> String {
     if reply == sent {
-        format!("the whole datagram ({sent} bytes): it received with a buffer of {sent} or more")
+        format!("the whole datagram, {sent} bytes (it receives with a buffer of {sent} or more)")
     } else if reply == buf.min(sent) {
-        format!("its first {reply} bytes: it truncated at {buf}, as a receive of {buf} does")
+        format!("its first {reply} bytes (truncated at {buf}, as a receive of {buf} does)")
     } else {
         format!("{reply} of its {sent} bytes")
     }

@@ -109,7 +109,15 @@ impl<W: Write> Reporter for TextReporter<W> {
                             writeln!(self.out, "           {}", self.paint(line, "90"))?;
                         }
                     }
-                    Verdict::Pass => {}
+                    // A passing check's observations (what an echo showed
+                    // the server received, whether a second client was
+                    // served at once) are facts worth a line.
+                    Verdict::Pass => {
+                        for note in &r.notes {
+                            let line = format!("observed: {note}");
+                            writeln!(self.out, "           {}", self.paint(&line, "90"))?;
+                        }
+                    }
                 }
             }
             RunEvent::RunFinished {

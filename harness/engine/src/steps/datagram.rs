@@ -394,7 +394,7 @@ impl Session<'_> {
         let answer = match (got, seen) {
             (None, _) => format!("no datagram within {:.1}s", window.as_secs_f64()),
             (Some(d), Some(Seen { sent, buf })) => format!(
-                "a reply of {} bytes: the target saw {}",
+                "a reply of {} bytes, so the target saw {}",
                 d.len,
                 crate::expect_datagram::seen_of(sent, d.len, buf)
             ),
