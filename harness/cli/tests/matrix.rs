@@ -61,7 +61,15 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
                         .checks
                         .iter()
                         .find(|c| c.id == *id)
-                        .map(|c| c.detail())
+                        // What a student reads of a check: its detail and
+                        // the end of the target's stderr (a traceback).
+                        .map(|c| {
+                            format!(
+                                "{}\n{}",
+                                c.detail(),
+                                c.stderr_tail.clone().unwrap_or_default()
+                            )
+                        })
                         .unwrap_or_default();
                     for w in words {
                         if !detail.contains(w.as_str()) {

@@ -145,7 +145,8 @@ impl Launched {
     /// crashed in this check, with its whole traceback. A correct server
     /// closes within a millisecond; a server that never closes, or spins, is
     /// left once its processes sleep or the deadline passes. A datagram
-    /// server has no connections to close: it is left once it sleeps.
+    /// server has no connections to close: it is left once it sleeps (a
+    /// process woken by a datagram is runnable until it blocks again).
     pub fn settle(&mut self, timing: &Timing) {
         let deadline = Instant::now() + timing.deadline(Deadline::Settle);
         let port = self.launch.port;
@@ -170,7 +171,9 @@ impl Launched {
                             .filter(|s| self.client_ports.contains(&s.remote.port()))
                             .count()
                     }
-                    Transport::Datagram => 1,
+                    // Nothing to close: a datagram server that sleeps is
+                    // blocked in its receive, and one that is dying runs.
+                    Transport::Datagram => 0,
                 };
                 // Asleep: blocked in accept or recv, as a server waiting for
                 // its next client is; a process on its way out (closing its
@@ -230,6 +233,7 @@ fn wait_ready(
     let (port, transport) = (launch.port, launch.transport);
     let within = timing.deadline(Deadline::Listen);
     let deadline = Instant::now() + within;
+    let mut polls = 0u32;
     loop {
         let found = ports::waiting_on(port, transport);
         if !found.is_empty() {
@@ -301,7 +305,14 @@ fn wait_ready(
                 Some(process),
             ));
         }
-        thread::sleep(Timing::POLL);
+        // A compiled server is ready within a millisecond or two of its
+        // start, an interpreted one after tens: look often at first.
+        thread::sleep(match polls {
+            0..20 => Timing::FIRST_POLL,
+            20..40 => Timing::FAST_POLL,
+            _ => Timing::POLL,
+        });
+        polls = polls.saturating_add(1);
     }
 }
 
