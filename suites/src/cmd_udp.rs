@@ -9,7 +9,6 @@
 use sockspec_engine::check::{Body, Check, Explain, Suite};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::level::Level;
-use sockspec_engine::profile::ParamSpec;
 use sockspec_engine::steps::Sock;
 use sockspec_engine::Transport;
 
@@ -34,7 +33,7 @@ pub fn suite() -> Suite {
                 .expect_datagram(U1, "")
                 .expect_datagram(U1, "sanity\n")
         },
-        params: &[ParamSpec::BUF],
+        params: &[],
         checks: vec![two_datagrams(), client_in_step()],
     }
 }

@@ -41,11 +41,10 @@ pub fn suite() -> Suite {
         summary: "UDP chat: the server prints each message and sends back a typed reply",
         sanity: |_| relay(Conversation::new(), U1, "sanity check", "sanity reply"),
         params: &[
-            ParamSpec::BUF,
             ParamSpec::CONTACT,
             ParamSpec::CONTACT_EACH,
             ParamSpec::ANNOUNCE,
-            ParamSpec::QUIT,
+            ParamSpec::CHAT_QUIT,
         ],
         checks: vec![
             relay_check(),

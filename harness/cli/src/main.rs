@@ -194,7 +194,17 @@ fn list(only: Option<&str>) -> i32 {
         }
     }
     let mut out = io::stdout().lock();
-    for suite in suites.iter().filter(|s| only.is_none_or(|n| n == s.name)) {
+    let shown: Vec<_> = suites
+        .iter()
+        .filter(|s| only.is_none_or(|n| n == s.name))
+        .collect();
+    // Ids line up in one column, as wide as the longest shown.
+    let width = shown
+        .iter()
+        .flat_map(|s| s.checks.iter().map(|c| c.id.as_str().len()))
+        .max()
+        .unwrap_or(0);
+    for suite in shown {
         let _ = writeln!(out, "{}: {}", suite.name, suite.summary);
         for role in [Role::Server, Role::Client] {
             let checks: Vec<_> = suite.checks_for(role).collect();
@@ -205,7 +215,7 @@ fn list(only: Option<&str>) -> i32 {
             for c in checks {
                 let _ = writeln!(
                     out,
-                    "    {:<30} {:<6} {}",
+                    "    {:<width$} {:<6} {}",
                     c.id.as_str(),
                     c.level.to_string(),
                     c.summary

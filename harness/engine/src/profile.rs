@@ -86,6 +86,15 @@ impl ParamSpec {
         allowed: Allowed::Text,
     };
 
+    /// The chat client's quit word, `quit`: it goes back to choosing a
+    /// contact rather than ending the client.
+    pub const CHAT_QUIT: ParamSpec = ParamSpec {
+        key: "quit",
+        meaning: "the line that makes the chat client go back to choosing a contact",
+        default: "quit",
+        allowed: Allowed::Text,
+    };
+
     /// The chat client's contact, `contact`.
     pub const CONTACT: ParamSpec = ParamSpec {
         key: "contact",
