@@ -299,8 +299,9 @@ impl fmt::Display for NotRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NotRun::NeedsProcess => f.write_str(
-                "needs the server's process (to watch its CPU or descriptors, or to kill it); \
-                 run with --server 'CMD' so the harness starts it",
+                "needs the server's process (to watch its CPU or descriptors, to kill it, or \
+                 to type on its input and read its output); run with --server 'CMD' so the \
+                 harness starts it",
             ),
             NotRun::StartFailed { message } => {
                 write!(
