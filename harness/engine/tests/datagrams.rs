@@ -1,0 +1,208 @@
+//! Datagram steps against scripted servers: what a reply must be (whole,
+//! from the server's port, once), and how each way of getting it wrong is
+//! worded. The servers are threads with a UDP socket of their own; each
+//! runs for a bounded time.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use sockspec_engine::conversation::Conversation;
+use sockspec_engine::session::{Outcome, Peer, Session};
+use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
+use sockspec_engine::steps::Sock;
+use sockspec_engine::timing::Timing;
+use sockspec_engine::transcript::Event;
+
+const U1: Sock = Sock(1);
+const U2: Sock = Sock(2);
+
+/// A server that answers each of the first `requests` datagrams with what
+/// `answer` makes of it: a list of (bytes, from which socket) to send back
+/// to the request's sender. `spare` is a second socket it may answer from.
+fn scripted(
+    requests: usize,
+    answer: impl Fn(&[u8], SocketAddr) -> Vec<(Vec<u8>, bool, Option<SocketAddr>)> + Send + 'static,
+) -> Peer {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let spare = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..requests {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            for (bytes, from_spare, to) in answer(&buf[..n], from) {
+                let via = if from_spare { &spare } else { &socket };
+                let _ = via.send_to(&bytes, to.unwrap_or(from));
+            }
+        }
+    });
+    Peer::Remote(addr)
+}
+
+/// Answers every request once with its upper case.
+fn echo(requests: usize) -> Peer {
+    scripted(requests, |b, _| vec![(b.to_ascii_uppercase(), false, None)])
+}
+
+fn run(peer: &mut Peer, c: Conversation) -> Outcome {
+    Session::new(peer, Timing::new(0.5)).run(&c.steps)
+}
+
+fn first_miss(out: &Outcome) -> String {
+    out.misses
+        .first()
+        .map(|m| m.detail.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_reply_from_the_servers_port_holding_the_upper_case_passes() {
+    let mut peer = echo(1);
+    let c = Conversation::new()
+        .send_datagram(U1, "hi there")
+        .expect_datagram(U1, "HI THERE")
+        .expect_no_datagram("one reply");
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    assert!(out.fault.is_none());
+}
+
+#[test]
+fn an_empty_datagram_is_sent_and_its_empty_reply_received() {
+    let mut peer = echo(1);
+    let c = Conversation::new()
+        .send_datagram(U1, Vec::new())
+        .expect_datagram(U1, Vec::new());
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+}
+
+#[test]
+fn a_reply_from_another_port_is_a_miss_that_names_both_ports() {
+    let mut peer = scripted(1, |b, _| vec![(b.to_vec(), true, None)]);
+    let Peer::Remote(server) = peer else {
+        unreachable!()
+    };
+    let out = run(
+        &mut peer,
+        Conversation::new()
+            .send_datagram(U1, "x")
+            .expect_datagram(U1, "x"),
+    );
+    let detail = first_miss(&out);
+    assert!(
+        detail.contains(&format!("not from the server's port {}", server.port())),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_second_reply_is_a_miss_in_the_quiet_window() {
+    let mut peer = scripted(1, |b, _| {
+        vec![(b.to_vec(), false, None), (b.to_vec(), false, None)]
+    });
+    let c = Conversation::new()
+        .send_datagram(U1, "twice")
+        .expect_datagram(U1, "twice")
+        .expect_no_datagram("each request gets exactly one datagram back");
+    let out = run(&mut peer, c);
+    let detail = first_miss(&out);
+    assert!(detail.contains("received another datagram"), "{detail}");
+    assert!(detail.contains("exactly one datagram back"), "{detail}");
+    assert!(
+        out.paused > Duration::ZERO,
+        "the window is a deliberate wait"
+    );
+}
+
+#[test]
+fn a_reply_sent_to_another_client_is_named_where_it_arrived() {
+    // Every reply goes to the first sender, as a server that connect()ed to
+    // its first client does.
+    let first = std::sync::Mutex::new(None);
+    let mut peer = scripted(2, move |b, from| {
+        let mut f = first.lock().unwrap();
+        let to = *f.get_or_insert(from);
+        vec![(b.to_ascii_uppercase(), false, Some(to))]
+    });
+    let c = Conversation::new()
+        .send_datagram(U1, "one")
+        .expect_datagram(U1, "ONE")
+        .send_datagram(U2, "two")
+        .expect_datagram(U2, "TWO");
+    let out = run(&mut peer, c);
+    let detail = first_miss(&out);
+    assert!(detail.contains("no datagram arrived on u2"), "{detail}");
+    assert!(detail.contains("u1 received \"TWO\""), "{detail}");
+}
+
+#[test]
+fn a_different_datagram_says_its_length_and_where_it_differs() {
+    let mut peer = scripted(1, |_, _| vec![(b"HELLO\n".to_vec(), false, None)]);
+    let c = Conversation::new()
+        .send_datagram(U1, "hello")
+        .expect_datagram(U1, "HELLO");
+    let detail = first_miss(&run(&mut peer, c));
+    assert!(
+        detail.contains("a datagram of 6 bytes arrived, not 5"),
+        "{detail}"
+    );
+    assert!(detail.contains("first difference at byte 5"), "{detail}");
+}
+
+#[test]
+fn the_largest_datagram_is_sent_whole_and_its_real_length_recorded() {
+    let mut peer = echo(1);
+    let big = vec![b'a'; MAX_PAYLOAD];
+    let c = Conversation::new()
+        .send_datagram(U1, big.clone())
+        .expect_datagram(U1, big.to_ascii_uppercase());
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    let (entries, _) = out.transcript.entries();
+    let received: Vec<usize> = entries
+        .filter_map(|e| match &e.event {
+            Event::ReceivedDatagram { len, .. } => Some(*len),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, [MAX_PAYLOAD]);
+}
+
+#[test]
+fn an_observation_records_what_an_echo_shows_the_server_received() {
+    // The server truncates at 16 bytes, as a receive of 16 does.
+    let mut peer = scripted(1, |b, _| vec![(b[..16].to_ascii_uppercase(), false, None)]);
+    let c = Conversation::new()
+        .send_datagram(U1, vec![b'x'; 32])
+        .observe_echo_length(U1, 32, 16)
+        .expect_datagram(U1, vec![b'X'; 16]);
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    assert!(
+        out.notes.iter().any(|n| n.contains("its first 16 bytes")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn silence_is_a_miss_within_the_reply_deadline() {
+    let mut peer = scripted(1, |_, _| Vec::new());
+    let c = Conversation::new()
+        .send_datagram(U1, "anyone?")
+        .expect_datagram(U1, "ANYONE?");
+    let started = std::time::Instant::now();
+    let detail = first_miss(&run(&mut peer, c));
+    assert!(
+        detail.contains("no datagram arrived on u1 within 1.0s"),
+        "{detail}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
