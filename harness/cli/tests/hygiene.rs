@@ -14,29 +14,63 @@ use std::time::{Duration, Instant};
 
 use common::{env_number, repo_root, seed, sockspec, survivors, unique_tag, TAG_VAR};
 
-/// Targets that fork, escape their group, spin, flood, or read stdin.
-const TARGETS: &[(&str, &str)] = &[
-    ("--server", "python3 fixtures/tcp-upper/server.py {port}"),
+/// Targets that fork, escape their group, spin, flood, or read stdin, with
+/// the suite each is run through.
+const TARGETS: &[(&str, &str, &str)] = &[
     (
+        "tcp-upper",
+        "--server",
+        "python3 fixtures/tcp-upper/server.py {port}",
+    ),
+    (
+        "tcp-upper",
         "--server",
         "python3 fixtures/tcp-upper/faulty/server_fork_spin.py {port}",
     ),
     (
+        "tcp-upper",
         "--server",
         "python3 fixtures/hostile/forks_escape.py {port}",
     ),
     (
+        "tcp-upper",
         "--server",
         "python3 fixtures/hostile/stderr_flood.py {port}",
     ),
     (
+        "tcp-upper",
         "--server",
         "python3 fixtures/hostile/ignores_sigterm.py {port}",
     ),
-    ("--server", "python3 fixtures/hostile/slow_answer.py {port}"),
     (
+        "tcp-upper",
+        "--server",
+        "python3 fixtures/hostile/slow_answer.py {port}",
+    ),
+    (
+        "tcp-upper",
         "--client",
         "python3 fixtures/tcp-upper/faulty/client_sends_empty.py {port}",
+    ),
+    (
+        "udp-upper",
+        "--server",
+        "python3 fixtures/hostile/udp_flood.py {port}",
+    ),
+    (
+        "udp-chat",
+        "--server",
+        "python3 fixtures/udp-chat/server.py {port}",
+    ),
+    (
+        "udp-upper",
+        "--client",
+        "python3 fixtures/udp-upper/client.py {port}",
+    ),
+    (
+        "cmd-udp",
+        "--server",
+        "python3 fixtures/cmd-udp/server.py {port}",
     ),
 ];
 
@@ -94,7 +128,7 @@ fn an_interrupted_run_leaves_nothing_behind() {
     let mut rng = Lcg(seed);
     let mut problems = Vec::new();
     for round in 0..rounds {
-        let (flag, target) = TARGETS[rng.next(TARGETS.len() as u64) as usize];
+        let (suite, flag, target) = TARGETS[rng.next(TARGETS.len() as u64) as usize];
         let (signal, name) = if rng.next(2) == 0 {
             (libc::SIGINT, "SIGINT")
         } else {
@@ -116,7 +150,7 @@ fn an_interrupted_run_leaves_nothing_behind() {
             .current_dir(repo_root())
             .env(TAG_VAR, &tag)
             .env("TMPDIR", tmp.path())
-            .args(["run", "tcp-upper", flag, target])
+            .args(["run", suite, flag, target])
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave.try_clone().unwrap()))
