@@ -275,8 +275,17 @@ fn bring_up_datagram_client(
 ) -> Result<Peer, BringUpError> {
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.unwrap_or(0)));
     let server = crate::steps::mailbox::bind(addr).map_err(|e| {
+        let holders = ports::holders(addr.port(), Transport::Datagram);
+        let who = if holders.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}; stop that process or give the client another port",
+                ports::describe_holders(addr.port(), Transport::Datagram, &holders)
+            )
+        };
         BringUpError::Run(RunError::Harness(format!(
-            "could not bind the harness's UDP socket on {addr}: {e}"
+            "could not bind the harness's UDP socket on {addr}: {e}{who}"
         )))
     })?;
     let bound = server
