@@ -217,6 +217,9 @@ pub enum Workdir {
 /// `{scratch}` in its command).
 pub const SCRATCH_VAR: &str = "SOCKSPEC_SCRATCH";
 
+/// The shell a target's command runs through.
+const SHELL: &str = "/bin/sh";
+
 /// How to start a target.
 #[derive(Clone, Debug)]
 pub struct Launch {
@@ -303,7 +306,9 @@ impl Process {
         let command = launch
             .command_line()
             .replace("{scratch}", &scratch.to_string_lossy());
-        let mut cmd = Command::new("sh");
+        // The POSIX shell by its path: a search of PATH costs a failed exec
+        // per entry before it, on every start of every check.
+        let mut cmd = Command::new(SHELL);
         cmd.arg("-c")
             .arg(command)
             .env("SOCKSPEC_PORT", launch.port.to_string())
@@ -405,10 +410,11 @@ impl Process {
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(if polls < 50 {
-                Timing::FAST_POLL
-            } else {
-                Timing::POLL
+            // A killed process is gone within a fraction of a millisecond.
+            thread::sleep(match polls {
+                0..10 => Timing::FIRST_POLL,
+                10..50 => Timing::FAST_POLL,
+                _ => Timing::POLL,
             });
         }
         None
