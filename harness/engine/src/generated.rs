@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn generated_values_repeat_for_a_seed() {
         use proptest::strategy::{Strategy, ValueTree};
-        let strategy = Cut::arbitrary(6, 100, &[0, 20]);
+        let strategy = Cut::arbitrary(6, 100);
         let draw = |seed| {
             let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
             strategy.new_tree(&mut runner).unwrap().current()

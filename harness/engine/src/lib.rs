@@ -13,6 +13,7 @@
 
 pub mod busy;
 pub mod check;
+pub(crate) mod confirm;
 pub mod conversation;
 pub mod cut;
 pub mod exit;

@@ -21,7 +21,7 @@ use crate::loopback;
 use crate::steps::link::{Conn, Link, READ_CHUNK};
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
-use crate::timing::Timing;
+use crate::timing::{Pause, Timing};
 use crate::transcript::{Event, Transcript};
 
 /// What a session talks to.
@@ -67,6 +67,18 @@ pub struct Fault {
     pub detail: String,
 }
 
+/// A cut whose pieces did not all reach the target apart: the target read
+/// two or more of them together, or may have. A miss after it is not
+/// blamed on the target until the cut is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmade {
+    pub conn: Conn,
+    /// The cut as meant, as the step prints it.
+    pub cut: String,
+    /// What was really made.
+    pub made: String,
+}
+
 /// What running a conversation produced.
 pub struct Outcome {
     pub misses: Vec<Miss>,
@@ -79,6 +91,11 @@ pub struct Outcome {
     /// Time spent in deliberate pauses (cuts, settling, CPU windows), as
     /// measured: the floor under the check's run time.
     pub paused: Duration,
+    /// Time spent waiting for the kernel to show that the target read a
+    /// piece of a cut or settled: the target's own pace, not a pause.
+    pub confirming: Duration,
+    /// Cuts not made as meant.
+    pub unmade: Vec<Unmade>,
 }
 
 impl Outcome {
@@ -91,6 +108,8 @@ impl Outcome {
             transcript: Transcript::new(Instant::now()),
             killed: false,
             paused,
+            confirming: Duration::ZERO,
+            unmade: Vec::new(),
         }
     }
 
@@ -110,6 +129,10 @@ pub struct Session<'p> {
     fault: Option<Fault>,
     /// Deliberate pause time, shared with the writer threads.
     pub(crate) paused: Arc<Mutex<Duration>>,
+    /// Time waiting for the kernel's view of the target, shared likewise.
+    pub(crate) confirming: Arc<Mutex<Duration>>,
+    /// Cuts the writer threads did not make as meant.
+    pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
     /// Stream steps: the harness's side of each connection.
     pub(crate) links: BTreeMap<Conn, Link>,
     /// Where each receive lands before it joins a link's buffer.
@@ -132,6 +155,8 @@ impl<'p> Session<'p> {
             misses: Vec::new(),
             fault: None,
             paused: Arc::new(Mutex::new(Duration::ZERO)),
+            confirming: Arc::new(Mutex::new(Duration::ZERO)),
+            unmade: Arc::new(Mutex::new(Vec::new())),
             links: BTreeMap::new(),
             scratch: vec![0u8; READ_CHUNK],
             descriptors: None,
@@ -165,6 +190,8 @@ impl<'p> Session<'p> {
                 .unwrap_or_else(|e| e.into_inner().clone()),
         };
         let paused = self.paused.lock().map(|d| *d).unwrap_or_default();
+        let confirming = self.confirming.lock().map(|d| *d).unwrap_or_default();
+        let unmade = self.unmade.lock().map(|u| u.clone()).unwrap_or_default();
         let outcome = Outcome {
             misses: self.misses,
             notes: self.notes,
@@ -172,6 +199,8 @@ impl<'p> Session<'p> {
             transcript,
             killed: self.killed,
             paused,
+            confirming,
+            unmade,
         };
         (outcome, self.peer)
     }
@@ -228,6 +257,10 @@ impl<'p> Session<'p> {
                 pause_for(p.duration(), &self.paused);
                 Ok(())
             }
+            Step::Settle => {
+                self.settle();
+                Ok(())
+            }
             // Unrolled by `run_steps`.
             Step::Repeat { .. } => Ok(()),
         }
@@ -237,6 +270,37 @@ impl<'p> Session<'p> {
         if let Ok(mut t) = self.transcript.lock() {
             t.record(conn, event);
         }
+    }
+
+    /// Waits until the target has acted on what it was just sent (a close,
+    /// a reset): it exited, or it listens with every connection the
+    /// harness closed closed and all its processes asleep, as the kernel
+    /// shows them. A target the harness did not start cannot be watched:
+    /// a fixed pause stands in.
+    fn settle(&mut self) {
+        let timing = self.timing;
+        let started = Instant::now();
+        let note = match &mut *self.peer {
+            Peer::Launched(l) => {
+                l.settle(&timing);
+                let waited = started.elapsed();
+                if let Ok(mut c) = self.confirming.lock() {
+                    *c += waited;
+                }
+                format!(
+                    "the target settled ({:.1}ms): exited, or asleep with what the harness                      closed closed",
+                    waited.as_secs_f64() * 1000.0
+                )
+            }
+            _ => {
+                pause_for(Pause::Settle.duration(), &self.paused);
+                format!(
+                    "time-paced: the target's process is not the harness's to watch; paused {}",
+                    Pause::Settle
+                )
+            }
+        };
+        self.record(None, Event::note(note));
     }
 
     /// Words for a miss that may be explained by the target having exited.

@@ -41,6 +41,9 @@ pub enum Deadline {
     /// settling). A correct server closes within a millisecond of reading
     /// end of stream; 1 s leaves a wide margin under load.
     Settle,
+    /// The target reading a piece of a cut before the next is written.
+    /// MEASURED_READ
+    Read,
 }
 
 impl Deadline {
@@ -55,6 +58,7 @@ impl Deadline {
             Deadline::Concurrent => Duration::from_millis(300),
             Deadline::Output => Duration::from_secs(2),
             Deadline::Settle => Duration::from_secs(1),
+            Deadline::Read => Duration::from_millis(500),
         }
     }
 
@@ -69,25 +73,27 @@ impl Deadline {
             Deadline::Concurrent => "concurrent reply",
             Deadline::Output => "output",
             Deadline::Settle => "settle",
+            Deadline::Read => "read",
         }
     }
 }
 
-/// A deliberate pause that shapes the traffic.
+/// A deliberate pause: time itself is the subject, or the kernel cannot
+/// show what the harness would rather wait for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Pause {
-    /// Between two writes meant to arrive as two receives. With the peer
-    /// already blocked in its receive, a 1 ms pause split 100 % of writes
-    /// idle and loaded, and 20 ms kept writes apart in 50 of 50 runs; 50 ms
-    /// leaves a wide margin.
+    /// Between two writes meant to arrive as two receives, where the kernel
+    /// cannot show whether the target read the first (a `--target` out of
+    /// its sight). With the peer already blocked in its receive, a 1 ms
+    /// pause split 100 % of writes idle and loaded, and 20 ms kept writes
+    /// apart in 50 of 50 runs; 50 ms leaves a wide margin. A peer still
+    /// busy is not helped by any pause: only the kernel's view says so.
     Split,
-    /// Before measuring CPU after a close: a spinning loop starts at once,
-    /// so 300 ms lets the target settle from its last real work.
-    SpinSettle,
     /// Lets the target act on what it was just sent (a close, a reset)
-    /// before the next observation.
+    /// before the next observation, where the harness cannot watch the
+    /// target's process settle (a `--target` it did not start).
     Settle,
-    /// An explicit pause in milliseconds, as in a generated cut.
+    /// An explicit pause in milliseconds.
     Millis(u32),
 }
 
@@ -95,7 +101,6 @@ impl Pause {
     pub fn duration(self) -> Duration {
         match self {
             Pause::Split => Duration::from_millis(50),
-            Pause::SpinSettle => Duration::from_millis(300),
             Pause::Settle => Duration::from_millis(100),
             Pause::Millis(ms) => Duration::from_millis(u64::from(ms)),
         }
@@ -216,6 +221,15 @@ impl Timing {
     /// How often to poll right after a kill: a SIGKILLed process is gone
     /// within a few milliseconds, and every check waits for it.
     pub const FAST_POLL: Duration = Duration::from_millis(1);
+
+    /// The first interval between two looks at whether the target read a
+    /// piece of a cut; it doubles up to [`Timing::CONFIRM_POLL`].
+    /// MEASURED_POLL
+    pub const CONFIRM_FIRST_POLL: Duration = Duration::from_micros(20);
+
+    /// The longest interval between two looks at whether the target read a
+    /// piece of a cut.
+    pub const CONFIRM_POLL: Duration = Duration::from_millis(1);
 
     /// How long a target must be seen asleep (state S in every process),
     /// holding a connection the harness closed, before the end of a check

@@ -24,15 +24,37 @@ const SHOWN_BYTES: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
-    Connected { local_port: u16 },
-    Accepted { peer: SocketAddr },
-    Wrote { len: usize, head: String },
-    Read { len: usize, head: String },
+    Connected {
+        local_port: u16,
+    },
+    Accepted {
+        peer: SocketAddr,
+    },
+    Wrote {
+        len: usize,
+        head: String,
+    },
+    Read {
+        len: usize,
+        head: String,
+    },
     Closed,
     ResetByPeer,
     ShutdownWrite,
     SentReset,
-    Note { text: String },
+    /// The kernel showed that the target had read every byte written so
+    /// far, `after_us` after the last piece was written.
+    ReadByTarget {
+        after_us: u64,
+    },
+    /// The target had not read every byte written so far `waited_ms`
+    /// after the last piece was written, when the next was.
+    NotYetRead {
+        waited_ms: u64,
+    },
+    Note {
+        text: String,
+    },
 }
 
 impl Event {
@@ -66,6 +88,15 @@ impl fmt::Display for Event {
             Event::ResetByPeer => f.write_str("<- connection reset by peer"),
             Event::ShutdownWrite => f.write_str("-> half-close (FIN)"),
             Event::SentReset => f.write_str("-> reset (RST)"),
+            Event::ReadByTarget { after_us } => write!(
+                f,
+                "   read by the target before the next piece was sent ({:.1}ms)",
+                *after_us as f64 / 1000.0
+            ),
+            Event::NotYetRead { waited_ms } => write!(
+                f,
+                "   not yet read after {waited_ms}ms: the next piece may have been merged with it"
+            ),
             Event::Note { text } => f.write_str(text),
         }
     }
@@ -293,6 +324,8 @@ mod tests {
             },
         );
         t.record(Some(Conn(1)), Event::wrote(b"hi\n"));
+        t.record(Some(Conn(1)), Event::ReadByTarget { after_us: 120 });
+        t.record(Some(Conn(1)), Event::NotYetRead { waited_ms: 500 });
         t.record(None, Event::note("killed the target (SIGKILL)"));
         for _ in 0..HEAD + TAIL {
             t.record(Some(Conn(2)), Event::Closed);

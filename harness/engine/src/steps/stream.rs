@@ -5,19 +5,21 @@
 //! to say; this module only reads, asks and words the answer.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::link::{join_writer, Conn, End, Link};
+use super::writer::{Shared, Writer};
 use super::{fault, miss, StepError, StepResult};
+use crate::confirm::Watch;
 use crate::cut::Cut;
 use crate::expect::{progress, Progress, Want};
 use crate::level::Level;
 use crate::net;
 use crate::ports;
-use crate::session::{pause_for, Peer, Session};
+use crate::session::{Peer, Session};
 use crate::show;
 use crate::timing::{Deadline, Timing};
 use crate::transcript::Event;
@@ -326,34 +328,38 @@ impl Session<'_> {
 
     fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
         let write_timeout = self.timing.deadline(Deadline::Reply);
-        let transcript = self.transcript.clone();
-        let paused = self.paused.clone();
+        let read_within = self.timing.deadline(Deadline::Read);
+        let shared = Shared {
+            transcript: self.transcript.clone(),
+            paused: self.paused.clone(),
+            confirming: self.confirming.clone(),
+            unmade: self.unmade.clone(),
+        };
         let link = self.link(conn)?;
         join_writer(link);
-        let mut stream = link
+        let stream = link
             .stream
             .try_clone()
             .map_err(|e| fault(format!("could not start writing: {e}")))?;
         let _ = stream.set_write_timeout(Some(write_timeout));
         let plan = cut.plan(data.len());
-        let data = data.to_vec();
-        link.writer = Some(thread::spawn(move || {
-            for w in plan {
-                let piece = &data[w.range];
-                let r = stream.write_all(piece);
-                let event = match &r {
-                    Ok(()) => Event::wrote(piece),
-                    Err(e) => Event::note(format!("write of {} bytes failed: {e}", piece.len())),
-                };
-                if let Ok(mut t) = transcript.lock() {
-                    t.record(Some(conn), event);
-                }
-                if r.is_err() {
-                    return;
-                }
-                pause_for(w.pause_after, &paused);
-            }
-        }));
+        if link.watch.is_none() && plan.len() > 1 {
+            // Made here, on the session's thread: the kernel answers about
+            // the network namespace of the thread that asks first.
+            link.watch = Some(Watch::new(&link.stream));
+        }
+        let writer = Writer {
+            conn,
+            stream,
+            data: data.to_vec(),
+            plan,
+            cut: cut.to_string(),
+            watch: link.watch.take(),
+            before: link.sent,
+            read_within,
+            shared,
+        };
+        link.writer = Some(writer.spawn());
         Ok(())
     }
 
