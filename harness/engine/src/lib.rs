@@ -49,7 +49,7 @@ pub mod verdict;
 
 pub use check::{Body, Check, CheckId, Generated, Role, Suite};
 pub use conversation::Conversation;
-pub use cut::{Cut, Piece};
+pub use cut::{Cut, Gap, Piece};
 pub use expect::Want;
 pub use level::Level;
 pub use profile::Profile;
