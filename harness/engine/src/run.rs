@@ -141,6 +141,7 @@ fn run_checks(
         first = false;
         summary.counts.add(result.verdict);
         summary.deliberate += result.deliberate;
+        summary.confirming += result.confirming;
         sink(&RunEvent::CheckFinished {
             index,
             total: checks.len(),
@@ -314,6 +315,11 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let verdict = match &ran.outcome.fault {
         // The harness's own failure says nothing about the target.
         Some(_) => Verdict::Error,
+        // Misses that followed cuts the harness could not make judge
+        // nothing: the check says what it saw.
+        None if ran.outcome.cut_not_made && ran.outcome.worst() <= Some(Level::Info) => {
+            Verdict::Info
+        }
         None => Verdict::judge(check.level, ran.outcome.worst()),
     };
     let missed = !matches!(verdict, Verdict::Pass | Verdict::Info);
@@ -329,6 +335,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     });
     Ok(CheckResult {
         deliberate: ran.outcome.paused,
+        confirming: ran.outcome.confirming,
         case: ran.case,
         fault,
         hint: check.hint.map(String::from),
@@ -377,6 +384,7 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
     let sanity = (config.suite.sanity)(&config.profile);
     let probe = Session::new(peer, config.timing).run(&sanity.steps);
     outcome.paused += probe.paused;
+    outcome.confirming += probe.confirming;
     match probe.misses.first() {
         None => outcome
             .notes

@@ -96,6 +96,9 @@ pub struct Outcome {
     pub confirming: Duration,
     /// Cuts not made as meant.
     pub unmade: Vec<Unmade>,
+    /// Set when the check's misses all followed cuts the harness could not
+    /// make, so nothing was judged: the check reports what it saw (INFO).
+    pub cut_not_made: bool,
 }
 
 impl Outcome {
@@ -110,6 +113,7 @@ impl Outcome {
             paused,
             confirming: Duration::ZERO,
             unmade: Vec::new(),
+            cut_not_made: false,
         }
     }
 
@@ -201,6 +205,7 @@ impl<'p> Session<'p> {
             paused,
             confirming,
             unmade,
+            cut_not_made: false,
         };
         (outcome, self.peer)
     }
