@@ -290,6 +290,12 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
             );
             if !streak.unearned.is_empty() {
                 let cases = std::mem::take(&mut streak.unearned);
+                let held = format!(
+                    "of {} fixed and {} generated cuts, every other one held (seed {})",
+                    (g.fixed)(profile).len(),
+                    g.cases,
+                    context.seed
+                );
                 let mut ran = unearned((g.setup)(profile).then(all), cases, held);
                 ran.outcome = streak.with_waits(ran.outcome);
                 return ran;

@@ -199,13 +199,12 @@ impl Writer {
     fn judge_unread(&mut self, written: u64, lens: &[usize], piece: usize, after: Duration) {
         let view = self.wait_read(written);
         let pieces = lens.len();
-        let lens: Vec<String> = lens.iter().map(ToString::to_string).collect();
         match view {
             View::ReadAll => {
                 let made = format!(
-                    "pieces {}: piece {} of {pieces} was not yet read after {}ms, so it and \
+                    "{}: piece {} of {pieces} was not yet read after {}ms, so it and \
                      the {} after it may have reached the target together",
-                    lens.join(" "),
+                    shown_pieces(lens),
                     piece + 1,
                     after.as_millis(),
                     pieces - piece - 1
@@ -227,5 +226,42 @@ impl Writer {
                 self.read_within.as_millis()
             ))),
         }
+    }
+}
+
+/// The pieces written, for a reader: each length, or how many of one
+/// length when they are all alike, cut short when there are many.
+fn shown_pieces(lens: &[usize]) -> String {
+    const SHOWN: usize = 12;
+    match lens {
+        [first, ..] if lens.len() > 2 && lens.iter().all(|l| l == first) => {
+            format!(
+                "{} pieces of {first} byte{}",
+                lens.len(),
+                if *first == 1 { "" } else { "s" }
+            )
+        }
+        _ => {
+            let mut shown: Vec<String> = lens.iter().take(SHOWN).map(ToString::to_string).collect();
+            if lens.len() > SHOWN {
+                shown.push(format!("and {} more", lens.len() - SHOWN));
+            }
+            format!("pieces {}", shown.join(" "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_are_shown_short() {
+        assert_eq!(shown_pieces(&[1; 18]), "18 pieces of 1 byte");
+        assert_eq!(shown_pieces(&[3, 1, 9]), "pieces 3 1 9");
+        assert_eq!(
+            shown_pieces(&[1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]),
+            "pieces 1 2 1 2 1 2 1 2 1 2 1 2 and 2 more"
+        );
     }
 }
