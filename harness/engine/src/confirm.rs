@@ -140,6 +140,23 @@ impl Watch {
         }
     }
 
+    /// Whether the target has nothing left to answer as far as the kernel
+    /// shows: it has read what arrived, and everything it wrote is in the
+    /// harness's queue (or its end is closed). `None` where the kernel
+    /// does not show its end.
+    pub(crate) fn answered(&mut self) -> Option<bool> {
+        let (Some(diag), Some(target), Some(harness)) =
+            (self.diag.as_mut(), self.target, self.harness)
+        else {
+            return None;
+        };
+        match diag.connection(target, harness) {
+            Ok(Found::Socket(c)) => Some(c.unread == 0 && c.unacked == 0),
+            Ok(Found::Nothing) if self.seen => Some(true),
+            _ => None,
+        }
+    }
+
     /// Whether the kernel shows the target's end at all.
     pub(crate) fn visible(&mut self, written: u64) -> Result<(), Unseen> {
         match self.view(written) {

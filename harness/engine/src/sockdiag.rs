@@ -189,6 +189,9 @@ pub struct Connection {
     pub inode: u64,
     /// Bytes received and not yet read by the program (`idiag_rqueue`).
     pub unread: u32,
+    /// Bytes the program wrote that the peer has not acknowledged yet
+    /// (`idiag_wqueue`): on loopback, not yet in the peer's queue.
+    pub unacked: u32,
     /// Bytes received on the connection so far (`tcpi_bytes_received`);
     /// `None` when the kernel's `tcp_info` is too short to hold it.
     pub bytes_received: Option<u64>,
@@ -266,6 +269,7 @@ fn connection(m: &[u8]) -> Found {
         state: m[1],
         inode: u64::from(word(68)),
         unread: word(56),
+        unacked: word(60),
         bytes_received,
     })
 }

@@ -579,12 +579,16 @@ impl Session<'_> {
         )
     }
 
-    /// Reads and drops what arrives until the connection is quiet, bounded
-    /// by the reply deadline.
+    /// Reads and drops what arrives until the target has nothing left to
+    /// answer, bounded by the reply deadline: nothing more came within a
+    /// poll after the kernel showed the target's end with nothing unread
+    /// and nothing on its way to the harness. Where the kernel does not
+    /// show it, quiet for the quiet deadline stands in.
     fn discard_answer(&mut self, conn: Conn) -> String {
         let started = Instant::now();
         let give_up = started + self.timing.deadline(Deadline::Reply);
         let quiet = self.timing.deadline(Deadline::Quiet);
+        let mut watch = self.links.get(&conn).map(|l| Watch::new(&l.stream));
         let mut dropped = 0usize;
         loop {
             let Ok(link) = self.link(conn) else {
@@ -603,9 +607,18 @@ impl Session<'_> {
                     started.elapsed().as_secs_f64()
                 );
             }
-            let _ = self.fill(conn, (now + quiet).min(give_up));
+            let answered = watch.as_mut().and_then(|w| w.answered());
+            let wait = match answered {
+                None => quiet,
+                Some(_) => Timing::FAST_POLL,
+            };
+            let _ = self.fill(conn, (now + wait).min(give_up));
             match self.links.get(&conn) {
-                Some(l) if l.buffered.is_empty() && l.ended.is_none() => return String::new(),
+                Some(l)
+                    if l.buffered.is_empty() && l.ended.is_none() && answered != Some(false) =>
+                {
+                    return String::new()
+                }
                 Some(_) => {}
                 None => return String::new(),
             }
