@@ -21,7 +21,7 @@ use crate::loopback;
 use crate::steps::link::{Conn, Link, READ_CHUNK};
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
-use crate::timing::{Pause, Timing};
+use crate::timing::{Deadline, Pause, Timing};
 use crate::transcript::{Event, Transcript};
 
 /// What a session talks to.
@@ -292,10 +292,16 @@ impl<'p> Session<'p> {
                 if let Ok(mut c) = self.confirming.lock() {
                     *c += waited;
                 }
-                format!(
-                    "the target settled ({:.1}ms): exited, or asleep with what the harness                      closed closed",
-                    waited.as_secs_f64() * 1000.0
-                )
+                let ms = waited.as_secs_f64() * 1000.0;
+                match l.process().exited() {
+                    Some(st) => {
+                        format!("the target exited ({}) within {ms:.1}ms", describe_exit(st))
+                    }
+                    None if waited >= timing.deadline(Deadline::Settle) => {
+                        format!("the target had not settled after {ms:.1}ms: it is still running")
+                    }
+                    None => format!("the target settled within {ms:.1}ms: asleep"),
+                }
             }
             _ => {
                 pause_for(Pause::Settle.duration(), &self.paused);
