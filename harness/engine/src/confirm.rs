@@ -40,19 +40,19 @@ pub(crate) enum View {
 pub(crate) enum Unseen {
     /// No socket with the connection's addresses in the harness's network
     /// namespace: the target is on another machine or in another namespace.
-    NoSocket,
+    NotInNamespace,
     /// The kernel's `tcp_info` does not count bytes received (before 4.1).
-    NoCount,
+    ShortTcpInfo,
     /// The kernel's socket diagnostics could not be asked.
-    NoDiagnostics,
+    DiagUnavailable,
 }
 
 impl fmt::Display for Unseen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Unseen::NoSocket => "the kernel's view of the target's socket is not available",
-            Unseen::NoCount => "the kernel does not count the bytes the target received",
-            Unseen::NoDiagnostics => "the kernel's socket diagnostics cannot be asked",
+            Unseen::NotInNamespace => "the kernel's view of the target's socket is not available",
+            Unseen::ShortTcpInfo => "the kernel does not count the bytes the target received",
+            Unseen::DiagUnavailable => "the kernel's socket diagnostics cannot be asked",
         })
     }
 }
@@ -107,7 +107,7 @@ impl Watch {
         let (Some(diag), Some(target), Some(harness)) =
             (self.diag.as_mut(), self.target, self.harness)
         else {
-            return View::Unseen(Unseen::NoDiagnostics);
+            return View::Unseen(Unseen::DiagUnavailable);
         };
         match diag.connection(target, harness) {
             Ok(Found::Socket(c)) => {
@@ -129,14 +129,14 @@ impl Watch {
                         .any(|s| *s as u8 == c.state);
                 match c.bytes_received {
                     _ if closed => View::Closed,
-                    None => View::Unseen(Unseen::NoCount),
+                    None => View::Unseen(Unseen::ShortTcpInfo),
                     Some(received) if received >= written && c.unread == 0 => View::ReadAll,
                     Some(_) => View::Behind,
                 }
             }
             Ok(Found::Nothing) if self.seen => View::Closed,
-            Ok(Found::Nothing) => View::Unseen(Unseen::NoSocket),
-            Ok(Found::Refused(_)) | Err(_) => View::Unseen(Unseen::NoDiagnostics),
+            Ok(Found::Nothing) => View::Unseen(Unseen::NotInNamespace),
+            Ok(Found::Refused(_)) | Err(_) => View::Unseen(Unseen::DiagUnavailable),
         }
     }
 
@@ -229,7 +229,7 @@ mod tests {
         let mut watch = Watch::new(&harness);
         // Another connection's addresses: no socket has them.
         watch.target = Some("127.0.0.1:1".parse().unwrap());
-        assert_eq!(watch.visible(0), Err(Unseen::NoSocket));
+        assert_eq!(watch.visible(0), Err(Unseen::NotInNamespace));
         drop(target);
     }
 }

@@ -129,24 +129,25 @@ impl<'p> Streak<'p> {
         })
     }
 
-    /// Plays one case; a miss after a cut not made is played once more,
-    /// and set aside (not a failure) when its cut is not made again.
+    /// Plays one case and returns its failure; a miss after a cut not made
+    /// is played once more, and set aside (not a failure) when its cut is
+    /// not made again.
     fn try_case(
         &mut self,
         context: &Context,
         g: &Generated,
         message: &[u8],
         cut: &Cut,
-    ) -> Result<(), Failure> {
+    ) -> Option<Failure> {
         for attempt in 1..=2 {
             match self.play(context, g, message, cut) {
-                None => return Ok(()),
-                Some(f) if f.outcome.unmade.is_empty() => return Err(f),
+                None => return None,
+                Some(f) if f.outcome.unmade.is_empty() => return Some(f),
                 Some(f) if attempt == 2 => self.unearned.push(f),
                 Some(_) => {}
             }
         }
-        Ok(())
+        None
     }
 
     fn close(&mut self) {
@@ -240,7 +241,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
         unearned: Vec::new(),
     };
     for (message, cut) in (g.fixed)(profile) {
-        if let Err(f) = streak.try_case(context, g, &message, &cut) {
+        if let Some(f) = streak.try_case(context, g, &message, &cut) {
             streak.close();
             let case = FailingCase::Fixed {
                 bytes: f.message.len(),
@@ -271,11 +272,11 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
     let strategy = ((g.message)(profile), (g.cut)(profile));
     let result = runner.run(&strategy, |(message, cut)| {
         match streak.borrow_mut().try_case(context, g, &message, &cut) {
-            Err(failure) => {
+            Some(failure) => {
                 *last.borrow_mut() = Some(failure);
                 Err(TestCaseError::fail("the case missed"))
             }
-            Ok(()) => Ok(()),
+            None => Ok(()),
         }
     });
     let mut streak = streak.into_inner();
@@ -318,8 +319,8 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
             let failure = match stored {
                 Some(f) => f,
                 None => match streak.try_case(context, g, &message, &cut) {
-                    Err(f) => f,
-                    Ok(()) => {
+                    Some(f) => f,
+                    None => {
                         streak.close();
                         Failure {
                             message: message.clone(),

@@ -161,7 +161,7 @@ impl Writer {
         }
         let seen = match self.watch.as_mut() {
             Some(watch) => watch.visible(self.before),
-            None => Err(crate::confirm::Unseen::NoDiagnostics),
+            None => Err(crate::confirm::Unseen::DiagUnavailable),
         };
         match seen {
             Ok(()) => {
@@ -184,7 +184,7 @@ impl Writer {
     /// Waits for the kernel to show the target read all `written` bytes.
     fn wait_read(&mut self, written: u64) -> View {
         let Some(watch) = self.watch.as_mut() else {
-            return View::Unseen(crate::confirm::Unseen::NoDiagnostics);
+            return View::Unseen(crate::confirm::Unseen::DiagUnavailable);
         };
         let (view, waited) = watch.wait_read(written, self.read_within);
         if let Ok(mut c) = self.shared.confirming.lock() {
