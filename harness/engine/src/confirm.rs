@@ -82,6 +82,16 @@ impl Watch {
         }
     }
 
+    /// A watch on a connection the kernel does not show: as for a target
+    /// on another machine.
+    #[cfg(test)]
+    pub(crate) fn out_of_sight(stream: &TcpStream) -> Watch {
+        Watch {
+            target: Some(SocketAddr::from(([127, 0, 0, 1], 1))),
+            ..Watch::new(stream)
+        }
+    }
+
     /// What the kernel shows now, given that the harness wrote `written`
     /// bytes on the connection so far.
     ///
@@ -213,6 +223,19 @@ mod tests {
     }
 
     #[test]
+    fn the_harness_serving_a_client_sees_what_the_client_read() {
+        let (mut client, mut harness) = pair();
+        let mut watch = Watch::new(&harness);
+        harness.write_all(b"HELLO").unwrap();
+        assert_eq!(
+            watch.wait_read(5, Duration::from_millis(20)).0,
+            View::Behind
+        );
+        client.read_exact(&mut [0u8; 5]).unwrap();
+        assert_eq!(watch.wait_read(5, Duration::from_secs(2)).0, View::ReadAll);
+    }
+
+    #[test]
     fn a_target_that_closed_its_end_is_closed_not_behind() {
         let (mut harness, target) = pair();
         let mut watch = Watch::new(&harness);
@@ -226,9 +249,7 @@ mod tests {
     #[test]
     fn a_socket_the_kernel_does_not_show_is_unseen() {
         let (harness, target) = pair();
-        let mut watch = Watch::new(&harness);
-        // Another connection's addresses: no socket has them.
-        watch.target = Some("127.0.0.1:1".parse().unwrap());
+        let mut watch = Watch::out_of_sight(&harness);
         assert_eq!(watch.visible(0), Err(Unseen::NotInNamespace));
         drop(target);
     }

@@ -254,6 +254,73 @@ fn shown_pieces(lens: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cut::Cut;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// Writes `cut` of `data` to a reading peer; the transcript's texts.
+    fn write(cut: Cut, data: &[u8], out_of_sight: bool) -> Vec<String> {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let harness = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut target, _) = l.accept().unwrap();
+        let expected = data.len();
+        let reader = thread::spawn(move || {
+            let mut got = vec![0u8; expected];
+            target.read_exact(&mut got).unwrap();
+        });
+        let watch = if out_of_sight {
+            Watch::out_of_sight(&harness)
+        } else {
+            Watch::new(&harness)
+        };
+        let shared = Shared {
+            transcript: Arc::new(Mutex::new(Transcript::new(Instant::now()))),
+            paused: Arc::default(),
+            confirming: Arc::default(),
+            unmade: Arc::default(),
+        };
+        let written = Writer {
+            conn: Conn(1),
+            stream: harness.try_clone().unwrap(),
+            data: data.to_vec(),
+            plan: cut.plan(data.len()),
+            cut: cut.to_string(),
+            watch: Some(watch),
+            before: 0,
+            read_within: Duration::from_secs(2),
+            shared: shared.clone(),
+        }
+        .spawn()
+        .join()
+        .unwrap();
+        reader.join().unwrap();
+        assert_eq!(written.total, expected as u64);
+        let t = shared.transcript.lock().unwrap();
+        let (entries, _) = t.entries();
+        entries.map(|e| e.event.to_string()).collect()
+    }
+
+    #[test]
+    fn each_piece_is_marked_read_before_the_next() {
+        let lines = write(Cut::pieces(&[1, 3]), b"abcdefgh", false);
+        assert!(lines[0].starts_with("confirmed by the kernel"), "{lines:?}");
+        let read = lines
+            .iter()
+            .filter(|l| l.contains("read by the target before the next piece was sent"))
+            .count();
+        assert_eq!(read, 2, "{lines:?}");
+    }
+
+    #[test]
+    fn a_cut_the_kernel_cannot_see_is_time_paced_and_says_why() {
+        let lines = write(Cut::pieces(&[1]), b"ab", true);
+        assert_eq!(
+            lines[0],
+            "time-paced: the kernel's view of the target's socket is not available; \
+             pieces 50ms apart"
+        );
+        assert!(!lines.iter().any(|l| l.contains("read by the target")));
+    }
 
     #[test]
     fn pieces_are_shown_short() {
