@@ -5,7 +5,7 @@
 //! to say; this module only reads, asks and words the answer.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -335,14 +335,46 @@ impl Session<'_> {
             confirming: self.confirming.clone(),
             unmade: self.unmade.clone(),
         };
+        let transcript = self.transcript.clone();
+        let record = |event: Event| {
+            if let Ok(mut t) = transcript.lock() {
+                t.record(Some(conn), event);
+            }
+        };
         let link = self.link(conn)?;
         join_writer(link);
+        let mut plan = cut.plan(data.len());
+        let mut data = data.to_vec();
+        if let [only] = plan.as_slice() {
+            // One write that fits in the socket's buffer leaves at once and
+            // needs no thread; only what does not fit is left to a writer.
+            let piece = &data[only.range.clone()];
+            match write_without_waiting(&link.stream, piece) {
+                Ok(n) => {
+                    if n > 0 {
+                        record(Event::wrote(&piece[..n]));
+                        link.sent += n as u64;
+                    }
+                    if n == piece.len() {
+                        return Ok(());
+                    }
+                    data = piece[n..].to_vec();
+                    plan = Cut::Whole.plan(data.len());
+                }
+                Err(e) => {
+                    record(Event::note(format!(
+                        "write of {} bytes failed: {e}",
+                        piece.len()
+                    )));
+                    return Ok(());
+                }
+            }
+        }
         let stream = link
             .stream
             .try_clone()
             .map_err(|e| fault(format!("could not start writing: {e}")))?;
         let _ = stream.set_write_timeout(Some(write_timeout));
-        let plan = cut.plan(data.len());
         if link.watch.is_none() && plan.len() > 1 {
             // Made here, on the session's thread: the kernel answers about
             // the network namespace of the thread that asks first.
@@ -351,7 +383,7 @@ impl Session<'_> {
         let writer = Writer {
             conn,
             stream,
-            data: data.to_vec(),
+            data,
             plan,
             cut: cut.to_string(),
             watch: link.watch.take(),
@@ -651,6 +683,27 @@ impl Session<'_> {
             join_writer(&mut link);
         }
     }
+}
+
+/// Writes what the socket's buffer takes of `bytes` without blocking;
+/// returns how many bytes it took.
+fn write_without_waiting(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    stream.set_nonblocking(true)?;
+    let mut at = 0;
+    let result = loop {
+        if at == bytes.len() {
+            break Ok(at);
+        }
+        match (&*stream).write(&bytes[at..]) {
+            Ok(0) => break Ok(at),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(at),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    result
 }
 
 /// A step on a connection the conversation never opened: the suite's bug.
