@@ -10,7 +10,7 @@
 //! failure: the cut under test was never sent.
 
 use std::cell::RefCell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
@@ -22,6 +22,7 @@ use crate::results::FailingCase;
 use crate::session::{Miss, Outcome, Peer, Session};
 use crate::show;
 use crate::timing::Timing;
+use crate::transcript::Transcript;
 
 /// What a generated check needs of its run.
 pub(crate) struct Context<'a> {
@@ -208,10 +209,7 @@ fn unearned(described: Conversation, mut cases: Vec<Failure>, held: String) -> R
     let last = cases.pop();
     let (conversation, transcript) = match last {
         Some(f) => (f.conversation, f.outcome.transcript),
-        None => (
-            described,
-            crate::transcript::Transcript::new(std::time::Instant::now()),
-        ),
+        None => (described, Transcript::new(Instant::now())),
     };
     let outcome = Outcome {
         transcript,
