@@ -423,6 +423,59 @@ fn a_generated_failure_shrinks_to_the_smallest_case_and_its_seed_reproduces_it()
     assert_eq!(case(&first), case(&run()));
 }
 
+/// A server that is busy for 0.7 s after every receive of one byte, and
+/// answers a receive of exactly 17 bytes without upper-casing it. Sent one
+/// byte at a time, "one byte at a time" (18 bytes) meets it busy after the
+/// first byte: the second stays unread past the read deadline, so the
+/// harness cannot make that cut, and the 17 bytes the server then reads
+/// at once are answered wrong.
+const BUSY_AFTER_ONE_BYTE: &str = "python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((\"127.0.0.1\", int(sys.argv[1]))); s.listen(5)
+while True:
+    c, _ = s.accept()
+    while True:
+        try:
+            d = c.recv(1024)
+        except ConnectionResetError:
+            break
+        if not d:
+            break
+        if len(d) == 1:
+            time.sleep(0.7)
+        c.sendall(d if len(d) == 17 else d.upper())
+    c.close()
+' {port}";
+
+#[test]
+fn a_miss_after_a_cut_the_harness_could_not_make_is_info_with_the_cut_made() {
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        BUSY_AFTER_ONE_BYTE,
+        "--only",
+        "*.stream",
+        "--format",
+        "json",
+        "--seed",
+        "1",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let check = &r["checks"][0];
+    assert_eq!(check["verdict"], "info", "{out}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cut one byte at a time, each read before the next: the cut was not made"),
+        "{detail}"
+    );
+    assert!(detail.contains("not counted against it"), "{detail}");
+    let transcript = serde_json::to_string(&check["transcript"]).unwrap();
+    assert!(transcript.contains("not_yet_read"), "{transcript}");
+}
+
 #[test]
 fn ctrl_c_ends_the_run_and_every_target_process() {
     let dir = tempfile::tempdir().unwrap();

@@ -204,6 +204,12 @@ impl Conversation {
         self.step(Step::Pause(pause))
     }
 
+    /// Waits until the target has acted on what it was just sent: it
+    /// closed what the harness closed and sleeps, or it exited.
+    pub fn settle(self) -> Self {
+        self.step(Step::Settle)
+    }
+
     /// Runs `round`'s steps `times` times.
     pub fn repeat(self, times: u32, round: Conversation) -> Self {
         self.step(Step::Repeat {

@@ -1,11 +1,17 @@
-//! How bytes are cut on the wire: a schedule of writes and pauses.
+//! How bytes are cut on the wire: a schedule of writes, and what each
+//! write waits for before the next.
 //!
 //! TCP is a byte stream; a program that assumes one `send` is one `recv` is
 //! wrong, but only traffic cut on purpose shows it. A [`Cut`] says how one
-//! message is written: whole, one byte at a time, in given pieces with
-//! pauses, or several messages merged into one write. The engine turns it
-//! into a [`plan`](Cut::plan) of writes on a `TCP_NODELAY` socket, so each
-//! write leaves at once and each pause is real.
+//! message is written: whole, one byte at a time, in given pieces, or
+//! several messages merged into one write. Between two pieces the harness
+//! waits until the kernel shows that the target has read the first
+//! ([`Gap::Read`]): a receive returns what is queued, so a piece written
+//! into an empty queue while the target waits in its receive arrives on its
+//! own. Only where time itself is the subject (a trickle, a stall inside a
+//! prefix) does a cut pause for a fixed time ([`Gap::Pause`]). The engine
+//! turns a cut into a [`plan`](Cut::plan) of writes on a `TCP_NODELAY`
+//! socket, so each write leaves at once.
 
 use std::fmt;
 use std::ops::Range;
@@ -15,11 +21,24 @@ use proptest::prelude::*;
 
 use crate::timing::Pause;
 
-/// One piece of a cut: `len` bytes in one write, then a pause.
+/// What separates a piece from the next one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Gap {
+    /// The next piece is written once the target has read this one, as the
+    /// kernel shows it (within [`Deadline::Read`](crate::timing::Deadline::Read)),
+    /// so each arrives in a receive of its own. Where the kernel cannot
+    /// show the target's socket, a [`Pause::Split`] stands in.
+    Read,
+    /// A fixed pause, for a cut whose subject is time: a trickle, a stall
+    /// in the middle of a prefix the target must wait out.
+    Pause(Pause),
+}
+
+/// One piece of a cut: `len` bytes in one write, then a gap.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Piece {
     pub len: usize,
-    pub pause: Pause,
+    pub gap: Gap,
 }
 
 /// A schedule of writes for one message.
@@ -27,8 +46,8 @@ pub struct Piece {
 pub enum Cut {
     /// One write.
     Whole,
-    /// One byte per write, with a pause after each.
-    Bytewise(Pause),
+    /// One byte per write, with a gap after each.
+    Bytewise(Gap),
     /// Pieces in order; bytes beyond the listed pieces go in one last write.
     Pieces(Vec<Piece>),
     /// Several messages, of these lengths, joined in one write. Two writes
@@ -37,21 +56,28 @@ pub enum Cut {
     Merged(Vec<usize>),
 }
 
-/// One write of a plan.
+/// One write of a plan, and the gap after it (`None` after the last).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Write {
     pub range: Range<usize>,
-    pub pause_after: Duration,
+    pub gap: Option<Gap>,
 }
 
 impl Cut {
-    /// Pieces of the given lengths, each followed by `pause`.
-    pub fn pieces(lens: &[usize], pause: Pause) -> Cut {
-        Cut::Pieces(lens.iter().map(|&len| Piece { len, pause }).collect())
+    /// Pieces of the given lengths, each read by the target before the next.
+    pub fn pieces(lens: &[usize]) -> Cut {
+        Cut::Pieces(
+            lens.iter()
+                .map(|&len| Piece {
+                    len,
+                    gap: Gap::Read,
+                })
+                .collect(),
+        )
     }
 
     /// The writes that send `total` bytes under this cut. Empty pieces are
-    /// dropped (a zero-byte TCP write sends nothing), and no pause follows
+    /// dropped (a zero-byte TCP write sends nothing), and no gap follows
     /// the last write.
     pub fn plan(&self, total: usize) -> Vec<Write> {
         let mut writes = Vec::new();
@@ -60,15 +86,15 @@ impl Cut {
                 if total > 0 {
                     writes.push(Write {
                         range: 0..total,
-                        pause_after: Duration::ZERO,
+                        gap: None,
                     })
                 }
             }
-            Cut::Bytewise(pause) => {
+            Cut::Bytewise(gap) => {
                 for i in 0..total {
                     writes.push(Write {
                         range: i..i + 1,
-                        pause_after: pause.duration(),
+                        gap: Some(*gap),
                     });
                 }
             }
@@ -79,7 +105,7 @@ impl Cut {
                     if end > at {
                         writes.push(Write {
                             range: at..end,
-                            pause_after: piece.pause.duration(),
+                            gap: Some(piece.gap),
                         });
                     }
                     at = end;
@@ -87,33 +113,37 @@ impl Cut {
                 if at < total {
                     writes.push(Write {
                         range: at..total,
-                        pause_after: Duration::ZERO,
+                        gap: None,
                     });
                 }
             }
         }
         if let Some(last) = writes.last_mut() {
-            last.pause_after = Duration::ZERO;
+            last.gap = None;
         }
         writes
     }
 
-    /// The sum of the pauses this cut makes for a message of `total` bytes.
+    /// The sum of the fixed pauses this cut makes for a message of `total`
+    /// bytes (waiting for the target to read is not counted: it is the
+    /// target's time, not the cut's).
     pub fn paused(&self, total: usize) -> Duration {
-        self.plan(total).iter().map(|w| w.pause_after).sum()
+        self.plan(total)
+            .iter()
+            .map(|w| match w.gap {
+                Some(Gap::Pause(p)) => p.duration(),
+                _ => Duration::ZERO,
+            })
+            .sum()
     }
 
     /// Generated cuts: up to `max_pieces` pieces of 1 to `max_len` bytes,
-    /// each followed by one of `pauses_ms`. Shrinks towards fewer, smaller
-    /// pieces and the first listed pause.
-    pub fn arbitrary(
-        max_pieces: usize,
-        max_len: usize,
-        pauses_ms: &'static [u32],
-    ) -> BoxedStrategy<Cut> {
-        let piece = (1..=max_len.max(1), 0..pauses_ms.len()).prop_map(move |(len, p)| Piece {
+    /// each read by the target before the next. Shrinks towards fewer,
+    /// smaller pieces.
+    pub fn arbitrary(max_pieces: usize, max_len: usize) -> BoxedStrategy<Cut> {
+        let piece = (1..=max_len.max(1)).prop_map(|len| Piece {
             len,
-            pause: Pause::Millis(pauses_ms[p]),
+            gap: Gap::Read,
         });
         proptest::collection::vec(piece, 1..=max_pieces.max(1))
             .prop_map(Cut::Pieces)
@@ -125,7 +155,10 @@ impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cut::Whole => f.write_str("whole"),
-            Cut::Bytewise(p) => write!(f, "one byte at a time, {p} apart"),
+            Cut::Bytewise(Gap::Read) => {
+                f.write_str("one byte at a time, each read before the next")
+            }
+            Cut::Bytewise(Gap::Pause(p)) => write!(f, "one byte at a time, {p} apart"),
             Cut::Pieces(pieces) => {
                 f.write_str("pieces ")?;
                 for (i, piece) in pieces.iter().enumerate() {
@@ -133,8 +166,8 @@ impl fmt::Display for Cut {
                         f.write_str(" ")?;
                     }
                     write!(f, "{}", piece.len)?;
-                    if piece.pause.duration() > Duration::ZERO {
-                        write!(f, " ~{}", piece.pause)?;
+                    if let Gap::Pause(p) = piece.gap {
+                        write!(f, " ~{p}")?;
                     }
                 }
                 f.write_str(" rest")
@@ -169,27 +202,33 @@ mod tests {
     #[test]
     fn nothing_to_send_plans_no_write() {
         assert!(Cut::Whole.plan(0).is_empty());
-        assert!(Cut::Bytewise(Pause::Split).plan(0).is_empty());
+        assert!(Cut::Bytewise(Gap::Read).plan(0).is_empty());
     }
 
     #[test]
-    fn bytewise_writes_each_byte_and_pauses_between_only() {
-        let plan = Cut::Bytewise(Pause::Split).plan(3);
+    fn bytewise_writes_each_byte_and_waits_between_only() {
+        let plan = Cut::Bytewise(Gap::Read).plan(3);
         assert_eq!(plan.len(), 3);
-        assert_eq!(plan[0].pause_after, Duration::from_millis(50));
-        assert_eq!(plan[2].pause_after, Duration::ZERO);
+        assert_eq!(plan[0].gap, Some(Gap::Read));
+        assert_eq!(plan[2].gap, None);
     }
 
     #[test]
     fn pieces_send_the_rest_in_one_last_write() {
-        let cut = Cut::pieces(&[1, 3], Pause::Split);
+        let cut = Cut::pieces(&[1, 3]);
         assert_eq!(ranges(&cut, 10), vec![0..1, 1..4, 4..10]);
-        assert_eq!(cut.paused(10), Duration::from_millis(100));
+        assert_eq!(cut.paused(10), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_fixed_pauses_count_as_paused() {
+        let trickle = Cut::Bytewise(Gap::Pause(Pause::Split));
+        assert_eq!(trickle.paused(3), Duration::from_millis(100));
     }
 
     #[test]
     fn pieces_longer_than_the_message_are_clipped() {
-        let cut = Cut::pieces(&[4, 4, 4], Pause::Millis(0));
+        let cut = Cut::pieces(&[4, 4, 4]);
         assert_eq!(ranges(&cut, 6), vec![0..4, 4..6]);
     }
 
@@ -207,20 +246,24 @@ mod tests {
         let cut = Cut::Pieces(vec![
             Piece {
                 len: 1,
-                pause: Pause::Millis(50),
+                gap: Gap::Pause(Pause::Millis(50)),
             },
             Piece {
                 len: 3,
-                pause: Pause::Millis(0),
+                gap: Gap::Read,
             },
         ]);
         assert_eq!(cut.to_string(), "pieces 1 ~50ms 3 rest");
+        assert_eq!(
+            Cut::Bytewise(Gap::Read).to_string(),
+            "one byte at a time, each read before the next"
+        );
     }
 
     proptest! {
         #[test]
         fn every_plan_covers_the_message_once_in_order(
-            cut in Cut::arbitrary(8, 64, &[0, 20]),
+            cut in Cut::arbitrary(8, 64),
             total in 0usize..300,
         ) {
             let mut at = 0;
@@ -236,10 +279,11 @@ mod tests {
     #[test]
     fn generated_cuts_are_never_empty() {
         let mut runner = TestRunner::deterministic();
-        let cut = Cut::arbitrary(4, 10, &[0])
+        let cut = Cut::arbitrary(4, 10)
             .new_tree(&mut runner)
             .unwrap()
             .current();
-        assert!(matches!(cut, Cut::Pieces(p) if !p.is_empty()));
+        assert!(matches!(&cut, Cut::Pieces(p) if !p.is_empty()));
+        assert!(matches!(cut, Cut::Pieces(p) if p.iter().all(|p| p.gap == Gap::Read)));
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod busy;
 pub mod check;
+pub(crate) mod confirm;
 pub mod conversation;
 pub mod cut;
 pub mod exit;
@@ -49,7 +50,7 @@ pub mod verdict;
 
 pub use check::{Body, Check, CheckId, Generated, Role, Suite};
 pub use conversation::Conversation;
-pub use cut::{Cut, Piece};
+pub use cut::{Cut, Gap, Piece};
 pub use expect::Want;
 pub use expect_datagram::DatagramWant;
 pub use level::Level;

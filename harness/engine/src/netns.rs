@@ -122,4 +122,41 @@ mod tests {
             assert_eq!(p, port);
         }
     }
+
+    fn namespace_of_this_thread() -> std::path::PathBuf {
+        std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+    }
+
+    #[test]
+    fn a_thread_started_inside_is_inside_and_its_questions_see_the_loopback() {
+        let outside = namespace_of_this_thread();
+        let seen = std::thread::spawn(move || {
+            if fresh_loopback() == Isolation::Shared {
+                return None;
+            }
+            let inside = namespace_of_this_thread();
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (_s, _) = l.accept().unwrap();
+            let (mine, theirs) = (c.local_addr().unwrap(), c.peer_addr().unwrap());
+            // A writer thread is started after the move, as the session's are.
+            let child = std::thread::spawn(move || {
+                let found = crate::sockdiag::Diag::open()
+                    .unwrap()
+                    .connection(theirs, mine)
+                    .unwrap();
+                (namespace_of_this_thread(), found)
+            })
+            .join()
+            .unwrap();
+            Some((inside, child))
+        })
+        .join()
+        .unwrap();
+        if let Some((inside, (child, found))) = seen {
+            assert_ne!(inside, outside);
+            assert_eq!(child, inside);
+            assert!(matches!(found, crate::sockdiag::Found::Socket(_)));
+        }
+    }
 }

@@ -83,6 +83,10 @@ pub struct CheckResult {
     /// The waiting the check does by design.
     #[serde(rename = "deliberate_ms", with = "millis")]
     pub deliberate: Duration,
+    /// Time spent waiting for the kernel to show that the target read a
+    /// piece of a cut or settled: the target's pace, not a pause.
+    #[serde(rename = "confirm_ms", with = "millis", default)]
+    pub confirming: Duration,
     /// Why the check's conversation did not run, when it did not.
     pub not_run: Option<NotRun>,
     /// For a generated check that missed: the case that missed.
@@ -172,6 +176,10 @@ pub struct Summary {
     /// The waiting the checks do by design.
     #[serde(rename = "deliberate_ms", with = "millis")]
     pub deliberate: Duration,
+    /// Time the checks spent waiting for the kernel to show that the
+    /// target read a piece of a cut or settled.
+    #[serde(rename = "confirm_ms", with = "millis", default)]
+    pub confirming: Duration,
     /// The harness's own peak resident memory over the run, in KiB: it
     /// stays flat whatever a target floods or claims.
     pub peak_rss_kib: u64,
@@ -209,6 +217,7 @@ impl CheckResult {
             expectation: String::new(),
             duration: Duration::ZERO,
             deliberate: Duration::ZERO,
+            confirming: Duration::ZERO,
             not_run: None,
             case: None,
             unmeasured: None,

@@ -141,6 +141,7 @@ fn run_checks(
         first = false;
         summary.counts.add(result.verdict);
         summary.deliberate += result.deliberate;
+        summary.confirming += result.confirming;
         sink(&RunEvent::CheckFinished {
             index,
             total: checks.len(),
@@ -333,7 +334,10 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let mut ran = match &check.body {
         Body::Conversation(build) => {
             let conversation = build(&config.profile);
-            let outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
+            let mut outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
+            if spoiled_by_a_cut(&outcome) {
+                outcome = once_more(config, &mut peer, &conversation, outcome)?;
+            }
             Ran {
                 conversation,
                 outcome,
@@ -358,6 +362,11 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     let verdict = match &ran.outcome.fault {
         // The harness's own failure says nothing about the target.
         Some(_) => Verdict::Error,
+        // Misses that followed cuts the harness could not make judge
+        // nothing: the check says what it saw.
+        None if ran.outcome.cut_not_made && ran.outcome.worst() <= Some(Level::Info) => {
+            Verdict::Info
+        }
         None => Verdict::judge(check.level, ran.outcome.worst()),
     };
     let missed = !matches!(verdict, Verdict::Pass | Verdict::Info);
@@ -373,6 +382,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     });
     Ok(CheckResult {
         deliberate: ran.outcome.paused,
+        confirming: ran.outcome.confirming,
         case: ran.case,
         fault,
         hint: check.hint.map(String::from),
@@ -384,6 +394,69 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         stderr_tail: if missed { tail } else { None },
         ..header(verdict)
     })
+}
+
+/// Whether a conversation missed after a cut the harness did not make.
+fn spoiled_by_a_cut(outcome: &Outcome) -> bool {
+    outcome.fault.is_none()
+        && !outcome.unmade.is_empty()
+        && outcome.worst().is_some_and(|l| l > Level::Info)
+}
+
+/// Plays a conversation again on a fresh target after its cut was not
+/// made. Missed again with its cut unmade, its misses are said at INFO with
+/// the cut made, and the check judges nothing: the cut under test was
+/// never sent.
+fn once_more(
+    config: &RunConfig,
+    peer: &mut Peer,
+    conversation: &Conversation,
+    first: Outcome,
+) -> Result<Outcome, RunError> {
+    match peer {
+        Peer::Launched(l) => l.end(),
+        Peer::Client { process, .. } | Peer::DatagramClient { process, .. } => {
+            process.kill();
+        }
+        Peer::Remote(_) => {}
+    }
+    if !matches!(peer, Peer::Remote(_)) {
+        match bring_up(config) {
+            Ok(fresh) => *peer = fresh,
+            Err(BringUpError::Run(e)) => return Err(e),
+            // The first try's misses stand: the target did not come back.
+            Err(BringUpError::Start(_)) => return Ok(first),
+        }
+    }
+    let mut again = Session::new(peer, config.timing).run(&conversation.steps);
+    again.paused += first.paused;
+    again.confirming += first.confirming;
+    let made = |o: &Outcome| {
+        o.unmade
+            .iter()
+            .map(|u| format!("{}: {}", u.conn, u.made))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !spoiled_by_a_cut(&again) {
+        again.notes.push(format!(
+            "played twice: the first time a cut was not made ({}) and the target missed",
+            made(&first)
+        ));
+        return Ok(again);
+    }
+    let cuts = made(&again);
+    for m in &mut again.misses {
+        if m.level > Level::Info {
+            m.detail = format!(
+                "{}\nnot counted against the target: the cut was not made in two tries ({cuts})",
+                m.detail
+            );
+            m.level = Level::Info;
+        }
+    }
+    again.cut_not_made = true;
+    Ok(again)
 }
 
 /// The result of a check whose target could not be started (after the
@@ -421,6 +494,7 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
     let sanity = (config.suite.sanity)(&config.profile);
     let probe = Session::new(peer, config.timing).run(&sanity.steps);
     outcome.paused += probe.paused;
+    outcome.confirming += probe.confirming;
     match probe.misses.first() {
         // Said only beside a miss, where it tells the miss from a crash:
         // a passing check's target plainly survived.

@@ -22,7 +22,7 @@ use crate::steps::link::{Conn, Link, READ_CHUNK};
 use crate::steps::mailbox::{Mailbox, Sock};
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
-use crate::timing::Timing;
+use crate::timing::{Deadline, Pause, Timing};
 use crate::transcript::{Event, Transcript};
 
 /// What a session talks to.
@@ -77,6 +77,18 @@ pub struct Fault {
     pub detail: String,
 }
 
+/// A cut whose pieces did not all reach the target apart: the target read
+/// two or more of them together, or may have. A miss after it is not
+/// blamed on the target until the cut is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmade {
+    pub conn: Conn,
+    /// The cut as meant, as the step prints it.
+    pub cut: String,
+    /// What was really made.
+    pub made: String,
+}
+
 /// What running a conversation produced.
 pub struct Outcome {
     pub misses: Vec<Miss>,
@@ -89,6 +101,14 @@ pub struct Outcome {
     /// Time spent in deliberate pauses (cuts, settling, CPU windows), as
     /// measured: the floor under the check's run time.
     pub paused: Duration,
+    /// Time spent waiting for the kernel to show that the target read a
+    /// piece of a cut or settled: the target's own pace, not a pause.
+    pub confirming: Duration,
+    /// Cuts not made as meant.
+    pub unmade: Vec<Unmade>,
+    /// Set when the check's misses all followed cuts the harness could not
+    /// make, so nothing was judged: the check reports what it saw (INFO).
+    pub cut_not_made: bool,
 }
 
 impl Outcome {
@@ -101,6 +121,9 @@ impl Outcome {
             transcript: Transcript::new(Instant::now()),
             killed: false,
             paused,
+            confirming: Duration::ZERO,
+            unmade: Vec::new(),
+            cut_not_made: false,
         }
     }
 
@@ -120,6 +143,10 @@ pub struct Session<'p> {
     fault: Option<Fault>,
     /// Deliberate pause time, shared with the writer threads.
     pub(crate) paused: Arc<Mutex<Duration>>,
+    /// Time waiting for the kernel's view of the target, shared likewise.
+    pub(crate) confirming: Arc<Mutex<Duration>>,
+    /// Cuts the writer threads did not make as meant.
+    pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
     /// Stream steps: the harness's side of each connection.
     pub(crate) links: BTreeMap<Conn, Link>,
     /// Datagram steps: the harness's side of each datagram socket.
@@ -144,6 +171,8 @@ impl<'p> Session<'p> {
             misses: Vec::new(),
             fault: None,
             paused: Arc::new(Mutex::new(Duration::ZERO)),
+            confirming: Arc::new(Mutex::new(Duration::ZERO)),
+            unmade: Arc::new(Mutex::new(Vec::new())),
             links: BTreeMap::new(),
             mailboxes: BTreeMap::new(),
             scratch: vec![0u8; READ_CHUNK],
@@ -178,6 +207,8 @@ impl<'p> Session<'p> {
                 .unwrap_or_else(|e| e.into_inner().clone()),
         };
         let paused = self.paused.lock().map(|d| *d).unwrap_or_default();
+        let confirming = self.confirming.lock().map(|d| *d).unwrap_or_default();
+        let unmade = self.unmade.lock().map(|u| u.clone()).unwrap_or_default();
         let outcome = Outcome {
             misses: self.misses,
             notes: self.notes,
@@ -185,6 +216,9 @@ impl<'p> Session<'p> {
             transcript,
             killed: self.killed,
             paused,
+            confirming,
+            unmade,
+            cut_not_made: false,
         };
         (outcome, self.peer)
     }
@@ -241,6 +275,10 @@ impl<'p> Session<'p> {
                 pause_for(p.duration(), &self.paused);
                 Ok(())
             }
+            Step::Settle => {
+                self.settle();
+                Ok(())
+            }
             // Unrolled by `run_steps`.
             Step::Repeat { .. } => Ok(()),
         }
@@ -258,6 +296,43 @@ impl<'p> Session<'p> {
         if let Ok(mut t) = self.paused.lock() {
             *t += d;
         }
+    }
+
+    /// Waits until the target has acted on what it was just sent (a close,
+    /// a reset): it exited, or it listens with every connection the
+    /// harness closed closed and all its processes asleep, as the kernel
+    /// shows them. A target the harness did not start cannot be watched:
+    /// a fixed pause stands in.
+    fn settle(&mut self) {
+        let timing = self.timing;
+        let started = Instant::now();
+        let note = match &mut *self.peer {
+            Peer::Launched(l) => {
+                l.settle(&timing);
+                let waited = started.elapsed();
+                if let Ok(mut c) = self.confirming.lock() {
+                    *c += waited;
+                }
+                let ms = waited.as_secs_f64() * 1000.0;
+                match l.process().exited() {
+                    Some(st) => {
+                        format!("the target exited ({}) within {ms:.1}ms", describe_exit(st))
+                    }
+                    None if waited >= timing.deadline(Deadline::Settle) => {
+                        format!("the target had not settled after {ms:.1}ms: it is still running")
+                    }
+                    None => format!("the target settled within {ms:.1}ms: asleep"),
+                }
+            }
+            _ => {
+                pause_for(Pause::Settle.duration(), &self.paused);
+                format!(
+                    "time-paced: the target's process is not the harness's to watch; paused {}",
+                    Pause::Settle
+                )
+            }
+        };
+        self.record(None, Event::note(note));
     }
 
     /// Words for a miss that may be explained by the target having exited.

@@ -24,6 +24,8 @@ pub enum Deadline {
     /// Quiet time after an exact message, to see that nothing follows it.
     /// Bytes written by one `send` arrive together on loopback, so a trailing
     /// newline shows at once; 150 ms covers a scheduler delay under load.
+    /// Also how long the rest of a wrong answer is waited for where the
+    /// kernel cannot show that the target has nothing left to send.
     Quiet,
     /// A port in LISTEN state after launch. Python listens after 40 to 75 ms,
     /// a JVM after about a second: 10 s covers both on a loaded machine.
@@ -46,6 +48,14 @@ pub enum Deadline {
     /// settling). A correct server closes within a millisecond of reading
     /// end of stream; 1 s leaves a wide margin under load.
     Settle,
+    /// The target reading a piece of a cut before the next is written, as
+    /// the kernel shows it. The course's Python server was seen to read a
+    /// piece 0.1 ms after it was written idle (0.43 ms at most), within
+    /// 4 to 8 ms with two busy loops on the two cores, 20 ms with three and
+    /// 32 ms with eight: 500 ms is 25 times the loaded figure. A piece still
+    /// unread then is marked so and the cut is reported as not made; only a
+    /// target that stops reading pays it, once per cut.
+    Read,
 }
 
 impl Deadline {
@@ -61,6 +71,7 @@ impl Deadline {
             Deadline::Output => Duration::from_secs(2),
             Deadline::Settle => Duration::from_secs(1),
             Deadline::Recover => Duration::from_secs(3),
+            Deadline::Read => Duration::from_millis(500),
         }
     }
 
@@ -76,25 +87,27 @@ impl Deadline {
             Deadline::Output => "output",
             Deadline::Settle => "settle",
             Deadline::Recover => "recover",
+            Deadline::Read => "read",
         }
     }
 }
 
-/// A deliberate pause that shapes the traffic.
+/// A deliberate pause: time itself is the subject, or the kernel cannot
+/// show what the harness would rather wait for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Pause {
-    /// Between two writes meant to arrive as two receives. With the peer
-    /// already blocked in its receive, a 1 ms pause split 100 % of writes
-    /// idle and loaded, and 20 ms kept writes apart in 50 of 50 runs; 50 ms
-    /// leaves a wide margin.
+    /// Between two writes meant to arrive as two receives, where the kernel
+    /// cannot show whether the target read the first (a `--target` out of
+    /// its sight). With the peer already blocked in its receive, a 1 ms
+    /// pause split 100 % of writes idle and loaded, and 20 ms kept writes
+    /// apart in 50 of 50 runs; 50 ms leaves a wide margin. A peer still
+    /// busy is not helped by any pause: only the kernel's view says so.
     Split,
-    /// Before measuring CPU after a close: a spinning loop starts at once,
-    /// so 300 ms lets the target settle from its last real work.
-    SpinSettle,
     /// Lets the target act on what it was just sent (a close, a reset)
-    /// before the next observation.
+    /// before the next observation, where the harness cannot watch the
+    /// target's process settle (a `--target` it did not start).
     Settle,
-    /// An explicit pause in milliseconds, as in a generated cut.
+    /// An explicit pause in milliseconds.
     Millis(u32),
 }
 
@@ -102,7 +115,6 @@ impl Pause {
     pub fn duration(self) -> Duration {
         match self {
             Pause::Split => Duration::from_millis(50),
-            Pause::SpinSettle => Duration::from_millis(300),
             Pause::Settle => Duration::from_millis(100),
             Pause::Millis(ms) => Duration::from_millis(u64::from(ms)),
         }
@@ -248,6 +260,18 @@ impl Timing {
     /// within a few milliseconds, and every check waits for it.
     pub const FAST_POLL: Duration = Duration::from_millis(1);
 
+    /// The first interval between two looks at whether the target read a
+    /// piece of a cut; it doubles up to [`Timing::CONFIRM_POLL`]. An idle
+    /// Python server reads a piece about 0.1 ms after it is written, so the
+    /// first looks come that soon; one look (a lookup of one socket by its
+    /// addresses) costs the harness microseconds.
+    pub const CONFIRM_FIRST_POLL: Duration = Duration::from_micros(20);
+
+    /// The longest interval between two looks at whether the target read a
+    /// piece of a cut: under load a read waits for the scheduler's 4 ms
+    /// slices, and 1 ms adds at most a quarter of one.
+    pub const CONFIRM_POLL: Duration = Duration::from_millis(1);
+
     /// How long a target must be seen asleep (state S in every process),
     /// holding a connection the harness closed, before the end of a check
     /// stops waiting for it: a process printing a traceback and exiting
@@ -278,10 +302,11 @@ impl Timing {
     pub const OUTPUT_CLOSE: Duration = Duration::from_millis(500);
 
     /// The longest a generated check may spend shrinking a failure. A
-    /// shrinking step is one short exchange (a failing one also waits out
-    /// [`Deadline::Quiet`]); the walk to the smallest case in the project's
-    /// shrinking test takes about 11 s on an idle machine, so 30 s lets it
-    /// finish under load. The number of steps is capped as well (64).
+    /// shrinking step is one short exchange on a new connection; the walk
+    /// to the smallest case in the project's shrinking test takes 0.6 s on
+    /// a quiet machine and about 3 s with the machine's two cores shared by
+    /// a dozen other jobs, so 30 s leaves a wide margin for a slow target.
+    /// The number of steps is capped as well (64).
     pub fn shrink_budget(&self) -> Duration {
         Duration::from_secs(30).mul_f64(self.scale)
     }
@@ -302,5 +327,11 @@ mod tests {
     fn split_pause_keeps_the_measured_margin() {
         // 20 ms kept writes apart in every measured run.
         assert!(Pause::Split.duration() >= Duration::from_millis(20) * 2);
+    }
+
+    #[test]
+    fn the_read_deadline_keeps_the_measured_margin() {
+        // A loaded Python server read a piece within 32 ms at most.
+        assert!(Timing::default().deadline(Deadline::Read) >= Duration::from_millis(32) * 10);
     }
 }

@@ -57,6 +57,16 @@ pub enum Event {
         head: String,
         from: SocketAddr,
     },
+    /// The kernel showed that the target had read every byte written so
+    /// far, `after_us` after the last piece was written.
+    ReadByTarget {
+        after_us: u64,
+    },
+    /// The target had not read every byte written so far `waited_ms`
+    /// after the last piece was written, when the next was.
+    NotYetRead {
+        waited_ms: u64,
+    },
     Note {
         text: String,
     },
@@ -115,6 +125,15 @@ impl fmt::Display for Event {
             Event::ReceivedDatagram { len, head, from } => {
                 write!(f, "<- datagram of {len} bytes from {from} {head}")
             }
+            Event::ReadByTarget { after_us } => write!(
+                f,
+                "   read by the target before the next piece was sent ({:.1}ms)",
+                *after_us as f64 / 1000.0
+            ),
+            Event::NotYetRead { waited_ms } => write!(
+                f,
+                "   not yet read after {waited_ms}ms: the next piece may have been merged with it"
+            ),
             Event::Note { text } => f.write_str(text),
         }
     }
@@ -402,6 +421,8 @@ mod tests {
             },
         );
         t.record(Some(Conn(1)), Event::wrote(b"hi\n"));
+        t.record(Some(Conn(1)), Event::ReadByTarget { after_us: 120 });
+        t.record(Some(Conn(1)), Event::NotYetRead { waited_ms: 500 });
         t.record(None, Event::note("killed the target (SIGKILL)"));
         for _ in 0..HEAD + TAIL {
             t.record(Some(Conn(2)), Event::Closed);

@@ -12,7 +12,8 @@ use crate::level::Level;
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
-    /// An INFO check's observation.
+    /// An INFO check's observation; also a check whose misses all came
+    /// after cuts the harness could not make, reporting what it saw.
     Info,
     /// Not run, with a reason (e.g. it needs a process the harness did not start).
     Skip,

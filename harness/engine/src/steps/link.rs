@@ -8,6 +8,9 @@ use std::fmt;
 use std::net::TcpStream;
 use std::thread::JoinHandle;
 
+use super::writer::Written;
+use crate::confirm::Watch;
+
 /// Most bytes read in one receive; also how far past an expectation the
 /// harness reads, so a flooding target costs bounded memory.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -35,7 +38,13 @@ pub(crate) struct Link {
     /// Received and not yet matched.
     pub(crate) buffered: Vec<u8>,
     pub(crate) ended: Option<End>,
-    pub(crate) writer: Option<JoinHandle<()>>,
+    pub(crate) writer: Option<JoinHandle<Written>>,
+    /// Bytes the harness wrote on the connection so far: what the target's
+    /// socket must show received before it has read everything.
+    pub(crate) sent: u64,
+    /// The kernel's view of the target's end, made on the session's thread
+    /// the first time a cut needs it; a running writer holds it.
+    pub(crate) watch: Option<Watch>,
     /// Whether the target's processes were noted once a reply came on this
     /// connection (the process serving it is alive then).
     pub(crate) served_by_noted: bool,
@@ -48,14 +57,20 @@ impl Link {
             buffered: Vec::new(),
             ended: None,
             writer: None,
+            sent: 0,
+            watch: None,
             served_by_noted: false,
         }
     }
 }
 
-/// Waits for the thread writing the current cut, if any.
+/// Waits for the thread writing the current cut, if any, and takes back
+/// the count of bytes written and the kernel's view.
 pub(crate) fn join_writer(link: &mut Link) {
     if let Some(w) = link.writer.take() {
-        let _ = w.join();
+        if let Ok(written) = w.join() {
+            link.sent = written.total;
+            link.watch = written.watch;
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod mailbox;
 pub mod process;
 pub mod stdio;
 pub mod stream;
+pub(crate) mod writer;
 
 use std::fmt;
 
@@ -38,6 +39,9 @@ pub enum Step {
     Files(FileStep),
     /// Wait deliberately.
     Pause(Pause),
+    /// Wait until the target has acted on what it was just sent (a close,
+    /// a reset), as the kernel shows its process and connections.
+    Settle,
     /// Run `steps` `times` times (reusing connection numbers).
     Repeat {
         times: u32,
@@ -56,7 +60,7 @@ impl Step {
             Step::Process(s) => s.needs_process(),
             Step::Stdio(s) => s.needs_process(),
             Step::Files(s) => s.needs_process(),
-            Step::Pause(_) => false,
+            Step::Pause(_) | Step::Settle => false,
             Step::Repeat { steps, .. } => steps.iter().any(Step::needs_process),
         }
     }
@@ -71,6 +75,7 @@ impl fmt::Display for Step {
             Step::Stdio(s) => s.fmt(f),
             Step::Files(s) => s.fmt(f),
             Step::Pause(p) => write!(f, "pause {p}"),
+            Step::Settle => f.write_str("wait until the target settles"),
             Step::Repeat { times, steps } => {
                 write!(f, "repeat {times} times: ")?;
                 for (i, s) in steps.iter().enumerate() {

@@ -5,19 +5,21 @@
 //! to say; this module only reads, asks and words the answer.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::link::{join_writer, Conn, End, Link};
+use super::writer::{Shared, Writer};
 use super::{fault, miss, StepError, StepResult};
+use crate::confirm::Watch;
 use crate::cut::Cut;
 use crate::expect::{progress, Progress, Want};
 use crate::level::Level;
 use crate::net;
 use crate::ports;
-use crate::session::{pause_for, Peer, Session};
+use crate::session::{Peer, Session};
 use crate::show;
 use crate::timing::{Deadline, Timing};
 use crate::transcript::Event;
@@ -326,34 +328,70 @@ impl Session<'_> {
 
     fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
         let write_timeout = self.timing.deadline(Deadline::Reply);
+        let read_within = self.timing.deadline(Deadline::Read);
+        let shared = Shared {
+            transcript: self.transcript.clone(),
+            paused: self.paused.clone(),
+            confirming: self.confirming.clone(),
+            unmade: self.unmade.clone(),
+        };
         let transcript = self.transcript.clone();
-        let paused = self.paused.clone();
+        let record = |event: Event| {
+            if let Ok(mut t) = transcript.lock() {
+                t.record(Some(conn), event);
+            }
+        };
         let link = self.link(conn)?;
         join_writer(link);
-        let mut stream = link
+        let mut plan = cut.plan(data.len());
+        let mut data = data.to_vec();
+        if let [only] = plan.as_slice() {
+            // One write that fits in the socket's buffer leaves at once and
+            // needs no thread; only what does not fit is left to a writer.
+            let piece = &data[only.range.clone()];
+            match write_without_waiting(&link.stream, piece) {
+                Ok(n) => {
+                    if n > 0 {
+                        record(Event::wrote(&piece[..n]));
+                        link.sent += n as u64;
+                    }
+                    if n == piece.len() {
+                        return Ok(());
+                    }
+                    data = piece[n..].to_vec();
+                    plan = Cut::Whole.plan(data.len());
+                }
+                Err(e) => {
+                    record(Event::note(format!(
+                        "write of {} bytes failed: {e}",
+                        piece.len()
+                    )));
+                    return Ok(());
+                }
+            }
+        }
+        let stream = link
             .stream
             .try_clone()
             .map_err(|e| fault(format!("could not start writing: {e}")))?;
         let _ = stream.set_write_timeout(Some(write_timeout));
-        let plan = cut.plan(data.len());
-        let data = data.to_vec();
-        link.writer = Some(thread::spawn(move || {
-            for w in plan {
-                let piece = &data[w.range];
-                let r = stream.write_all(piece);
-                let event = match &r {
-                    Ok(()) => Event::wrote(piece),
-                    Err(e) => Event::note(format!("write of {} bytes failed: {e}", piece.len())),
-                };
-                if let Ok(mut t) = transcript.lock() {
-                    t.record(Some(conn), event);
-                }
-                if r.is_err() {
-                    return;
-                }
-                pause_for(w.pause_after, &paused);
-            }
-        }));
+        if link.watch.is_none() && plan.len() > 1 {
+            // Made here, on the session's thread: the kernel answers about
+            // the network namespace of the thread that asks first.
+            link.watch = Some(Watch::new(&link.stream));
+        }
+        let writer = Writer {
+            conn,
+            stream,
+            data,
+            plan,
+            cut: cut.to_string(),
+            watch: link.watch.take(),
+            before: link.sent,
+            read_within,
+            shared,
+        };
+        link.writer = Some(writer.spawn());
         Ok(())
     }
 
@@ -573,12 +611,16 @@ impl Session<'_> {
         )
     }
 
-    /// Reads and drops what arrives until the connection is quiet, bounded
-    /// by the reply deadline.
+    /// Reads and drops what arrives until the target has nothing left to
+    /// answer, bounded by the reply deadline: nothing more came within a
+    /// poll after the kernel showed the target's end with nothing unread
+    /// and nothing on its way to the harness. Where the kernel does not
+    /// show it, quiet for the quiet deadline stands in.
     fn discard_answer(&mut self, conn: Conn) -> String {
         let started = Instant::now();
         let give_up = started + self.timing.deadline(Deadline::Reply);
         let quiet = self.timing.deadline(Deadline::Quiet);
+        let mut watch = self.links.get(&conn).map(|l| Watch::new(&l.stream));
         let mut dropped = 0usize;
         loop {
             let Ok(link) = self.link(conn) else {
@@ -597,9 +639,18 @@ impl Session<'_> {
                     started.elapsed().as_secs_f64()
                 );
             }
-            let _ = self.fill(conn, (now + quiet).min(give_up));
+            let answered = watch.as_mut().and_then(|w| w.answered());
+            let wait = match answered {
+                None => quiet,
+                Some(_) => Timing::FAST_POLL,
+            };
+            let _ = self.fill(conn, (now + wait).min(give_up));
             match self.links.get(&conn) {
-                Some(l) if l.buffered.is_empty() && l.ended.is_none() => return String::new(),
+                Some(l)
+                    if l.buffered.is_empty() && l.ended.is_none() && answered != Some(false) =>
+                {
+                    return String::new()
+                }
                 Some(_) => {}
                 None => return String::new(),
             }
@@ -632,6 +683,27 @@ impl Session<'_> {
             join_writer(&mut link);
         }
     }
+}
+
+/// Writes what the socket's buffer takes of `bytes` without blocking;
+/// returns how many bytes it took.
+fn write_without_waiting(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    stream.set_nonblocking(true)?;
+    let mut at = 0;
+    let result = loop {
+        if at == bytes.len() {
+            break Ok(at);
+        }
+        match (&*stream).write(&bytes[at..]) {
+            Ok(0) => break Ok(at),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(at),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    result
 }
 
 /// A step on a connection the conversation never opened: the suite's bug.
