@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::launch::Launched;
@@ -20,8 +19,10 @@ use crate::level::Level;
 use crate::loopback;
 use crate::steps::link::{Conn, Link, READ_CHUNK};
 use crate::steps::mailbox::{Mailbox, Sock};
+pub use crate::steps::writer::Unmade;
 use crate::steps::{Step, StepError, StepResult};
 use crate::target::{describe_exit, Process};
+pub(crate) use crate::timing::pause_for;
 use crate::timing::{Deadline, Pause, Timing};
 use crate::transcript::{Event, Transcript};
 
@@ -75,18 +76,6 @@ pub struct Fault {
     /// The step, as printed.
     pub step: String,
     pub detail: String,
-}
-
-/// A cut whose pieces did not all reach the target apart: the target read
-/// two or more of them together, or may have. A miss after it is not
-/// blamed on the target until the cut is made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unmade {
-    pub conn: Conn,
-    /// The cut as meant, as the step prints it.
-    pub cut: String,
-    /// What was really made.
-    pub made: String,
 }
 
 /// What running a conversation produced.
@@ -344,18 +333,6 @@ impl<'p> Session<'p> {
     }
 }
 
-/// Sleeps deliberately and adds the time slept to `total`.
-pub(crate) fn pause_for(d: Duration, total: &Mutex<Duration>) {
-    if d.is_zero() {
-        return;
-    }
-    let t0 = Instant::now();
-    thread::sleep(d);
-    if let Ok(mut t) = total.lock() {
-        *t += t0.elapsed();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Legal outcome sets: where the protocols allow more than one reaction,
@@ -369,6 +346,7 @@ mod tests {
     use crate::net;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::thread;
 
     const C1: Conn = Conn(1);
 

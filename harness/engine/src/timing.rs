@@ -9,7 +9,9 @@
 //! change what the target sees, not how patient the harness is.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// A bounded wait for something the target should do.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -309,6 +311,18 @@ impl Timing {
     /// The number of steps is capped as well (64).
     pub fn shrink_budget(&self) -> Duration {
         Duration::from_secs(30).mul_f64(self.scale)
+    }
+}
+
+/// Sleeps deliberately and adds the time slept to `total`.
+pub fn pause_for(d: Duration, total: &Mutex<Duration>) {
+    if d.is_zero() {
+        return;
+    }
+    let t0 = Instant::now();
+    thread::sleep(d);
+    if let Ok(mut t) = total.lock() {
+        *t += t0.elapsed();
     }
 }
 

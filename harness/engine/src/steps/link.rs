@@ -4,7 +4,6 @@
 //! current cut. The session keeps one per open connection; the stream
 //! steps work on them.
 
-use std::fmt;
 use std::net::TcpStream;
 use std::thread::JoinHandle;
 
@@ -15,15 +14,7 @@ use crate::confirm::Watch;
 /// harness reads, so a flooding target costs bounded memory.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-/// A connection of the conversation, by number: `c1`, `c2`...
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct Conn(pub u8);
-
-impl fmt::Display for Conn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}", self.0)
-    }
-}
+pub use super::names::Conn;
 
 /// How a connection ended, as seen by the harness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

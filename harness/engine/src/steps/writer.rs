@@ -11,12 +11,23 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::link::Conn;
+use super::names::Conn;
 use crate::confirm::{View, Watch};
 use crate::cut::{Gap, Write};
-use crate::session::{pause_for, Unmade};
-use crate::timing::Pause;
+use crate::timing::{pause_for, Pause};
 use crate::transcript::{Event, Transcript};
+
+/// A cut whose pieces did not all reach the target apart: the target read
+/// two or more of them together, or may have. A miss after it is not
+/// blamed on the target until the cut is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmade {
+    pub conn: Conn,
+    /// The cut as meant, as the step prints it.
+    pub cut: String,
+    /// What was really made.
+    pub made: String,
+}
 
 /// What the session shares with a writer: where it records, and the
 /// tallies of waiting and of cuts not made.
