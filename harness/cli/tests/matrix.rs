@@ -181,6 +181,38 @@ fn every_tcp_upper_fault_of_the_reference_has_a_fixture() {
     }
 }
 
+/// Every datagram fault of the protocol reference's fault table has a
+/// faulty fixture, caught by the check the table names.
+#[test]
+fn every_datagram_fault_of_the_reference_has_a_fixture() {
+    let faults = [
+        ("udp-upper.empty", "does not answer empty datagrams"),
+        (
+            "udp-upper.truncation",
+            "crashes on a datagram longer than BUF",
+        ),
+        ("udp-upper.senders", "replies to a fixed address"),
+        ("udp-upper.binary", "decoding as UTF-8"),
+        ("udp-upper.senders", "connect()s to its first client"),
+        ("udp-upper.client.empty-line", "sends empty lines"),
+        ("udp-chat.two-clients", "answers the latest sender"),
+        ("udp-chat.unicode", "GBK"),
+        ("udp-chat.client.skip", "sends empty messages"),
+        ("cmd-udp.two-datagrams", "in one datagram"),
+        ("cmd-udp.two-datagrams", "the empty datagram skipped"),
+        ("cmd-udp.two-datagrams", "placeholder"),
+        ("cmd-udp.client.in-step", "one receive per command"),
+    ];
+    let fixtures = manifest().fixture;
+    for (check, words) in faults {
+        assert!(
+            fixtures.iter().any(|f| f.catches.as_deref() == Some(check)
+                && f.fault.as_deref().is_some_and(|t| t.contains(words))),
+            "no fixture for the fault {words:?} caught by {check}"
+        );
+    }
+}
+
 /// The hostile catalogue: each behaviour has a fixture in the matrix.
 #[test]
 fn every_hostile_behaviour_has_a_fixture() {
@@ -198,6 +230,10 @@ fn every_hostile_behaviour_has_a_fixture() {
         "exits in the middle",
         "megabytes to stderr",
         "never reads its standard input",
+        "sends the same answer to the same address as fast as it can",
+        "answers every datagram ten times",
+        "never binds",
+        "binds the port after the one it is given",
     ];
     let fixtures = manifest().fixture;
     for b in behaviours {
