@@ -15,6 +15,8 @@ pub mod names;
 pub mod process;
 pub mod stdio;
 pub mod stream;
+mod stream_open;
+mod stream_read;
 pub(crate) mod writer;
 
 use std::fmt;

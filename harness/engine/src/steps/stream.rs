@@ -1,25 +1,25 @@
 //! Steps on stream connections: connect or accept, send with a cut, expect
 //! bytes or the end, observe, half-close, reset, close, each on a
-//! [`Link`] the session keeps. Whether
-//! the bytes so far meet an expectation is [`crate::expect::progress`]'s
-//! to say; this module only reads, asks and words the answer.
+//! [`Link`] the session keeps. This module holds the steps, how they print
+//! and how each is dispatched and sent; opening connections is
+//! `stream_open.rs`'s, reading and wording what arrived `stream_read.rs`'s.
+//! Whether the bytes so far meet an expectation is
+//! [`crate::expect::progress`]'s to say.
 
 use std::fmt;
-use std::io::{self, Read, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io::{self, Write as _};
+use std::net::{Shutdown, TcpStream};
+use std::time::Instant;
 
-use super::link::{join_writer, Conn, End, Link};
+use super::link::{join_writer, Conn, Link};
 use super::writer::{Shared, Writer};
 use super::{fault, miss, StepError, StepResult};
 use crate::confirm::Watch;
 use crate::cut::Cut;
-use crate::expect::{progress, Progress, Want};
+use crate::expect::Want;
 use crate::level::Level;
 use crate::net;
-use crate::ports;
-use crate::session::{Peer, Session};
+use crate::session::Session;
 use crate::show;
 use crate::timing::{Deadline, Timing};
 use crate::transcript::Event;
@@ -169,161 +169,12 @@ impl Session<'_> {
         }
     }
 
-    fn link(&mut self, conn: Conn) -> Result<&mut Link, StepError> {
+    pub(super) fn link(&mut self, conn: Conn) -> Result<&mut Link, StepError> {
         self.links.get_mut(&conn).ok_or_else(|| not_open(conn))
     }
 
     fn take_link(&mut self, conn: Conn) -> Result<Link, StepError> {
         self.links.remove(&conn).ok_or_else(|| not_open(conn))
-    }
-
-    /// Who keeps a connection open on the target's side, from the kernel:
-    /// the process holding the target's end of it and, when that process
-    /// started children, the one mistake that explains it (the check's hint
-    /// gives the protocol's advice).
-    fn still_open_by(&mut self, harness_end: Option<SocketAddr>) -> String {
-        let (Some(mine), Some(p)) = (harness_end, self.peer.process()) else {
-            return String::new();
-        };
-        let tree = p.tree();
-        let pids: Vec<i32> = tree.iter().filter(|s| !s.zombie).map(|s| s.pid).collect();
-        let theirs = ports::sockets_on_peer(mine);
-        let holders: Vec<i32> = theirs
-            .iter()
-            .flat_map(|s| ports::held_by(s.inode, &pids))
-            .collect();
-        let [holder] = holders.as_slice() else {
-            return String::new();
-        };
-        let who = ports::Holder::of(*holder);
-        let children = p.children_seen(*holder);
-        let gone: Vec<i32> = children
-            .iter()
-            .copied()
-            .filter(|c| !tree.iter().any(|s| s.pid == *c))
-            .collect();
-        match gone.as_slice() {
-            [] if !children.is_empty() => format!(
-                " in {who}, which started child processes: a parent that hands a connection \
-                 to a child must close its own copy, or the client never sees the end"
-            ),
-            [] => format!(" in {who}"),
-            children => format!(
-                " in {who} (the parent) after {} (its child) exited: a parent that hands a \
-                 connection to a child must close its own copy, or the client never sees the end",
-                children
-                    .iter()
-                    .map(|c| format!("pid {c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    }
-
-    fn connect(&mut self, conn: Conn, small: bool) -> StepResult {
-        let addr = match &*self.peer {
-            Peer::Launched(l) => l.addr(),
-            Peer::Remote(a) => *a,
-            Peer::Client { .. } | Peer::DatagramClient { .. } => {
-                return Err(fault(
-                    "the suite connects to a client under test, but the harness plays the \
-                     server in this role (a bug in the suite)",
-                ))
-            }
-        };
-        match net::connect(addr, small, self.timing.deadline(Deadline::Reply)) {
-            Ok((stream, buffers)) => {
-                let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-                if let Peer::Launched(l) = &mut *self.peer {
-                    l.connected_from(port);
-                }
-                self.record(Some(conn), Event::Connected { local_port: port });
-                if let Some(b) = buffers {
-                    self.record(
-                        Some(conn),
-                        Event::note(format!(
-                            "buffers read back: SO_RCVBUF {} SO_SNDBUF {}",
-                            b.recv, b.send
-                        )),
-                    );
-                }
-                self.links.insert(conn, Link::new(stream));
-                Ok(())
-            }
-            Err(e) => {
-                let gone = self.target_gone();
-                Err(miss(
-                    Level::Must,
-                    format!("could not connect to {addr}: {e}{gone}"),
-                ))
-            }
-        }
-    }
-
-    fn accept(&mut self, conn: Conn) -> StepResult {
-        let within = self.timing.deadline(Deadline::Accept);
-        let v4_only = self.v4_only();
-        if let Some(why) = &v4_only {
-            self.record(Some(conn), Event::note(why.clone()));
-        }
-        match self.accept_until(Instant::now() + within) {
-            Ok(Some((stream, peer))) => {
-                let _ = stream.set_nodelay(true);
-                self.record(Some(conn), Event::Accepted { peer });
-                self.links.insert(conn, Link::new(stream));
-                Ok(())
-            }
-            Ok(None) => {
-                let gone = self.target_gone();
-                let v4_only = v4_only.map(|why| format!("\n{why}")).unwrap_or_default();
-                Err(miss(
-                    Level::Must,
-                    format!(
-                        "the client did not connect within {:.1}s{gone}{v4_only}",
-                        within.as_secs_f64()
-                    ),
-                ))
-            }
-            Err(e) => Err(fault(format!("accepting the client failed: {e}"))),
-        }
-    }
-
-    /// What to say when the harness listens on 127.0.0.1 alone: a client
-    /// that connects to ::1 (or to `localhost` resolved to it) is refused.
-    fn v4_only(&self) -> Option<String> {
-        let Peer::Client { listeners, .. } = &*self.peer else {
-            return None;
-        };
-        listeners.v6_absent().map(|e| {
-            format!(
-                "listening on 127.0.0.1 only: this machine has no IPv6 loopback ({e}); \
-                 a client that connects to ::1, or to localhost resolved to ::1, is refused"
-            )
-        })
-    }
-
-    /// Accepts the next connection on either loopback, polling so a client
-    /// that exits early is noticed; `None` at the deadline or when the
-    /// client has exited.
-    fn accept_until(&mut self, deadline: Instant) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-        let Peer::Client { listeners, process } = &mut *self.peer else {
-            return Err(io::Error::other("only a client connects to the harness"));
-        };
-        let mut last_try = false;
-        loop {
-            if let Some(accepted) = listeners.accept()? {
-                return Ok(Some(accepted));
-            }
-            if last_try || Instant::now() >= deadline {
-                return Ok(None);
-            }
-            // A client that connected and then exited left its connection
-            // in the backlog: one more accept finds it.
-            last_try = process.exited().is_some();
-            if !last_try {
-                thread::sleep(Timing::POLL);
-            }
-        }
     }
 
     fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
@@ -395,268 +246,6 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Receives once into the link's buffer, waiting at most until `deadline`.
-    pub(crate) fn fill(&mut self, conn: Conn, deadline: Instant) -> StepResult {
-        let transcript = self.transcript.clone();
-        let Some(link) = self.links.get_mut(&conn) else {
-            return Err(not_open(conn));
-        };
-        if link.ended.is_some() {
-            return Ok(());
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(());
-        }
-        let chunk = &mut self.scratch;
-        let _ = link
-            .stream
-            // set_read_timeout refuses a zero timeout.
-            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-        let event = match link.stream.read(chunk) {
-            Ok(0) => {
-                link.ended = Some(End::Closed);
-                Event::Closed
-            }
-            Ok(n) => {
-                net::ack_now(&link.stream);
-                link.buffered.extend_from_slice(&chunk[..n]);
-                Event::read(&chunk[..n])
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) if net::is_peer_gone(&e) => {
-                link.ended = Some(End::Reset);
-                Event::ResetByPeer
-            }
-            Err(e) => return Err(fault(format!("receiving failed: {e}"))),
-        };
-        if let Ok(mut t) = transcript.lock() {
-            t.record(Some(conn), event);
-        }
-        Ok(())
-    }
-
-    fn expect(&mut self, conn: Conn, want: &Want, level: Level) -> StepResult {
-        let within = match want {
-            Want::End => self.timing.deadline(Deadline::Eof),
-            _ => self.timing.deadline(Deadline::Reply),
-        };
-        self.wait_for(conn, want, within, true)
-            .map_err(|e| e.at_level(level))?;
-        if let (Peer::Launched(l), Some(link)) = (&mut *self.peer, self.links.get_mut(&conn)) {
-            // A reply just came, so whoever sent it is alive now: a child
-            // serving this connection is seen before it exits. Once per
-            // connection is enough.
-            if !link.served_by_noted {
-                link.served_by_noted = true;
-                l.process().note_children();
-            }
-        }
-        if let Want::Message(_) = want {
-            // Nothing may follow the message: a stray newline shows at once.
-            let deadline = Instant::now() + self.timing.deadline(Deadline::Quiet);
-            loop {
-                let link = self.link(conn)?;
-                if !link.buffered.is_empty() {
-                    let extra = std::mem::take(&mut link.buffered);
-                    return Err(miss(
-                        level,
-                        format!(
-                            "the message was followed by {} more bytes: {}",
-                            extra.len(),
-                            show::quoted(&extra, 48)
-                        ),
-                    ));
-                }
-                if link.ended.is_some() || Instant::now() >= deadline {
-                    return Ok(());
-                }
-                self.fill(conn, deadline)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until `want` holds on `conn`. With `consume`, matched bytes are
-    /// taken from the buffer. A miss is a readable account of what arrived.
-    fn wait_for(&mut self, conn: Conn, want: &Want, within: Duration, consume: bool) -> StepResult {
-        let deadline = Instant::now() + within;
-        loop {
-            let link = self.link(conn)?;
-            match progress(want, &link.buffered, link.ended.is_some()) {
-                Progress::Done { consumed } => {
-                    if consume {
-                        link.buffered.drain(..consumed);
-                    }
-                    return Ok(());
-                }
-                Progress::Mismatch { .. } => return Err(self.mismatch(conn, want, consume)),
-                Progress::NeedMore => {
-                    if let Some(end) = link.ended {
-                        return Err(self.ended_short(conn, want, end));
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(self.too_late(conn, want, within, consume));
-                    }
-                }
-            }
-            self.fill(conn, deadline)?;
-        }
-    }
-
-    /// What arrived cannot meet `want`.
-    fn mismatch(&mut self, conn: Conn, want: &Want, consume: bool) -> StepError {
-        let Ok(link) = self.link(conn) else {
-            return not_open(conn);
-        };
-        let Some(expected) = want.bytes() else {
-            let got = if consume {
-                std::mem::take(&mut link.buffered)
-            } else {
-                link.buffered.clone()
-            };
-            return miss(
-                Level::Must,
-                format!(
-                    "expected end of stream, but {} more bytes arrived: {}",
-                    got.len(),
-                    show::quoted(&got, 48)
-                ),
-            );
-        };
-        let expected = expected.to_vec();
-        let shown = link.buffered[..link.buffered.len().min(expected.len() + 16)].to_vec();
-        // The rest of a wrong answer must not be taken for the start of the
-        // next one.
-        let flood = if consume {
-            self.discard_answer(conn)
-        } else {
-            String::new()
-        };
-        miss(
-            Level::Must,
-            format!(
-                "different bytes arrived\n{}{flood}",
-                show::compare(&expected, &shown).trim_end()
-            ),
-        )
-    }
-
-    /// The stream ended before `want` was met.
-    fn ended_short(&mut self, conn: Conn, want: &Want, end: End) -> StepError {
-        let Ok(link) = self.link(conn) else {
-            return not_open(conn);
-        };
-        let got = std::mem::take(&mut link.buffered);
-        let expected = want.bytes().unwrap_or_default().to_vec();
-        let how = match end {
-            End::Closed => "the connection was closed",
-            End::Reset => "the connection was reset",
-        };
-        let gone = self.target_gone();
-        miss(
-            Level::Must,
-            format!(
-                "{how} after {} of {} bytes{gone}\n{}",
-                got.len(),
-                expected.len(),
-                show::compare(&expected, &got)
-            ),
-        )
-    }
-
-    /// The deadline passed before `want` was met.
-    fn too_late(&mut self, conn: Conn, want: &Want, within: Duration, consume: bool) -> StepError {
-        let Ok(link) = self.link(conn) else {
-            return not_open(conn);
-        };
-        let Some(expected) = want.bytes() else {
-            let local = link.stream.local_addr().ok();
-            return miss(
-                Level::Must,
-                format!(
-                    "no end of stream within {:.1}s: the connection is still open{}",
-                    within.as_secs_f64(),
-                    self.still_open_by(local)
-                ),
-            );
-        };
-        let expected = expected.to_vec();
-        let got = link.buffered.clone();
-        if consume {
-            link.buffered.clear();
-        }
-        let gone = self.target_gone();
-        let how = match got.len() {
-            0 => "nothing arrived: the target sent nothing",
-            _ => "the answer stopped short or is coming too slowly",
-        };
-        miss(
-            Level::Must,
-            format!(
-                "timed out after {:.1}s with {} of {} bytes{gone}; {how}\n{}",
-                within.as_secs_f64(),
-                got.len(),
-                expected.len(),
-                show::compare(&expected, &got)
-            ),
-        )
-    }
-
-    /// Reads and drops what arrives until the target has nothing left to
-    /// answer, bounded by the reply deadline: nothing more came within a
-    /// poll after the kernel showed the target's end with nothing unread
-    /// and nothing on its way to the harness. Where the kernel does not
-    /// show it, quiet for the quiet deadline stands in.
-    fn discard_answer(&mut self, conn: Conn) -> String {
-        let started = Instant::now();
-        let give_up = started + self.timing.deadline(Deadline::Reply);
-        let quiet = self.timing.deadline(Deadline::Quiet);
-        let mut watch = self.links.get(&conn).map(|l| Watch::new(&l.stream));
-        let mut dropped = 0usize;
-        loop {
-            let Ok(link) = self.link(conn) else {
-                return String::new();
-            };
-            dropped += link.buffered.len();
-            link.buffered.clear();
-            let now = Instant::now();
-            if link.ended.is_some() {
-                return String::new();
-            }
-            if now >= give_up {
-                return format!(
-                    "\nthe bytes kept coming: {dropped} bytes in {:.1}s without a pause \
-                     (the target floods); they were discarded",
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            let answered = watch.as_mut().and_then(|w| w.answered());
-            let wait = match answered {
-                None => quiet,
-                Some(_) => Timing::FAST_POLL,
-            };
-            let _ = self.fill(conn, (now + wait).min(give_up));
-            match self.links.get(&conn) {
-                Some(l)
-                    if l.buffered.is_empty() && l.ended.is_none() && answered != Some(false) =>
-                {
-                    return String::new()
-                }
-                Some(_) => {}
-                None => return String::new(),
-            }
-        }
-    }
-
     /// Closes each connection whose peer ended its side, as the protocol's
     /// server does when its receive returns zero bytes: a client that
     /// half-closes and waits for the server's close can then exit.
@@ -707,7 +296,7 @@ fn write_without_waiting(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> 
 }
 
 /// A step on a connection the conversation never opened: the suite's bug.
-fn not_open(conn: Conn) -> StepError {
+pub(super) fn not_open(conn: Conn) -> StepError {
     fault(format!(
         "{conn} is not open: the suite uses a connection it never opened (a bug in the suite)"
     ))
