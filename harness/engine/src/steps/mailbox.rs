@@ -64,6 +64,9 @@ pub(crate) struct Mailbox {
     /// Who sent the last datagram received: a client under test, when the
     /// harness plays its server.
     pub(crate) last_sender: Option<SocketAddr>,
+    /// Where each receive lands, kept between receives: a datagram may be
+    /// 64 KiB, and a flood brings thousands.
+    scratch: Box<[MaybeUninit<u8>]>,
 }
 
 impl Mailbox {
@@ -82,6 +85,7 @@ impl Mailbox {
             queue: VecDeque::new(),
             dropped: 0,
             last_sender: None,
+            scratch: vec![MaybeUninit::uninit(); RECEIVE_SIZE].into_boxed_slice(),
         }
     }
 
@@ -107,8 +111,7 @@ impl Mailbox {
             socket.set_nonblocking(false)?;
             socket.set_read_timeout(Some(wait))?;
         }
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); RECEIVE_SIZE];
-        let got = socket.recv_from_with_flags(&mut buf, libc::MSG_TRUNC);
+        let got = socket.recv_from_with_flags(&mut self.scratch, libc::MSG_TRUNC);
         let (len, from) = match got {
             Ok((len, from)) => (len, from),
             Err(e)
@@ -127,8 +130,8 @@ impl Mailbox {
             Err(e) => return Err(e),
         };
         let kept = len.min(RECEIVE_SIZE);
-        // SAFETY: the kernel wrote `kept` bytes at the start of `buf`.
-        let bytes: Vec<u8> = buf[..kept]
+        // SAFETY: the kernel wrote `kept` bytes at the start of `scratch`.
+        let bytes: Vec<u8> = self.scratch[..kept]
             .iter()
             .map(|b| unsafe { b.assume_init() })
             .collect();
