@@ -163,7 +163,7 @@ fn truncation() -> Check {
         abusive: true,
         hint: Some(
             "a reply longer than BUF means the program receives more than BUF bytes at a \
-             time: if its receive size is not 1024, give it with --param buf=N",
+             time: give its receive size with --param buf=N",
         ),
         explain: Explain {
             why: "A datagram longer than the receive size is cut to its first BUF bytes on Linux and macOS (the rest is dropped silently); on Windows the receive raises an error. Either way the server must go on.",
