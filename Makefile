@@ -30,9 +30,10 @@ demo-faulty: build
 test:
 	$(CARGO) test --workspace
 
-## The verdict matrix alone, RUNS times in a row (default 10).
+## The verdict matrix alone, RUNS times in a row (default 10); ONLY=a,b keeps the fixtures whose name contains a or b.
+ONLY ?=
 matrix:
-	SOCKSPEC_MATRIX_RUNS=$(RUNS) $(CARGO) test -p sockspec --test matrix -- --nocapture
+	SOCKSPEC_MATRIX_ONLY=$(ONLY) SOCKSPEC_MATRIX_RUNS=$(RUNS) $(CARGO) test -p sockspec --test matrix -- --nocapture
 
 ## Every correct fixture N times under CPU load (default 200); prints how many verdicts differed.
 N ?= 200

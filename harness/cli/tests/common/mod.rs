@@ -67,10 +67,17 @@ pub fn manifest() -> Manifest {
 }
 
 /// The fixtures this machine can run, saying which it leaves out and why.
+///
+/// `SOCKSPEC_MATRIX_ONLY=TEXT` keeps the fixtures whose name contains TEXT
+/// (several, comma-separated), to rerun a few while working on them.
 pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
     let ipv6 = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
+    let only: Vec<String> = std::env::var("SOCKSPEC_MATRIX_ONLY")
+        .map(|s| s.split(',').map(str::to_owned).filter(|t| !t.is_empty()).collect())
+        .unwrap_or_default();
     fixtures
         .into_iter()
+        .filter(|f| only.is_empty() || only.iter().any(|t| f.name.contains(t.as_str())))
         .filter(|f| {
             let runs = ipv6 || !f.needs_ipv6;
             if !runs {
