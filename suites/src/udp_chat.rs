@@ -206,14 +206,15 @@ fn client_skip() -> Check {
         explain: Explain {
             why: "An empty send is a datagram on UDP, and the receive after it waits for an answer that may never come; a message to an unknown contact has nowhere to go.",
             mistake: "msg = input('message: ')\ns.sendto(msg.encode(), contacts.get(name, default))",
-            fix: "if not msg: continue; if name not in contacts: ask again; and quit goes back to choosing a contact.",
+            fix: "if not msg: continue; if name not in contacts: ask again, or skip every message until quit; and quit goes back to choosing a contact.",
         },
         ..client(
             "udp-chat.client.skip",
             Level::Must,
             "empty messages and unknown contacts send nothing; quit goes back to choosing",
             "an empty message sends nothing; after the quit word and an unknown contact, a \
-             message sends nothing; after the contact is chosen again, the next message is sent",
+             message sends nothing; after the quit word again and a known contact, the next \
+             message is sent",
             Body::Conversation(|p: &Profile| {
                 if p.contact_each {
                     // The contact comes with every message: an unknown one
@@ -225,9 +226,16 @@ fn client_skip() -> Check {
                 }
                 let c = choose_contact(Conversation::new(), p).input("\n");
                 let c = message(c, p, "after the empty message", "ok one");
+                // A client that refuses an unknown contact asks again and
+                // takes the message and the quit word after it for names it
+                // also refuses; one that keeps the unknown contact skips
+                // the message and goes back to choosing at the quit word.
+                // Either way the known contact typed next is chosen.
+                let quit = format!("{}\n", p.quit_or("quit"));
                 let c = c
-                    .input(&format!("{}\n", p.quit_or("quit")))
-                    .input("NOBODY-KNOWN\nto nobody\n");
+                    .input(&quit)
+                    .input("NOBODY-KNOWN\nto nobody\n")
+                    .input(&quit);
                 let c = choose_contact(c, p);
                 message(c, p, "back with a contact", "ok two")
             }),
@@ -256,6 +264,80 @@ mod tests {
                 ("udp-chat.client.skip", Level::Must),
             ]
         );
+    }
+
+    use sockspec_engine::steps::{DatagramStep, StdioStep, Step};
+
+    /// The lines `client.skip` types under the default profile with the
+    /// contact TOM, and the messages it expects sent, in order.
+    fn skip_script() -> (Vec<String>, Vec<String>) {
+        let check = client_skip();
+        let Body::Conversation(build) = check.body else {
+            panic!("client.skip is one fixed conversation")
+        };
+        let profile = Profile {
+            contact: "TOM".into(),
+            ..Profile::default()
+        };
+        let mut typed = Vec::new();
+        let mut sent = Vec::new();
+        for step in build(&profile).steps {
+            match step {
+                Step::Stdio(StdioStep::Input(bytes)) => {
+                    typed.extend(String::from_utf8(bytes).unwrap().lines().map(str::to_owned))
+                }
+                Step::Datagram(DatagramStep::Expect {
+                    want: DatagramWant::Exactly(bytes),
+                    ..
+                }) => sent.push(String::from_utf8(bytes).unwrap()),
+                _ => {}
+            }
+        }
+        (typed, sent)
+    }
+
+    /// What a chat client sends for `typed`: `refuses` asks again for an
+    /// unknown contact; otherwise it keeps the contact, skipping every
+    /// message, until `quit` (the course material's own loop).
+    fn chat_client(typed: &[String], refuses: bool) -> Vec<String> {
+        let contacts = ["TOM", "JERRY"];
+        let mut lines = typed.iter().map(|l| l.trim());
+        let mut sent = Vec::new();
+        while let Some(name) = lines.next() {
+            if refuses && !contacts.contains(&name) {
+                continue;
+            }
+            for msg in lines.by_ref() {
+                if msg == "quit" {
+                    break;
+                }
+                if msg.is_empty() || !contacts.contains(&name) {
+                    continue;
+                }
+                sent.push(msg.to_owned());
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn skip_is_passed_by_a_client_that_refuses_an_unknown_contact() {
+        let (typed, expected) = skip_script();
+        assert_eq!(chat_client(&typed, true), expected);
+    }
+
+    #[test]
+    fn skip_is_passed_by_a_client_that_keeps_an_unknown_contact_until_quit() {
+        let (typed, expected) = skip_script();
+        assert_eq!(chat_client(&typed, false), expected);
+    }
+
+    #[test]
+    fn skip_expects_no_message_to_an_unknown_contact() {
+        let (typed, expected) = skip_script();
+        assert!(typed.iter().any(|l| l == "NOBODY-KNOWN"), "{typed:?}");
+        assert!(expected.iter().all(|m| m != "to nobody"), "{expected:?}");
+        assert_eq!(expected.len(), 2, "{expected:?}");
     }
 
     #[test]
