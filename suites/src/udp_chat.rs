@@ -106,10 +106,15 @@ fn two_clients() -> Check {
             "two clients write before any reply is typed; the first reply goes to the first \
              client, the second to the second",
             Body::Conversation(|_| {
+                // Before the first reply is typed the server has taken
+                // every datagram it will: one that handles a message at a
+                // time has left the second queued, one with a receiving
+                // thread has taken it, whatever the scheduler did.
                 Conversation::new()
                     .send_datagram(U1, "first, from one")
                     .send_datagram(U2, "then, from two")
                     .expect_output("first, from one")
+                    .settle()
                     .input("reply to one\n")
                     .expect_output("then, from two")
                     .input("reply to two\n")
