@@ -485,6 +485,7 @@ fn run_suite(args: RunArgs) -> i32 {
     }
 
     fleet::install_interrupt_handler();
+    let remote = matches!(target, TargetSpec::Remote { .. });
     let config = RunConfig {
         suite: &suite,
         target,
@@ -523,6 +524,10 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(summary) if summary.count(Verdict::Fail) > 0 => exit::CHECK_FAILED,
         Ok(summary) if summary.count(Verdict::Error) > 0 => exit::HARNESS_ERROR,
         Ok(_) => exit::OK,
+        Err(RunError::TargetFailed(msg)) if remote => {
+            eprintln!("error: {msg}");
+            exit::TARGET_FAILED
+        }
         Err(RunError::TargetFailed(msg)) => {
             eprintln!("error: the target could not be started: {msg}");
             exit::TARGET_FAILED

@@ -582,14 +582,25 @@ fn an_ipv6_client_with_its_port_written_in_the_code_is_served_on_that_port() {
     assert!(from.starts_with("[::1]:"), "{accepted}");
 }
 
+/// This test process as `describe_holders` names a holder: its pid and
+/// the start of its command line.
+fn this_process() -> (String, String) {
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap();
+    let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    (
+        format!("pid {}", std::process::id()),
+        String::from_utf8_lossy(program).into_owned(),
+    )
+}
+
 #[test]
-fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix() {
+fn a_client_port_held_by_another_program_stops_the_run_with_exit_3_naming_it_and_the_fix() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let client = format!("python3 fixtures/tcp-upper/client.py {port}");
     // On a private loopback per check the port held outside is no obstacle;
     // on the machine's own loopback it is.
-    let (code, _, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
+    let (code, out, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
         "run",
         "tcp-upper",
         "--client",
@@ -597,14 +608,64 @@ fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix()
         "--port",
         &port,
     ]));
-    assert_eq!(code, 4, "{err}");
+    assert_eq!(code, 3, "{err}");
+    let (pid, program) = this_process();
     assert!(
         err.contains(&format!(
             "could not listen on 127.0.0.1:{port} for the client"
-        )) && err.contains("another program holds port")
+        )) && err.contains(&pid)
+            && err.contains(&program)
             && err.contains("--port"),
         "{err}"
     );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn a_udp_client_port_held_by_another_program_stops_the_run_with_exit_3_naming_it() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let client = format!("python3 fixtures/udp-upper/client.py {port}");
+    let (code, _, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
+        "run",
+        "udp-upper",
+        "--client",
+        &client,
+        "--port",
+        &port,
+    ]));
+    assert_eq!(code, 3, "{err}");
+    let (pid, program) = this_process();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains(&pid) && err.contains(&program),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_target_where_nothing_listens_stops_before_any_check_with_exit_3() {
+    let port = free_port();
+    let (code, out, err) =
+        stdout_of(cmd().args(["run", "tcp-upper", "--target", &format!("127.0.0.1:{port}")]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains(&format!("nothing listens on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn a_udp_target_where_nothing_is_bound_stops_before_any_check_with_exit_3() {
+    let port = free_udp_port();
+    let (code, out, err) =
+        stdout_of(cmd().args(["run", "udp-upper", "--target", &format!("127.0.0.1:{port}")]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains(&format!("nothing listens on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
 }
 
 #[test]
