@@ -31,7 +31,10 @@ use sockspec_engine::verdict::Verdict;
                   remote commands, file upload...) as a black box over loopback, cuts its traffic on \
                   purpose, watches its process, and gives a verdict per check.",
     after_help = "Exit status: 0 no MUST check failed; 1 a MUST check failed; 2 bad usage; \
-                  3 the target could not be started or never listened; 4 the harness failed; \
+                  3 the target could not be started or never listened, nothing listens on \
+                  --target, or a fixed port is held by another process (named); \
+                  4 the harness itself failed, or a check ended in ERROR (a fault of the \
+                  harness or the machine, never counted against the program); \
                   130 interrupted.\n\nExamples:\n  \
                   sockspec list\n  \
                   sockspec explain tcp-upper.no-spin\n  \

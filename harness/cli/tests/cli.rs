@@ -669,6 +669,23 @@ fn a_udp_target_where_nothing_is_bound_stops_before_any_check_with_exit_3() {
 }
 
 #[test]
+fn help_says_what_each_exit_status_means_as_the_readme_does() {
+    let (code, out, _) = stdout_of(cmd().arg("--help"));
+    assert_eq!(code, 0);
+    let help = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in [
+        "0 no MUST check failed",
+        "1 a MUST check failed",
+        "2 bad usage",
+        "3 the target could not be started or never listened",
+        "4 the harness itself failed, or a check ended in ERROR",
+        "130 interrupted",
+    ] {
+        assert!(help.contains(words), "{words:?} missing from:\n{out}");
+    }
+}
+
+#[test]
 fn a_server_with_relative_paths_runs_in_the_folder_given_with_workdir() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
