@@ -499,10 +499,17 @@ fn run_suite(args: RunArgs) -> i32 {
         selection,
     };
     let mut write_failed = None;
+    // The check under way, for an interrupt to name.
+    let mut running: Option<String> = None;
     let outcome = run::run(&config, &mut |event: &RunEvent| {
         // What an interrupt causes is not the target's doing: not reported.
         if fleet::interrupted() {
             return;
+        }
+        match event {
+            RunEvent::CheckStarted { id, .. } => running = Some(id.to_string()),
+            RunEvent::CheckFinished { .. } => running = None,
+            _ => {}
         }
         for r in reporters.iter_mut() {
             if let Err(e) = r.report(event) {
@@ -515,8 +522,14 @@ fn run_suite(args: RunArgs) -> i32 {
         // The handler ends every target; the bound only guards against a
         // kill that never returns.
         fleet::await_interrupt_handled(Duration::from_secs(10));
+        // A process killed as its parent died was re-parented to the
+        // harness: exiting before reaping it would leave it to init.
+        fleet::reap_children(Timing::REAP);
         drop(reporters);
-        eprintln!("\nsockspec: interrupted; every target process was ended");
+        let during = running
+            .map(|id| format!(" during {id}"))
+            .unwrap_or_default();
+        eprintln!("\nsockspec: interrupted{during}; every target process was ended");
         return exit::INTERRUPTED;
     }
     if let Some(e) = write_failed {
