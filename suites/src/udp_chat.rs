@@ -9,7 +9,7 @@
 //! before every message (`contact_each`), a datagram of their own when a
 //! contact is chosen (`announce`), another quit word (`quit`).
 
-use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
 use sockspec_engine::level::Level;
@@ -39,6 +39,20 @@ pub fn suite() -> Suite {
         name: "udp-chat",
         transport: Transport::Datagram,
         summary: "UDP chat: the server prints each message and sends back a typed reply",
+        wire: Wire {
+            server: "Bind a UDP socket; for each datagram, print the sender's address and the \
+                     message (UTF-8 text, Chinese included), then read one line typed on \
+                     standard input and send it, without the newline, as one datagram to that \
+                     sender, from the bound socket. Each reply goes to the sender of the message \
+                     it answers, even when another client wrote in the meantime.",
+            client: "Read a contact name from standard input (the contacts are fixed in the \
+                     program, and all of them are the server's address here). Then read \
+                     messages: the quit word goes back to choosing a contact; empty lines, and \
+                     every message while the chosen name is unknown or empty, are skipped \
+                     without sending (asking for the contact again at once does as well); \
+                     anything else is sent as one UTF-8 datagram, and one reply datagram is \
+                     received and printed with its sender's address.",
+        },
         sanity: |_| relay(Conversation::new(), U1, "sanity check", "sanity reply"),
         params: &[
             ParamSpec::CONTACT,

@@ -1,5 +1,8 @@
 //! `sockspec`: run a protocol suite against a server or client, list the
-//! checks, or serve a reference implementation.
+//! checks, print the protocol reference, or serve a reference
+//! implementation.
+
+mod spec;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -38,6 +41,7 @@ use sockspec_engine::verdict::Verdict;
                   130 interrupted.\n\nExamples:\n  \
                   sockspec list\n  \
                   sockspec explain tcp-upper.no-spin\n  \
+                  sockspec spec udp-chat\n  \
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
@@ -57,6 +61,13 @@ enum Command {
     },
     /// Run a suite's checks against a server or a client.
     Run(Box<RunArgs>),
+    /// Print the protocol reference as Markdown, from the suites: what
+    /// goes on the wire, the parameters with their defaults, and every
+    /// check's id, level and requirement.
+    Spec {
+        /// Only this suite (every suite, with what they share, otherwise).
+        suite: Option<String>,
+    },
     /// Explain a check: what it requires, why, the mistake that usually
     /// breaks it and the fix.
     Explain {
@@ -157,6 +168,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
         Command::Run(args) => run_suite(*args),
+        Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
         Command::Serve {
             suite,
@@ -233,6 +245,25 @@ fn list(only: Option<&str>) -> i32 {
         }
     }
     exit::OK
+}
+
+fn print_spec(only: Option<&str>) -> i32 {
+    let suites = sockspec_suites::all();
+    let text = match only {
+        None => spec::reference(&suites),
+        Some(name) => match suites.iter().find(|s| s.name == name) {
+            Some(s) => spec::suite(s),
+            None => return unknown_suite(name),
+        },
+    };
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: could not write the reference: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
 }
 
 fn explain(id: &str) -> i32 {

@@ -669,6 +669,51 @@ fn a_udp_target_where_nothing_is_bound_stops_before_any_check_with_exit_3() {
 }
 
 #[test]
+fn spec_of_a_suite_prints_its_wire_parameters_and_checks_as_markdown() {
+    let (code, out, _) = stdout_of(cmd().args(["spec", "udp-chat"]));
+    assert_eq!(code, 0);
+    for words in [
+        "## `udp-chat`",
+        "**Server.**",
+        "**Client.**",
+        "| `contact` | the contact name the chat client is given | text | TOM |",
+        "| `udp-chat.two-clients` | MUST |",
+        "- `udp-chat.client.skip`: ",
+    ] {
+        assert!(out.contains(words), "{words:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("tcp-upper"), "{out}");
+}
+
+#[test]
+fn spec_of_an_unknown_suite_is_a_usage_error_that_names_the_suites() {
+    let (code, _, err) = stdout_of(cmd().args(["spec", "udp-chatt"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean udp-chat?"), "{err}");
+}
+
+#[test]
+fn docs_protocols_md_is_what_sockspec_spec_prints() {
+    let (code, printed, _) = stdout_of(cmd().arg("spec"));
+    assert_eq!(code, 0);
+    let path = repo_root().join("docs/protocols.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != printed {
+        let line = committed
+            .lines()
+            .zip(printed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(printed.lines().count()));
+        panic!(
+            "{} is not what `sockspec spec` prints (first difference at line {}): \
+             run `make docs` and commit the file",
+            path.display(),
+            line + 1
+        );
+    }
+}
+
+#[test]
 fn help_says_what_each_exit_status_means_as_the_readme_does() {
     let (code, out, _) = stdout_of(cmd().arg("--help"));
     assert_eq!(code, 0);
