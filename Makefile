@@ -5,7 +5,7 @@ CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
 
-.PHONY: demo demo-faulty install test matrix soak hygiene spin fuzz bench build lint clean
+.PHONY: demo demo-faulty install test matrix soak hygiene spin fuzz bench build lint docs clean
 
 build:
 	$(CARGO) build --release --quiet -p sockspec
@@ -60,6 +60,10 @@ fuzz:
 BENCH_RUNS ?= 10
 bench: build
 	python3 scripts/bench.py $(SOCKSPEC) $(BENCH_RUNS)
+
+## The protocol reference, docs/protocols.md, printed from the suites (a test holds the file to it).
+docs: build
+	$(SOCKSPEC) spec > docs/protocols.md
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -6,7 +6,7 @@
 //! client that receives once per command reads every answer one command
 //! late.
 
-use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::level::Level;
 use sockspec_engine::steps::Sock;
@@ -27,6 +27,14 @@ pub fn suite() -> Suite {
         name: "cmd-udp",
         transport: Transport::Datagram,
         summary: "remote commands over UDP: stderr and stdout as two datagrams",
+        wire: Wire {
+            server: "Bind a UDP socket; for each datagram, run it as a command through the \
+                     shell and send back two datagrams to its sender: the command's stderr, \
+                     then its stdout, either possibly empty (an empty datagram is still sent).",
+            client: "For each line of standard input: send it as one datagram; receive two \
+                     datagrams, stderr then stdout, and print them. A client that receives one \
+                     datagram per command reads every answer one command late.",
+        },
         sanity: |_| {
             Conversation::new()
                 .send_datagram(U1, "echo sanity")

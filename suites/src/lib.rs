@@ -78,6 +78,17 @@ mod tests {
     }
 
     #[test]
+    fn every_suite_says_what_goes_on_the_wire_for_each_side() {
+        for suite in all() {
+            assert!(
+                !suite.wire.server.trim().is_empty() && !suite.wire.client.trim().is_empty(),
+                "{}",
+                suite.name
+            );
+        }
+    }
+
+    #[test]
     fn every_check_explains_itself() {
         for suite in all() {
             for check in &suite.checks {

@@ -7,7 +7,7 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite};
+use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::{Cut, Gap};
 use sockspec_engine::expect::Want;
@@ -48,6 +48,21 @@ pub fn suite() -> Suite {
         name: "tcp-upper",
         transport: Transport::Stream,
         summary: "uppercase echo over TCP",
+        wire: Wire {
+            server: "Bind (with `SO_REUSEADDR`), listen with a backlog, then forever: accept a \
+                     connection; then loop: receive up to BUF bytes; on zero bytes or a reset, \
+                     close the connection and go back to accept; otherwise send `upper` of what \
+                     arrived, all of it. `upper(b)` is `b` with each ASCII letter `a`-`z` turned \
+                     into `A`-`Z` and every other byte unchanged (Python's `bytes.upper()`). TCP \
+                     is a byte stream: one send is not one receive, so pieces may arrive merged \
+                     or split, and the answer may leave in any number of pieces. Serving one \
+                     client at a time is enough; serving several at once is allowed.",
+            client: "Connect; then for each line of standard input: strip surrounding white \
+                     space; skip it if empty (sending nothing would leave the receive after it \
+                     waiting forever); send its UTF-8 bytes, without the newline; receive up to \
+                     BUF bytes and print them decoded. Stop at end of input, or at the quit line \
+                     where the profile names one.",
+        },
         sanity: |_| echo(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
         params: &[ParamSpec::BUF, ParamSpec::QUIT],
         checks: vec![

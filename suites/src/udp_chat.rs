@@ -9,7 +9,7 @@
 //! before every message (`contact_each`), a datagram of their own when a
 //! contact is chosen (`announce`), another quit word (`quit`).
 
-use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
 use sockspec_engine::level::Level;
@@ -39,6 +39,20 @@ pub fn suite() -> Suite {
         name: "udp-chat",
         transport: Transport::Datagram,
         summary: "UDP chat: the server prints each message and sends back a typed reply",
+        wire: Wire {
+            server: "Bind a UDP socket; for each datagram, print the sender's address and the \
+                     message (UTF-8 text, Chinese included), then read one line typed on \
+                     standard input and send it, without the newline, as one datagram to that \
+                     sender, from the bound socket. Each reply goes to the sender of the message \
+                     it answers, even when another client wrote in the meantime.",
+            client: "Read a contact name from standard input (the contacts are fixed in the \
+                     program, and all of them are the server's address here). Then read \
+                     messages: the quit word goes back to choosing a contact; empty lines, and \
+                     every message while the chosen name is unknown or empty, are skipped \
+                     without sending (asking for the contact again at once does as well); \
+                     anything else is sent as one UTF-8 datagram, and one reply datagram is \
+                     received and printed with its sender's address.",
+        },
         sanity: |_| relay(Conversation::new(), U1, "sanity check", "sanity reply"),
         params: &[
             ParamSpec::CONTACT,
@@ -106,10 +120,15 @@ fn two_clients() -> Check {
             "two clients write before any reply is typed; the first reply goes to the first \
              client, the second to the second",
             Body::Conversation(|_| {
+                // Before the first reply is typed the server has taken
+                // every datagram it will: one that handles a message at a
+                // time has left the second queued, one with a receiving
+                // thread has taken it, whatever the scheduler did.
                 Conversation::new()
                     .send_datagram(U1, "first, from one")
                     .send_datagram(U2, "then, from two")
                     .expect_output("first, from one")
+                    .settle()
                     .input("reply to one\n")
                     .expect_output("then, from two")
                     .input("reply to two\n")
@@ -206,14 +225,15 @@ fn client_skip() -> Check {
         explain: Explain {
             why: "An empty send is a datagram on UDP, and the receive after it waits for an answer that may never come; a message to an unknown contact has nowhere to go.",
             mistake: "msg = input('message: ')\ns.sendto(msg.encode(), contacts.get(name, default))",
-            fix: "if not msg: continue; if name not in contacts: ask again; and quit goes back to choosing a contact.",
+            fix: "if not msg: continue; if name not in contacts: ask again, or skip every message until quit; and quit goes back to choosing a contact.",
         },
         ..client(
             "udp-chat.client.skip",
             Level::Must,
             "empty messages and unknown contacts send nothing; quit goes back to choosing",
             "an empty message sends nothing; after the quit word and an unknown contact, a \
-             message sends nothing; after the contact is chosen again, the next message is sent",
+             message sends nothing; after the quit word again and a known contact, the next \
+             message is sent",
             Body::Conversation(|p: &Profile| {
                 if p.contact_each {
                     // The contact comes with every message: an unknown one
@@ -225,9 +245,16 @@ fn client_skip() -> Check {
                 }
                 let c = choose_contact(Conversation::new(), p).input("\n");
                 let c = message(c, p, "after the empty message", "ok one");
+                // A client that refuses an unknown contact asks again and
+                // takes the message and the quit word after it for names it
+                // also refuses; one that keeps the unknown contact skips
+                // the message and goes back to choosing at the quit word.
+                // Either way the known contact typed next is chosen.
+                let quit = format!("{}\n", p.quit_or("quit"));
                 let c = c
-                    .input(&format!("{}\n", p.quit_or("quit")))
-                    .input("NOBODY-KNOWN\nto nobody\n");
+                    .input(&quit)
+                    .input("NOBODY-KNOWN\nto nobody\n")
+                    .input(&quit);
                 let c = choose_contact(c, p);
                 message(c, p, "back with a contact", "ok two")
             }),
@@ -256,6 +283,80 @@ mod tests {
                 ("udp-chat.client.skip", Level::Must),
             ]
         );
+    }
+
+    use sockspec_engine::steps::{DatagramStep, StdioStep, Step};
+
+    /// The lines `client.skip` types under the default profile with the
+    /// contact TOM, and the messages it expects sent, in order.
+    fn skip_script() -> (Vec<String>, Vec<String>) {
+        let check = client_skip();
+        let Body::Conversation(build) = check.body else {
+            panic!("client.skip is one fixed conversation")
+        };
+        let profile = Profile {
+            contact: "TOM".into(),
+            ..Profile::default()
+        };
+        let mut typed = Vec::new();
+        let mut sent = Vec::new();
+        for step in build(&profile).steps {
+            match step {
+                Step::Stdio(StdioStep::Input(bytes)) => {
+                    typed.extend(String::from_utf8(bytes).unwrap().lines().map(str::to_owned))
+                }
+                Step::Datagram(DatagramStep::Expect {
+                    want: DatagramWant::Exactly(bytes),
+                    ..
+                }) => sent.push(String::from_utf8(bytes).unwrap()),
+                _ => {}
+            }
+        }
+        (typed, sent)
+    }
+
+    /// What a chat client sends for `typed`: `refuses` asks again for an
+    /// unknown contact; otherwise it keeps the contact, skipping every
+    /// message, until `quit` (the course material's own loop).
+    fn chat_client(typed: &[String], refuses: bool) -> Vec<String> {
+        let contacts = ["TOM", "JERRY"];
+        let mut lines = typed.iter().map(|l| l.trim());
+        let mut sent = Vec::new();
+        while let Some(name) = lines.next() {
+            if refuses && !contacts.contains(&name) {
+                continue;
+            }
+            for msg in lines.by_ref() {
+                if msg == "quit" {
+                    break;
+                }
+                if msg.is_empty() || !contacts.contains(&name) {
+                    continue;
+                }
+                sent.push(msg.to_owned());
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn skip_is_passed_by_a_client_that_refuses_an_unknown_contact() {
+        let (typed, expected) = skip_script();
+        assert_eq!(chat_client(&typed, true), expected);
+    }
+
+    #[test]
+    fn skip_is_passed_by_a_client_that_keeps_an_unknown_contact_until_quit() {
+        let (typed, expected) = skip_script();
+        assert_eq!(chat_client(&typed, false), expected);
+    }
+
+    #[test]
+    fn skip_expects_no_message_to_an_unknown_contact() {
+        let (typed, expected) = skip_script();
+        assert!(typed.iter().any(|l| l == "NOBODY-KNOWN"), "{typed:?}");
+        assert!(expected.iter().all(|m| m != "to nobody"), "{expected:?}");
+        assert_eq!(expected.len(), 2, "{expected:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! an empty datagram is still a datagram; a reply can be lost, and a
 //! receive without a timeout then waits forever.
 
-use sockspec_engine::check::{Body, Check, Explain, Suite};
+use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
 use sockspec_engine::level::Level;
@@ -32,6 +32,19 @@ pub fn suite() -> Suite {
         name: "udp-upper",
         transport: Transport::Datagram,
         summary: "uppercase echo over UDP",
+        wire: Wire {
+            server: "Bind a UDP socket; forever: receive one datagram of up to BUF bytes and \
+                     its sender's address; send one datagram holding `upper` of it back to that \
+                     address, from the bound socket. A datagram is received whole or not at all, \
+                     never merged with another; one longer than BUF is cut to its first BUF \
+                     bytes (on Linux); an empty datagram is still a datagram, and should get an \
+                     empty one back.",
+            client: "For each line of standard input: strip it; skip it if empty (on UDP an \
+                     empty send is a datagram); send it as one datagram to the server; receive \
+                     one datagram and print it (the course client also prints the sender's \
+                     address). A reply can be lost: a receive without a timeout then waits \
+                     forever.",
+        },
         sanity: |_| echo(Conversation::new(), U1, b"sanity check"),
         params: &[ParamSpec::BUF],
         checks: vec![

@@ -1,5 +1,8 @@
 //! `sockspec`: run a protocol suite against a server or client, list the
-//! checks, or serve a reference implementation.
+//! checks, print the protocol reference, or serve a reference
+//! implementation.
+
+mod spec;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -31,10 +34,14 @@ use sockspec_engine::verdict::Verdict;
                   remote commands, file upload...) as a black box over loopback, cuts its traffic on \
                   purpose, watches its process, and gives a verdict per check.",
     after_help = "Exit status: 0 no MUST check failed; 1 a MUST check failed; 2 bad usage; \
-                  3 the target could not be started or never listened; 4 the harness failed; \
+                  3 the target could not be started or never listened, nothing listens on \
+                  --target, or a fixed port is held by another process (named); \
+                  4 the harness itself failed, or a check ended in ERROR (a fault of the \
+                  harness or the machine, never counted against the program); \
                   130 interrupted.\n\nExamples:\n  \
                   sockspec list\n  \
                   sockspec explain tcp-upper.no-spin\n  \
+                  sockspec spec udp-chat\n  \
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
@@ -54,6 +61,13 @@ enum Command {
     },
     /// Run a suite's checks against a server or a client.
     Run(Box<RunArgs>),
+    /// Print the protocol reference as Markdown, from the suites: what
+    /// goes on the wire, the parameters with their defaults, and every
+    /// check's id, level and requirement.
+    Spec {
+        /// Only this suite (every suite, with what they share, otherwise).
+        suite: Option<String>,
+    },
     /// Explain a check: what it requires, why, the mistake that usually
     /// breaks it and the fix.
     Explain {
@@ -154,6 +168,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
         Command::Run(args) => run_suite(*args),
+        Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
         Command::Serve {
             suite,
@@ -230,6 +245,25 @@ fn list(only: Option<&str>) -> i32 {
         }
     }
     exit::OK
+}
+
+fn print_spec(only: Option<&str>) -> i32 {
+    let suites = sockspec_suites::all();
+    let text = match only {
+        None => spec::reference(&suites),
+        Some(name) => match suites.iter().find(|s| s.name == name) {
+            Some(s) => spec::suite(s),
+            None => return unknown_suite(name),
+        },
+    };
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: could not write the reference: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
 }
 
 fn explain(id: &str) -> i32 {
@@ -485,6 +519,7 @@ fn run_suite(args: RunArgs) -> i32 {
     }
 
     fleet::install_interrupt_handler();
+    let remote = matches!(target, TargetSpec::Remote { .. });
     let config = RunConfig {
         suite: &suite,
         target,
@@ -495,10 +530,17 @@ fn run_suite(args: RunArgs) -> i32 {
         selection,
     };
     let mut write_failed = None;
+    // The check under way, for an interrupt to name.
+    let mut running: Option<String> = None;
     let outcome = run::run(&config, &mut |event: &RunEvent| {
         // What an interrupt causes is not the target's doing: not reported.
         if fleet::interrupted() {
             return;
+        }
+        match event {
+            RunEvent::CheckStarted { id, .. } => running = Some(id.to_string()),
+            RunEvent::CheckFinished { .. } => running = None,
+            _ => {}
         }
         for r in reporters.iter_mut() {
             if let Err(e) = r.report(event) {
@@ -511,8 +553,14 @@ fn run_suite(args: RunArgs) -> i32 {
         // The handler ends every target; the bound only guards against a
         // kill that never returns.
         fleet::await_interrupt_handled(Duration::from_secs(10));
+        // A process killed as its parent died was re-parented to the
+        // harness: exiting before reaping it would leave it to init.
+        fleet::reap_children(Timing::REAP);
         drop(reporters);
-        eprintln!("\nsockspec: interrupted; every target process was ended");
+        let during = running
+            .map(|id| format!(" during {id}"))
+            .unwrap_or_default();
+        eprintln!("\nsockspec: interrupted{during}; every target process was ended");
         return exit::INTERRUPTED;
     }
     if let Some(e) = write_failed {
@@ -523,6 +571,10 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(summary) if summary.count(Verdict::Fail) > 0 => exit::CHECK_FAILED,
         Ok(summary) if summary.count(Verdict::Error) > 0 => exit::HARNESS_ERROR,
         Ok(_) => exit::OK,
+        Err(RunError::TargetFailed(msg)) if remote => {
+            eprintln!("error: {msg}");
+            exit::TARGET_FAILED
+        }
         Err(RunError::TargetFailed(msg)) => {
             eprintln!("error: the target could not be started: {msg}");
             exit::TARGET_FAILED

@@ -582,14 +582,25 @@ fn an_ipv6_client_with_its_port_written_in_the_code_is_served_on_that_port() {
     assert!(from.starts_with("[::1]:"), "{accepted}");
 }
 
+/// This test process as `describe_holders` names a holder: its pid and
+/// the start of its command line.
+fn this_process() -> (String, String) {
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap();
+    let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    (
+        format!("pid {}", std::process::id()),
+        String::from_utf8_lossy(program).into_owned(),
+    )
+}
+
 #[test]
-fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix() {
+fn a_client_port_held_by_another_program_stops_the_run_with_exit_3_naming_it_and_the_fix() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let client = format!("python3 fixtures/tcp-upper/client.py {port}");
     // On a private loopback per check the port held outside is no obstacle;
     // on the machine's own loopback it is.
-    let (code, _, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
+    let (code, out, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
         "run",
         "tcp-upper",
         "--client",
@@ -597,14 +608,126 @@ fn a_client_port_held_by_another_program_is_an_error_that_names_it_and_the_fix()
         "--port",
         &port,
     ]));
-    assert_eq!(code, 4, "{err}");
+    assert_eq!(code, 3, "{err}");
+    let (pid, program) = this_process();
     assert!(
         err.contains(&format!(
             "could not listen on 127.0.0.1:{port} for the client"
-        )) && err.contains("another program holds port")
+        )) && err.contains(&pid)
+            && err.contains(&program)
             && err.contains("--port"),
         "{err}"
     );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn a_udp_client_port_held_by_another_program_stops_the_run_with_exit_3_naming_it() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let client = format!("python3 fixtures/udp-upper/client.py {port}");
+    let (code, _, err) = stdout_of(cmd().env("SOCKSPEC_ISOLATION", "shared").args([
+        "run",
+        "udp-upper",
+        "--client",
+        &client,
+        "--port",
+        &port,
+    ]));
+    assert_eq!(code, 3, "{err}");
+    let (pid, program) = this_process();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains(&pid) && err.contains(&program),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_target_where_nothing_listens_stops_before_any_check_with_exit_3() {
+    let port = free_port();
+    let (code, out, err) =
+        stdout_of(cmd().args(["run", "tcp-upper", "--target", &format!("127.0.0.1:{port}")]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains(&format!("nothing listens on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn a_udp_target_where_nothing_is_bound_stops_before_any_check_with_exit_3() {
+    let port = free_udp_port();
+    let (code, out, err) =
+        stdout_of(cmd().args(["run", "udp-upper", "--target", &format!("127.0.0.1:{port}")]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains(&format!("nothing listens on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!out.contains("PASS") && !out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn spec_of_a_suite_prints_its_wire_parameters_and_checks_as_markdown() {
+    let (code, out, _) = stdout_of(cmd().args(["spec", "udp-chat"]));
+    assert_eq!(code, 0);
+    for words in [
+        "## `udp-chat`",
+        "**Server.**",
+        "**Client.**",
+        "| `contact` | the contact name the chat client is given | text | TOM |",
+        "| `udp-chat.two-clients` | MUST |",
+        "- `udp-chat.client.skip`: ",
+    ] {
+        assert!(out.contains(words), "{words:?} missing from:\n{out}");
+    }
+    assert!(!out.contains("tcp-upper"), "{out}");
+}
+
+#[test]
+fn spec_of_an_unknown_suite_is_a_usage_error_that_names_the_suites() {
+    let (code, _, err) = stdout_of(cmd().args(["spec", "udp-chatt"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean udp-chat?"), "{err}");
+}
+
+#[test]
+fn docs_protocols_md_is_what_sockspec_spec_prints() {
+    let (code, printed, _) = stdout_of(cmd().arg("spec"));
+    assert_eq!(code, 0);
+    let path = repo_root().join("docs/protocols.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != printed {
+        let line = committed
+            .lines()
+            .zip(printed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(printed.lines().count()));
+        panic!(
+            "{} is not what `sockspec spec` prints (first difference at line {}): \
+             run `make docs` and commit the file",
+            path.display(),
+            line + 1
+        );
+    }
+}
+
+#[test]
+fn help_says_what_each_exit_status_means_as_the_readme_does() {
+    let (code, out, _) = stdout_of(cmd().arg("--help"));
+    assert_eq!(code, 0);
+    let help = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in [
+        "0 no MUST check failed",
+        "1 a MUST check failed",
+        "2 bad usage",
+        "3 the target could not be started or never listened",
+        "4 the harness itself failed, or a check ended in ERROR",
+        "130 interrupted",
+    ] {
+        assert!(help.contains(words), "{words:?} missing from:\n{out}");
+    }
 }
 
 #[test]

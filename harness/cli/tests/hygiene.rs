@@ -1,6 +1,7 @@
 //! Process hygiene: a run interrupted at a random moment by SIGINT or
-//! SIGTERM leaves no process of any target behind, no temporary file, and
-//! the terminal as it found it.
+//! SIGTERM leaves no process of any target behind, not even a zombie for
+//! init to reap, no temporary file, and the terminal as it found it; and it
+//! says which check it was in.
 //!
 //! `SOCKSPEC_HYGIENE_ROUNDS=N` sets the number of interrupted runs (default
 //! 8); the moments and signals come from `SOCKSPEC_SEED` (default: the clock).
@@ -121,8 +122,128 @@ fn pty() -> (OwnedFd, OwnedFd) {
     }
 }
 
+/// The tests here one at a time: each tells the harness's leftovers from
+/// the processes it started itself by when they started.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Makes this test process the subreaper of what it starts: a process the
+/// harness leaves unreaped when it exits comes here, not to init, where the
+/// test sees it.
+fn adopt_orphans() {
+    // SAFETY: prctl with these arguments only changes this process's flags.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// When a process started, in clock ticks after boot.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// The processes, zombies included, that became this test's children after
+/// a harness that started at `since` exited: what it left unreaped. Each
+/// is reaped here, so it is reported once.
+fn left_unreaped(since: u64) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let started = f.get(19).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        if f.get(1) == Some(&me.as_str()) && started >= since {
+            let name = head.split_once('(').map_or("", |(_, n)| n);
+            found.push(format!("{pid} ({name}) in state {}", f[0]));
+            // SAFETY: kills and reaps a child of this test process.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+    found
+}
+
+/// Waits for `run` to exit, at most 10 s (then kills it).
+fn exit_of(run: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = run.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            let _ = run.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_interrupted_run_names_its_check_and_reaps_its_children_before_it_exits() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    adopt_orphans();
+    // The server under a shell of its own: killed together, either may
+    // end first, and the harness adopts the server when the shell goes.
+    let server = "python3 fixtures/hostile/slow_answer.py {port} & wait";
+    let mut run = Command::new(sockspec())
+        .current_dir(repo_root())
+        .args([
+            "run",
+            "tcp-upper",
+            "--server",
+            server,
+            "--only",
+            "tcp-upper.echo",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let since = start_time(run.id() as i32).unwrap_or(0);
+    // The answer comes a byte a second: a second in, the check is under way.
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: signals the sockspec process this test started.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGINT);
+    }
+    let status = exit_of(&mut run);
+    let mut err = String::new();
+    if let Some(mut e) = run.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{err}");
+    assert!(
+        err.trim_end()
+            .ends_with("interrupted during tcp-upper.echo; every target process was ended"),
+        "{err}"
+    );
+    let left = left_unreaped(since);
+    assert!(left.is_empty(), "the harness exited leaving {left:?}");
+}
+
 #[test]
 fn an_interrupted_run_leaves_nothing_behind() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    adopt_orphans();
     let rounds: u64 = env_number("SOCKSPEC_HYGIENE_ROUNDS", 8);
     let seed = seed();
     let mut rng = Lcg(seed);
@@ -156,6 +277,7 @@ fn an_interrupted_run_leaves_nothing_behind() {
             .stderr(Stdio::from(slave.try_clone().unwrap()))
             .spawn()
             .unwrap();
+        let since = start_time(run.id() as i32).unwrap_or(0);
         // Drain the terminal so the harness never blocks writing to it.
         let mut reader = std::fs::File::from(master);
         let screen = std::thread::spawn(move || {
@@ -174,17 +296,11 @@ fn an_interrupted_run_leaves_nothing_behind() {
         unsafe {
             libc::kill(run.id() as i32, signal);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(st) = run.try_wait().unwrap() {
-                break Some(st);
-            }
-            if Instant::now() >= deadline {
-                let _ = run.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = exit_of(&mut run);
+        let unreaped = left_unreaped(since);
+        if !unreaped.is_empty() {
+            problems.push(format!("{what}: the harness exited leaving {unreaped:?}"));
+        }
         let after = termios(slave.as_raw_fd());
         drop(slave);
         let shown = String::from_utf8_lossy(&screen.join().unwrap()).into_owned();

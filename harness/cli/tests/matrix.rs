@@ -196,6 +196,10 @@ fn every_datagram_fault_of_the_reference_has_a_fixture() {
         ("udp-upper.senders", "connect()s to its first client"),
         ("udp-upper.client.empty-line", "sends empty lines"),
         ("udp-chat.two-clients", "answers the latest sender"),
+        (
+            "udp-chat.two-clients",
+            "a receiving thread and a typing thread",
+        ),
         ("udp-chat.unicode", "GBK"),
         ("udp-chat.client.skip", "sends empty messages"),
         ("cmd-udp.two-datagrams", "in one datagram"),

@@ -165,10 +165,21 @@ impl Check {
     }
 }
 
+/// What goes on the wire, in the words a student implements from: what
+/// each side sends and receives, in order, and what it does with it.
+/// `sockspec spec` prints it above the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wire {
+    pub server: &'static str,
+    pub client: &'static str,
+}
+
 /// A protocol's checks, in the order they run.
 pub struct Suite {
     pub name: &'static str,
     pub summary: &'static str,
+    /// The protocol itself, as the checks hold programs to it.
+    pub wire: Wire,
     /// How the protocol's programs talk: what the harness waits for before
     /// the first check, and which sockets it plays the server with.
     pub transport: Transport,

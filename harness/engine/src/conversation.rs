@@ -205,7 +205,8 @@ impl Conversation {
     }
 
     /// Waits until the target has acted on what it was just sent: it
-    /// closed what the harness closed and sleeps, or it exited.
+    /// closed what the harness closed and sleeps, or it exited; a datagram
+    /// server has taken every datagram it is going to take.
     pub fn settle(self) -> Self {
         self.step(Step::Settle)
     }

@@ -350,6 +350,32 @@ fn interrupt() {
     ended.notify_all();
 }
 
+/// Waits, at most `within`, until the harness has no child process left,
+/// reaping each as it exits; says whether none is left. For the end of the
+/// program, once every target was ended: a process killed just as its
+/// parent died is re-parented to the harness (their subreaper) after its
+/// target's tree was last listed, and exiting without reaping it would
+/// hand it to init as a zombie.
+pub fn reap_children(within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        // SAFETY: reaps any one child of this process, without blocking.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+        if r > 0 {
+            continue;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // ECHILD: no child left.
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        // Children left, none exited yet: they were just SIGKILLed.
+        thread::sleep(Timing::FAST_POLL);
+    }
+}
+
 /// Waits, at most `within`, until the interrupt has ended every run's
 /// targets; says whether it has.
 pub fn await_interrupt_handled(within: Duration) -> bool {

@@ -144,14 +144,22 @@ impl Launched {
     /// its traceback when the check's last step ends) is then seen to have
     /// crashed in this check, with its whole traceback. A correct server
     /// closes within a millisecond; a server that never closes, or spins, is
-    /// left once its processes sleep or the deadline passes. A datagram
-    /// server has no connections to close: it is left once it sleeps (a
-    /// process woken by a datagram is runnable until it blocks again).
+    /// left once its processes sleep or the deadline passes.
+    ///
+    /// A datagram server has no connections to close: it has acted on what
+    /// it was sent once it has taken every datagram it is going to take.
+    /// That is when every thread of it is asleep and its socket's receive
+    /// queue is the same at two looks in a row: a thread woken by a datagram
+    /// is runnable until it blocks again, so no thread is on its way to the
+    /// queue. A server that handles one datagram at a time (asleep reading
+    /// the reply it will type) leaves the next one queued; one with a
+    /// receiving thread has taken it.
     pub fn settle(&mut self, timing: &Timing) {
         let deadline = Instant::now() + timing.deadline(Deadline::Settle);
         let port = self.launch.port;
         let transport = self.launch.transport;
         let mut asleep_since: Option<Instant> = None;
+        let mut asleep_with_queue: Option<u64> = None;
         for polls in 0u32.. {
             if self.process.exited().is_some() {
                 // The pipes close as the last process ends; the tail is whole then.
@@ -160,21 +168,26 @@ impl Launched {
                     .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
                 return;
             }
-            if !ports::waiting_on(port, transport).is_empty() {
-                let closing = match transport {
-                    // Every harness connection is closed by now: one still
-                    // established has our end on its way, one in CLOSE_WAIT
-                    // has it and is the target's to close.
-                    Transport::Stream => {
-                        ports::sockets_on(port, &[TcpState::Established, TcpState::CloseWait])
-                            .iter()
-                            .filter(|s| self.client_ports.contains(&s.remote.port()))
-                            .count()
+            if transport == Transport::Datagram {
+                let bound = ports::udp_bound(port);
+                if !bound.is_empty() {
+                    let queued: u64 = bound.iter().map(|s| s.queued).sum();
+                    let family = procfs::family_of(self.process.pid());
+                    let asleep = procfs::threads_asleep(&family);
+                    if asleep && asleep_with_queue == Some(queued) {
+                        return;
                     }
-                    // Nothing to close: a datagram server that sleeps is
-                    // blocked in its receive, and one that is dying runs.
-                    Transport::Datagram => 0,
-                };
+                    asleep_with_queue = asleep.then_some(queued);
+                }
+            } else if !ports::waiting_on(port, transport).is_empty() {
+                // Every harness connection is closed by now: one still
+                // established has our end on its way, one in CLOSE_WAIT has
+                // it and is the target's to close.
+                let closing =
+                    ports::sockets_on(port, &[TcpState::Established, TcpState::CloseWait])
+                        .iter()
+                        .filter(|s| self.client_ports.contains(&s.remote.port()))
+                        .count();
                 // Asleep: blocked in accept or recv, as a server waiting for
                 // its next client is; a process on its way out (closing its
                 // sockets as it finalizes, printing a traceback) runs.

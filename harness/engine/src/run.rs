@@ -7,7 +7,7 @@
 //! check against a fresh listener. A check that crashes or wedges the target
 //! therefore costs that check alone: one root cause, one failure.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::check::{Body, Check, Role, Suite};
@@ -154,8 +154,12 @@ fn run_checks(
 /// Before any check: a server port fixed by the user must not be held by
 /// another process already (an earlier instance still running, another
 /// program). Its listener would be tested instead of the target's, or the
-/// target could not bind.
+/// target could not bind. And a server already running on this machine
+/// must be there: every check would fail against a program that is not.
 fn preflight(config: &RunConfig) -> Result<(), RunError> {
+    if let TargetSpec::Remote { addr } = &config.target {
+        return remote_present(*addr, config.suite.transport);
+    }
     let TargetSpec::Server {
         port: Some(port),
         transport,
@@ -177,6 +181,66 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
             _ => String::new(),
         }
     )))
+}
+
+/// A `--target` on a loopback address is on this machine, so the kernel
+/// shows whether anything listens there (a UDP socket bound there) without
+/// connecting or sending. Another machine's target is taken as given.
+fn remote_present(addr: SocketAddr, transport: Transport) -> Result<(), RunError> {
+    if !addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let serves = |local: SocketAddr| {
+        let ip = match local.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        local.port() == addr.port() && (ip == addr.ip() || ip.is_unspecified())
+    };
+    if ports::waiting_on(addr.port(), transport)
+        .iter()
+        .any(|w| serves(w.local))
+    {
+        return Ok(());
+    }
+    Err(RunError::TargetFailed(match transport {
+        Transport::Stream => format!(
+            "nothing listens on {addr}: start the server first, or give the address it \
+             listens on"
+        ),
+        Transport::Datagram => format!(
+            "nothing listens on {addr} (no UDP socket is bound to it): start the server \
+             first, or give the address it is bound to"
+        ),
+    }))
+}
+
+/// The harness could not bind the port a client under test was given
+/// (`what` says so, `full` with what to do about it). When the client's
+/// port is fixed and another process holds it, that process is named, and
+/// the run stops as for a server whose port is held: the setup's doing,
+/// not the harness's.
+fn client_port_taken(
+    port: u16,
+    transport: Transport,
+    fixed: bool,
+    e: &std::io::Error,
+    what: String,
+    full: String,
+) -> RunError {
+    if !(fixed && e.kind() == std::io::ErrorKind::AddrInUse) {
+        return RunError::Harness(full);
+    }
+    let holders = ports::holders(port, transport);
+    RunError::TargetFailed(format!(
+        "{what}: {}; stop it{} or change the port in the client's code and pass the new one \
+         with --port",
+        ports::describe_holders(port, transport, &holders),
+        match holders.as_slice() {
+            [one] => format!(" (kill {})", one.pid),
+            _ => String::new(),
+        }
+    ))
 }
 
 fn peak_rss_kib() -> u64 {
@@ -245,8 +309,16 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
             }
             // Both loopbacks: a client may connect to ::1 as well as to
             // 127.0.0.1, and `localhost` often means ::1 first.
-            let listeners = loopback::Pair::bind(*port)
-                .map_err(|e| BringUpError::Run(RunError::Harness(e.to_string())))?;
+            let listeners = loopback::Pair::bind(*port).map_err(|e| {
+                BringUpError::Run(client_port_taken(
+                    e.addr.port(),
+                    Transport::Stream,
+                    e.fixed,
+                    &e.source,
+                    format!("could not listen on {} for the client", e.addr),
+                    e.to_string(),
+                ))
+            })?;
             let launch = Launch {
                 command: command.clone(),
                 port: listeners.port(),
@@ -276,18 +348,14 @@ fn bring_up_datagram_client(
 ) -> Result<Peer, BringUpError> {
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.unwrap_or(0)));
     let server = crate::steps::mailbox::bind(addr).map_err(|e| {
-        let holders = ports::holders(addr.port(), Transport::Datagram);
-        let who = if holders.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ": {}; stop that process or give the client another port",
-                ports::describe_holders(addr.port(), Transport::Datagram, &holders)
-            )
-        };
-        BringUpError::Run(RunError::Harness(format!(
-            "could not bind the harness's UDP socket on {addr}: {e}{who}"
-        )))
+        BringUpError::Run(client_port_taken(
+            addr.port(),
+            Transport::Datagram,
+            port.is_some(),
+            &e,
+            format!("could not bind the harness's UDP socket on {addr} for the client"),
+            format!("could not bind the harness's UDP socket on {addr} for the client: {e}"),
+        ))
     })?;
     let bound = server
         .local_addr()

@@ -109,6 +109,8 @@ pub struct Listed {
     pub remote: SocketAddr,
     pub timer_ms: u32,
     pub inode: u64,
+    /// `idiag_rqueue`: for a UDP socket the memory its receive queue holds.
+    pub rqueue: u32,
 }
 
 /// What one buffer of the dump said.
@@ -176,6 +178,7 @@ fn message(m: &[u8]) -> Option<Listed> {
         remote: SocketAddr::new(ip(24), u16::from_be_bytes([m[6], m[7]])),
         timer_ms: word(52),
         inode: u64::from(word(68)),
+        rqueue: word(56),
     })
 }
 
@@ -442,6 +445,7 @@ pub fn udp_sockets() -> io::Result<Vec<UdpSocket>> {
             local: l.local,
             remote: l.remote,
             inode: l.inode,
+            queued: u64::from(l.rqueue),
         })
         .collect())
 }
@@ -511,6 +515,28 @@ mod tests {
             link.to_string_lossy(),
             format!("socket:[{}]", found[0].inode)
         );
+    }
+
+    #[test]
+    fn a_udp_socket_s_unread_datagrams_show_in_its_queue_until_read() {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = u.local_addr().unwrap();
+        let queued = || {
+            udp_sockets()
+                .ok()
+                .and_then(|all| all.into_iter().find(|s| s.local == addr))
+                .map(|s| s.queued)
+        };
+        if queued().is_none() {
+            eprintln!("skipped: this kernel lists no UDP sockets (no udp_diag)");
+            return;
+        }
+        assert_eq!(queued(), Some(0));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"waiting", addr).unwrap();
+        assert!(queued().unwrap_or(0) > 0);
+        u.recv_from(&mut [0u8; 16]).unwrap();
+        assert_eq!(queued(), Some(0));
     }
 
     #[test]

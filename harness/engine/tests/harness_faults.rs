@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sockspec_engine::check::{Body, Check, CheckId, Explain, Role, Suite};
+use sockspec_engine::check::{Body, Check, CheckId, Explain, Role, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::Cut;
 use sockspec_engine::fleet::Fleet;
@@ -25,6 +25,10 @@ fn buggy_suite() -> Suite {
         name: "buggy",
         transport: Transport::Stream,
         summary: "a suite that expects on a connection it never opened",
+        wire: Wire {
+            server: "anything",
+            client: "anything",
+        },
         sanity: |_| Conversation::new(),
         params: &[],
         checks: vec![Check {

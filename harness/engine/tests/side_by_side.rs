@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sockspec_engine::check::{Body, Check, CheckId, Explain, Level, Role, Suite};
+use sockspec_engine::check::{Body, Check, CheckId, Explain, Level, Role, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::fleet::{Fleet, MARK_VAR};
 use sockspec_engine::procfs;
@@ -64,6 +64,10 @@ fn suite(name: &'static str, check: Check) -> Suite {
         name,
         transport: Transport::Stream,
         summary: "a one-check suite for running side by side",
+        wire: Wire {
+            server: "uppercase echo",
+            client: "uppercase echo",
+        },
         sanity,
         params: &[],
         checks: vec![check],

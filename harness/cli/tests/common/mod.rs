@@ -33,6 +33,11 @@ pub struct Fixture {
     pub suite: String,
     pub role: String,
     pub command: String,
+    /// A command that makes the program from its source, run once before
+    /// the fixture's first run, from the repository's top folder. `{build}`
+    /// in it and in `command` is a directory of the test's own for what it
+    /// makes: compiled programs are made where they run, never committed.
+    pub build: Option<String>,
     pub fault: Option<String>,
     pub catches: Option<String>,
     /// What a hostile fixture does (no protocol names it).
@@ -73,7 +78,12 @@ pub fn manifest() -> Manifest {
 pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
     let ipv6 = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
     let only: Vec<String> = std::env::var("SOCKSPEC_MATRIX_ONLY")
-        .map(|s| s.split(',').map(str::to_owned).filter(|t| !t.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::to_owned)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     fixtures
         .into_iter()
@@ -93,8 +103,15 @@ pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
 
 impl Fixture {
     pub fn command_line(&self) -> String {
-        self.command
-            .replace("{sockspec}", &sockspec().display().to_string())
+        let command = self
+            .command
+            .replace("{sockspec}", &sockspec().display().to_string());
+        match &self.build {
+            Some(build) => {
+                command.replace("{build}", &built(&self.name, build).display().to_string())
+            }
+            None => command,
+        }
     }
 
     /// The verdict the manifest expects of `id` at `level`.
@@ -159,6 +176,37 @@ impl Fixture {
             elapsed,
         }
     }
+}
+
+/// The directory where `build` made the fixture `name`, made on the first
+/// call of this test process and kept for the others: a compiler's own
+/// start (javac's is a second or more) is then paid once, not at every
+/// start of the program.
+fn built(name: &str, build: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = built.get(name) {
+        return dir.clone();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fixture-build-{}", std::process::id()))
+        .join(built.len().to_string());
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let command = build.replace("{build}", &dir.display().to_string());
+    let out = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: could not run its build `{command}`: {e}"));
+    assert!(
+        out.status.success(),
+        "{name}: its build `{command}` failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.insert(name.to_owned(), dir.clone());
+    dir
 }
 
 /// What one run of the harness on a fixture gave.

@@ -55,6 +55,7 @@ pub fn parse_udp_table(table: &str, v6: bool) -> Vec<UdpSocket> {
             local: r.local,
             remote: r.remote,
             inode: r.inode,
+            queued: r.rx_queue,
         })
         .collect()
 }
@@ -66,6 +67,8 @@ struct Row {
     state: u8,
     inode: u64,
     timer_ticks: u64,
+    /// The receive queue (`rx_queue` of `tx_queue:rx_queue`).
+    rx_queue: u64,
 }
 
 fn rows(table: &str, v6: bool) -> impl Iterator<Item = Row> + '_ {
@@ -84,12 +87,18 @@ fn rows(table: &str, v6: bool) -> impl Iterator<Item = Row> + '_ {
             .and_then(|t| t.split_once(':'))
             .and_then(|(_, when)| u64::from_str_radix(when, 16).ok())
             .unwrap_or(0);
+        let rx_queue = f
+            .get(4)
+            .and_then(|q| q.split_once(':'))
+            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+            .unwrap_or(0);
         Some(Row {
             local: endpoint(f.get(1)?)?,
             remote: endpoint(f.get(2)?)?,
             state: u8::from_str_radix(f.get(3)?, 16).ok()?,
             inode: f.get(9)?.parse().ok()?,
             timer_ticks,
+            rx_queue,
         })
     })
 }
@@ -142,6 +151,15 @@ mod tests {
         assert_eq!(rows[0].local, "127.0.0.1:36738".parse().unwrap());
         assert_eq!(rows[0].remote, "0.0.0.0:0".parse().unwrap());
         assert_eq!(rows[0].inode, 1662453);
+        assert_eq!(rows[0].queued, 0);
+    }
+
+    #[test]
+    fn a_udp_row_gives_what_waits_in_its_receive_queue() {
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 4547: 0100007F:8F82 00000000:0000 07 00000000:00000900 00:00000000 00000000     0        0 1662453 2 0000000032e5b854 0
+";
+        assert_eq!(parse_udp_table(udp, false)[0].queued, 0x900);
     }
 
     #[test]

@@ -62,6 +62,28 @@ pub fn parse_task_status(text: &str) -> Option<TaskStatus> {
     })
 }
 
+/// Whether every thread of every process of `procs` is asleep waiting for
+/// an event (state S: blocked in a receive, a read of its input, a lock),
+/// as `/proc/PID/task/TID/stat` shows it. A process's own state is its
+/// main thread's only: a thread taking a datagram while the main thread
+/// waits for input shows in its task alone. A thread that ends while it
+/// is read is left out.
+pub fn threads_asleep(procs: &[Stat]) -> bool {
+    procs.iter().filter(|s| !s.zombie).all(|s| {
+        let Ok(dir) = fs::read_dir(format!("/proc/{}/task", s.pid)) else {
+            // Gone since it was listed: nothing of it runs.
+            return true;
+        };
+        dir.filter_map(|e| e.ok())
+            .filter_map(|e| {
+                fs::read_to_string(e.path().join("stat"))
+                    .ok()
+                    .and_then(|t| super::parse_stat(&t))
+            })
+            .all(|t| t.sleeping || t.zombie)
+    })
+}
+
 /// The scheduler counters of every thread of a set of processes (zombies
 /// have none). A thread that ends while it is read is left out.
 pub fn thread_samples(procs: &[Stat]) -> Vec<ThreadSample> {
@@ -225,6 +247,64 @@ mod tests {
         let (tid, pgid) = unsafe { (libc::gettid(), libc::getpgrp()) };
         let threads = thread_samples(&tree(me, pgid));
         assert!(threads.iter().any(|t| t.pid == me && t.tid == tid));
+    }
+
+    /// A Python process whose main thread sleeps, with a second thread
+    /// that sleeps too or `spins`; ended when dropped.
+    struct Threads(std::process::Child);
+
+    impl Threads {
+        fn start(spins: bool) -> Threads {
+            let work = if spins {
+                "while True: pass"
+            } else {
+                "time.sleep(30)"
+            };
+            let code = format!(
+                "import threading, time\n\
+                 def work():\n    {work}\n\
+                 threading.Thread(target=work, daemon=True).start()\n\
+                 time.sleep(30)\n"
+            );
+            let child = std::process::Command::new("python3")
+                .args(["-c", &code])
+                .spawn()
+                .unwrap();
+            Threads(child)
+        }
+
+        fn asleep_within(&self, wait: Duration) -> bool {
+            let pid = self.0.id() as i32;
+            let deadline = std::time::Instant::now() + wait;
+            loop {
+                let procs: Vec<Stat> = crate::procfs::stat(pid).into_iter().collect();
+                let two = fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+                if two == 2 && threads_asleep(&procs) {
+                    return true;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    impl Drop for Threads {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn threads_that_all_wait_are_asleep() {
+        assert!(Threads::start(false).asleep_within(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_busy_thread_beside_a_sleeping_main_thread_is_not_asleep() {
+        assert!(!Threads::start(true).asleep_within(Duration::from_millis(500)));
     }
 
     fn sample(tid: i32, running_ms: u64, waiting_ms: u64, sleeps: u64) -> ThreadSample {

@@ -43,7 +43,8 @@ pub enum Step {
     /// Wait deliberately.
     Pause(Pause),
     /// Wait until the target has acted on what it was just sent (a close,
-    /// a reset), as the kernel shows its process and connections.
+    /// a reset; datagrams: taken every one it is going to take), as the
+    /// kernel shows its process, its threads and its sockets.
     Settle,
     /// Run `steps` `times` times (reusing connection numbers).
     Repeat {
