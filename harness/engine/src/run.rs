@@ -265,36 +265,37 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
     }
 }
 
-/// Binds the harness's datagram socket on 127.0.0.1, on `port` or one the
-/// kernel picks, and starts the client with that port: the socket exists
-/// before the client's first datagram, so none is lost.
+/// Binds the harness's datagram sockets on 127.0.0.1 and ::1, on `port` or
+/// one the kernel picks free on both, and starts the client with that
+/// port: the sockets exist before the client's first datagram, so none is
+/// lost, whichever loopback the client sends to (`localhost` is ::1 first
+/// on many machines).
 fn bring_up_datagram_client(
     config: &RunConfig,
     command: &str,
     port: Option<u16>,
     workdir: &Workdir,
 ) -> Result<Peer, BringUpError> {
-    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.unwrap_or(0)));
-    let server = crate::steps::mailbox::bind(addr).map_err(|e| {
-        let holders = ports::holders(addr.port(), Transport::Datagram);
+    let server = loopback::Pair::<std::net::UdpSocket>::bind(port).map_err(|e| {
+        let port = e.addr.port();
+        let holders = ports::holders(port, Transport::Datagram);
         let who = if holders.is_empty() {
             String::new()
         } else {
             format!(
                 ": {}; stop that process or give the client another port",
-                ports::describe_holders(addr.port(), Transport::Datagram, &holders)
+                ports::describe_holders(port, Transport::Datagram, &holders)
             )
         };
         BringUpError::Run(RunError::Harness(format!(
-            "could not bind the harness's UDP socket on {addr}: {e}{who}"
+            "could not bind the harness's UDP socket on {}: {}{who}",
+            e.addr, e.source
         )))
     })?;
-    let bound = server
-        .local_addr()
-        .map_err(|e| BringUpError::Run(RunError::Harness(e.to_string())))?;
+    let bound = server.port();
     let launch = Launch {
         command: command.to_string(),
-        port: bound.port(),
+        port: bound,
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),

@@ -39,8 +39,11 @@ pub enum Peer {
         process: Process,
     },
     /// A client the harness started that sends datagrams to `server`, the
-    /// harness's socket on 127.0.0.1.
-    DatagramClient { server: UdpSocket, process: Process },
+    /// harness's socket on 127.0.0.1 and ::1, on one port.
+    DatagramClient {
+        server: loopback::Pair<UdpSocket>,
+        process: Process,
+    },
 }
 
 impl Peer {

@@ -134,19 +134,40 @@ impl Session<'_> {
     }
 
     /// The mailbox of `sock`, opened on first use. A client under test's
-    /// `u1` is the socket the harness bound for it to send to.
+    /// `u1` is the socket the harness bound for it to send to, on both
+    /// loopbacks; any other socket is on the loopback of the target's
+    /// address.
     fn mailbox(&mut self, sock: Sock) -> Result<&mut Mailbox, StepError> {
         if !self.mailboxes.contains_key(&sock) {
+            let toward = self.datagram_target(sock);
+            let mut v4_only = None;
             let mailbox = match (&*self.peer, sock) {
-                (Peer::DatagramClient { server, .. }, Sock(1)) => server
-                    .try_clone()
-                    .map(Mailbox::on)
-                    .map_err(|e| fault(format!("could not use the harness's socket: {e}")))?,
-                _ => Mailbox::open()
+                (Peer::DatagramClient { server, .. }, Sock(1)) => {
+                    v4_only = server.v6_absent().map(|e| {
+                        format!(
+                            "bound on 127.0.0.1 only: this machine has no IPv6 loopback ({e}); \
+                             a client that sends to ::1, or to localhost resolved to ::1, \
+                             reaches nobody"
+                        )
+                    });
+                    let sockets: std::io::Result<Vec<_>> =
+                        server.sockets().map(|s| s.try_clone()).collect();
+                    sockets
+                        .map(Mailbox::on)
+                        .map_err(|e| fault(format!("could not use the harness's socket: {e}")))?
+                }
+                _ => Mailbox::open(toward)
                     .map_err(|e| fault(format!("could not open a datagram socket: {e}")))?,
             };
-            if let Some(local) = mailbox.local() {
-                self.record_on(Some(sock.into()), Event::note(format!("bound to {local}")));
+            let locals: Vec<String> = mailbox.locals().iter().map(|a| a.to_string()).collect();
+            if !locals.is_empty() {
+                self.record_on(
+                    Some(sock.into()),
+                    Event::note(format!("bound to {}", locals.join(" and "))),
+                );
+            }
+            if let Some(why) = v4_only {
+                self.record_on(Some(sock.into()), Event::note(why));
             }
             self.mailboxes.insert(sock, mailbox);
         }
@@ -189,7 +210,7 @@ impl Session<'_> {
             )));
         };
         let mailbox = self.mailbox(sock)?;
-        let sent = mailbox.socket.send_to(data, to);
+        let sent = mailbox.send_to(data, to);
         match sent {
             Ok(_) => {
                 self.record_on(Some(sock.into()), Event::sent_datagram(data, to));
@@ -218,14 +239,10 @@ impl Session<'_> {
         consume: bool,
     ) -> Result<Option<Datagram>, StepError> {
         let mailbox = self.mailbox(sock)?;
+        let previous_to = mailbox.last_to;
         if mailbox.queue.is_empty() {
             match mailbox.receive(deadline) {
-                Ok(Some(d)) => {
-                    self.record_on(
-                        Some(sock.into()),
-                        Event::received_datagram(&d.bytes, d.len, d.from),
-                    );
-                }
+                Ok(Some(d)) => self.record_received(sock, &d, previous_to),
                 Ok(None) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     let gone = self.target_gone();
@@ -335,12 +352,10 @@ impl Session<'_> {
         if mailbox.queue.len() >= 8 {
             return Ok(None);
         }
+        let previous_to = mailbox.last_to;
         let got = mailbox.receive(Instant::now())?;
         if let Some(d) = &got {
-            self.record_on(
-                Some(sock.into()),
-                Event::received_datagram(&d.bytes, d.len, d.from),
-            );
+            self.record_received(sock, d, previous_to);
         }
         Ok(got)
     }
@@ -428,6 +443,26 @@ impl Session<'_> {
                 ),
             )),
         }
+    }
+
+    /// Records a datagram received on `sock`. On a socket bound to both
+    /// loopbacks, the address the client sent to is said first, whenever
+    /// it is not the one of the datagram before (`previous_to`).
+    fn record_received(&self, sock: Sock, d: &Datagram, previous_to: Option<SocketAddr>) {
+        let both = self
+            .mailboxes
+            .get(&sock)
+            .is_some_and(|m| m.locals().len() > 1);
+        if both && previous_to != Some(d.to) {
+            self.record_on(
+                Some(sock.into()),
+                Event::note(format!("the client sent to {}", d.to)),
+            );
+        }
+        self.record_on(
+            Some(sock.into()),
+            Event::received_datagram(&d.bytes, d.len, d.from),
+        );
     }
 
     pub(crate) fn record_on(&self, channel: Option<Channel>, event: Event) {
