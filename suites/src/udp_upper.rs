@@ -12,8 +12,8 @@ use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
-use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
 use sockspec_engine::steps::datagram::Seen;
+use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
 use sockspec_engine::steps::{DatagramStep, Sock};
 use sockspec_engine::timing::{DatagramBurst, Deadline};
 use sockspec_engine::Transport;
@@ -57,9 +57,11 @@ fn echo(c: Conversation, sock: Sock, msg: &[u8]) -> Conversation {
 }
 
 /// A plain request from a socket of its own, after an abusive datagram:
-/// the server is still serving.
+/// the server is still serving. Any reply to it, on any socket, says so;
+/// a server that answers only the abusive datagram's sender (connected to
+/// it) is asked from there too. Where replies go is `senders`' to judge.
 fn still_serving(c: Conversation) -> Conversation {
-    echo(c, U2, b"still there?")
+    c.expect_serving(&[U2, U1], "still there?", "STILL THERE?")
 }
 
 fn echo_check() -> Check {
@@ -107,15 +109,13 @@ fn boundaries() -> Check {
             "udp-upper.boundaries",
             Level::Must,
             "k datagrams sent back to back get k replies, each matching its own request",
-            "datagrams sent one after the other without waiting are answered one by one, in \
-             order, each reply holding the upper of its own request",
+            "datagrams sent one after the other without waiting are answered one by one, \
+             each reply holding the upper of its own request, in any order (UDP keeps none)",
             Body::Conversation(|_| {
                 let sent = BURST
                     .iter()
                     .fold(Conversation::new(), |c, m| c.send_datagram(U1, *m));
-                BURST
-                    .iter()
-                    .fold(sent, |c, m| c.expect_datagram(U1, upper(m)))
+                sent.expect_each_datagram(U1, BURST.iter().map(|m| upper(m)).collect())
                     .expect_no_datagram(ONE_REPLY)
             }),
         )
@@ -150,9 +150,17 @@ fn senders() -> Check {
                 let sent = order
                     .iter()
                     .fold(Conversation::new(), |c, (s, m)| c.send_datagram(*s, *m));
-                order
-                    .iter()
-                    .fold(sent, |c, (s, m)| c.expect_datagram(*s, upper(m)))
+                // Each client's replies, in any order among themselves.
+                [U1, U2, U3]
+                    .into_iter()
+                    .fold(sent, |c, sock| {
+                        let own = order
+                            .iter()
+                            .filter(|(s, _)| *s == sock)
+                            .map(|(_, m)| upper(m))
+                            .collect();
+                        c.expect_each_datagram(sock, own)
+                    })
                     .expect_no_datagram(ONE_REPLY)
             }),
         )
@@ -482,7 +490,10 @@ mod tests {
             panic!("a conversation");
         };
         let steps: Vec<String> = build(&p).steps.iter().map(ToString::to_string).collect();
-        assert!(steps.iter().any(|s| s.contains("none can be truncated")), "{steps:?}");
+        assert!(
+            steps.iter().any(|s| s.contains("none can be truncated")),
+            "{steps:?}"
+        );
     }
 
     #[test]

@@ -154,6 +154,28 @@ impl Conversation {
         })
     }
 
+    /// Expects the next datagrams on `sock` to hold exactly `wants`, one
+    /// each, in any order.
+    pub fn expect_each_datagram(self, sock: Sock, wants: Vec<Vec<u8>>) -> Self {
+        self.step(DatagramStep::ExpectEach { sock, wants })
+    }
+
+    /// Sends `request` from the first of `from` (then from the next ones
+    /// while nothing comes back) and expects `want` on any of the
+    /// harness's sockets: the target still serves.
+    pub fn expect_serving(
+        self,
+        from: &[Sock],
+        request: impl Into<Vec<u8>>,
+        want: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.step(DatagramStep::ExpectServing {
+            from: from.to_vec(),
+            request: request.into(),
+            want: want.into(),
+        })
+    }
+
     /// Expects no more datagrams on any socket for a quiet moment; one that
     /// arrives is a miss that says `meaning`.
     pub fn expect_no_datagram(self, meaning: &'static str) -> Self {

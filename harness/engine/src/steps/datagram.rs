@@ -18,7 +18,7 @@ use crate::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::level::Level;
 use crate::session::{Peer, Session};
 use crate::show;
-use crate::timing::Deadline;
+use crate::timing::{Deadline, Timing};
 use crate::transcript::{Channel, Event};
 
 /// A step on the harness's datagram sockets.
@@ -37,6 +37,20 @@ pub enum DatagramStep {
         /// What another non-empty datagram arriving instead likely means,
         /// added to the miss.
         if_other: Option<&'static str>,
+    },
+    /// Expect the next datagrams on `sock` to be exactly `wants`, one each,
+    /// in any order: UDP keeps no order, and a server with several workers
+    /// answers in the order they finish. The order seen is reported when it
+    /// is not the order of `wants`.
+    ExpectEach { sock: Sock, wants: Vec<Vec<u8>> },
+    /// Ask whether the target still serves: send `request` from the first
+    /// socket of `from`, and from the next ones in turn while no reply
+    /// comes; a datagram holding `want` arriving on any of the harness's
+    /// sockets is the sign. Where a reply goes is not judged here.
+    ExpectServing {
+        from: Vec<Sock>,
+        request: Vec<u8>,
+        want: Vec<u8>,
     },
     /// Expect no datagram on any open socket within `within`; one that
     /// arrives is a miss at `level`, worded with `meaning`.
@@ -89,6 +103,22 @@ impl fmt::Display for DatagramStep {
                 }
                 Ok(())
             }
+            DatagramStep::ExpectEach { sock, wants } => {
+                write!(
+                    f,
+                    "expect on {sock} {} datagrams, one for each request, in any order",
+                    wants.len()
+                )
+            }
+            DatagramStep::ExpectServing { from, request, .. } => {
+                let socks: Vec<String> = from.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "send {} from {} and expect its reply on any socket (the server still serves)",
+                    show::sized(request, 48),
+                    socks.join(", then ")
+                )
+            }
             DatagramStep::ExpectNone { within, .. } => {
                 write!(f, "expect no other datagram ({} window)", within.name())
             }
@@ -114,6 +144,12 @@ impl Session<'_> {
             } => self
                 .expect_datagram(*sock, want, *if_other)
                 .map_err(|e| e.at_level(*level)),
+            DatagramStep::ExpectEach { sock, wants } => self.expect_each(*sock, wants),
+            DatagramStep::ExpectServing {
+                from,
+                request,
+                want,
+            } => self.expect_serving(from, request, want),
             DatagramStep::ExpectNone {
                 within,
                 level,
@@ -282,15 +318,7 @@ impl Session<'_> {
         };
         match judge(want, &got.bytes, got.from, self.reply_source()) {
             Ok(()) => Ok(()),
-            Err(Mismatch::Sender { expected }) => Err(miss(
-                Level::Must,
-                format!(
-                    "a datagram came from {}, not from the server's port {}: a reply must \
-                     be sent from the socket the request arrived on",
-                    got.from,
-                    expected.port()
-                ),
-            )),
+            Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
             Err(Mismatch::Bytes { .. }) => {
                 let expected = match want {
                     DatagramWant::Exactly(b) => b.as_slice(),
@@ -312,6 +340,161 @@ impl Session<'_> {
                         show::compare(expected, &got.bytes).trim_end()
                     ),
                 ))
+            }
+        }
+    }
+
+    fn expect_each(&mut self, sock: Sock, wants: &[Vec<u8>]) -> StepResult {
+        let within = self.timing.deadline(Deadline::Reply);
+        // The requests not answered yet, by their place among `wants`.
+        let mut open: Vec<usize> = (0..wants.len()).collect();
+        let mut order = Vec::with_capacity(wants.len());
+        while !open.is_empty() {
+            let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
+                let gone = self.target_gone();
+                let elsewhere = self.arrived_elsewhere(sock);
+                let missing: Vec<String> =
+                    open.iter().map(|&i| show::quoted(&wants[i], 24)).collect();
+                return Err(miss(
+                    Level::Must,
+                    format!(
+                        "{} of {} replies arrived on {sock}; none arrived within {:.1}s for {}{gone}{elsewhere}",
+                        order.len(),
+                        wants.len(),
+                        within.as_secs_f64(),
+                        missing.join(", ")
+                    ),
+                ));
+            };
+            if let Err(Mismatch::Sender { expected }) = judge(
+                &DatagramWant::Any,
+                &got.bytes,
+                got.from,
+                self.reply_source(),
+            ) {
+                return Err(wrong_sender(got.from, expected));
+            }
+            match open.iter().position(|&i| wants[i] == got.bytes) {
+                Some(at) => order.push(open.remove(at)),
+                None => {
+                    // The unanswered request it is nearest to: one of the
+                    // same length, else the oldest.
+                    let nearest = open
+                        .iter()
+                        .copied()
+                        .find(|&i| wants[i].len() == got.len)
+                        .unwrap_or(open[0]);
+                    let what = if got.len == 0 {
+                        "an empty datagram".to_string()
+                    } else {
+                        format!("a datagram of {} bytes", got.len)
+                    };
+                    return Err(miss(
+                        Level::Must,
+                        format!(
+                            "{what} arrived that is the reply to none of the {} requests \
+                             still unanswered, in any order; beside the nearest:\n{}",
+                            open.len(),
+                            show::compare(&wants[nearest], &got.bytes).trim_end()
+                        ),
+                    ));
+                }
+            }
+        }
+        if order.windows(2).any(|w| w[0] > w[1]) {
+            let seen: Vec<String> = order.iter().map(|i| (i + 1).to_string()).collect();
+            let note = format!(
+                "the replies came in another order than the requests: those to requests {}, \
+                 each matching its own (UDP keeps no order)",
+                seen.join(", ")
+            );
+            self.record_on(Some(sock.into()), Event::note(note.clone()));
+            self.notes.push(note);
+        }
+        Ok(())
+    }
+
+    fn expect_serving(&mut self, from: &[Sock], request: &[u8], want: &[u8]) -> StepResult {
+        let mut asked = Vec::new();
+        for (n, sock) in from.iter().enumerate() {
+            self.send_datagram(*sock, request)?;
+            asked.push(sock.to_string());
+            // The last probe waits for a reply as long as any request does;
+            // the ones before it as long as a reply on loopback takes with
+            // a wide margin.
+            let within = if n + 1 == from.len() {
+                self.timing.deadline(Deadline::Reply)
+            } else {
+                self.timing.deadline(Deadline::Quiet)
+            };
+            if let Some(on) = self.await_anywhere(want, Instant::now() + within)? {
+                if on != from[0] {
+                    let note = format!(
+                        "the server still serves: the probe sent from {} was answered on {on} \
+                         (where its replies go is for the senders check to judge)",
+                        asked.join(" and then from ")
+                    );
+                    self.record_on(Some(on.into()), Event::note(note.clone()));
+                    self.notes.push(note);
+                }
+                // A slow reply to an earlier probe is no extra datagram.
+                self.take_everywhere(want);
+                return Ok(());
+            }
+        }
+        let gone = self.target_gone();
+        Err(miss(
+            Level::Must,
+            format!(
+                "no reply to {} sent from {} arrived on any of the harness's sockets within \
+                 {:.1}s: the server no longer serves{gone}",
+                show::quoted(request, 32),
+                asked.join(" and "),
+                self.timing.deadline(Deadline::Reply).as_secs_f64()
+            ),
+        ))
+    }
+
+    /// Waits until a datagram holding `want` is queued on any socket, and
+    /// takes it: the socket it arrived on, or `None` at the deadline.
+    fn await_anywhere(
+        &mut self,
+        want: &[u8],
+        deadline: Instant,
+    ) -> Result<Option<Sock>, StepError> {
+        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        for polls in 0u32.. {
+            for sock in &socks {
+                while let Ok(Some(_)) = self.next_datagram_now(*sock) {}
+                let Some(m) = self.mailboxes.get_mut(sock) else {
+                    continue;
+                };
+                if let Some(at) = m.queue.iter().position(|d| d.bytes == want) {
+                    m.queue.remove(at);
+                    return Ok(Some(*sock));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            // A reply on loopback takes a fraction of a millisecond: look
+            // often at first, then less.
+            let pause = match polls {
+                0..20 => Timing::FIRST_POLL,
+                _ => Timing::POLL,
+            };
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        }
+        Ok(None)
+    }
+
+    /// Takes every queued datagram holding `want`, on every socket.
+    fn take_everywhere(&mut self, want: &[u8]) {
+        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        for sock in socks {
+            while let Ok(Some(_)) = self.next_datagram_now(sock) {}
+            if let Some(m) = self.mailboxes.get_mut(&sock) {
+                m.queue.retain(|d| d.bytes != want);
             }
         }
     }
@@ -376,7 +559,7 @@ impl Session<'_> {
             }
         }
         // Each socket is watched in turn, in slices, until the window ends.
-        let slice = crate::timing::Timing::POLL;
+        let slice = Timing::POLL;
         let mut found = None;
         'watch: while Instant::now() < deadline {
             for sock in &socks {
@@ -481,6 +664,18 @@ fn unexpected(sock: Sock, d: &Datagram, meaning: &str) -> StepError {
             d.len,
             d.from,
             show::quoted(&d.bytes, 48)
+        ),
+    )
+}
+
+/// A reply from another port than the server's.
+fn wrong_sender(from: SocketAddr, expected: SocketAddr) -> StepError {
+    miss(
+        Level::Must,
+        format!(
+            "a datagram came from {from}, not from the server's port {}: a reply must be sent \
+             from the socket the request arrived on",
+            expected.port()
         ),
     )
 }
