@@ -288,6 +288,16 @@ impl Conversation {
 
     /// Expects the target to exit with status 0 after its input ended,
     /// with `not_on_stderr` (if given) nowhere at the end of its stderr.
+    /// Expects each of `parts` on the target's output or error output, in
+    /// any order; a miss weighs `level` and adds `if_missing`.
+    pub fn expect_answer(self, parts: &[&str], level: Level, if_missing: &'static str) -> Self {
+        self.step(StdioStep::ExpectAnswer {
+            parts: parts.iter().map(|p| p.to_string()).collect(),
+            level,
+            if_missing: Some(if_missing),
+        })
+    }
+
     pub fn expect_clean_exit(self, level: Level, not_on_stderr: Option<&'static str>) -> Self {
         self.step(StdioStep::ExpectCleanExit {
             level,

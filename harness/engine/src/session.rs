@@ -151,6 +151,8 @@ pub struct Session<'p> {
     pub(crate) killed: bool,
     /// Stdio steps: how much of the target's output expectations matched.
     pub(crate) output_seen: u64,
+    /// The same for its error output.
+    pub(crate) error_seen: u64,
 }
 
 impl<'p> Session<'p> {
@@ -171,6 +173,7 @@ impl<'p> Session<'p> {
             descriptors: None,
             killed: false,
             output_seen: 0,
+            error_seen: 0,
         }
     }
 
