@@ -58,6 +58,13 @@ pub enum Deadline {
     /// unread then is marked so and the cut is reported as not made; only a
     /// target that stops reading pays it, once per cut.
     Read,
+    /// How long after the last datagram that arrived the harness still
+    /// watches for one more, where a check says nothing else may come: a
+    /// reply repeated by a timer or by a second worker comes hundreds of
+    /// milliseconds after the first, long after any scheduler delay (the
+    /// quiet window covers those). 500 ms catches a repeat sent 300 ms late
+    /// with 200 ms to spare under load.
+    Late,
 }
 
 impl Deadline {
@@ -74,6 +81,7 @@ impl Deadline {
             Deadline::Settle => Duration::from_secs(1),
             Deadline::Recover => Duration::from_secs(3),
             Deadline::Read => Duration::from_millis(500),
+            Deadline::Late => Duration::from_millis(500),
         }
     }
 
@@ -90,6 +98,7 @@ impl Deadline {
             Deadline::Settle => "settle",
             Deadline::Recover => "recover",
             Deadline::Read => "read",
+            Deadline::Late => "late",
         }
     }
 }

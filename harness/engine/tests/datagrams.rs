@@ -284,7 +284,7 @@ fn a_server_still_serves_when_the_probe_is_answered_on_another_socket() {
     let out = run(&mut peer, c);
     assert!(out.misses.is_empty(), "{:?}", out.misses);
     assert!(
-        out.notes.iter().any(|n| n.contains("arrived on u1")),
+        out.notes.iter().any(|n| n.contains("answered on u1")),
         "{:?}",
         out.notes
     );
@@ -302,5 +302,37 @@ fn a_server_that_answers_no_probe_anywhere_no_longer_serves() {
         first_miss(&out).contains("the server no longer serves"),
         "{}",
         first_miss(&out)
+    );
+}
+
+#[test]
+fn a_reply_repeated_300_ms_later_is_caught_and_its_delay_said() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            return;
+        };
+        let reply = buf[..n].to_ascii_uppercase();
+        let _ = socket.send_to(&reply, from);
+        thread::sleep(Duration::from_millis(300));
+        let _ = socket.send_to(&reply, from);
+    });
+    let mut peer = Peer::Remote(addr);
+    let c = Conversation::new()
+        .send_datagram(U1, "once")
+        .expect_datagram(U1, "ONCE")
+        .expect_no_datagram("each request gets exactly one datagram back");
+    // At the default timing: the late window is what is under test.
+    let out = Session::new(&mut peer, Timing::new(1.0)).run(&c.steps);
+    let detail = first_miss(&out);
+    assert!(detail.contains("received another datagram"), "{detail}");
+    assert!(
+        detail.contains("ms after the last datagram expected"),
+        "{detail}"
     );
 }

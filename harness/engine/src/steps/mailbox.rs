@@ -76,6 +76,8 @@ pub(crate) struct Mailbox {
     pub(crate) last_sender: Option<SocketAddr>,
     /// Where the last datagram received arrived: what a client sends to.
     pub(crate) last_to: Option<SocketAddr>,
+    /// When the last datagram was received.
+    pub(crate) last_arrival: Option<Instant>,
     /// Where each receive lands, kept between receives: a datagram may be
     /// 64 KiB, and a flood brings thousands.
     scratch: Box<[MaybeUninit<u8>]>,
@@ -102,6 +104,7 @@ impl Mailbox {
             dropped: 0,
             last_sender: None,
             last_to: None,
+            last_arrival: None,
             scratch: vec![MaybeUninit::uninit(); RECEIVE_SIZE].into_boxed_slice(),
         }
     }
@@ -174,6 +177,7 @@ impl Mailbox {
         };
         self.last_sender = Some(from);
         self.last_to = Some(to);
+        self.last_arrival = Some(Instant::now());
         if self.queue.len() < KEPT {
             self.queue.push_back(datagram.clone());
         } else {
