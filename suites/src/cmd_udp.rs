@@ -73,7 +73,7 @@ fn two_datagrams() -> Check {
                 );
                 let c = command(c, "echo only-stdout", "", "only-stdout\n");
                 command(c, "true", "", "")
-                    .expect_no_datagram("each command gets exactly two datagrams")
+                    .expect_no_late_datagram("each command gets exactly two datagrams")
             }),
         )
     }

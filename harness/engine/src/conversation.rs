@@ -176,6 +176,13 @@ impl Conversation {
         })
     }
 
+    /// Expects no more datagrams on any socket until the late window has
+    /// passed since the last one: a reply repeated by a timer or a second
+    /// worker, hundreds of milliseconds later, is caught too.
+    pub fn expect_no_late_datagram(self, meaning: &'static str) -> Self {
+        self.expect_no_datagram_at(Deadline::Late, Level::Must, meaning)
+    }
+
     /// Expects no more datagrams on any socket for a quiet moment; one that
     /// arrives is a miss that says `meaning`.
     pub fn expect_no_datagram(self, meaning: &'static str) -> Self {

@@ -326,7 +326,7 @@ fn a_reply_repeated_300_ms_later_is_caught_and_its_delay_said() {
     let c = Conversation::new()
         .send_datagram(U1, "once")
         .expect_datagram(U1, "ONCE")
-        .expect_no_datagram("each request gets exactly one datagram back");
+        .expect_no_late_datagram("each request gets exactly one datagram back");
     // At the default timing: the late window is what is under test.
     let out = Session::new(&mut peer, Timing::new(1.0)).run(&c.steps);
     let detail = first_miss(&out);
@@ -335,4 +335,38 @@ fn a_reply_repeated_300_ms_later_is_caught_and_its_delay_said() {
         detail.contains("ms after the last datagram expected"),
         "{detail}"
     );
+}
+
+#[test]
+fn the_late_window_lasts_from_the_last_datagram_and_the_quiet_one_from_the_step() {
+    let timing = Timing::new(1.0);
+    let late = timing.deadline(sockspec_engine::timing::Deadline::Late);
+    let quiet = timing.deadline(sockspec_engine::timing::Deadline::Quiet);
+    for (c, at_least, below) in [
+        (
+            Conversation::new()
+                .send_datagram(U1, "x")
+                .expect_datagram(U1, "X")
+                .expect_no_late_datagram("one reply"),
+            late,
+            late + quiet,
+        ),
+        (
+            Conversation::new()
+                .send_datagram(U1, "x")
+                .expect_datagram(U1, "X")
+                .expect_no_datagram("one reply"),
+            quiet,
+            late,
+        ),
+    ] {
+        let mut peer = echo(1);
+        let out = Session::new(&mut peer, timing).run(&c.steps);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        assert!(
+            out.paused >= at_least - Duration::from_millis(20) && out.paused < below,
+            "{:?}",
+            out.paused
+        );
+    }
 }

@@ -530,10 +530,11 @@ impl Session<'_> {
         Ok(got)
     }
 
-    /// Watches every socket until `within` has passed, and until the late
-    /// window has passed since the last datagram that arrived: a reply
-    /// repeated hundreds of milliseconds later is still seen. Every
-    /// datagram that arrives meanwhile is counted.
+    /// Watches every socket until `within` has passed; the late window
+    /// instead lasts until that long after the last datagram that arrived
+    /// (and at least a quiet window), so a reply repeated hundreds of
+    /// milliseconds later is still seen. Every datagram that arrives
+    /// meanwhile is counted.
     fn expect_no_datagram(&mut self, within: Deadline, meaning: &str) -> StepResult {
         let t0 = Instant::now();
         if matches!(&*self.peer, Peer::DatagramClient { .. }) {
@@ -541,10 +542,12 @@ impl Session<'_> {
             self.mailbox(Sock(1))?;
         }
         let last = self.mailboxes.values().filter_map(|m| m.last_arrival).max();
-        let quiet_end = t0 + self.timing.deadline(within);
-        let deadline = match last {
-            Some(at) => quiet_end.max(at + self.timing.deadline(Deadline::Late)),
-            None => quiet_end,
+        let deadline = match (within, last) {
+            (Deadline::Late, Some(at)) => {
+                (t0 + self.timing.deadline(Deadline::Quiet)).max(at + self.timing.deadline(within))
+            }
+            (Deadline::Late, None) => t0 + self.timing.deadline(Deadline::Quiet),
+            _ => t0 + self.timing.deadline(within),
         };
         let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
         // Anything already queued arrived unasked.
