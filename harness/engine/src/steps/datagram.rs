@@ -111,13 +111,15 @@ impl fmt::Display for DatagramStep {
                 )
             }
             DatagramStep::ExpectServing { from, request, .. } => {
-                let socks: Vec<String> = from.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "send {} from {} and expect its reply on any socket (the server still serves)",
-                    show::sized(request, 48),
-                    socks.join(", then ")
-                )
+                write!(f, "send {}", show::sized(request, 48))?;
+                if let Some((first, rest)) = from.split_first() {
+                    write!(f, " from {first}")?;
+                    if !rest.is_empty() {
+                        let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                        write!(f, " (then from {} while no reply comes)", rest.join(", "))?;
+                    }
+                }
+                f.write_str(" and expect its reply on any socket: the server still serves")
             }
             DatagramStep::ExpectNone { within, .. } => {
                 write!(f, "expect no other datagram ({} window)", within.name())
@@ -430,14 +432,21 @@ impl Session<'_> {
             }
         }
         let gone = self.target_gone();
+        let within = if gone.is_empty() {
+            format!(
+                " within {:.1}s",
+                self.timing.deadline(Deadline::Reply).as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
         Err(miss(
             Level::Must,
             format!(
-                "no reply to {} sent from {} arrived on any of the harness's sockets within \
-                 {:.1}s: the server no longer serves{gone}",
+                "no reply to {} sent from {} arrived on any of the harness's sockets{within}: \
+                 the server no longer serves{gone}",
                 show::quoted(request, 32),
                 asked.join(" and "),
-                self.timing.deadline(Deadline::Reply).as_secs_f64()
             ),
         ))
     }
@@ -461,7 +470,10 @@ impl Session<'_> {
                     return Ok(Some(*sock));
                 }
             }
-            if Instant::now() >= deadline {
+            // A target that has exited answers nothing more; what it sent
+            // before it ended was taken above.
+            let exited = self.peer.process().is_some_and(|p| p.exited().is_some());
+            if Instant::now() >= deadline || exited {
                 return Ok(None);
             }
             // A reply on loopback takes a fraction of a millisecond: look
