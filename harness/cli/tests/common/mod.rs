@@ -49,6 +49,9 @@ pub struct Fixture {
     /// given as `--param KEY=VALUE`.
     #[serde(default)]
     pub params: Vec<String>,
+    /// A command that builds the program (compiles it), run before each
+    /// run of the fixture and outside its time bound.
+    pub build: Option<String>,
     /// The fixture connects to ::1: a machine without it cannot run it.
     #[serde(default)]
     pub needs_ipv6: bool,
@@ -131,6 +134,19 @@ impl Fixture {
         } else {
             "--server"
         };
+        if let Some(build) = &self.build {
+            let built = Command::new("sh")
+                .args(["-c", build])
+                .current_dir(repo_root())
+                .output()
+                .expect("sh runs");
+            assert!(
+                built.status.success(),
+                "{}: `{build}` failed: {}",
+                self.name,
+                String::from_utf8_lossy(&built.stderr)
+            );
+        }
         let started = std::time::Instant::now();
         let output = Command::new(sockspec())
             .current_dir(repo_root())
