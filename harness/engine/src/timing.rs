@@ -32,7 +32,8 @@ pub enum Deadline {
     /// A port in LISTEN state after launch. Python listens after 40 to 75 ms,
     /// a JVM after about a second: 10 s covers both on a loaded machine.
     Listen,
-    /// A client under test connecting to the harness after it was started.
+    /// A client under test connecting to the harness after it was started,
+    /// or sending its first datagram: the program has to start first.
     Accept,
     /// A client's process exiting after its input ended.
     Exit,

@@ -293,7 +293,16 @@ impl Session<'_> {
         want: &DatagramWant,
         if_other: Option<&str>,
     ) -> StepResult {
-        let within = self.timing.deadline(Deadline::Reply);
+        // A client under test's first datagram comes once its program has
+        // started, as a stream client's first connection does: it gets the
+        // accept deadline, a reply the reply deadline.
+        let first_from_client = matches!(&*self.peer, Peer::DatagramClient { .. })
+            && self.mailboxes.values().all(|m| m.last_sender.is_none());
+        let within = self.timing.deadline(if first_from_client {
+            Deadline::Accept
+        } else {
+            Deadline::Reply
+        });
         let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
             let gone = self.target_gone();
             let elsewhere = self.arrived_elsewhere(sock);
