@@ -12,8 +12,9 @@ use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
+use sockspec_engine::steps::datagram::Seen;
 use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
-use sockspec_engine::steps::Sock;
+use sockspec_engine::steps::{DatagramStep, Sock};
 use sockspec_engine::timing::{DatagramBurst, Deadline};
 use sockspec_engine::Transport;
 
@@ -69,9 +70,11 @@ fn echo(c: Conversation, sock: Sock, msg: &[u8]) -> Conversation {
 }
 
 /// A plain request from a socket of its own, after an abusive datagram:
-/// the server is still serving.
+/// the server is still serving. Any reply to it, on any socket, says so;
+/// a server that answers only the abusive datagram's sender (connected to
+/// it) is asked from there too. Where replies go is `senders`' to judge.
 fn still_serving(c: Conversation) -> Conversation {
-    echo(c, U2, b"still there?")
+    c.expect_serving(&[U2, U1], "still there?", "STILL THERE?")
 }
 
 fn echo_check() -> Check {
@@ -88,7 +91,7 @@ fn echo_check() -> Check {
             "a datagram sent to the server comes back once, with its ASCII letters in upper \
              case, from the server's port",
             Body::Conversation(|_| {
-                echo(Conversation::new(), U1, b"hello, udp").expect_no_datagram(ONE_REPLY)
+                echo(Conversation::new(), U1, b"hello, udp").expect_no_late_datagram(ONE_REPLY)
             }),
         )
     }
@@ -119,15 +122,13 @@ fn boundaries() -> Check {
             "udp-upper.boundaries",
             Level::Must,
             "k datagrams sent back to back get k replies, each matching its own request",
-            "datagrams sent one after the other without waiting are answered one by one, in \
-             order, each reply holding the upper of its own request",
+            "datagrams sent one after the other without waiting are answered one by one, \
+             each reply holding the upper of its own request, in any order (UDP keeps none)",
             Body::Conversation(|_| {
                 let sent = BURST
                     .iter()
                     .fold(Conversation::new(), |c, m| c.send_datagram(U1, *m));
-                BURST
-                    .iter()
-                    .fold(sent, |c, m| c.expect_datagram(U1, upper(m)))
+                sent.expect_each_datagram(U1, BURST.iter().map(|m| upper(m)).collect())
                     .expect_no_datagram(ONE_REPLY)
             }),
         )
@@ -162,14 +163,33 @@ fn senders() -> Check {
                 let sent = order
                     .iter()
                     .fold(Conversation::new(), |c, (s, m)| c.send_datagram(*s, *m));
-                order
-                    .iter()
-                    .fold(sent, |c, (s, m)| c.expect_datagram(*s, upper(m)))
+                // Each client's replies, in any order among themselves.
+                [U1, U2, U3]
+                    .into_iter()
+                    .fold(sent, |c, sock| {
+                        let own = order
+                            .iter()
+                            .filter(|(s, _)| *s == sock)
+                            .map(|(_, m)| upper(m))
+                            .collect();
+                        c.expect_each_datagram(sock, own)
+                    })
                     .expect_no_datagram(ONE_REPLY)
             }),
         )
     }
 }
+
+/// The datagram longer than BUF: twice BUF, or the largest UDP carries
+/// over IPv4 when twice BUF is more.
+fn long_datagram(buf: usize) -> Vec<u8> {
+    text((2 * buf).min(MAX_PAYLOAD), 7)
+}
+
+/// What the truncation check says when BUF is so large that no datagram
+/// over IPv4 is longer.
+const NONE_LONGER: &str = "no datagram over IPv4 is longer than BUF (65,507 bytes at most), \
+                           so none can be truncated; what the server received of the largest";
 
 fn truncation() -> Check {
     Check {
@@ -190,14 +210,27 @@ fn truncation() -> Check {
             "after a datagram of twice BUF bytes the server still answers; SHOULD: its reply is \
              the upper of the first BUF bytes; INFO: how many bytes it saw",
             Body::Conversation(|p: &Profile| {
-                let long = text(2 * p.buf, 7);
-                still_serving(Conversation::new().send_datagram(U1, long.clone()))
-                    .observe_echo_length(U1, long.len(), p.buf)
-                    .expect_datagram_at(
-                        U1,
-                        DatagramWant::Exactly(upper(&long[..p.buf])),
-                        Level::Should,
-                    )
+                let long = long_datagram(p.buf);
+                let kept = p.buf.min(long.len());
+                let c = still_serving(Conversation::new().send_datagram(U1, long.clone()));
+                let c = if long.len() > p.buf {
+                    c.observe_echo_length(U1, long.len(), p.buf)
+                } else {
+                    c.step(DatagramStep::Observe {
+                        sock: U1,
+                        within: Deadline::Reply,
+                        question: NONE_LONGER,
+                        seen_of: Some(Seen {
+                            sent: long.len(),
+                            buf: p.buf,
+                        }),
+                    })
+                };
+                c.expect_datagram_at(
+                    U1,
+                    DatagramWant::Exactly(upper(&long[..kept])),
+                    Level::Should,
+                )
             }),
         )
     }
@@ -339,6 +372,24 @@ fn client_empty_line() -> Check {
     }
 }
 
+/// A reply longer than BUF (twice BUF, as far as UDP carries) whose cut at
+/// BUF falls inside a character: ASCII up to the byte before BUF, then
+/// three-byte characters. A client that decodes the cut strictly raises,
+/// as it would on any reply that is not ASCII.
+fn oversized_reply(buf: usize) -> Vec<u8> {
+    let len = (2 * buf).min(MAX_PAYLOAD);
+    let ascii = buf.saturating_sub(1).min(len.saturating_sub(WIDE.len()));
+    let mut reply = upper(&text(ascii, 5));
+    reply.extend_from_slice(WIDE.as_bytes());
+    while reply.len() + WIDE.len() <= len {
+        reply.extend_from_slice(WIDE.as_bytes());
+    }
+    reply
+}
+
+/// A character of three bytes in UTF-8.
+const WIDE: &str = "中";
+
 fn client_oversized_reply() -> Check {
     Check {
         explain: Explain {
@@ -356,7 +407,7 @@ fn client_oversized_reply() -> Check {
                 Conversation::new()
                     .input("a long reply please\n")
                     .expect_datagram(U1, "a long reply please")
-                    .send_datagram(U1, upper(&text(2 * p.buf, 5)))
+                    .send_datagram(U1, oversized_reply(p.buf))
                     .input("after the long reply\n")
                     .expect_datagram(U1, "after the long reply")
                     .send_datagram(U1, "AFTER THE LONG REPLY")
@@ -433,6 +484,40 @@ mod tests {
     #[test]
     fn bursts_stay_small_enough_to_lose_nothing() {
         assert!(BURST.iter().all(|m| m.len() <= 64));
+    }
+
+    #[test]
+    fn the_long_datagram_is_twice_buf_as_far_as_udp_carries() {
+        assert_eq!(long_datagram(1024).len(), 2048);
+        assert_eq!(long_datagram(32_754).len(), MAX_PAYLOAD);
+        assert_eq!(long_datagram(65_536).len(), MAX_PAYLOAD);
+    }
+
+    #[test]
+    fn with_a_buf_no_datagram_exceeds_truncation_says_so_and_expects_the_whole_echo() {
+        let p = Profile {
+            buf: 65_536,
+            ..Profile::default()
+        };
+        let Body::Conversation(build) = truncation().body else {
+            panic!("a conversation");
+        };
+        let steps: Vec<String> = build(&p).steps.iter().map(ToString::to_string).collect();
+        assert!(
+            steps.iter().any(|s| s.contains("none can be truncated")),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn the_oversized_reply_is_cut_at_buf_inside_a_character() {
+        for buf in [1, 2, 1024, 4096, 32_000] {
+            let reply = oversized_reply(buf);
+            assert!(reply.len() > buf, "{buf}");
+            assert!(std::str::from_utf8(&reply).is_ok(), "{buf}");
+            assert!(std::str::from_utf8(&reply[..buf]).is_err(), "{buf}");
+        }
+        assert!(oversized_reply(65_536).len() <= MAX_PAYLOAD);
     }
 
     #[test]

@@ -154,6 +154,35 @@ impl Conversation {
         })
     }
 
+    /// Expects the next datagrams on `sock` to hold exactly `wants`, one
+    /// each, in any order.
+    pub fn expect_each_datagram(self, sock: Sock, wants: Vec<Vec<u8>>) -> Self {
+        self.step(DatagramStep::ExpectEach { sock, wants })
+    }
+
+    /// Sends `request` from the first of `from` (then from the next ones
+    /// while nothing comes back) and expects `want` on any of the
+    /// harness's sockets: the target still serves.
+    pub fn expect_serving(
+        self,
+        from: &[Sock],
+        request: impl Into<Vec<u8>>,
+        want: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.step(DatagramStep::ExpectServing {
+            from: from.to_vec(),
+            request: request.into(),
+            want: want.into(),
+        })
+    }
+
+    /// Expects no more datagrams on any socket until the late window has
+    /// passed since the last one: a reply repeated by a timer or a second
+    /// worker, hundreds of milliseconds later, is caught too.
+    pub fn expect_no_late_datagram(self, meaning: &'static str) -> Self {
+        self.expect_no_datagram_at(Deadline::Late, Level::Must, meaning)
+    }
+
     /// Expects no more datagrams on any socket for a quiet moment; one that
     /// arrives is a miss that says `meaning`.
     pub fn expect_no_datagram(self, meaning: &'static str) -> Self {
@@ -267,6 +296,16 @@ impl Conversation {
 
     /// Expects the target to exit with status 0 after its input ended,
     /// with `not_on_stderr` (if given) nowhere at the end of its stderr.
+    /// Expects each of `parts` on the target's output or error output, in
+    /// any order; a miss weighs `level` and adds `if_missing`.
+    pub fn expect_answer(self, parts: &[&str], level: Level, if_missing: &'static str) -> Self {
+        self.step(StdioStep::ExpectAnswer {
+            parts: parts.iter().map(|p| p.to_string()).collect(),
+            level,
+            if_missing: Some(if_missing),
+        })
+    }
+
     pub fn expect_clean_exit(self, level: Level, not_on_stderr: Option<&'static str>) -> Self {
         self.step(StdioStep::ExpectCleanExit {
             level,

@@ -18,7 +18,7 @@ use crate::sockdiag;
 use crate::tcpsock::{States, TcpSocket, TcpState};
 use crate::timing::Timing;
 use crate::transport::Transport;
-use crate::udpsock::UdpSocket;
+use crate::udpsock::{canonical, UdpSocket};
 
 /// Every TCP socket in `states`: from the kernel's socket dump, which
 /// filters by state itself, or from the whole `/proc` table where the dump
@@ -48,8 +48,26 @@ pub fn listeners(port: u16) -> Vec<TcpSocket> {
 
 /// The UDP sockets bound to `port`, IPv4 first.
 pub fn udp_bound(port: u16) -> Vec<UdpSocket> {
-    let all = sockdiag::udp_sockets().unwrap_or_else(|_| procfs::udp_table());
-    all.into_iter().filter(|s| s.local.port() == port).collect()
+    udp_sockets()
+        .into_iter()
+        .filter(|s| s.local.port() == port)
+        .collect()
+}
+
+/// Every UDP socket, its addresses as the harness reaches them: a
+/// dual-stack socket (any Java program's) bound to 127.0.0.1 is listed on
+/// `::ffff:127.0.0.1`, which is the IPv4 address, and only an IPv4 socket
+/// reaches it with a datagram.
+fn udp_sockets() -> Vec<UdpSocket> {
+    sockdiag::udp_sockets()
+        .unwrap_or_else(|_| procfs::udp_table())
+        .into_iter()
+        .map(|s| UdpSocket {
+            local: canonical(s.local),
+            remote: canonical(s.remote),
+            ..s
+        })
+        .collect()
 }
 
 /// A socket that waits for peers on a port: a listening TCP socket, or a
@@ -96,8 +114,7 @@ pub fn waiting_of(pids: &[i32], transport: Transport) -> Vec<SocketAddr> {
             .into_iter()
             .map(|s| (s.local, s.inode))
             .collect(),
-        Transport::Datagram => sockdiag::udp_sockets()
-            .unwrap_or_else(|_| procfs::udp_table())
+        Transport::Datagram => udp_sockets()
             .into_iter()
             .map(|s| (s.local, s.inode))
             .collect(),
@@ -390,6 +407,23 @@ mod tests {
         let me = std::process::id() as i32;
         assert_eq!(held_by(found[0].inode, &[me]), vec![me]);
         assert_eq!(holders(port, Transport::Datagram)[0].pid, me);
+    }
+
+    #[test]
+    fn a_dual_stack_udp_socket_on_ipv4_loopback_waits_on_the_ipv4_address() {
+        // What a Java DatagramSocket bound to 127.0.0.1 is.
+        let Ok(socket) = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)) else {
+            return;
+        };
+        socket.set_only_v6(false).unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:0".parse().unwrap();
+        socket.bind(&mapped.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let found = waiting_on(port, Transport::Datagram);
+        assert_eq!(
+            found.iter().map(|w| w.local).collect::<Vec<_>>(),
+            vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))]
+        );
     }
 
     #[test]

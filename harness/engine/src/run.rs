@@ -337,32 +337,39 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
     }
 }
 
-/// Binds the harness's datagram socket on 127.0.0.1, on `port` or one the
-/// kernel picks, and starts the client with that port: the socket exists
-/// before the client's first datagram, so none is lost.
+/// Binds the harness's datagram sockets on 127.0.0.1 and ::1, on `port` or
+/// one the kernel picks free on both, and starts the client with that
+/// port: the sockets exist before the client's first datagram, so none is
+/// lost, whichever loopback the client sends to (`localhost` is ::1 first
+/// on many machines).
 fn bring_up_datagram_client(
     config: &RunConfig,
     command: &str,
     port: Option<u16>,
     workdir: &Workdir,
 ) -> Result<Peer, BringUpError> {
-    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port.unwrap_or(0)));
-    let server = crate::steps::mailbox::bind(addr).map_err(|e| {
+    // Both loopbacks on one port, as for a stream client: a client may send
+    // to ::1 as well as to 127.0.0.1.
+    let server = loopback::Pair::<std::net::UdpSocket>::bind(port).map_err(|e| {
         BringUpError::Run(client_port_taken(
-            addr.port(),
+            e.addr.port(),
             Transport::Datagram,
-            port.is_some(),
-            &e,
-            format!("could not bind the harness's UDP socket on {addr} for the client"),
-            format!("could not bind the harness's UDP socket on {addr} for the client: {e}"),
+            e.fixed,
+            &e.source,
+            format!(
+                "could not bind the harness's UDP socket on {} for the client",
+                e.addr
+            ),
+            format!(
+                "could not bind the harness's UDP socket on {} for the client: {}",
+                e.addr, e.source
+            ),
         ))
     })?;
-    let bound = server
-        .local_addr()
-        .map_err(|e| BringUpError::Run(RunError::Harness(e.to_string())))?;
+    let bound = server.port();
     let launch = Launch {
         command: command.to_string(),
-        port: bound.port(),
+        port: bound,
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),

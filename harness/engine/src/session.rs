@@ -39,8 +39,11 @@ pub enum Peer {
         process: Process,
     },
     /// A client the harness started that sends datagrams to `server`, the
-    /// harness's socket on 127.0.0.1.
-    DatagramClient { server: UdpSocket, process: Process },
+    /// harness's socket on 127.0.0.1 and ::1, on one port.
+    DatagramClient {
+        server: loopback::Pair<UdpSocket>,
+        process: Process,
+    },
 }
 
 impl Peer {
@@ -148,6 +151,8 @@ pub struct Session<'p> {
     pub(crate) killed: bool,
     /// Stdio steps: how much of the target's output expectations matched.
     pub(crate) output_seen: u64,
+    /// The same for its error output.
+    pub(crate) error_seen: u64,
 }
 
 impl<'p> Session<'p> {
@@ -168,6 +173,7 @@ impl<'p> Session<'p> {
             descriptors: None,
             killed: false,
             output_seen: 0,
+            error_seen: 0,
         }
     }
 

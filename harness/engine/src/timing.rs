@@ -32,7 +32,8 @@ pub enum Deadline {
     /// A port in LISTEN state after launch. Python listens after 40 to 75 ms,
     /// a JVM after about a second: 10 s covers both on a loaded machine.
     Listen,
-    /// A client under test connecting to the harness after it was started.
+    /// A client under test connecting to the harness after it was started,
+    /// or sending its first datagram: the program has to start first.
     Accept,
     /// A client's process exiting after its input ended.
     Exit,
@@ -58,6 +59,14 @@ pub enum Deadline {
     /// unread then is marked so and the cut is reported as not made; only a
     /// target that stops reading pays it, once per cut.
     Read,
+    /// How long after the last datagram that arrived the harness still
+    /// watches for one more, where a check says nothing else may come: a
+    /// reply repeated by a timer or by a second worker comes hundreds of
+    /// milliseconds after the first, long after any scheduler delay (the
+    /// quiet window covers those). A repeat from a 300 ms timer arrived
+    /// 300 to 367 ms after the first under load: 500 ms catches it with
+    /// over 130 ms to spare.
+    Late,
 }
 
 impl Deadline {
@@ -74,6 +83,7 @@ impl Deadline {
             Deadline::Settle => Duration::from_secs(1),
             Deadline::Recover => Duration::from_secs(3),
             Deadline::Read => Duration::from_millis(500),
+            Deadline::Late => Duration::from_millis(500),
         }
     }
 
@@ -90,6 +100,7 @@ impl Deadline {
             Deadline::Settle => "settle",
             Deadline::Recover => "recover",
             Deadline::Read => "read",
+            Deadline::Late => "late",
         }
     }
 }

@@ -17,3 +17,24 @@ pub struct UdpSocket {
     /// 0 when nothing waits.
     pub queued: u64,
 }
+
+/// `addr` with an IPv4 address written as IPv6 (`::ffff:127.0.0.1`, how
+/// the kernel lists the socket of a dual-stack program, such as any Java
+/// one bound to 127.0.0.1) turned into the IPv4 address it is: only an
+/// IPv4 socket reaches it with a datagram.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv4_address_written_as_ipv6_is_the_ipv4_address() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:9000".parse().unwrap();
+        assert_eq!(canonical(mapped), "127.0.0.1:9000".parse().unwrap());
+        let v6: SocketAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
+    }
+}

@@ -206,3 +206,167 @@ fn silence_is_a_miss_within_the_reply_deadline() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A server that reads `k` requests, then answers them last first.
+fn answers_in_reverse(k: usize) -> Peer {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1024];
+        let mut got = Vec::new();
+        for _ in 0..k {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            got.push((buf[..n].to_ascii_uppercase(), from));
+        }
+        for (bytes, to) in got.into_iter().rev() {
+            let _ = socket.send_to(&bytes, to);
+        }
+    });
+    Peer::Remote(addr)
+}
+
+#[test]
+fn replies_in_another_order_each_match_their_own_request_and_the_order_is_said() {
+    let mut peer = answers_in_reverse(3);
+    let c = Conversation::new()
+        .send_datagram(U1, "a")
+        .send_datagram(U1, "bb")
+        .send_datagram(U1, "three ccc")
+        .expect_each_datagram(
+            U1,
+            vec![b"A".to_vec(), b"BB".to_vec(), b"THREE CCC".to_vec()],
+        )
+        .expect_no_datagram("one reply each");
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("another order") && n.contains("3, 2, 1")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn a_reply_to_none_of_the_requests_is_a_miss_beside_the_nearest() {
+    let mut peer = scripted(2, |b, _| vec![([b, b"!"].concat(), false, None)]);
+    let c = Conversation::new()
+        .send_datagram(U1, "one")
+        .send_datagram(U1, "two")
+        .expect_each_datagram(U1, vec![b"one".to_vec(), b"two".to_vec()]);
+    let out = run(&mut peer, c);
+    let miss = first_miss(&out);
+    assert!(
+        miss.contains("a datagram of 4 bytes arrived that is the reply to none of the 2 requests"),
+        "{miss}"
+    );
+}
+
+#[test]
+fn a_server_still_serves_when_the_probe_is_answered_on_another_socket() {
+    // Answers everyone at the first sender's address, as a server that
+    // connect()ed to its first client does.
+    let first = std::sync::Mutex::new(None);
+    let mut peer = scripted(3, move |b, from| {
+        let to = *first.lock().unwrap().get_or_insert(from);
+        vec![(b.to_ascii_uppercase(), false, Some(to))]
+    });
+    let c = Conversation::new()
+        .send_datagram(U1, "abuse")
+        .expect_serving(&[U2, U1], "still there?", "STILL THERE?")
+        .expect_datagram(U1, "ABUSE");
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    assert!(
+        out.notes.iter().any(|n| n.contains("answered on u1")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn a_server_that_answers_no_probe_anywhere_no_longer_serves() {
+    let mut peer = echo(1);
+    let c = Conversation::new()
+        .send_datagram(U1, "the last it answers")
+        .expect_datagram(U1, "THE LAST IT ANSWERS")
+        .expect_serving(&[U2, U1], "still there?", "STILL THERE?");
+    let out = run(&mut peer, c);
+    assert!(
+        first_miss(&out).contains("the server no longer serves"),
+        "{}",
+        first_miss(&out)
+    );
+}
+
+#[test]
+fn a_reply_repeated_300_ms_later_is_caught_and_its_delay_said() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            return;
+        };
+        let reply = buf[..n].to_ascii_uppercase();
+        let _ = socket.send_to(&reply, from);
+        thread::sleep(Duration::from_millis(300));
+        let _ = socket.send_to(&reply, from);
+    });
+    let mut peer = Peer::Remote(addr);
+    let c = Conversation::new()
+        .send_datagram(U1, "once")
+        .expect_datagram(U1, "ONCE")
+        .expect_no_late_datagram("each request gets exactly one datagram back");
+    // At the default timing: the late window is what is under test.
+    let out = Session::new(&mut peer, Timing::new(1.0)).run(&c.steps);
+    let detail = first_miss(&out);
+    assert!(detail.contains("received another datagram"), "{detail}");
+    assert!(
+        detail.contains("ms after the last datagram expected"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn the_late_window_lasts_from_the_last_datagram_and_the_quiet_one_from_the_step() {
+    let timing = Timing::new(1.0);
+    let late = timing.deadline(sockspec_engine::timing::Deadline::Late);
+    let quiet = timing.deadline(sockspec_engine::timing::Deadline::Quiet);
+    for (c, at_least, below) in [
+        (
+            Conversation::new()
+                .send_datagram(U1, "x")
+                .expect_datagram(U1, "X")
+                .expect_no_late_datagram("one reply"),
+            late,
+            late + quiet,
+        ),
+        (
+            Conversation::new()
+                .send_datagram(U1, "x")
+                .expect_datagram(U1, "X")
+                .expect_no_datagram("one reply"),
+            quiet,
+            late,
+        ),
+    ] {
+        let mut peer = echo(1);
+        let out = Session::new(&mut peer, timing).run(&c.steps);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        assert!(
+            out.paused >= at_least - Duration::from_millis(20) && out.paused < below,
+            "{:?}",
+            out.paused
+        );
+    }
+}

@@ -18,7 +18,7 @@ use crate::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::level::Level;
 use crate::session::{Peer, Session};
 use crate::show;
-use crate::timing::Deadline;
+use crate::timing::{Deadline, Timing};
 use crate::transcript::{Channel, Event};
 
 /// A step on the harness's datagram sockets.
@@ -37,6 +37,20 @@ pub enum DatagramStep {
         /// What another non-empty datagram arriving instead likely means,
         /// added to the miss.
         if_other: Option<&'static str>,
+    },
+    /// Expect the next datagrams on `sock` to be exactly `wants`, one each,
+    /// in any order: UDP keeps no order, and a server with several workers
+    /// answers in the order they finish. The order seen is reported when it
+    /// is not the order of `wants`.
+    ExpectEach { sock: Sock, wants: Vec<Vec<u8>> },
+    /// Ask whether the target still serves: send `request` from the first
+    /// socket of `from`, and from the next ones in turn while no reply
+    /// comes; a datagram holding `want` arriving on any of the harness's
+    /// sockets is the sign. Where a reply goes is not judged here.
+    ExpectServing {
+        from: Vec<Sock>,
+        request: Vec<u8>,
+        want: Vec<u8>,
     },
     /// Expect no datagram on any open socket within `within`; one that
     /// arrives is a miss at `level`, worded with `meaning`.
@@ -89,6 +103,24 @@ impl fmt::Display for DatagramStep {
                 }
                 Ok(())
             }
+            DatagramStep::ExpectEach { sock, wants } => {
+                write!(
+                    f,
+                    "expect on {sock} {} datagrams, one for each request, in any order",
+                    wants.len()
+                )
+            }
+            DatagramStep::ExpectServing { from, request, .. } => {
+                write!(f, "send {}", show::sized(request, 48))?;
+                if let Some((first, rest)) = from.split_first() {
+                    write!(f, " from {first}")?;
+                    if !rest.is_empty() {
+                        let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                        write!(f, " (then from {} while no reply comes)", rest.join(", "))?;
+                    }
+                }
+                f.write_str(" and expect its reply on any socket: the server still serves")
+            }
             DatagramStep::ExpectNone { within, .. } => {
                 write!(f, "expect no other datagram ({} window)", within.name())
             }
@@ -114,6 +146,12 @@ impl Session<'_> {
             } => self
                 .expect_datagram(*sock, want, *if_other)
                 .map_err(|e| e.at_level(*level)),
+            DatagramStep::ExpectEach { sock, wants } => self.expect_each(*sock, wants),
+            DatagramStep::ExpectServing {
+                from,
+                request,
+                want,
+            } => self.expect_serving(from, request, want),
             DatagramStep::ExpectNone {
                 within,
                 level,
@@ -134,19 +172,40 @@ impl Session<'_> {
     }
 
     /// The mailbox of `sock`, opened on first use. A client under test's
-    /// `u1` is the socket the harness bound for it to send to.
+    /// `u1` is the socket the harness bound for it to send to, on both
+    /// loopbacks; any other socket is on the loopback of the target's
+    /// address.
     fn mailbox(&mut self, sock: Sock) -> Result<&mut Mailbox, StepError> {
         if !self.mailboxes.contains_key(&sock) {
+            let toward = self.datagram_target(sock);
+            let mut v4_only = None;
             let mailbox = match (&*self.peer, sock) {
-                (Peer::DatagramClient { server, .. }, Sock(1)) => server
-                    .try_clone()
-                    .map(Mailbox::on)
-                    .map_err(|e| fault(format!("could not use the harness's socket: {e}")))?,
-                _ => Mailbox::open()
+                (Peer::DatagramClient { server, .. }, Sock(1)) => {
+                    v4_only = server.v6_absent().map(|e| {
+                        format!(
+                            "bound on 127.0.0.1 only: this machine has no IPv6 loopback ({e}); \
+                             a client that sends to ::1, or to localhost resolved to ::1, \
+                             reaches nobody"
+                        )
+                    });
+                    let sockets: std::io::Result<Vec<_>> =
+                        server.sockets().map(|s| s.try_clone()).collect();
+                    sockets
+                        .map(Mailbox::on)
+                        .map_err(|e| fault(format!("could not use the harness's socket: {e}")))?
+                }
+                _ => Mailbox::open(toward)
                     .map_err(|e| fault(format!("could not open a datagram socket: {e}")))?,
             };
-            if let Some(local) = mailbox.local() {
-                self.record_on(Some(sock.into()), Event::note(format!("bound to {local}")));
+            let locals: Vec<String> = mailbox.locals().iter().map(|a| a.to_string()).collect();
+            if !locals.is_empty() {
+                self.record_on(
+                    Some(sock.into()),
+                    Event::note(format!("bound to {}", locals.join(" and "))),
+                );
+            }
+            if let Some(why) = v4_only {
+                self.record_on(Some(sock.into()), Event::note(why));
             }
             self.mailboxes.insert(sock, mailbox);
         }
@@ -189,7 +248,7 @@ impl Session<'_> {
             )));
         };
         let mailbox = self.mailbox(sock)?;
-        let sent = mailbox.socket.send_to(data, to);
+        let sent = mailbox.send_to(data, to);
         match sent {
             Ok(_) => {
                 self.record_on(Some(sock.into()), Event::sent_datagram(data, to));
@@ -217,25 +276,8 @@ impl Session<'_> {
         deadline: Instant,
         consume: bool,
     ) -> Result<Option<Datagram>, StepError> {
-        let mailbox = self.mailbox(sock)?;
-        if mailbox.queue.is_empty() {
-            match mailbox.receive(deadline) {
-                Ok(Some(d)) => {
-                    self.record_on(
-                        Some(sock.into()),
-                        Event::received_datagram(&d.bytes, d.len, d.from),
-                    );
-                }
-                Ok(None) => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    let gone = self.target_gone();
-                    return Err(miss(
-                        Level::Must,
-                        format!("the target's port is closed (port unreachable){gone}"),
-                    ));
-                }
-                Err(e) => return Err(fault(format!("receiving a datagram failed: {e}"))),
-            }
+        if self.mailbox(sock)?.queue.is_empty() && self.receive_on(sock, deadline)?.is_none() {
+            return Ok(None);
         }
         let mailbox = self.mailbox(sock)?;
         Ok(if consume {
@@ -251,7 +293,16 @@ impl Session<'_> {
         want: &DatagramWant,
         if_other: Option<&str>,
     ) -> StepResult {
-        let within = self.timing.deadline(Deadline::Reply);
+        // A client under test's first datagram comes once its program has
+        // started, as a stream client's first connection does: it gets the
+        // accept deadline, a reply the reply deadline.
+        let first_from_client = matches!(&*self.peer, Peer::DatagramClient { .. })
+            && self.mailboxes.values().all(|m| m.last_sender.is_none());
+        let within = self.timing.deadline(if first_from_client {
+            Deadline::Accept
+        } else {
+            Deadline::Reply
+        });
         let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
             let gone = self.target_gone();
             let elsewhere = self.arrived_elsewhere(sock);
@@ -265,15 +316,7 @@ impl Session<'_> {
         };
         match judge(want, &got.bytes, got.from, self.reply_source()) {
             Ok(()) => Ok(()),
-            Err(Mismatch::Sender { expected }) => Err(miss(
-                Level::Must,
-                format!(
-                    "a datagram came from {}, not from the server's port {}: a reply must \
-                     be sent from the socket the request arrived on",
-                    got.from,
-                    expected.port()
-                ),
-            )),
+            Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
             Err(Mismatch::Bytes { .. }) => {
                 let expected = match want {
                     DatagramWant::Exactly(b) => b.as_slice(),
@@ -295,6 +338,171 @@ impl Session<'_> {
                         show::compare(expected, &got.bytes).trim_end()
                     ),
                 ))
+            }
+        }
+    }
+
+    fn expect_each(&mut self, sock: Sock, wants: &[Vec<u8>]) -> StepResult {
+        let within = self.timing.deadline(Deadline::Reply);
+        // The requests not answered yet, by their place among `wants`.
+        let mut open: Vec<usize> = (0..wants.len()).collect();
+        let mut order = Vec::with_capacity(wants.len());
+        while !open.is_empty() {
+            let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
+                let gone = self.target_gone();
+                let elsewhere = self.arrived_elsewhere(sock);
+                let missing: Vec<String> =
+                    open.iter().map(|&i| show::quoted(&wants[i], 24)).collect();
+                return Err(miss(
+                    Level::Must,
+                    format!(
+                        "{} of {} replies arrived on {sock}; none arrived within {:.1}s for {}{gone}{elsewhere}",
+                        order.len(),
+                        wants.len(),
+                        within.as_secs_f64(),
+                        missing.join(", ")
+                    ),
+                ));
+            };
+            if let Err(Mismatch::Sender { expected }) = judge(
+                &DatagramWant::Any,
+                &got.bytes,
+                got.from,
+                self.reply_source(),
+            ) {
+                return Err(wrong_sender(got.from, expected));
+            }
+            match open.iter().position(|&i| wants[i] == got.bytes) {
+                Some(at) => order.push(open.remove(at)),
+                None => {
+                    // The unanswered request it is nearest to: one of the
+                    // same length, else the oldest.
+                    let nearest = open
+                        .iter()
+                        .copied()
+                        .find(|&i| wants[i].len() == got.len)
+                        .unwrap_or(open[0]);
+                    let what = if got.len == 0 {
+                        "an empty datagram".to_string()
+                    } else {
+                        format!("a datagram of {} bytes", got.len)
+                    };
+                    return Err(miss(
+                        Level::Must,
+                        format!(
+                            "{what} arrived that is the reply to none of the {} requests \
+                             still unanswered, in any order; beside the nearest:\n{}",
+                            open.len(),
+                            show::compare(&wants[nearest], &got.bytes).trim_end()
+                        ),
+                    ));
+                }
+            }
+        }
+        if order.windows(2).any(|w| w[0] > w[1]) {
+            let seen: Vec<String> = order.iter().map(|i| (i + 1).to_string()).collect();
+            let note = format!(
+                "the replies came in another order than the requests: those to requests {}, \
+                 each matching its own (UDP keeps no order)",
+                seen.join(", ")
+            );
+            self.record_on(Some(sock.into()), Event::note(note.clone()));
+            self.notes.push(note);
+        }
+        Ok(())
+    }
+
+    fn expect_serving(&mut self, from: &[Sock], request: &[u8], want: &[u8]) -> StepResult {
+        let mut asked = Vec::new();
+        for (n, sock) in from.iter().enumerate() {
+            self.send_datagram(*sock, request)?;
+            asked.push(sock.to_string());
+            // The last probe waits for a reply as long as any request does;
+            // the ones before it as long as a reply on loopback takes with
+            // a wide margin.
+            let within = if n + 1 == from.len() {
+                self.timing.deadline(Deadline::Reply)
+            } else {
+                self.timing.deadline(Deadline::Quiet)
+            };
+            if let Some(on) = self.await_anywhere(want, Instant::now() + within)? {
+                if on != from[0] {
+                    let note = format!(
+                        "the server still serves: the probe sent from {} was answered on {on} \
+                         (where its replies go is for the senders check to judge)",
+                        asked.join(" and then from ")
+                    );
+                    self.record_on(Some(on.into()), Event::note(note.clone()));
+                    self.notes.push(note);
+                }
+                // A slow reply to an earlier probe is no extra datagram.
+                self.take_everywhere(want);
+                return Ok(());
+            }
+        }
+        let gone = self.target_gone();
+        let within = if gone.is_empty() {
+            format!(
+                " within {:.1}s",
+                self.timing.deadline(Deadline::Reply).as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
+        Err(miss(
+            Level::Must,
+            format!(
+                "no reply to {} sent from {} arrived on any of the harness's sockets{within}: \
+                 the server no longer serves{gone}",
+                show::quoted(request, 32),
+                asked.join(" and "),
+            ),
+        ))
+    }
+
+    /// Waits until a datagram holding `want` is queued on any socket, and
+    /// takes it: the socket it arrived on, or `None` at the deadline.
+    fn await_anywhere(
+        &mut self,
+        want: &[u8],
+        deadline: Instant,
+    ) -> Result<Option<Sock>, StepError> {
+        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        for polls in 0u32.. {
+            for sock in &socks {
+                while let Ok(Some(_)) = self.next_datagram_now(*sock) {}
+                let Some(m) = self.mailboxes.get_mut(sock) else {
+                    continue;
+                };
+                if let Some(at) = m.queue.iter().position(|d| d.bytes == want) {
+                    m.queue.remove(at);
+                    return Ok(Some(*sock));
+                }
+            }
+            // A target that has exited answers nothing more; what it sent
+            // before it ended was taken above.
+            let exited = self.peer.process().is_some_and(|p| p.exited().is_some());
+            if Instant::now() >= deadline || exited {
+                return Ok(None);
+            }
+            // A reply on loopback takes a fraction of a millisecond: look
+            // often at first, then less.
+            let pause = match polls {
+                0..20 => Timing::FIRST_POLL,
+                _ => Timing::POLL,
+            };
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        }
+        Ok(None)
+    }
+
+    /// Takes every queued datagram holding `want`, on every socket.
+    fn take_everywhere(&mut self, want: &[u8]) {
+        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        for sock in socks {
+            while let Ok(Some(_)) = self.next_datagram_now(sock) {}
+            if let Some(m) = self.mailboxes.get_mut(&sock) {
+                m.queue.retain(|d| d.bytes != want);
             }
         }
     }
@@ -335,40 +543,52 @@ impl Session<'_> {
         if mailbox.queue.len() >= 8 {
             return Ok(None);
         }
+        let previous_to = mailbox.last_to;
         let got = mailbox.receive(Instant::now())?;
         if let Some(d) = &got {
-            self.record_on(
-                Some(sock.into()),
-                Event::received_datagram(&d.bytes, d.len, d.from),
-            );
+            self.record_received(sock, d, previous_to);
         }
         Ok(got)
     }
 
+    /// Watches every socket until `within` has passed; the late window
+    /// instead lasts until that long after the last datagram that arrived
+    /// (and at least a quiet window), so a reply repeated hundreds of
+    /// milliseconds later is still seen. Every datagram that arrives
+    /// meanwhile is counted.
     fn expect_no_datagram(&mut self, within: Deadline, meaning: &str) -> StepResult {
-        let window = self.timing.deadline(within);
         let t0 = Instant::now();
-        let deadline = t0 + window;
         if matches!(&*self.peer, Peer::DatagramClient { .. }) {
             // A client sends to u1 whether or not a step used it yet.
             self.mailbox(Sock(1))?;
         }
+        let last = self.mailboxes.values().filter_map(|m| m.last_arrival).max();
+        let deadline = match (within, last) {
+            (Deadline::Late, Some(at)) => {
+                (t0 + self.timing.deadline(Deadline::Quiet)).max(at + self.timing.deadline(within))
+            }
+            (Deadline::Late, None) => t0 + self.timing.deadline(Deadline::Quiet),
+            _ => t0 + self.timing.deadline(within),
+        };
         let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
         // Anything already queued arrived unasked.
+        let mut extra: Vec<(Sock, Datagram, Instant)> = Vec::new();
         for sock in &socks {
-            if let Some(d) = self.mailboxes.get(sock).and_then(|m| m.queue.front()) {
-                return Err(unexpected(*sock, d, meaning));
+            if let Some(m) = self.mailboxes.get_mut(sock) {
+                extra.extend(m.queue.drain(..).map(|d| (*sock, d, t0)));
             }
         }
-        // Each socket is watched in turn, in slices, until the window ends.
-        let slice = crate::timing::Timing::POLL;
-        let mut found = None;
-        'watch: while Instant::now() < deadline {
+        // Each socket is watched in turn, in slices, until the window ends;
+        // a flood is counted up to a bound, not read forever.
+        let slice = Timing::POLL;
+        while Instant::now() < deadline && extra.len() < EXTRA_COUNTED {
             for sock in &socks {
                 let until = (Instant::now() + slice).min(deadline);
-                if let Some(d) = self.next_datagram(*sock, until, false)? {
-                    found = Some((*sock, d));
-                    break 'watch;
+                if let Some(d) = self.receive_on(*sock, until)? {
+                    extra.push((*sock, d, Instant::now()));
+                    if let Some(m) = self.mailboxes.get_mut(sock) {
+                        m.queue.pop_back();
+                    }
                 }
             }
             if socks.is_empty() {
@@ -376,9 +596,51 @@ impl Session<'_> {
             }
         }
         self.add_paused(t0.elapsed());
-        match found {
-            Some((sock, d)) => Err(unexpected(sock, &d, meaning)),
-            None => Ok(()),
+        let Some((sock, first, at)) = extra.first() else {
+            return Ok(());
+        };
+        let late = match last {
+            Some(before) if *at > before => format!(
+                ", {} ms after the last datagram expected",
+                at.duration_since(before).as_millis()
+            ),
+            _ => String::new(),
+        };
+        let first = format!(
+            "of {} bytes from {}{late}: {}",
+            first.len,
+            first.from,
+            show::quoted(&first.bytes, 48)
+        );
+        let what = match extra.len() {
+            1 => format!("{sock} received another datagram, {first}"),
+            n if n >= EXTRA_COUNTED => {
+                format!("{n} or more datagrams arrived; the first on {sock}, {first}")
+            }
+            n => format!("{n} more datagrams arrived; the first on {sock}, {first}"),
+        };
+        Err(miss(Level::Must, format!("{what}; {meaning}")))
+    }
+
+    /// Receives one datagram on `sock` into its queue by `deadline`, and
+    /// records it.
+    fn receive_on(&mut self, sock: Sock, deadline: Instant) -> Result<Option<Datagram>, StepError> {
+        let mailbox = self.mailbox(sock)?;
+        let previous_to = mailbox.last_to;
+        match mailbox.receive(deadline) {
+            Ok(Some(d)) => {
+                self.record_received(sock, &d, previous_to);
+                Ok(Some(d))
+            }
+            Ok(None) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                let gone = self.target_gone();
+                Err(miss(
+                    Level::Must,
+                    format!("the target's port is closed (port unreachable){gone}"),
+                ))
+            }
+            Err(e) => Err(fault(format!("receiving a datagram failed: {e}"))),
         }
     }
 
@@ -430,6 +692,26 @@ impl Session<'_> {
         }
     }
 
+    /// Records a datagram received on `sock`. On a socket bound to both
+    /// loopbacks, the address the client sent to is said first, whenever
+    /// it is not the one of the datagram before (`previous_to`).
+    fn record_received(&self, sock: Sock, d: &Datagram, previous_to: Option<SocketAddr>) {
+        let both = self
+            .mailboxes
+            .get(&sock)
+            .is_some_and(|m| m.locals().len() > 1);
+        if both && previous_to != Some(d.to) {
+            self.record_on(
+                Some(sock.into()),
+                Event::note(format!("the client sent to {}", d.to)),
+            );
+        }
+        self.record_on(
+            Some(sock.into()),
+            Event::received_datagram(&d.bytes, d.len, d.from),
+        );
+    }
+
     pub(crate) fn record_on(&self, channel: Option<Channel>, event: Event) {
         if let Ok(mut t) = self.transcript.lock() {
             t.record_on(channel, event);
@@ -437,15 +719,18 @@ impl Session<'_> {
     }
 }
 
-/// A datagram where none was expected.
-fn unexpected(sock: Sock, d: &Datagram, meaning: &str) -> StepError {
+/// How many datagrams where none may come are counted before the watch
+/// stops: a flood is named as such, not read to the end of the window.
+const EXTRA_COUNTED: usize = 64;
+
+/// A reply from another port than the server's.
+fn wrong_sender(from: SocketAddr, expected: SocketAddr) -> StepError {
     miss(
         Level::Must,
         format!(
-            "{sock} received another datagram, of {} bytes from {}: {}; {meaning}",
-            d.len,
-            d.from,
-            show::quoted(&d.bytes, 48)
+            "a datagram came from {from}, not from the server's port {}: a reply must be sent \
+             from the socket the request arrived on",
+            expected.port()
         ),
     )
 }

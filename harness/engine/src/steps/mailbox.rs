@@ -1,7 +1,10 @@
 //! The harness's side of one datagram socket: the socket, the datagrams
 //! received and not yet matched, and who sent the last one. The session
 //! keeps one per socket of the conversation (`u1`, `u2`...); the datagram
-//! steps work on them, as the stream steps work on [`Link`]s.
+//! steps work on them, as the stream steps work on [`Link`]s. When the
+//! harness plays the server, `u1` is one port on both loopbacks: a mailbox
+//! then holds two sockets, receives on either, and answers a client from
+//! the one its last datagram arrived at.
 //!
 //! [`Link`]: super::link::Link
 
@@ -9,10 +12,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::loopback::Bind;
+use crate::udpsock::canonical;
 
 /// A datagram socket of the conversation, by number: `u1`, `u2`...
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -52,11 +59,14 @@ pub struct Datagram {
     /// Its real length, as the kernel reported it.
     pub len: usize,
     pub from: SocketAddr,
+    /// The harness's address it was sent to.
+    pub to: SocketAddr,
 }
 
 /// The harness's side of one datagram socket.
 pub(crate) struct Mailbox {
-    pub(crate) socket: UdpSocket,
+    /// One socket, or one per loopback on the same port; 127.0.0.1 first.
+    sockets: Vec<UdpSocket>,
     /// Received and not yet matched, oldest first.
     pub(crate) queue: VecDeque<Datagram>,
     /// Datagrams dropped because the queue was full.
@@ -64,54 +74,74 @@ pub(crate) struct Mailbox {
     /// Who sent the last datagram received: a client under test, when the
     /// harness plays its server.
     pub(crate) last_sender: Option<SocketAddr>,
+    /// Where the last datagram received arrived: what a client sends to.
+    pub(crate) last_to: Option<SocketAddr>,
+    /// When the last datagram was received.
+    pub(crate) last_arrival: Option<Instant>,
     /// Where each receive lands, kept between receives: a datagram may be
     /// 64 KiB, and a flood brings thousands.
     scratch: Box<[MaybeUninit<u8>]>,
 }
 
 impl Mailbox {
-    /// A fresh socket on 127.0.0.1, on a port the kernel picks.
-    pub(crate) fn open() -> io::Result<Mailbox> {
-        Ok(Mailbox::on(bind(SocketAddr::from((
-            Ipv4Addr::LOCALHOST,
-            0,
-        )))?))
+    /// A fresh socket on the loopback of `toward`'s family (127.0.0.1
+    /// without one), on a port the kernel picks: an IPv4 socket cannot send
+    /// to a server bound to ::1.
+    pub(crate) fn open(toward: Option<SocketAddr>) -> io::Result<Mailbox> {
+        let ip = match toward.map(|a| a.ip().to_canonical()) {
+            Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        Ok(Mailbox::on(vec![bind(SocketAddr::new(ip, 0))?]))
     }
 
-    /// A mailbox on a socket already bound (the harness's server socket).
-    pub(crate) fn on(socket: UdpSocket) -> Mailbox {
+    /// A mailbox on sockets already bound (the harness's server socket on
+    /// each loopback).
+    pub(crate) fn on(sockets: Vec<UdpSocket>) -> Mailbox {
         Mailbox {
-            socket,
+            sockets,
             queue: VecDeque::new(),
             dropped: 0,
             last_sender: None,
+            last_to: None,
+            last_arrival: None,
             scratch: vec![MaybeUninit::uninit(); RECEIVE_SIZE].into_boxed_slice(),
         }
     }
 
+    /// The addresses it is bound to, 127.0.0.1 first.
+    pub(crate) fn locals(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
     pub(crate) fn local(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()
+        self.locals().into_iter().next()
+    }
+
+    /// Sends `data` to `to` from the socket of `to`'s family: a client
+    /// under test gets its answer from the address it sent to.
+    pub(crate) fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let socket = self
+            .sockets
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == to.is_ipv4()))
+            .unwrap_or(&self.sockets[0]);
+        socket.send_to(data, to)
     }
 
     /// Receives one datagram into the queue, waiting at most until
     /// `deadline`; returns what arrived, or `None` at the deadline.
     pub(crate) fn receive(&mut self, deadline: Instant) -> io::Result<Option<Datagram>> {
-        let now = Instant::now();
-        if now >= deadline {
-            return self.receive_waiting(Duration::ZERO);
-        }
-        self.receive_waiting(deadline - now)
-    }
-
-    fn receive_waiting(&mut self, wait: Duration) -> io::Result<Option<Datagram>> {
-        let socket = socket2::SockRef::from(&self.socket);
-        if wait.is_zero() {
-            socket.set_nonblocking(true)?;
-        } else {
-            socket.set_nonblocking(false)?;
-            socket.set_read_timeout(Some(wait))?;
-        }
-        let got = socket.recv_from_with_flags(&mut self.scratch, libc::MSG_TRUNC);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let Some(ready) = self.ready(wait)? else {
+            return Ok(None);
+        };
+        let socket = socket2::SockRef::from(&self.sockets[ready]);
+        let got =
+            socket.recv_from_with_flags(&mut self.scratch, libc::MSG_TRUNC | libc::MSG_DONTWAIT);
         let (len, from) = match got {
             Ok((len, from)) => (len, from),
             Err(e)
@@ -136,8 +166,18 @@ impl Mailbox {
             .map(|b| unsafe { b.assume_init() })
             .collect();
         let from = address(&from);
-        let datagram = Datagram { bytes, len, from };
+        let to = self.sockets[ready]
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+        let datagram = Datagram {
+            bytes,
+            len,
+            from,
+            to,
+        };
         self.last_sender = Some(from);
+        self.last_to = Some(to);
+        self.last_arrival = Some(Instant::now());
         if self.queue.len() < KEPT {
             self.queue.push_back(datagram.clone());
         } else {
@@ -145,11 +185,51 @@ impl Mailbox {
         }
         Ok(Some(datagram))
     }
+
+    /// The index of a socket with a datagram (or an error) waiting, within
+    /// `wait`; `None` when none has one by then.
+    fn ready(&self, wait: Duration) -> io::Result<Option<usize>> {
+        let mut fds: Vec<libc::pollfd> = self
+            .sockets
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // Rounded up: a wait of 0.2 ms is a wait, not a look.
+        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(fds.iter().position(|p| p.revents != 0))
+    }
 }
 
-/// A UDP socket bound on `addr` with the harness's buffers.
+impl Bind for UdpSocket {
+    fn bind(addr: SocketAddr) -> io::Result<Self> {
+        bind(addr)
+    }
+
+    fn port(&self) -> io::Result<u16> {
+        Ok(self.local_addr()?.port())
+    }
+}
+
+/// A UDP socket bound on `addr` with the harness's buffers; an IPv6 one is
+/// IPv6-only, so that a pair's two sockets stay apart.
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     // Best effort: the kernel caps both at its limits, and the defaults
     // already take the largest datagram.
     let _ = socket.set_send_buffer_size(BUFFER);
@@ -158,8 +238,11 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// A sender's address; an IPv4 address written as IPv6 (`::ffff:127.0.0.1`)
+/// is the IPv4 address.
 fn address(a: &SockAddr) -> SocketAddr {
     a.as_socket()
+        .map(canonical)
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
 }
 
@@ -169,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_datagram_is_received_whole_with_its_sender() {
-        let mut mailbox = Mailbox::open().unwrap();
+        let mut mailbox = Mailbox::open(None).unwrap();
         let sender = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
         let big = vec![b'x'; MAX_PAYLOAD];
         sender.send_to(&big, mailbox.local().unwrap()).unwrap();
@@ -185,7 +268,7 @@ mod tests {
 
     #[test]
     fn an_empty_datagram_is_a_datagram() {
-        let mut mailbox = Mailbox::open().unwrap();
+        let mut mailbox = Mailbox::open(None).unwrap();
         let sender = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
         sender.send_to(b"", mailbox.local().unwrap()).unwrap();
         let got = mailbox
@@ -197,7 +280,7 @@ mod tests {
 
     #[test]
     fn nothing_by_the_deadline_is_none() {
-        let mut mailbox = Mailbox::open().unwrap();
+        let mut mailbox = Mailbox::open(None).unwrap();
         let t0 = Instant::now();
         let got = mailbox
             .receive(Instant::now() + Duration::from_millis(20))
@@ -212,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_flood_is_kept_bounded() {
-        let mut mailbox = Mailbox::open().unwrap();
+        let mut mailbox = Mailbox::open(None).unwrap();
         let sender = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
         for _ in 0..KEPT + 10 {
             sender.send_to(b"x", mailbox.local().unwrap()).unwrap();
@@ -223,5 +306,61 @@ mod tests {
         }
         assert_eq!(mailbox.queue.len(), KEPT);
         assert_eq!(mailbox.dropped, 10);
+    }
+
+    fn has_ipv6() -> bool {
+        bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))).is_ok()
+    }
+
+    #[test]
+    fn a_socket_toward_an_ipv6_server_is_an_ipv6_socket() {
+        if !has_ipv6() {
+            return;
+        }
+        let server = bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))).unwrap();
+        let mailbox = Mailbox::open(server.local_addr().ok()).unwrap();
+        assert!(mailbox.local().unwrap().is_ipv6());
+        mailbox
+            .send_to(b"hi", server.local_addr().unwrap())
+            .unwrap();
+        let mut got = [0u8; 8];
+        assert_eq!(server.recv_from(&mut got).unwrap().0, 2);
+    }
+
+    #[test]
+    fn a_socket_toward_an_ipv4_address_written_as_ipv6_is_an_ipv4_socket() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:9".parse().unwrap();
+        let mailbox = Mailbox::open(Some(mapped)).unwrap();
+        assert!(mailbox.local().unwrap().is_ipv4());
+        assert_eq!(
+            canonical(mapped),
+            "127.0.0.1:9".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_pair_receives_on_either_loopback_and_answers_from_the_address_used() {
+        if !has_ipv6() {
+            return;
+        }
+        let pair = crate::loopback::Pair::<UdpSocket>::bind(None).unwrap();
+        let port = pair.port();
+        let sockets = pair.sockets().map(|s| s.try_clone().unwrap()).collect();
+        let mut mailbox = Mailbox::on(sockets);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for client_ip in [
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ] {
+            let client = bind(SocketAddr::new(client_ip, 0)).unwrap();
+            let server = SocketAddr::new(client_ip, port);
+            client.send_to(b"ping", server).unwrap();
+            let got = mailbox.receive(deadline).unwrap().expect("a datagram");
+            assert_eq!((got.from, got.to), (client.local_addr().unwrap(), server));
+            mailbox.send_to(b"PONG", got.from).unwrap();
+            let mut reply = [0u8; 8];
+            let (n, from) = client.recv_from(&mut reply).unwrap();
+            assert_eq!((&reply[..n], from), (&b"PONG"[..], server));
+        }
     }
 }

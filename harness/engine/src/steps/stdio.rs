@@ -32,6 +32,16 @@ pub enum StdioStep {
         /// The likely reason when it does not appear, added to the miss.
         if_missing: Option<&'static str>,
     },
+    /// Expect every one of `parts` on the target's standard output or its
+    /// standard error, in any order (after what earlier expectations
+    /// matched on each): one answer made of parts whose order and stream
+    /// are the target's choice.
+    ExpectAnswer {
+        parts: Vec<String>,
+        level: Level,
+        /// The likely reason when a part does not appear, added to the miss.
+        if_missing: Option<&'static str>,
+    },
     /// Expect the target to exit with status 0 after its input ended, and
     /// `not_on_stderr` (a traceback's first line, say) nowhere in the end of
     /// its stderr.
@@ -54,6 +64,17 @@ impl fmt::Display for StdioStep {
             StdioStep::EndInput => f.write_str("end the input"),
             StdioStep::ExpectOutput { text, .. } => {
                 write!(f, "expect output {}", show::quoted(text.as_bytes(), 60))
+            }
+            StdioStep::ExpectAnswer { parts, .. } => {
+                let quoted: Vec<String> = parts
+                    .iter()
+                    .map(|p| show::quoted(p.as_bytes(), 40))
+                    .collect();
+                write!(
+                    f,
+                    "expect output {}, in any order, on stdout or stderr",
+                    quoted.join(" and ")
+                )
             }
             StdioStep::ExpectCleanExit { not_on_stderr, .. } => {
                 f.write_str("expect exit status 0")?;
@@ -94,11 +115,80 @@ impl Session<'_> {
                 level,
                 if_missing,
             } => self.expect_output(text, *level, *if_missing),
+            StdioStep::ExpectAnswer {
+                parts,
+                level,
+                if_missing,
+            } => self.expect_answer(parts, *level, *if_missing),
             StdioStep::ExpectCleanExit {
                 level,
                 not_on_stderr,
             } => self.expect_clean_exit(*level, *not_on_stderr),
         }
+    }
+
+    fn expect_answer(
+        &mut self,
+        parts: &[String],
+        level: Level,
+        if_missing: Option<&str>,
+    ) -> StepResult {
+        let within = self.timing.deadline(Deadline::Output);
+        let deadline = Instant::now() + within;
+        let (out_from, err_from) = (self.output_seen, self.error_seen);
+        let who = self.who();
+        let p = self.own_process("use the standard streams of")?;
+        // Where each part ended, on stdout or on stderr.
+        let mut out_end = out_from;
+        let mut err_end = err_from;
+        let mut missing: Vec<&String> = parts.iter().collect();
+        loop {
+            let now = Instant::now();
+            missing.retain(|part| {
+                let needle = part.as_bytes();
+                if let Some(end) = p.stdout().wait_for(needle, out_from, now) {
+                    out_end = out_end.max(end);
+                    false
+                } else if let Some(end) = p.stderr().wait_for(needle, err_from, now) {
+                    err_end = err_end.max(end);
+                    false
+                } else {
+                    true
+                }
+            });
+            if missing.is_empty() || now >= deadline {
+                break;
+            }
+            thread::sleep(Timing::POLL.min(deadline.saturating_duration_since(now)));
+        }
+        if missing.is_empty() {
+            self.output_seen = out_end;
+            self.error_seen = err_end;
+            return Ok(());
+        }
+        let printed = |bytes: Vec<u8>| {
+            if bytes.is_empty() {
+                "nothing".to_string()
+            } else {
+                show::quoted(&bytes, 120)
+            }
+        };
+        let absent: Vec<String> = missing
+            .iter()
+            .map(|part| show::quoted(part.as_bytes(), 60))
+            .collect();
+        Err(miss(
+            level,
+            format!(
+                "{} did not appear on the {who}'s output or its error output within {:.1}s; \
+                 it printed {} on its output and {} on its error output{}",
+                absent.join(" and "),
+                within.as_secs_f64(),
+                printed(p.stdout().since(out_from)),
+                printed(p.stderr().since(err_from)),
+                if_missing.map(|w| format!("\n{w}")).unwrap_or_default()
+            ),
+        ))
     }
 
     /// The target's role, as a reader names it.
