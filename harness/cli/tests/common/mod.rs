@@ -150,14 +150,7 @@ impl Fixture {
         let output = Command::new(sockspec())
             .current_dir(repo_root())
             .env(TAG_VAR, tag)
-            .args([
-                "run",
-                &self.suite,
-                flag,
-                &command,
-                "--format",
-                "json",
-            ])
+            .args(["run", &self.suite, flag, &command, "--format", "json"])
             .args(["--seed", &seed.to_string()])
             .args(
                 self.port

@@ -347,6 +347,9 @@ impl Session<'_> {
         // The requests not answered yet, by their place among `wants`.
         let mut open: Vec<usize> = (0..wants.len()).collect();
         let mut order = Vec::with_capacity(wants.len());
+        // The lengths of replies that begin with their request's answer but
+        // carry more.
+        let mut longer = Vec::new();
         while !open.is_empty() {
             let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
                 let gone = self.target_gone();
@@ -372,7 +375,18 @@ impl Session<'_> {
             ) {
                 return Err(wrong_sender(got.from, expected));
             }
-            match open.iter().position(|&i| wants[i] == got.bytes) {
+            // A reply is its request's when it is exactly the expected
+            // bytes or, failing that, begins with them: a server that sends
+            // its whole receive buffer (padded with zeros, or with the
+            // string's terminator) still answers each request once, to its
+            // sender, which is what is judged here; its content is for the
+            // echo check.
+            let exact = open.iter().position(|&i| wants[i] == got.bytes);
+            let padded = || {
+                open.iter()
+                    .position(|&i| !wants[i].is_empty() && got.bytes.starts_with(&wants[i]))
+            };
+            match exact.or_else(|| padded().inspect(|_| longer.push(got.len))) {
                 Some(at) => order.push(open.remove(at)),
                 None => {
                     // The unanswered request it is nearest to: one of the
@@ -397,6 +411,18 @@ impl Session<'_> {
                         ),
                     ));
                 }
+            }
+        }
+        if let Some(len) = longer.first() {
+            let note = format!(
+                "replies began with the expected answer and carried more (a datagram of \
+                 {len} bytes): each request was still answered once, to its sender; what a \
+                 reply holds is for the echo check to judge"
+            );
+            self.record_on(Some(sock.into()), Event::note(note.clone()));
+            // Said once per check, however many sockets it expected on.
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
             }
         }
         if order.windows(2).any(|w| w[0] > w[1]) {
@@ -474,7 +500,7 @@ impl Session<'_> {
                 let Some(m) = self.mailboxes.get_mut(sock) else {
                     continue;
                 };
-                if let Some(at) = m.queue.iter().position(|d| d.bytes == want) {
+                if let Some(at) = m.queue.iter().position(|d| holds(&d.bytes, want)) {
                     m.queue.remove(at);
                     return Ok(Some(*sock));
                 }
@@ -496,13 +522,14 @@ impl Session<'_> {
         Ok(None)
     }
 
-    /// Takes every queued datagram holding `want`, on every socket.
+    /// Takes every queued datagram holding `want` ([`holds`]), on every
+    /// socket.
     fn take_everywhere(&mut self, want: &[u8]) {
         let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
         for sock in socks {
             while let Ok(Some(_)) = self.next_datagram_now(sock) {}
             if let Some(m) = self.mailboxes.get_mut(&sock) {
-                m.queue.retain(|d| d.bytes != want);
+                m.queue.retain(|d| !holds(&d.bytes, want));
             }
         }
     }
@@ -733,4 +760,16 @@ fn wrong_sender(from: SocketAddr, expected: SocketAddr) -> StepError {
             expected.port()
         ),
     )
+}
+
+/// Whether a datagram is a sign that the probe `want` was served: it holds
+/// the probe's text, whatever its case and whatever surrounds it. A server
+/// that pads every reply to its buffer's size, or echoes without upper-casing,
+/// still serves; what is wrong with its replies is for the checks that judge
+/// replies to say.
+fn holds(datagram: &[u8], want: &[u8]) -> bool {
+    !want.is_empty()
+        && datagram
+            .windows(want.len())
+            .any(|w| w.eq_ignore_ascii_case(want))
 }
