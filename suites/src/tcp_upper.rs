@@ -18,6 +18,7 @@ use sockspec_engine::timing::Deadline;
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, upper};
+use crate::checks::{BLANK, BLANK_SENT, BLANK_SKIPPED};
 
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
@@ -424,7 +425,7 @@ fn client_echo() -> Check {
 fn client_empty_line() -> Check {
     Check {
         explain: Explain {
-            why: "Sending zero bytes on TCP sends nothing, so the reply the client then waits for never comes.",
+            why: "Sending zero bytes on TCP sends nothing, so the reply the client then waits for never comes. A line of spaces is not empty: a client that strips only the newline sends it and gets its echo, one that strips all white space skips it; both go on.",
             mistake: "for line in sys.stdin:\n    s.sendall(line.strip().encode())   # b\"\" for an empty line\n    print(s.recv(BUF).decode())        # waits forever",
             fix: "Skip a line that is empty once stripped: if not line: continue.",
         },
@@ -433,14 +434,22 @@ fn client_empty_line() -> Check {
             "tcp-upper.client.empty-line",
             Level::Must,
             "an empty line sends nothing and the client goes on to the next line",
-            "an empty or blank line is skipped: sending zero bytes sends nothing, and \
-             waiting for a reply to it would hang",
+            "an empty line is skipped: sending zero bytes sends nothing, and waiting for a \
+             reply to it would hang; a blank line (spaces only) may be sent, and is then \
+             answered, or skipped",
             Body::Conversation(|_| {
                 Conversation::new()
-                    .input("first\n\n   \nsecond\n")
+                    .input(&format!("first\n\n{BLANK}\nsecond\n"))
                     .accept(C1)
                     .expect(C1, Want::Line(b"first".to_vec()))
                     .send(C1, "FIRST", Cut::Whole)
+                    .if_next(
+                        C1,
+                        BLANK,
+                        Conversation::new().send(C1, upper(BLANK.as_bytes()), Cut::Whole),
+                        BLANK_SENT,
+                        BLANK_SKIPPED,
+                    )
                     .expect(C1, Want::Line(b"second".to_vec()))
                     .send(C1, "SECOND", Cut::Whole)
                     .expect_output("SECOND")

@@ -228,6 +228,30 @@ impl<'p> Session<'p> {
                 }
                 continue;
             }
+            if let Step::IfNext(n) = step {
+                match self.next_is(n.on, &n.message) {
+                    Ok(Some(came)) => {
+                        let note = if came { n.sent } else { n.skipped };
+                        self.record_on(Some(n.on), Event::note(note));
+                        self.notes.push(note.to_string());
+                        if came && !self.run_steps(&n.then) {
+                            return false;
+                        }
+                    }
+                    // Nothing came: the next step waits for it and says so.
+                    Ok(None) => {}
+                    Err(StepError::Fault(detail)) => {
+                        self.fault = Some(Fault {
+                            step: step.to_string(),
+                            detail,
+                        });
+                        return false;
+                    }
+                    // A target that is gone is the next step's to report.
+                    Err(StepError::Missed { .. }) => {}
+                }
+                continue;
+            }
             match self.step(step) {
                 Ok(()) => {}
                 Err(StepError::Missed { level, detail }) => {
@@ -269,7 +293,7 @@ impl<'p> Session<'p> {
                 Ok(())
             }
             // Unrolled by `run_steps`.
-            Step::Repeat { .. } => Ok(()),
+            Step::Repeat { .. } | Step::IfNext(_) => Ok(()),
         }
     }
 

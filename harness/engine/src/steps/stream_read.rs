@@ -108,6 +108,32 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Whether the next bytes on `conn` are `message`, taken when they are;
+    /// `None` when the stream ended or the reply deadline passed first.
+    pub(crate) fn next_bytes_are(
+        &mut self,
+        conn: Conn,
+        message: &[u8],
+    ) -> Result<Option<bool>, StepError> {
+        let deadline = Instant::now() + self.timing.deadline(Deadline::Reply);
+        let want = Want::Bytes(message.to_vec());
+        loop {
+            let link = self.link(conn)?;
+            match progress(&want, &link.buffered, link.ended.is_some()) {
+                Progress::Done { consumed } => {
+                    link.buffered.drain(..consumed);
+                    return Ok(Some(true));
+                }
+                Progress::Mismatch { .. } => return Ok(Some(false)),
+                Progress::NeedMore if link.ended.is_some() || Instant::now() >= deadline => {
+                    return Ok(None)
+                }
+                Progress::NeedMore => {}
+            }
+            self.fill(conn, deadline)?;
+        }
+    }
+
     /// Waits until `want` holds on `conn`. With `consume`, matched bytes are
     /// taken from the buffer. A miss is a readable account of what arrived.
     pub(super) fn wait_for(
