@@ -15,7 +15,11 @@ pub enum Want {
     /// stay buffered for the next expectation.
     Bytes(Vec<u8>),
     /// Exactly these bytes and then nothing more for a quiet moment: a whole
-    /// message from a client, with no stray newline after it.
+    /// message from a client, with no stray newline after it. The harness
+    /// answers it at once (a client's receive timeout may be shorter than
+    /// the quiet moment) and judges what followed when the connection is
+    /// closed or the conversation ends; a later expectation on the same
+    /// connection judges what follows it instead.
     Message(Vec<u8>),
     /// These bytes next, and any white space that arrived with them is
     /// passed over: for checks about something other than stray newlines,

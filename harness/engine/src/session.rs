@@ -212,6 +212,16 @@ impl<'p> Session<'p> {
         (outcome, self.peer)
     }
 
+    /// Records a miss found after the step it belongs to had run (what
+    /// followed a whole message, judged once the harness had answered).
+    pub(crate) fn late_miss(&mut self, level: Level, step: String, detail: String) {
+        self.misses.push(Miss {
+            level,
+            step,
+            detail,
+        });
+    }
+
     /// Whether a MUST miss or a fault was recorded.
     pub fn failed(&self) -> bool {
         self.fault.is_some() || self.misses.iter().any(|m| m.level == Level::Must)

@@ -5,8 +5,8 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use super::link::{Conn, End};
-use super::stream::not_open;
+use super::link::{Conn, End, MessageEnd};
+use super::stream::{not_open, StreamStep};
 use super::{fault, miss, StepError, StepResult};
 use crate::confirm::Watch;
 use crate::expect::{progress, Progress, Want};
@@ -84,28 +84,56 @@ impl Session<'_> {
             }
         }
         if let Want::Message(_) = want {
-            // Nothing may follow the message: a stray newline shows at once.
-            let deadline = Instant::now() + self.timing.deadline(Deadline::Quiet);
-            loop {
-                let link = self.link(conn)?;
-                if !link.buffered.is_empty() {
-                    let extra = std::mem::take(&mut link.buffered);
-                    return Err(miss(
-                        level,
-                        format!(
-                            "the message was followed by {} more bytes: {}",
-                            extra.len(),
-                            show::quoted(&extra, 48)
-                        ),
-                    ));
-                }
-                if link.ended.is_some() || Instant::now() >= deadline {
-                    return Ok(());
-                }
-                self.fill(conn, deadline)?;
+            // Nothing may follow the message. What came with it is judged
+            // now; what comes within the quiet moment after it once the
+            // harness has answered, so the harness's own waiting never
+            // decides whether a client's receive times out.
+            let until = Instant::now() + self.timing.deadline(Deadline::Quiet);
+            let link = self.link(conn)?;
+            if !link.buffered.is_empty() {
+                let extra = std::mem::take(&mut link.buffered);
+                return Err(miss(level, followed_by(&extra)));
             }
+            link.message_end = Some(MessageEnd {
+                level,
+                until,
+                step: StreamStep::Expect {
+                    conn,
+                    want: want.clone(),
+                    level,
+                }
+                .to_string(),
+            });
         }
         Ok(())
+    }
+
+    /// Judges what followed a whole message on `conn`, if one is still to
+    /// be judged: bytes that arrived within the quiet moment after it (or
+    /// that already wait to be read, once that moment has passed) are a
+    /// miss of the expectation that matched it, kept for the outcome.
+    pub(crate) fn judge_message_end(&mut self, conn: Conn) {
+        let Some(end) = self.links.get_mut(&conn).and_then(|l| l.message_end.take()) else {
+            return;
+        };
+        // One short read at least, for bytes already in the socket.
+        let deadline = end.until.max(Instant::now() + Timing::FAST_POLL);
+        loop {
+            let Some(link) = self.links.get_mut(&conn) else {
+                return;
+            };
+            if !link.buffered.is_empty() {
+                let extra = std::mem::take(&mut link.buffered);
+                self.late_miss(end.level, end.step, followed_by(&extra));
+                return;
+            }
+            if link.ended.is_some() || Instant::now() >= deadline {
+                return;
+            }
+            if self.fill(conn, deadline).is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether the next bytes on `conn` are `message`, taken when they are;
@@ -117,6 +145,7 @@ impl Session<'_> {
     ) -> Result<Option<bool>, StepError> {
         let deadline = Instant::now() + self.timing.deadline(Deadline::Reply);
         let want = Want::Bytes(message.to_vec());
+        self.link(conn)?.message_end = None;
         loop {
             let link = self.link(conn)?;
             match progress(&want, &link.buffered, link.ended.is_some()) {
@@ -144,6 +173,8 @@ impl Session<'_> {
         consume: bool,
     ) -> StepResult {
         let deadline = Instant::now() + within;
+        // What follows an earlier message is this expectation's to judge.
+        self.link(conn)?.message_end = None;
         loop {
             let link = self.link(conn)?;
             match progress(want, &link.buffered, link.ended.is_some()) {
@@ -317,4 +348,13 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// A miss's words for bytes that followed a whole message.
+fn followed_by(extra: &[u8]) -> String {
+    format!(
+        "the message was followed by {} more bytes: {}",
+        extra.len(),
+        show::quoted(extra, 48)
+    )
 }
