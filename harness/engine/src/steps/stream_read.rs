@@ -14,7 +14,7 @@ use crate::level::Level;
 use crate::net;
 use crate::session::{Peer, Session};
 use crate::show;
-use crate::timing::{Deadline, Timing};
+use crate::timing::{AnswerPace, Deadline, Timing};
 use crate::transcript::Event;
 
 impl Session<'_> {
@@ -165,6 +165,10 @@ impl Session<'_> {
 
     /// Waits until `want` holds on `conn`. With `consume`, matched bytes are
     /// taken from the buffer. A miss is a readable account of what arrived.
+    ///
+    /// `within` bounds the wait for the first byte and every pause after
+    /// one (a stall); a long answer that keeps coming is waited for as long
+    /// as it keeps the slowest pace allowed ([`crate::timing::AnswerPace`]).
     pub(super) fn wait_for(
         &mut self,
         conn: Conn,
@@ -172,11 +176,13 @@ impl Session<'_> {
         within: Duration,
         consume: bool,
     ) -> StepResult {
-        let deadline = Instant::now() + within;
+        let started = Instant::now();
+        let mut pace = Pace::new(started);
         // What follows an earlier message is this expectation's to judge.
         self.link(conn)?.message_end = None;
         loop {
             let link = self.link(conn)?;
+            let received = link.buffered.len();
             match progress(want, &link.buffered, link.ended.is_some()) {
                 Progress::Done { consumed } => {
                     if consume {
@@ -189,12 +195,19 @@ impl Session<'_> {
                     if let Some(end) = link.ended {
                         return Err(self.ended_short(conn, want, end));
                     }
-                    if Instant::now() >= deadline {
-                        return Err(self.too_late(conn, want, within, consume));
-                    }
                 }
             }
+            let deadline =
+                (pace.last + within).min(started + within + self.timing.earned(received));
+            if Instant::now() >= deadline {
+                let words = pace.words(received, within, Instant::now());
+                return Err(self.too_late(conn, want, started.elapsed(), &words, consume));
+            }
             self.fill(conn, deadline)?;
+            let now = Instant::now();
+            if self.link(conn)?.buffered.len() > received {
+                pace.arrived(received, now);
+            }
         }
     }
 
@@ -259,12 +272,14 @@ impl Session<'_> {
         )
     }
 
-    /// The deadline passed before `want` was met.
+    /// The deadline passed before `want` was met: `waited` in all, with
+    /// `pace` saying how the bytes were coming.
     pub(super) fn too_late(
         &mut self,
         conn: Conn,
         want: &Want,
-        within: Duration,
+        waited: Duration,
+        pace: &str,
         consume: bool,
     ) -> StepError {
         let Ok(link) = self.link(conn) else {
@@ -276,7 +291,7 @@ impl Session<'_> {
                 Level::Must,
                 format!(
                     "no end of stream within {:.1}s: the connection is still open{}",
-                    within.as_secs_f64(),
+                    waited.as_secs_f64(),
                     self.still_open_by(local)
                 ),
             );
@@ -288,14 +303,14 @@ impl Session<'_> {
         }
         let gone = self.target_gone();
         let how = match got.len() {
-            0 => "nothing arrived: the target sent nothing",
-            _ => "the answer stopped short or is coming too slowly",
+            0 => "nothing arrived: the target sent nothing".to_string(),
+            _ => format!("the answer stopped short or is coming too slowly: {pace}"),
         };
         miss(
             Level::Must,
             format!(
                 "timed out after {:.1}s with {} of {} bytes{gone}; {how}\n{}",
-                within.as_secs_f64(),
+                waited.as_secs_f64(),
                 got.len(),
                 expected.len(),
                 show::compare(&expected, &got)
@@ -357,4 +372,94 @@ fn followed_by(extra: &[u8]) -> String {
         extra.len(),
         show::quoted(extra, 48)
     )
+}
+
+/// How the bytes of an answer were coming, for a miss that says whether it
+/// stalled or came too slowly.
+struct Pace {
+    /// When the first byte that was waited for arrived.
+    first: Option<Instant>,
+    /// When the last bytes arrived (the wait's start before any did).
+    last: Instant,
+    /// Bytes buffered when the first of them arrived.
+    at_first: usize,
+}
+
+impl Pace {
+    fn new(started: Instant) -> Pace {
+        Pace {
+            first: None,
+            last: started,
+            at_first: 0,
+        }
+    }
+
+    /// Bytes arrived at `now`, `before` of them having been there already.
+    fn arrived(&mut self, before: usize, now: Instant) {
+        if self.first.is_none() {
+            self.first = Some(now);
+            self.at_first = before;
+        }
+        self.last = now;
+    }
+
+    /// In words: a stall, or the pace of a steady answer.
+    fn words(&self, received: usize, within: Duration, now: Instant) -> String {
+        let rate = match self.first {
+            Some(first) if self.last > first => {
+                let bytes = received.saturating_sub(self.at_first);
+                let secs = (self.last - first).as_secs_f64();
+                format!(
+                    "bytes came at {:.0} bytes a second ({bytes} in {secs:.1}s)",
+                    bytes as f64 / secs
+                )
+            }
+            _ => {
+                return format!(
+                    "{received} bytes came in one piece, then nothing more for {:.1}s",
+                    (now - self.last).as_secs_f64()
+                )
+            }
+        };
+        if now - self.last >= within {
+            format!(
+                "nothing more for {:.1}s after the last bytes (a stall); before it {rate}",
+                within.as_secs_f64()
+            )
+        } else {
+            format!(
+                "{rate}, slower than the {:.0} bytes a second a long answer is waited for",
+                AnswerPace::SLOWEST
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITHIN: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn an_answer_that_stopped_coming_is_called_a_stall_with_its_pace_before() {
+        let t0 = Instant::now();
+        let mut pace = Pace::new(t0);
+        pace.arrived(0, t0 + Duration::from_millis(10));
+        pace.arrived(20_000, t0 + Duration::from_millis(1010));
+        let words = pace.words(40_000, WITHIN, t0 + Duration::from_millis(3010));
+        assert!(words.contains("(a stall)"), "{words}");
+        assert!(words.contains("40000 in 1.0s"), "{words}");
+    }
+
+    #[test]
+    fn an_answer_still_coming_too_slowly_says_how_fast() {
+        let t0 = Instant::now();
+        let mut pace = Pace::new(t0);
+        pace.arrived(0, t0 + Duration::from_secs(1));
+        pace.arrived(1, t0 + Duration::from_secs(2));
+        let words = pace.words(2, WITHIN, t0 + Duration::from_millis(2100));
+        assert!(words.contains("2 bytes a second"), "{words}");
+        assert!(words.contains("slower than the 4000 bytes a second"), "{words}");
+    }
 }
