@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use super::link::{Conn, End, MessageEnd};
+use super::link::{Conn, End, MessageEnd, READ_CHUNK};
 use super::stream::{not_open, StreamStep};
 use super::{fault, miss, StepError, StepResult};
 use crate::confirm::Watch;
@@ -72,8 +72,26 @@ impl Session<'_> {
             Want::End => self.timing.deadline(Deadline::Eof),
             _ => self.timing.deadline(Deadline::Reply),
         };
-        self.wait_for(conn, want, within, true)
+        let served = match want {
+            Want::Served(request) => Some(request.len()),
+            _ => None,
+        };
+        self.wait_for(conn, want, within, served.is_none())
             .map_err(|e| e.at_level(level))?;
+        if let Some(echo_len) = served {
+            let link = self.link(conn)?;
+            let got = std::mem::take(&mut link.buffered).len();
+            // An echo of the request's length is the whole answer; after
+            // anything else (a greeting before it, a newline after it) the
+            // rest of the answer is no expectation's, and a flood is not a
+            // reply that ends.
+            if got != echo_len {
+                let flood = self.discard_answer(conn);
+                if !flood.is_empty() {
+                    return Err(miss(level, format!("the answer never ended{flood}")));
+                }
+            }
+        }
         if let (Peer::Launched(l), Some(link)) = (&mut *self.peer, self.links.get_mut(&conn)) {
             // A reply just came, so whoever sent it is alive now: a child
             // serving this connection is seen before it exits. Once per
@@ -197,9 +215,14 @@ impl Session<'_> {
                     }
                 }
             }
-            let deadline =
-                (pace.last + within).min(started + within + self.timing.earned(received));
-            if Instant::now() >= deadline {
+            // An answer earns time by the bytes it is expected to hold, not
+            // by what a flood sends.
+            let earned = self.timing.earned(received.min(expected_len(want)));
+            let deadline = (pace.last + within).min(started + within + earned);
+            // Bytes far past what the request could bring back without it
+            // among them: a flood is not read without end.
+            let enough = received >= expected_len(want).saturating_add(READ_CHUNK);
+            if Instant::now() >= deadline || enough {
                 let words = pace.words(received, within, Instant::now());
                 return Err(self.too_late(conn, want, started.elapsed(), &words, consume));
             }
@@ -261,6 +284,12 @@ impl Session<'_> {
             End::Reset => "the connection was reset",
         };
         let gone = self.target_gone();
+        if let Want::Served(_) = want {
+            return miss(
+                Level::Must,
+                format!("{how} before any reply{gone}: the server no longer serves"),
+            );
+        }
         miss(
             Level::Must,
             format!(
@@ -285,6 +314,25 @@ impl Session<'_> {
         let Ok(link) = self.link(conn) else {
             return not_open(conn);
         };
+        if let Want::Served(_) = want {
+            let got = std::mem::take(&mut link.buffered);
+            let gone = self.target_gone();
+            return miss(
+                Level::Must,
+                match got.len() {
+                    0 => format!(
+                        "no reply within {:.1}s{gone}: the server no longer answers",
+                        waited.as_secs_f64()
+                    ),
+                    n => format!(
+                        "no reply to the request within {:.1}s{gone}: {n} bytes arrived, \
+                         without the request's bytes (in either letter case) among them: {}",
+                        waited.as_secs_f64(),
+                        show::quoted(&got, 48)
+                    ),
+                },
+            );
+        }
         let Some(expected) = want.bytes() else {
             let local = link.stream.local_addr().ok();
             return miss(
@@ -362,6 +410,14 @@ impl Session<'_> {
                 None => return String::new(),
             }
         }
+    }
+}
+
+/// How many bytes `want` expects (for an end of stream, none).
+fn expected_len(want: &Want) -> usize {
+    match want {
+        Want::Served(request) => request.len(),
+        other => other.bytes().map_or(0, <[u8]>::len),
     }
 }
 
@@ -460,6 +516,9 @@ mod tests {
         pace.arrived(1, t0 + Duration::from_secs(2));
         let words = pace.words(2, WITHIN, t0 + Duration::from_millis(2100));
         assert!(words.contains("2 bytes a second"), "{words}");
-        assert!(words.contains("slower than the 4000 bytes a second"), "{words}");
+        assert!(
+            words.contains("slower than the 4000 bytes a second"),
+            "{words}"
+        );
     }
 }
