@@ -77,6 +77,7 @@ pub fn suite() -> Suite {
             client_empty_line(),
             client_many_lines(),
             client_exit(),
+            client_long_reply(),
         ],
     }
 }
@@ -537,6 +538,49 @@ fn client_exit() -> Check {
             }),
         )
     }
+}
+
+fn client_long_reply() -> Check {
+    Check {
+        explain: Explain {
+            why: "TCP is a byte stream: a reply longer than BUF arrives over several receives. A client that does one recv per line prints the first BUF bytes, and the rest waits in the socket until the next line's recv returns it as that line's answer: every answer after it is one behind.",
+            mistake: "s.sendall(line.encode())\nprint(s.recv(1024).decode())    # a reply over 1024 bytes is cut",
+            fix: "Receive until you have as many bytes as you sent (the echo is as long as the request); a protocol with a length prefix (cmd-len) says how many to expect.",
+        },
+        ..client(
+            "tcp-upper.client.long-reply",
+            Level::Info,
+            "whether a reply longer than BUF is printed whole",
+            "a line longer than BUF is typed and its reply sent whole, then a short line: \
+             the observation says whether the long reply was printed whole, or cut with \
+             the rest stuck to the next reply, and the bytes that were",
+            Body::Conversation(|p: &Profile| {
+                let line = long_line(p.buf);
+                Conversation::new()
+                    .input(&format!("{line}\n{AFTER_LONG}\n"))
+                    .accept(C1)
+                    .expect(C1, Want::Line(line.as_bytes().to_vec()))
+                    .send(C1, upper(line.as_bytes()), Cut::Whole)
+                    .expect(C1, Want::Line(AFTER_LONG.as_bytes().to_vec()))
+                    .send(C1, upper(AFTER_LONG.as_bytes()), Cut::Whole)
+                    .end_input()
+                    .observe_printed_whole(
+                        upper(line.as_bytes()),
+                        &AFTER_LONG.to_ascii_uppercase(),
+                    )
+            }),
+        )
+    }
+}
+
+/// The line typed after the long one in the long-reply check.
+const AFTER_LONG: &str = "after the long one";
+
+/// A line half as long again as BUF, with no white space at its ends (a
+/// client strips them) and no newline inside.
+fn long_line(buf: usize) -> String {
+    let inner = String::from_utf8_lossy(&text(buf + buf / 2, 11)).into_owned();
+    format!("<{}>", inner.trim())
 }
 
 /// Opens the connection the stream cases share, and shows with a completed

@@ -268,6 +268,16 @@ impl Conversation {
         self.step(StdioStep::EndInput)
     }
 
+    /// Records whether the target printed `text` whole, or in parts with
+    /// the bytes that went elsewhere; looked at once `until` is printed or
+    /// the target has ended.
+    pub fn observe_printed_whole(self, text: impl Into<Vec<u8>>, until: &str) -> Self {
+        self.step(StdioStep::ObserveWhole {
+            text: text.into(),
+            until: until.as_bytes().to_vec(),
+        })
+    }
+
     pub fn expect_output(self, text: &str) -> Self {
         self.step(StdioStep::ExpectOutput {
             text: text.to_string(),
