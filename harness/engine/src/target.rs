@@ -311,8 +311,6 @@ impl Process {
         let command = launch
             .command_line()
             .replace("{scratch}", &scratch.to_string_lossy());
-        // The POSIX shell by its path: a search of PATH costs a failed exec
-        // per entry before it, on every start of every check.
         let pty = match Pty::open() {
             Ok(pty) => pty,
             Err(e) => {
@@ -320,6 +318,8 @@ impl Process {
                 return Err(e);
             }
         };
+        // The POSIX shell by its path: a search of PATH costs a failed exec
+        // per entry before it, on every start of every check.
         let mut cmd = Command::new(SHELL);
         cmd.arg("-c")
             .arg(command)
