@@ -44,3 +44,11 @@ pub fn client(
 pub fn upper(b: &[u8]) -> Vec<u8> {
     b.to_ascii_uppercase()
 }
+
+/// A blank line (spaces only) for a client's input. It is not empty: a
+/// client that strips only the newline sends it, one that strips all white
+/// space skips it, and the protocols allow both.
+pub const BLANK: &str = "   ";
+/// What a client check says a client did with [`BLANK`].
+pub const BLANK_SENT: &str = "the blank line (spaces only) was sent, and answered";
+pub const BLANK_SKIPPED: &str = "the blank line (spaces only) was skipped";

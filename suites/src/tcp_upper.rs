@@ -18,6 +18,7 @@ use sockspec_engine::timing::Deadline;
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, upper};
+use crate::checks::{BLANK, BLANK_SENT, BLANK_SKIPPED};
 
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
@@ -25,6 +26,14 @@ const C2: Conn = Conn(2);
 /// Sends `msg` whole on `conn` and expects its `upper` back.
 fn echo(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
     c.send(conn, msg, Cut::Whole).expect_bytes(conn, upper(msg))
+}
+
+/// Sends `msg` whole on `conn` and expects any reply: the server still
+/// serves. For checks whose subject is not the reply's bytes, so that a
+/// wrong reply is the echo checks' to flag, not every check's.
+fn served(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
+    c.send(conn, msg, Cut::Whole)
+        .expect(conn, Want::Served(msg.to_vec()))
 }
 
 /// ASCII text of `len` bytes drawn from `seed`: letters of both cases,
@@ -57,13 +66,14 @@ pub fn suite() -> Suite {
                      is a byte stream: one send is not one receive, so pieces may arrive merged \
                      or split, and the answer may leave in any number of pieces. Serving one \
                      client at a time is enough; serving several at once is allowed.",
-            client: "Connect; then for each line of standard input: strip surrounding white \
-                     space; skip it if empty (sending nothing would leave the receive after it \
+            client: "Connect; then for each line of standard input: drop its newline (stripping \
+                     surrounding white space too is allowed); skip it if empty (sending nothing would leave the receive after it \
                      waiting forever); send its UTF-8 bytes, without the newline; receive up to \
                      BUF bytes and print them decoded. Stop at end of input, or at the quit line \
                      where the profile names one.",
         },
-        sanity: |_| echo(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
+        // Whether the target survived an abusive check: any reply says so.
+        sanity: |_| served(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
         params: &[ParamSpec::BUF, ParamSpec::QUIT],
         checks: vec![
             echo_check(),
@@ -82,6 +92,7 @@ pub fn suite() -> Suite {
             client_empty_line(),
             client_many_lines(),
             client_exit(),
+            client_long_reply(),
         ],
     }
 }
@@ -117,10 +128,11 @@ fn many_messages() -> Check {
             Level::Must,
             "one connection carries many request/reply rounds",
             "the server keeps answering on the same connection until the client closes it",
+            // Rounds, whatever each reply holds: the echo checks judge that.
             Body::Conversation(|_| {
                 let mut c = Conversation::new().connect(C1);
                 for i in 1..=10 {
-                    c = echo(c, C1, format!("message {i} of 10").as_bytes());
+                    c = served(c, C1, format!("message {i} of 10").as_bytes());
                 }
                 c.close(C1)
             }),
@@ -141,8 +153,8 @@ fn next_client() -> Check {
             "after a client closes, the next connection is served",
             "when a client closes, the server goes back to accept and serves the next client",
             Body::Conversation(|_| {
-                let c = echo(Conversation::new().connect(C1), C1, b"first client").close(C1);
-                echo(c.connect(C2), C2, b"second client").close(C2)
+                let c = served(Conversation::new().connect(C1), C1, b"first client").close(C1);
+                served(c.connect(C2), C2, b"second client").close(C2)
             }),
         )
     }
@@ -166,7 +178,7 @@ fn no_spin() -> Check {
             "when recv returns zero bytes the server stops reading that connection; \
              waiting for the next client uses no CPU",
             Body::Conversation(|_| {
-                echo(Conversation::new().connect(C1), C1, b"spin check")
+                served(Conversation::new().connect(C1), C1, b"spin check")
                     .shutdown_write(C1)
                     .observe(
                         C1,
@@ -200,10 +212,10 @@ fn reset() -> Check {
             "a client that aborts with a reset does not stop the server",
             "a reset (ConnectionResetError) ends that connection only; the next client is served",
             Body::Conversation(|_| {
-                let c = echo(Conversation::new().connect(C1), C1, b"about to reset")
+                let c = served(Conversation::new().connect(C1), C1, b"about to reset")
                     .reset(C1)
                     .settle();
-                echo(c.connect(C2), C2, b"after the reset").close(C2)
+                served(c.connect(C2), C2, b"after the reset").close(C2)
             }),
         )
     }
@@ -231,7 +243,7 @@ fn half_close() -> Check {
                     .connect(C1)
                     .send(C1, "last words", Cut::Whole)
                     .shutdown_write(C1)
-                    .expect_bytes(C1, "LAST WORDS")
+                    .expect(C1, Want::Served(b"last words".to_vec()))
                     .expect_end(C1)
             }),
         )
@@ -288,8 +300,12 @@ fn large() -> Check {
             "a message many times BUF comes back whole",
             "a message of 100 x BUF bytes is answered in full: the server keeps \
              receiving and answering until it has seen all of it",
+            // A first exchange shows the server answers at all, as the
+            // stream check's does; the long message's reply is then judged
+            // alone.
             Body::Conversation(|p: &Profile| {
-                echo(Conversation::new().connect(C1), C1, &text(100 * p.buf, 7)).close(C1)
+                let c = served(Conversation::new().connect(C1), C1, b"ready?");
+                echo(c, C1, &text(100 * p.buf, 7)).close(C1)
             }),
         )
     }
@@ -313,14 +329,17 @@ fn binary() -> Check {
             "the server works on bytes: invalid UTF-8 does not stop it, and bytes that \
              are not ASCII letters come back as they were",
             Body::Conversation(|_| {
-                let bytes: &[u8] = b"\xff\xfe bin\x80ary \xc3\x28 end\x00";
+                // No ASCII letters: what comes back unchanged is then the
+                // bytes' business alone, not the letters' case (the echo
+                // checks' business).
+                let bytes: &[u8] = b"\xff\xfe 0\x80-1 \xc3\x28 \xe9\x00 2";
                 // The same connection goes on: a server that crashed on the
-                // bytes cannot answer, one that replaced them still does.
-                let c = Conversation::new()
-                    .connect(C1)
+                // bytes cannot answer, one that replaced them still does,
+                // whatever its answer holds.
+                let c = served(Conversation::new().connect(C1), C1, b"ready?")
                     .send(C1, bytes, Cut::Whole)
                     .expect_at(C1, Want::Bytes(upper(bytes)), Level::Should);
-                echo(c, C1, b"still there?").close(C1)
+                served(c, C1, b"still there?").close(C1)
             }),
         )
     }
@@ -340,17 +359,17 @@ fn backlog() -> Check {
             "a client waiting in the listen backlog is served when the first client leaves \
              (serving both at once is also fine)",
             Body::Conversation(|_| {
-                echo(Conversation::new().connect(C1), C1, b"first in line")
+                served(Conversation::new().connect(C1), C1, b"first in line")
                     .connect(C2)
                     .send(C2, "waiting in the backlog", Cut::Whole)
                     .observe(
                         C2,
-                        Want::Bytes(b"WAITING IN THE BACKLOG".to_vec()),
+                        Want::Served(b"waiting in the backlog".to_vec()),
                         Deadline::Concurrent,
                         "the second client was served while the first was still connected",
                     )
                     .close(C1)
-                    .expect_bytes(C2, "WAITING IN THE BACKLOG")
+                    .expect(C2, Want::Served(b"waiting in the backlog".to_vec()))
                     .close(C2)
             }),
         )
@@ -371,8 +390,8 @@ fn no_leak() -> Check {
             "after many sequential connections its open descriptors are back where they started",
             "each accepted connection is closed when its client leaves, so descriptors do not pile up",
             Body::Conversation(|_| {
-                let round = echo(Conversation::new().connect(C1), C1, b"leak check").close(C1);
-                echo(Conversation::new().connect(C1), C1, b"warm up")
+                let round = served(Conversation::new().connect(C1), C1, b"leak check").close(C1);
+                served(Conversation::new().connect(C1), C1, b"warm up")
                     .close(C1)
                     .settle()
                     .count_descriptors()
@@ -401,11 +420,11 @@ fn restart() -> Check {
             // The server must be killed before the harness closes its
             // socket: only then does TIME_WAIT land on the server's port.
             Body::Conversation(|_| {
-                let c = echo(Conversation::new().connect(C1), C1, b"before the crash")
+                let c = served(Conversation::new().connect(C1), C1, b"before the crash")
                     .kill_target()
                     .close(C1)
                     .restart_target();
-                echo(c.connect(C2), C2, b"after the restart").close(C2)
+                served(c.connect(C2), C2, b"after the restart").close(C2)
             }),
         )
     }
@@ -439,7 +458,7 @@ fn client_echo() -> Check {
 fn client_empty_line() -> Check {
     Check {
         explain: Explain {
-            why: "Sending zero bytes on TCP sends nothing, so the reply the client then waits for never comes.",
+            why: "Sending zero bytes on TCP sends nothing, so the reply the client then waits for never comes. A line of spaces is not empty: a client that strips only the newline sends it and gets its echo, one that strips all white space skips it; both go on.",
             mistake: "for line in sys.stdin:\n    s.sendall(line.strip().encode())   # b\"\" for an empty line\n    print(s.recv(BUF).decode())        # waits forever",
             fix: "Skip a line that is empty once stripped: if not line: continue.",
         },
@@ -448,14 +467,22 @@ fn client_empty_line() -> Check {
             "tcp-upper.client.empty-line",
             Level::Must,
             "an empty line sends nothing and the client goes on to the next line",
-            "an empty or blank line is skipped: sending zero bytes sends nothing, and \
-             waiting for a reply to it would hang",
+            "an empty line is skipped: sending zero bytes sends nothing, and waiting for a \
+             reply to it would hang; a blank line (spaces only) may be sent, and is then \
+             answered, or skipped",
             Body::Conversation(|_| {
                 Conversation::new()
-                    .input("first\n\n   \nsecond\n")
+                    .input(&format!("first\n\n{BLANK}\nsecond\n"))
                     .accept(C1)
                     .expect(C1, Want::Line(b"first".to_vec()))
                     .send(C1, "FIRST", Cut::Whole)
+                    .if_next(
+                        C1,
+                        BLANK,
+                        Conversation::new().send(C1, upper(BLANK.as_bytes()), Cut::Whole),
+                        BLANK_SENT,
+                        BLANK_SKIPPED,
+                    )
                     .expect(C1, Want::Line(b"second".to_vec()))
                     .send(C1, "SECOND", Cut::Whole)
                     .expect_output("SECOND")
@@ -528,10 +555,53 @@ fn client_exit() -> Check {
     }
 }
 
+fn client_long_reply() -> Check {
+    Check {
+        explain: Explain {
+            why: "TCP is a byte stream: a reply longer than BUF arrives over several receives. A client that does one recv per line prints the first BUF bytes, and the rest waits in the socket until the next line's recv returns it as that line's answer: every answer after it is one behind.",
+            mistake: "s.sendall(line.encode())\nprint(s.recv(1024).decode())    # a reply over 1024 bytes is cut",
+            fix: "Receive until you have as many bytes as you sent (the echo is as long as the request); a protocol with a length prefix (cmd-len) says how many to expect.",
+        },
+        ..client(
+            "tcp-upper.client.long-reply",
+            Level::Info,
+            "whether a reply longer than BUF is printed whole",
+            "a line longer than BUF is typed and its reply sent whole, then a short line: \
+             the observation says whether the long reply was printed whole, or cut with \
+             the rest stuck to the next reply, and the bytes that were",
+            Body::Conversation(|p: &Profile| {
+                let line = long_line(p.buf);
+                Conversation::new()
+                    .input(&format!("{line}\n{AFTER_LONG}\n"))
+                    .accept(C1)
+                    .expect(C1, Want::Line(line.as_bytes().to_vec()))
+                    .send(C1, upper(line.as_bytes()), Cut::Whole)
+                    .expect(C1, Want::Line(AFTER_LONG.as_bytes().to_vec()))
+                    .send(C1, upper(AFTER_LONG.as_bytes()), Cut::Whole)
+                    .end_input()
+                    .observe_printed_whole(
+                        upper(line.as_bytes()),
+                        &AFTER_LONG.to_ascii_uppercase(),
+                    )
+            }),
+        )
+    }
+}
+
+/// The line typed after the long one in the long-reply check.
+const AFTER_LONG: &str = "after the long one";
+
+/// A line half as long again as BUF, with no white space at its ends (a
+/// client strips them) and no newline inside.
+fn long_line(buf: usize) -> String {
+    let inner = String::from_utf8_lossy(&text(buf + buf / 2, 11)).into_owned();
+    format!("<{}>", inner.trim())
+}
+
 /// Opens the connection the stream cases share, and shows with a completed
 /// request and reply that the server answers at all before any cut.
 fn stream_setup(_: &Profile) -> Conversation {
-    echo(Conversation::new().connect(C1), C1, b"ready?")
+    served(Conversation::new().connect(C1), C1, b"ready?")
 }
 
 fn stream_fixed(p: &Profile) -> Vec<Case> {

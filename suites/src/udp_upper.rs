@@ -19,6 +19,7 @@ use sockspec_engine::timing::{DatagramBurst, Deadline};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, upper};
+use crate::checks::{BLANK, BLANK_SENT, BLANK_SKIPPED};
 use crate::tcp_upper::text;
 
 const U1: Sock = Sock(1);
@@ -355,7 +356,7 @@ fn client_empty_line() -> Check {
              datagram, and the receive after it waits for a reply that may never come",
         ),
         explain: Explain {
-            why: "On TCP sending zero bytes sends nothing; on UDP it sends an empty datagram, which a server answers or not, and the client's next receive may wait forever.",
+            why: "On TCP sending zero bytes sends nothing; on UDP it sends an empty datagram, which a server answers or not, and the client's next receive may wait forever. A line of spaces is not empty: a client may send it (and gets its echo) or skip it.",
             mistake: "line = input().strip()\ns.sendto(line.encode(), server)   # an empty datagram for an empty line",
             fix: "if not line: continue, before sending.",
         },
@@ -363,10 +364,18 @@ fn client_empty_line() -> Check {
             "udp-upper.client.empty-line",
             Level::Must,
             "an empty line sends no datagram and the client goes on to the next line",
-            "empty and blank lines send nothing; the next line is sent and its reply printed",
+            "an empty line sends nothing; a blank line (spaces only) may be sent, and is \
+             then answered, or skipped; the next line is sent and its reply printed",
             Body::Conversation(|_| {
                 Conversation::new()
-                    .input("\n   \nafter the empty lines\n")
+                    .input(&format!("\n{BLANK}\nafter the empty lines\n"))
+                    .if_next(
+                        U1,
+                        BLANK,
+                        Conversation::new().send_datagram(U1, upper(BLANK.as_bytes())),
+                        BLANK_SENT,
+                        BLANK_SKIPPED,
+                    )
                     .expect_datagram(U1, "after the empty lines")
                     .send_datagram(U1, "AFTER THE EMPTY LINES")
                     .expect_output("AFTER THE EMPTY LINES")

@@ -14,8 +14,9 @@ use crate::expect::Want;
 use crate::expect_datagram::DatagramWant;
 use crate::level::Level;
 use crate::steps::datagram::Seen;
-use crate::steps::{Conn, DatagramStep, ProcessStep, Sock, StdioStep, Step, StreamStep};
+use crate::steps::{Conn, DatagramStep, IfNext, ProcessStep, Sock, StdioStep, Step, StreamStep};
 use crate::timing::{Deadline, Pause};
+use crate::transcript::Channel;
 
 /// The steps of one check's conversation, built with a small vocabulary.
 #[derive(Clone, PartialEq, Debug, Default)]
@@ -241,6 +242,27 @@ impl Conversation {
     }
 
     /// Runs `round`'s steps `times` times.
+    /// A message the target may send or leave out: when `message` comes
+    /// next on `on` (a connection's next bytes, a socket's next datagram),
+    /// it is taken and `then` answers it; otherwise the conversation goes
+    /// on with what came. Records `sent` or `skipped`, as the target did.
+    pub fn if_next(
+        self,
+        on: impl Into<Channel>,
+        message: impl Into<Vec<u8>>,
+        then: Conversation,
+        sent: &'static str,
+        skipped: &'static str,
+    ) -> Self {
+        self.step(Step::IfNext(Box::new(IfNext {
+            on: on.into(),
+            message: message.into(),
+            then: then.steps,
+            sent,
+            skipped,
+        })))
+    }
+
     pub fn repeat(self, times: u32, round: Conversation) -> Self {
         self.step(Step::Repeat {
             times,
@@ -274,6 +296,16 @@ impl Conversation {
 
     pub fn end_input(self) -> Self {
         self.step(StdioStep::EndInput)
+    }
+
+    /// Records whether the target printed `text` whole, or in parts with
+    /// the bytes that went elsewhere; looked at once `until` is printed or
+    /// the target has ended.
+    pub fn observe_printed_whole(self, text: impl Into<Vec<u8>>, until: &str) -> Self {
+        self.step(StdioStep::ObserveWhole {
+            text: text.into(),
+            until: until.as_bytes().to_vec(),
+        })
     }
 
     pub fn expect_output(self, text: &str) -> Self {

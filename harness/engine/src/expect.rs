@@ -15,7 +15,11 @@ pub enum Want {
     /// stay buffered for the next expectation.
     Bytes(Vec<u8>),
     /// Exactly these bytes and then nothing more for a quiet moment: a whole
-    /// message from a client, with no stray newline after it.
+    /// message from a client, with no stray newline after it. The harness
+    /// answers it at once (a client's receive timeout may be shorter than
+    /// the quiet moment) and judges what followed when the connection is
+    /// closed or the conversation ends; a later expectation on the same
+    /// connection judges what follows it instead.
     Message(Vec<u8>),
     /// These bytes next, and any white space that arrived with them is
     /// passed over: for checks about something other than stray newlines,
@@ -24,6 +28,15 @@ pub enum Want {
     /// End of stream. A close and a reset are both accepted: the protocols
     /// allow a peer to end either way.
     End,
+    /// A reply to the request holding these bytes, whatever else it holds:
+    /// a sign that the target still serves. Met once the request's bytes
+    /// have come back in either letter case, whatever came before them (a
+    /// greeting) or comes after them (read and dropped). For checks whose
+    /// subject is not the reply's bytes (the server survived, its CPU, its
+    /// descriptors), so that a reply wrong in its letters or framing is
+    /// blamed by the checks about replies, not by every check; a target
+    /// that answers with bytes unrelated to the request is not serving.
+    Served(Vec<u8>),
 }
 
 impl Want {
@@ -31,7 +44,7 @@ impl Want {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Want::Bytes(b) | Want::Message(b) | Want::Line(b) => Some(b),
-            Want::End => None,
+            Want::End | Want::Served(_) => None,
         }
     }
 }
@@ -47,6 +60,7 @@ impl fmt::Display for Want {
                 show::quoted(b, 48)
             ),
             Want::End => f.write_str("end of stream (close or reset)"),
+            Want::Served(_) => f.write_str("any reply (the server still serves)"),
         }
     }
 }
@@ -67,6 +81,20 @@ pub enum Progress {
 /// Judges `got` (received and not yet matched) against `want`. `ended`
 /// says whether the peer ended its side of the stream.
 pub fn progress(want: &Want, got: &[u8], ended: bool) -> Progress {
+    if let Want::Served(request) = want {
+        let echoed = !request.is_empty()
+            && got
+                .windows(request.len())
+                .any(|w| w.eq_ignore_ascii_case(request));
+        return match echoed {
+            true => Progress::Done {
+                consumed: got.len(),
+            },
+            // Whether other bytes are enough is the caller's to say, at
+            // the deadline or the end of the stream.
+            false => Progress::NeedMore,
+        };
+    }
     let Some(expected) = want.bytes() else {
         return match (got.is_empty(), ended) {
             (false, _) => Progress::Mismatch { at: 0 },
@@ -168,6 +196,21 @@ mod tests {
         assert_eq!(
             progress(&want, b"hello\n", false),
             Progress::Done { consumed: 5 }
+        );
+    }
+
+    #[test]
+    fn a_reply_holding_the_request_in_any_case_shows_service_whatever_came_first() {
+        let want = Want::Served(b"still there?".to_vec());
+        assert_eq!(progress(&want, b"", false), Progress::NeedMore);
+        assert_eq!(progress(&want, b"STILL TH", false), Progress::NeedMore);
+        assert_eq!(
+            progress(&want, b"still there?", false),
+            Progress::Done { consumed: 12 }
+        );
+        assert_eq!(
+            progress(&want, b"Welcome!\nSTILL THERE?\n", false),
+            Progress::Done { consumed: 22 }
         );
     }
 

@@ -30,6 +30,7 @@ pub mod netns;
 pub mod ports;
 pub mod procfs;
 pub mod profile;
+pub(crate) mod pty;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -218,6 +218,16 @@ impl<'p> Session<'p> {
         (outcome, self.peer)
     }
 
+    /// Records a miss found after the step it belongs to had run (what
+    /// followed a whole message, judged once the harness had answered).
+    pub(crate) fn late_miss(&mut self, level: Level, step: String, detail: String) {
+        self.misses.push(Miss {
+            level,
+            step,
+            detail,
+        });
+    }
+
     /// Whether a MUST miss or a fault was recorded.
     pub fn failed(&self) -> bool {
         self.fault.is_some() || self.misses.iter().any(|m| m.level == Level::Must)
@@ -231,6 +241,30 @@ impl<'p> Session<'p> {
                     if !self.run_steps(steps) {
                         return false;
                     }
+                }
+                continue;
+            }
+            if let Step::IfNext(n) = step {
+                match self.next_is(n.on, &n.message) {
+                    Ok(Some(came)) => {
+                        let note = if came { n.sent } else { n.skipped };
+                        self.record_on(Some(n.on), Event::note(note));
+                        self.notes.push(note.to_string());
+                        if came && !self.run_steps(&n.then) {
+                            return false;
+                        }
+                    }
+                    // Nothing came: the next step waits for it and says so.
+                    Ok(None) => {}
+                    Err(StepError::Fault(detail)) => {
+                        self.fault = Some(Fault {
+                            step: step.to_string(),
+                            detail,
+                        });
+                        return false;
+                    }
+                    // A target that is gone is the next step's to report.
+                    Err(StepError::Missed { .. }) => {}
                 }
                 continue;
             }
@@ -275,7 +309,7 @@ impl<'p> Session<'p> {
                 Ok(())
             }
             // Unrolled by `run_steps`.
-            Step::Repeat { .. } => Ok(()),
+            Step::Repeat { .. } | Step::IfNext(_) => Ok(()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The program under test as a process: started in its own process group,
 //! its output always drained, and ended with every descendant.
 //!
-//! A target whose stdout or stderr pipe fills blocks in `write` and looks
+//! Its standard output is a terminal (`pty.rs`), as for a user, and its
+//! stderr a pipe. A target whose output fills blocks in `write` and looks
 //! idle, so both are read continuously into bounded buffers. Every target
 //! is started through its run's [`Fleet`], so that the end of the run,
 //! Ctrl-C or SIGTERM ends it too, and runs in a scratch directory of its
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::fleet::{self, Fleet};
 use crate::procfs::{self, Stat};
+use crate::pty::Pty;
 use crate::timing::Timing;
 use crate::transport::Transport;
 
@@ -175,8 +177,11 @@ fn drain(mut from: impl Read + Send + 'static, into: Arc<Capture>) {
         let mut buf = [0u8; 16 * 1024];
         loop {
             match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => into.push(&buf[..n]),
+                Ok(n) if n > 0 => into.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // End of a pipe; for a terminal, EIO once the target's side
+                // is closed by every process that held it.
+                _ => break,
             }
         }
         into.close();
@@ -306,6 +311,13 @@ impl Process {
         let command = launch
             .command_line()
             .replace("{scratch}", &scratch.to_string_lossy());
+        let pty = match Pty::open() {
+            Ok(pty) => pty,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        };
         // The POSIX shell by its path: a search of PATH costs a failed exec
         // per entry before it, on every start of every check.
         let mut cmd = Command::new(SHELL);
@@ -313,15 +325,14 @@ impl Process {
             .arg(command)
             .env("SOCKSPEC_PORT", launch.port.to_string())
             .env(SCRATCH_VAR, &scratch)
-            // Python buffers stdout into a pipe; a client's printed reply
-            // would only show at exit.
-            .env("PYTHONUNBUFFERED", "1")
             .stdin(if launch.stdin {
                 Stdio::piped()
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
+            // A terminal, as its user gives it: output is written as each
+            // line is printed, in every language (see `pty.rs`).
+            .stdout(Stdio::from(pty.slave))
             .stderr(Stdio::piped())
             .process_group(0);
         match &launch.workdir {
@@ -348,12 +359,13 @@ impl Process {
                 return Err(e);
             }
         };
+        // The harness's copy of the slave goes with the command: only the
+        // target then holds it, and the master reads its end when it ends.
+        drop(cmd);
         let pid = child.id() as i32;
         let stdout = Arc::new(Capture::default());
         let stderr = Arc::new(Capture::default());
-        if let Some(out) = child.stdout.take() {
-            drain(out, stdout.clone());
-        }
+        drain(pty.master, stdout.clone());
         if let Some(err) = child.stderr.take() {
             drain(err, stderr.clone());
         }
@@ -636,6 +648,39 @@ mod tests {
                 .is_some_and(|s| !s.zombie);
             assert!(!alive, "pid {pid} survived");
         }
+    }
+
+    #[test]
+    fn standard_output_is_a_terminal_and_input_and_stderr_are_not() {
+        let mut p = Fleet::new()
+            .spawn(&launch(
+                "test -t 1 && echo out-tty; test -t 0 || echo in-pipe; \
+                 test -t 2 || echo err-pipe",
+            ))
+            .unwrap();
+        p.close_input();
+        assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+        assert!(p
+            .stdout()
+            .wait_closed(Instant::now() + Duration::from_secs(5)));
+        assert_eq!(p.stdout().since(0), b"out-tty\nin-pipe\nerr-pipe\n");
+    }
+
+    #[test]
+    fn a_line_printed_before_waiting_shows_without_a_flush() {
+        // Python, like C's stdio, buffers a pipe in blocks and a terminal
+        // by line; the harness sets nothing in the target's environment.
+        let mut p = Fleet::new()
+            .spawn(&launch(
+                "exec env -u PYTHONUNBUFFERED python3 -c \
+                 'import sys, time; print(\"ready\"); sys.stdin.read()'",
+            ))
+            .unwrap();
+        let end = p
+            .stdout()
+            .wait_for(b"ready\n", 0, Instant::now() + Duration::from_secs(5));
+        p.kill();
+        assert_eq!(end, Some(6));
     }
 
     #[test]

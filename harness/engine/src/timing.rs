@@ -19,6 +19,9 @@ pub enum Deadline {
     /// A reply to a request. Loopback replies come back in well under a
     /// millisecond idle and within tens of milliseconds under load; 2 s is a
     /// margin of about 100x for interpreted targets on a loaded machine.
+    /// For a long answer it is the longest pause between two pieces (a
+    /// stall), and the whole answer is given more time as it comes: see
+    /// [`AnswerPace`].
     Reply,
     /// End of stream after the harness half-closes. A correct peer's EOF was
     /// seen within 2.5 ms even under load: 1 s is a 400x margin.
@@ -234,6 +237,28 @@ impl DatagramBurst {
 const _: () = assert!(DatagramBurst::SMALL * 32 <= 256);
 const _: () = assert!(DatagramBurst::LARGEST + 1 < 3);
 
+/// How long an answer of many bytes is waited for: as long as it keeps
+/// coming, up to the time it takes at the slowest steady pace allowed.
+///
+/// A correct server that spends 20 to 25 ms on each receive of 512 bytes
+/// (it writes a log line of each) answers a message of 100 KiB whole, at a
+/// steady 20 KB/s, in about 5 s: far past the 2 s a short reply is given,
+/// though nothing is wrong with it. So the wait for an answer grows with
+/// what arrived: at any moment it may go on while nothing is missing for
+/// longer than the reply deadline (no stall), and while the bytes so far
+/// keep up with [`AnswerPace::SLOWEST`] after the reply deadline. A short
+/// reply is judged as before (12 bytes add 3 ms), a 100 KiB answer is given
+/// at most 2 + 25.6 s, and a trickle of one byte a second misses by the
+/// reply deadline, as it did.
+pub struct AnswerPace;
+
+impl AnswerPace {
+    /// Bytes a second: a fifth of the slow correct server's 20 KB/s.
+    pub const SLOWEST: f64 = 4_000.0;
+}
+
+const _: () = assert!(AnswerPace::SLOWEST * 5.0 <= 20_000.0);
+
 /// The harness's patience for one run: deadlines scaled by `--timeout-scale`.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
@@ -258,6 +283,13 @@ impl Timing {
 
     pub fn deadline(&self, d: Deadline) -> Duration {
         d.base().mul_f64(self.scale)
+    }
+
+    /// How much longer than its first deadline an answer is waited for once
+    /// `received` bytes of it arrived: their time at the slowest pace
+    /// allowed ([`AnswerPace`]), stretched like every deadline.
+    pub fn earned(&self, received: usize) -> Duration {
+        Duration::from_secs_f64(received as f64 / AnswerPace::SLOWEST * self.scale)
     }
 
     /// How often readiness and exit are polled: often enough to add at most
@@ -352,6 +384,15 @@ mod tests {
     fn split_pause_keeps_the_measured_margin() {
         // 20 ms kept writes apart in every measured run.
         assert!(Pause::Split.duration() >= Duration::from_millis(20) * 2);
+    }
+
+    #[test]
+    fn a_long_answer_earns_time_at_the_slowest_pace_and_a_short_one_hardly_any() {
+        let t = Timing::default();
+        assert!(t.earned(12) < Duration::from_millis(5));
+        // 100 KiB at the slow server's 20 KB/s takes about 5 s: well within.
+        assert!(t.earned(102_400) >= Duration::from_secs(5) * 4);
+        assert_eq!(Timing::new(2.0).earned(4_000), Duration::from_secs(2));
     }
 
     #[test]

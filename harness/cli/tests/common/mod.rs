@@ -150,6 +150,10 @@ impl Fixture {
         let output = Command::new(sockspec())
             .current_dir(repo_root())
             .env(TAG_VAR, tag)
+            // A program is judged as its user runs it: a Python made
+            // unbuffered by the caller's environment would hide one that
+            // only prints in time that way.
+            .env_remove("PYTHONUNBUFFERED")
             .args(["run", &self.suite, flag, &command, "--format", "json"])
             .args(["--seed", &seed.to_string()])
             .args(

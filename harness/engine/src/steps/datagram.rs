@@ -739,6 +739,24 @@ impl Session<'_> {
         );
     }
 
+    /// Whether the next datagram on `sock` holds exactly `message`, taken
+    /// when it does; `None` when none came within the reply deadline.
+    pub(crate) fn next_datagram_is(
+        &mut self,
+        sock: Sock,
+        message: &[u8],
+    ) -> Result<Option<bool>, StepError> {
+        let within = self.timing.deadline(Deadline::Reply);
+        let Some(next) = self.next_datagram(sock, Instant::now() + within, false)? else {
+            return Ok(None);
+        };
+        let same = next.len == message.len() && next.bytes == message;
+        if same {
+            self.next_datagram(sock, Instant::now(), true)?;
+        }
+        Ok(Some(same))
+    }
+
     pub(crate) fn record_on(&self, channel: Option<Channel>, event: Event) {
         if let Ok(mut t) = self.transcript.lock() {
             t.record_on(channel, event);

@@ -7,8 +7,11 @@
 use std::net::TcpStream;
 use std::thread::JoinHandle;
 
+use std::time::Instant;
+
 use super::writer::Written;
 use crate::confirm::Watch;
+use crate::level::Level;
 
 /// Most bytes read in one receive; also how far past an expectation the
 /// harness reads, so a flooding target costs bounded memory.
@@ -39,6 +42,19 @@ pub(crate) struct Link {
     /// Whether the target's processes were noted once a reply came on this
     /// connection (the process serving it is alive then).
     pub(crate) served_by_noted: bool,
+    /// A whole message ([`crate::expect::Want::Message`]) was matched and
+    /// the harness answered without waiting: what arrives before `until`
+    /// followed it, and is judged when the connection is closed or the
+    /// conversation ends.
+    pub(crate) message_end: Option<MessageEnd>,
+}
+
+/// The end of a whole message, still to be judged.
+pub(crate) struct MessageEnd {
+    pub(crate) level: Level,
+    pub(crate) until: Instant,
+    /// The expectation that matched it, as printed.
+    pub(crate) step: String,
 }
 
 impl Link {
@@ -51,6 +67,7 @@ impl Link {
             sent: 0,
             watch: None,
             served_by_noted: false,
+            message_end: None,
         }
     }
 }

@@ -22,7 +22,9 @@ pub(crate) mod writer;
 use std::fmt;
 
 use crate::level::Level;
+use crate::show;
 use crate::timing::Pause;
+use crate::transcript::Channel;
 
 pub use datagram::DatagramStep;
 pub use files::FileStep;
@@ -51,6 +53,23 @@ pub enum Step {
         times: u32,
         steps: Vec<Step>,
     },
+    /// A message the target may send or leave out, where the protocol
+    /// allows both (a blank line a client may send or skip): when the next
+    /// message on `on` is `message`, it is taken and `then` runs (its
+    /// answer); when another arrives, it is left for the next step. Which
+    /// one the target did is recorded as an observation, `sent` or
+    /// `skipped`; when nothing arrives, the next step says so.
+    IfNext(Box<IfNext>),
+}
+
+/// The message of a [`Step::IfNext`], and what follows it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct IfNext {
+    pub on: Channel,
+    pub message: Vec<u8>,
+    pub then: Vec<Step>,
+    pub sent: &'static str,
+    pub skipped: &'static str,
 }
 
 impl Step {
@@ -66,6 +85,7 @@ impl Step {
             Step::Files(s) => s.needs_process(),
             Step::Pause(_) | Step::Settle => false,
             Step::Repeat { steps, .. } => steps.iter().any(Step::needs_process),
+            Step::IfNext(n) => n.then.iter().any(Step::needs_process),
         }
     }
 }
@@ -90,6 +110,21 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::IfNext(n) => {
+                write!(
+                    f,
+                    "if {} {} comes next: ",
+                    n.on,
+                    show::quoted(&n.message, 48)
+                )?;
+                for (i, s) in n.then.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{s}")?;
+                }
+                f.write_str(" (else go on)")
+            }
         }
     }
 }
@@ -110,6 +145,22 @@ into_step!(
     Stdio(StdioStep),
     Files(FileStep)
 );
+
+impl crate::session::Session<'_> {
+    /// Whether the next message on `on` is `message`; taken when it is.
+    /// `None` when nothing decided it within the reply deadline (nothing
+    /// came, or the target ended its side).
+    pub(crate) fn next_is(
+        &mut self,
+        on: Channel,
+        message: &[u8],
+    ) -> Result<Option<bool>, StepError> {
+        match on {
+            Channel::Conn(conn) => self.next_bytes_are(conn, message),
+            Channel::Sock(sock) => self.next_datagram_is(sock, message),
+        }
+    }
+}
 
 /// Why a step did not go as required.
 #[derive(Debug)]

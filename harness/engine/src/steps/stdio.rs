@@ -42,6 +42,12 @@ pub enum StdioStep {
         /// The likely reason when a part does not appear, added to the miss.
         if_missing: Option<&'static str>,
     },
+    /// Record, never as a miss, whether `text` was printed whole, or in
+    /// parts with the bytes that went elsewhere (a reply longer than the
+    /// target's receive size, the rest of which it printed as its next
+    /// answer). Looked at once `until` is printed or the target has ended,
+    /// within the output deadline.
+    ObserveWhole { text: Vec<u8>, until: Vec<u8> },
     /// Expect the target to exit with status 0 after its input ended, and
     /// `not_on_stderr` (a traceback's first line, say) nowhere in the end of
     /// its stderr.
@@ -74,6 +80,13 @@ impl fmt::Display for StdioStep {
                     f,
                     "expect output {}, in any order, on stdout or stderr",
                     quoted.join(" and ")
+                )
+            }
+            StdioStep::ObserveWhole { text, .. } => {
+                write!(
+                    f,
+                    "observe whether the output shows {} whole",
+                    show::sized(text, 32)
                 )
             }
             StdioStep::ExpectCleanExit { not_on_stderr, .. } => {
@@ -120,6 +133,7 @@ impl Session<'_> {
                 level,
                 if_missing,
             } => self.expect_answer(parts, *level, *if_missing),
+            StdioStep::ObserveWhole { text, until } => self.observe_whole(text, until),
             StdioStep::ExpectCleanExit {
                 level,
                 not_on_stderr,
@@ -189,6 +203,29 @@ impl Session<'_> {
                 if_missing.map(|w| format!("\n{w}")).unwrap_or_default()
             ),
         ))
+    }
+
+    fn observe_whole(&mut self, text: &[u8], until: &[u8]) -> StepResult {
+        let deadline = Instant::now() + self.timing.deadline(Deadline::Output);
+        let from = self.output_seen;
+        let p = self.own_process("use the standard streams of")?;
+        // Printed after everything it follows, or the end of the output.
+        while p.stdout().wait_for(until, from, deadline).is_none() {
+            if p.exited().is_some() {
+                p.stdout()
+                    .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Timing::POLL);
+        }
+        let printed = p.stdout().since(from);
+        let note = whole_or_parts(text, &printed, until);
+        self.record(None, Event::note(note.clone()));
+        self.notes.push(note);
+        Ok(())
     }
 
     /// The target's role, as a reader names it.
@@ -270,5 +307,85 @@ impl Session<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+/// In words: whether `printed` shows `text` whole, and if not, how much of
+/// it came first and where the rest went: on its own before the next reply
+/// (`next`), or in that reply's place.
+fn whole_or_parts(text: &[u8], printed: &[u8], next: &[u8]) -> String {
+    let found = |part: &[u8]| printed.windows(part.len()).position(|w| w == part);
+    if text.is_empty() || found(text).is_some() {
+        return format!("the reply of {} bytes was printed whole", text.len());
+    }
+    // The longest start of the text that was printed: what one receive got.
+    let (mut lo, mut hi) = (0, text.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if found(&text[..mid]).is_some() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let rest = &text[lo..];
+    if lo == 0 {
+        return format!(
+            "the reply of {} bytes was not printed: none of it shows on the output",
+            text.len()
+        );
+    }
+    let after = found(&text[..lo]).map_or(0, |at| at + lo);
+    let later = printed.get(after..).unwrap_or_default();
+    let rest_at = later.windows(rest.len()).position(|w| w == rest);
+    let next_at = later.windows(next.len()).position(|w| w == next);
+    let went = match (rest_at, next_at) {
+        (None, _) => "were not printed (left in the socket, or lost)",
+        // The next reply printed apart, after them: the client received the
+        // long one in pieces and printed each.
+        (Some(r), Some(n)) if n > r + rest.len() => {
+            "were printed on their own, before the next reply: it printed each piece it received"
+        }
+        _ => "stuck to the next reply: they were printed as the answer to the next line",
+    };
+    format!(
+        "the reply of {} bytes did not arrive whole: the client printed its first {lo} \
+         bytes as the answer, and the other {} bytes {}\n{went}",
+        text.len(),
+        rest.len(),
+        show::quoted(rest, 48),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_printed_in_one_piece_is_whole() {
+        assert_eq!(
+            whole_or_parts(b"HELLO THERE", b"HELLO THERE\nNEXT\n", b"NEXT"),
+            "the reply of 11 bytes was printed whole"
+        );
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_reply_printed_as_the_next_answer_is_named_with_its_bytes() {
+        let words = whole_or_parts(b"ABCDEFGHIJ", b"ABCDEF\nGHIJ\n", b"NEXT");
+        assert!(words.contains("its first 6 bytes"), "{words}");
+        assert!(words.contains("other 4 bytes \"GHIJ\""), "{words}");
+        assert!(words.contains("stuck to the next reply"), "{words}");
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_reply_never_printed_is_said_to_be_left() {
+        let words = whole_or_parts(b"ABCDEFGHIJ", b"ABCDEF\n", b"NEXT");
+        assert!(words.contains("were not printed"), "{words}");
+    }
+
+    #[test]
+    fn a_reply_printed_piece_by_piece_before_the_next_is_not_called_stuck() {
+        let words = whole_or_parts(b"ABCDEFGHIJ", b"ABCDEF\nGHIJ\nNEXT\n", b"NEXT");
+        assert!(words.contains("printed on their own"), "{words}");
     }
 }

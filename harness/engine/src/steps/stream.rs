@@ -131,6 +131,7 @@ impl Session<'_> {
                 Ok(())
             }
             StreamStep::ShutdownWrite { conn } => {
+                self.judge_message_end(*conn);
                 let link = self.link(*conn)?;
                 join_writer(link);
                 let r = net::shutdown_write(&link.stream);
@@ -138,6 +139,7 @@ impl Session<'_> {
                 r.map_err(|e| miss(Level::Must, format!("could not half-close: {e}")))
             }
             StreamStep::Reset { conn } => {
+                self.judge_message_end(*conn);
                 let mut link = self.take_link(*conn)?;
                 join_writer(&mut link);
                 let r = net::reset(link.stream);
@@ -145,6 +147,7 @@ impl Session<'_> {
                 r.map_err(|e| miss(Level::Must, format!("could not reset: {e}")))
             }
             StreamStep::Close { conn } => {
+                self.judge_message_end(*conn);
                 let mut link = self.take_link(*conn)?;
                 join_writer(&mut link);
                 drop(link);
@@ -254,6 +257,7 @@ impl Session<'_> {
         for conn in conns {
             let _ = self.fill(conn, Instant::now() + Timing::FAST_POLL);
             if self.links.get(&conn).is_some_and(|l| l.ended.is_some()) {
+                self.judge_message_end(conn);
                 if let Some(mut link) = self.links.remove(&conn) {
                     join_writer(&mut link);
                 }
@@ -266,6 +270,12 @@ impl Session<'_> {
     }
 
     pub(crate) fn close_all(&mut self) {
+        if !self.failed() {
+            let conns: Vec<Conn> = self.links.keys().copied().collect();
+            for conn in conns {
+                self.judge_message_end(conn);
+            }
+        }
         for (_, mut link) in std::mem::take(&mut self.links) {
             // Unblocks a writer stuck on a target that stopped reading.
             let _ = link.stream.shutdown(Shutdown::Both);
