@@ -73,7 +73,12 @@ pub fn manifest() -> Manifest {
 pub fn runnable(fixtures: Vec<Fixture>) -> Vec<Fixture> {
     let ipv6 = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok();
     let only: Vec<String> = std::env::var("SOCKSPEC_MATRIX_ONLY")
-        .map(|s| s.split(',').map(str::to_owned).filter(|t| !t.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::to_owned)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     fixtures
         .into_iter()
