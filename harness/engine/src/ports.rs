@@ -314,6 +314,14 @@ pub fn time_wait(port: u16) -> Option<TimeWait> {
 /// in-window reset (`net.ipv4.tcp_rfc1337` = 0, its default). Measured on
 /// loopback: gone 2.5 ms after the SYN. With the sysctl at 1 the TIME_WAIT
 /// stays and the port is free again after about a minute.
+///
+/// When the two closes crossed, the harness's port is in TIME_WAIT too:
+/// its connections set `SO_REUSEADDR`, so the knock binds it all the same,
+/// and the kernel reuses the harness's own TIME_WAIT for the knock
+/// (`net.ipv4.tcp_tw_reuse`, 2 by default, allows it on loopback for a
+/// bound port). Measured: the target's TIME_WAIT gone in every case. A
+/// knock cannot be made when another program's socket without
+/// `SO_REUSEADDR` holds the harness's old port towards some other peer.
 pub fn clear_time_wait(port: u16, ours: &[u16]) -> usize {
     let mine: Vec<TcpSocket> = sockets_on(port, &[TcpState::TimeWait])
         .into_iter()
