@@ -219,6 +219,10 @@ fn can_make_namespace() -> io::Result<()> {
 fn enter_user_namespace() -> io::Result<()> {
     // SAFETY: plain system calls on the calling process.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // Inside, the descriptors of the user's processes outside are hidden:
+    // a helper left outside names who holds a port. Without it the harness
+    // still runs, and says it cannot see the holder.
+    let _ = crate::procfs::outside::start();
     // SAFETY: unshare changes only this (single-threaded) process.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
         return Err(io::Error::last_os_error());
