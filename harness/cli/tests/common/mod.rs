@@ -45,6 +45,9 @@ pub struct Fixture {
     pub max_seconds: Option<u64>,
     /// The port written in the program's code, given with `--port`.
     pub port: Option<u16>,
+    /// The isolation the run is held to (`SOCKSPEC_ISOLATION`), where the
+    /// fixture is about one; unset, the most the machine allows.
+    pub isolation: Option<String>,
     /// Profile parameters the program's assignment variant needs, each
     /// given as `--param KEY=VALUE`.
     #[serde(default)]
@@ -135,6 +138,7 @@ impl Fixture {
         let output = Command::new(sockspec())
             .current_dir(repo_root())
             .env(TAG_VAR, tag)
+            .envs(self.isolation.iter().map(|i| ("SOCKSPEC_ISOLATION", i)))
             .args([
                 "run",
                 &self.suite,

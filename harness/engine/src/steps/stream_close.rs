@@ -33,15 +33,6 @@ use crate::session::{Peer, Session};
 use crate::tcpsock::{TcpSocket, TcpState};
 use crate::timing::Timing;
 
-/// How a connection was ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// A plain close: FIN.
-    Closed,
-    /// A reset, after the target's end had closed.
-    Reset,
-}
-
 /// Whether the target's end of a connection (`ends`, as the kernel lists
 /// it) is closed by the target (its FIN sent) and held by no process:
 /// nothing there can see how the harness's side ends.
@@ -54,20 +45,20 @@ impl Session<'_> {
     /// Ends one connection to a server under test. With `abort_if_closed`
     /// (the conversation is over), a connection the target already closed
     /// is reset instead of closed.
-    pub(crate) fn end_link(&mut self, mut link: Link, abort_if_closed: bool) -> Ending {
+    pub(crate) fn end_link(&mut self, mut link: Link, abort_if_closed: bool) {
         if link.writer.as_ref().is_some_and(|w| !w.is_finished()) {
             // Unblocks a writer stuck on a target that stopped reading.
             let _ = link.stream.shutdown(Shutdown::Both);
         }
         join_writer(&mut link);
         let (Peer::Launched(l), Ok(mine)) = (&mut *self.peer, link.stream.local_addr()) else {
-            return Ending::Closed;
+            return;
         };
         let pid = l.process().pid();
-        if target_closes_first(mine, pid) && abort_if_closed && net::reset(link.stream).is_ok() {
-            return Ending::Reset;
+        if target_closes_first(mine, pid) && abort_if_closed {
+            let _ = net::reset(link.stream);
         }
-        Ending::Closed
+        // Otherwise dropped here: a plain close.
     }
 
     /// Ends every connection once the conversation is over.
