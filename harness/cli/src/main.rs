@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sockspec_engine::check::{Check, Role};
 use sockspec_engine::exit;
 use sockspec_engine::fleet::{self, Fleet};
+use sockspec_engine::netns;
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{RunError, RunEvent};
@@ -167,7 +168,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::List { suite } => list(suite.as_deref()),
-        Command::Run(args) => run_suite(*args),
+        Command::Run(args) => {
+            // Before any thread exists (the interrupt handler's, the
+            // targets' output drains): only a single-threaded process may
+            // enter the user namespace that gives an ordinary user a
+            // private loopback per check.
+            if let Err(refused) = netns::prepare() {
+                return ExitCode::from(usage(&refused.to_string()) as u8);
+            }
+            run_suite(*args)
+        }
         Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
         Command::Serve {

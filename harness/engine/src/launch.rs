@@ -12,7 +12,6 @@ use crate::fleet::Fleet;
 use crate::ports::{self, TimeWait};
 use crate::procfs;
 use crate::target::{describe_exit, Launch, Process};
-use crate::tcpsock::TcpState;
 use crate::timing::{Deadline, Timing};
 use crate::transport::Transport;
 
@@ -180,14 +179,13 @@ impl Launched {
                     asleep_with_queue = asleep.then_some(queued);
                 }
             } else if !ports::waiting_on(port, transport).is_empty() {
-                // Every harness connection is closed by now: one still
-                // established has our end on its way, one in CLOSE_WAIT has
-                // it and is the target's to close.
-                let closing =
-                    ports::sockets_on(port, &[TcpState::Established, TcpState::CloseWait])
-                        .iter()
-                        .filter(|s| self.client_ports.contains(&s.remote.port()))
-                        .count();
+                // The target's ends of the harness's connections: one in
+                // CLOSE_WAIT has the harness's end and is the target's to
+                // close; one still established whose harness end is closed
+                // has that end on its way.
+                let open = ports::connections_on(port, &self.client_ports);
+                let on_its_way = open.iter().filter(|c| c.end_on_its_way()).count();
+                let closing = open.len();
                 // Asleep: blocked in accept or recv, as a server waiting for
                 // its next client is; a process on its way out (closing its
                 // sockets as it finalizes, printing a traceback) runs.
@@ -198,8 +196,12 @@ impl Launched {
                     return;
                 }
                 // A connection kept open by a server that is blocked, long
-                // enough that it is not a pause on the way out.
-                asleep_since = match (asleep && closing > 0, asleep_since) {
+                // enough that it is not a pause on the way out. A server
+                // asleep before the harness's end has reached it has not
+                // yet had the chance to act on it (to crash as its client
+                // leaves, say): its sleep counts only from then.
+                let keeps_open = asleep && closing > 0 && on_its_way == 0;
+                asleep_since = match (keeps_open, asleep_since) {
                     (false, _) => None,
                     (true, None) => Some(Instant::now()),
                     (true, since) => since,

@@ -31,6 +31,11 @@ pub fn connect(
 ) -> io::Result<(TcpStream, Option<Buffers>)> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nodelay(true)?;
+    // Lets the harness bind this connection's port again while it is in
+    // TIME_WAIT, to knock on the TIME_WAIT it left on the target's port
+    // (`ports::clear_time_wait`): after two closes that crossed, both
+    // ends keep one. It changes nothing else for a connecting socket.
+    socket.set_reuse_address(true)?;
     let buffers = if small_buffers {
         socket.set_recv_buffer_size(SMALLEST_BUFFER)?;
         socket.set_send_buffer_size(SMALLEST_BUFFER)?;

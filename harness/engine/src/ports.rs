@@ -200,6 +200,57 @@ pub fn sockets_on_peer(harness_end: SocketAddr) -> Vec<TcpSocket> {
     .collect()
 }
 
+/// A connection from the harness to a target's port, as the kernel shows
+/// both of its ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// The target's end: local port `port`.
+    pub theirs: TcpSocket,
+    /// The state of the harness's end; `None` once it is gone (closed with
+    /// a reset, or closed and done).
+    pub ours: Option<TcpState>,
+}
+
+impl Connection {
+    /// Whether the harness ended its side and the target has not yet been
+    /// told: its end is still established while the harness's FIN or reset
+    /// waits to be processed (on a loaded machine the kernel may leave that
+    /// to a thread of its own that waits for a core like any other).
+    pub fn end_on_its_way(&self) -> bool {
+        self.theirs.state == TcpState::Established && self.ours != Some(TcpState::Established)
+    }
+}
+
+/// The target's open ends on `port` of the harness's connections (the
+/// harness's ports are `ours`), each with the state of the harness's end.
+pub fn connections_on(port: u16, ours: &[u16]) -> Vec<Connection> {
+    use TcpState::*;
+    let all = tcp_sockets(&[
+        Established,
+        SynRecv,
+        FinWait1,
+        FinWait2,
+        CloseWait,
+        LastAck,
+        Closing,
+        TimeWait,
+    ]);
+    all.iter()
+        .filter(|s| {
+            s.local.port() == port
+                && ours.contains(&s.remote.port())
+                && matches!(s.state, Established | CloseWait)
+        })
+        .map(|theirs| Connection {
+            theirs: *theirs,
+            ours: all
+                .iter()
+                .find(|o| o.local == theirs.remote && o.remote == theirs.local)
+                .map(|o| o.state),
+        })
+        .collect()
+}
+
 /// The state of the TCP socket `inode`, if the kernel lists it.
 pub fn socket_state(inode: u64) -> Option<TcpState> {
     use TcpState::*;
@@ -280,6 +331,14 @@ pub fn time_wait(port: u16) -> Option<TimeWait> {
 /// in-window reset (`net.ipv4.tcp_rfc1337` = 0, its default). Measured on
 /// loopback: gone 2.5 ms after the SYN. With the sysctl at 1 the TIME_WAIT
 /// stays and the port is free again after about a minute.
+///
+/// When the two closes crossed, the harness's port is in TIME_WAIT too:
+/// its connections set `SO_REUSEADDR`, so the knock binds it all the same,
+/// and the kernel reuses the harness's own TIME_WAIT for the knock
+/// (`net.ipv4.tcp_tw_reuse`, 2 by default, allows it on loopback for a
+/// bound port). Measured: the target's TIME_WAIT gone in every case. A
+/// knock cannot be made when another program's socket without
+/// `SO_REUSEADDR` holds the harness's old port towards some other peer.
 pub fn clear_time_wait(port: u16, ours: &[u16]) -> usize {
     let mine: Vec<TcpSocket> = sockets_on(port, &[TcpState::TimeWait])
         .into_iter()
@@ -386,6 +445,42 @@ mod tests {
         let (port, from) = time_wait_left();
         assert_eq!(clear_time_wait(port, &[from.wrapping_add(1)]), 0);
         assert!(time_wait(port).is_some());
+    }
+
+    fn target_end(state: TcpState) -> TcpSocket {
+        TcpSocket {
+            state,
+            local: "127.0.0.1:9000".parse().unwrap(),
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            inode: 1,
+            timer_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_closed_harness_end_is_on_its_way_until_the_target_s_end_leaves_established() {
+        let open = |theirs, ours| Connection {
+            theirs: target_end(theirs),
+            ours,
+        };
+        use TcpState::*;
+        assert!(open(Established, Some(FinWait1)).end_on_its_way());
+        assert!(open(Established, None).end_on_its_way());
+        assert!(!open(Established, Some(Established)).end_on_its_way());
+        assert!(!open(CloseWait, Some(FinWait2)).end_on_its_way());
+    }
+
+    #[test]
+    fn the_target_s_end_of_a_connection_is_paired_with_the_harness_s() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let ours = c.local_addr().unwrap().port();
+        let (_s, _) = l.accept().unwrap();
+        let found = connections_on(port, &[ours]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].ours, Some(TcpState::Established));
+        assert!(connections_on(port, &[ours.wrapping_add(1)]).is_empty());
     }
 
     #[test]

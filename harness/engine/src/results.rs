@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::check::{Level, Role};
+pub use crate::netns::Isolation;
 use crate::transcript::Record;
 use crate::verdict::Verdict;
 
@@ -66,6 +67,10 @@ pub struct RunInfo {
     pub target: String,
     /// The seed of the generated cuts.
     pub seed: u64,
+    /// Where the checks had their sockets: a private loopback per check
+    /// (`namespace`, `user-namespace`) or the machine's (`shared`).
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 /// The verdict of one check with everything needed to explain it.

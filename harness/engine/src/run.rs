@@ -99,6 +99,11 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&RunEvent)) -> Result<Summar
         role,
         target: config.target.describe(),
         seed: config.seed,
+        // A server the harness did not start is on the machine's loopback.
+        isolation: match config.target {
+            TargetSpec::Remote { .. } => netns::Isolation::Shared,
+            _ => netns::in_force(),
+        },
     };
     sink(&RunEvent::RunStarted {
         info: &info,

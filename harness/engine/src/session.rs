@@ -10,7 +10,7 @@
 //! carry out is a fault, kept apart from the target's misses.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,9 @@ pub struct Session<'p> {
     pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
     /// Stream steps: the harness's side of each connection.
     pub(crate) links: BTreeMap<Conn, Link>,
+    /// Connections accepted only to be judged (a client's second one),
+    /// ended with the rest when the conversation is over.
+    pub(crate) strays: Vec<TcpStream>,
     /// Datagram steps: the harness's side of each datagram socket.
     pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
     /// Where each receive lands before it joins a link's buffer.
@@ -168,6 +171,7 @@ impl<'p> Session<'p> {
             confirming: Arc::new(Mutex::new(Duration::ZERO)),
             unmade: Arc::new(Mutex::new(Vec::new())),
             links: BTreeMap::new(),
+            strays: Vec::new(),
             mailboxes: BTreeMap::new(),
             scratch: vec![0u8; READ_CHUNK],
             descriptors: None,

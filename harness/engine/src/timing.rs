@@ -325,6 +325,16 @@ impl Timing {
     /// costs only the checks of servers that never close.
     pub const ASLEEP_FOR: Duration = Duration::from_millis(30);
 
+    /// How long, at the end of a connection, the harness lets a server
+    /// that is still running close its end first (a server that closes
+    /// after its reply is doing so). Two closes that cross leave TIME_WAIT
+    /// on the server's port as well as the harness's. Idle, a Python
+    /// server closes within a millisecond of its reply; under load it
+    /// waits for a core for tens of milliseconds. Only a server that keeps
+    /// running without closing pays it; one blocked in recv is not waited
+    /// for at all.
+    pub const CLOSE_FIRST: Duration = Duration::from_millis(250);
+
     /// How many times a spinning thread's system call is read, 1 ms apart,
     /// to say what it is busy doing: a receive loop on a closed connection
     /// is in recv most of the time, so a few reads find it.

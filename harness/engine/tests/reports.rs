@@ -9,8 +9,8 @@ use std::time::Duration;
 use sockspec_engine::check::{Level, Role};
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{
-    CheckResult, FailingCase, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults, StepRef,
-    Summary,
+    CheckResult, FailingCase, Isolation, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults,
+    StepRef, Summary,
 };
 use sockspec_engine::show;
 use sockspec_engine::steps::Conn;
@@ -227,6 +227,7 @@ fn info() -> RunInfo {
         role: Role::Server,
         target: "python3 server.py {port}".into(),
         seed: 42,
+        isolation: Isolation::Namespace,
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Fixture {
     pub max_seconds: Option<u64>,
     /// The port written in the program's code, given with `--port`.
     pub port: Option<u16>,
+    /// The isolation the run is held to (`SOCKSPEC_ISOLATION`), where the
+    /// fixture is about one; unset, the most the machine allows.
+    pub isolation: Option<String>,
     /// Profile parameters the program's assignment variant needs, each
     /// given as `--param KEY=VALUE`.
     #[serde(default)]
@@ -154,6 +157,7 @@ impl Fixture {
             // unbuffered by the caller's environment would hide one that
             // only prints in time that way.
             .env_remove("PYTHONUNBUFFERED")
+            .envs(self.isolation.iter().map(|i| ("SOCKSPEC_ISOLATION", i)))
             .args(["run", &self.suite, flag, &command, "--format", "json"])
             .args(["--seed", &seed.to_string()])
             .args(

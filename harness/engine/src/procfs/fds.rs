@@ -27,8 +27,14 @@ pub fn socket_inode(link: &str) -> Option<u64> {
 }
 
 /// Every process of the machine that holds the socket `inode` (as far as
-/// this user may look), for naming who holds a port.
+/// this user may look), for naming who holds a port. From inside the
+/// harness's user namespace, the look is taken from outside it.
 pub fn holders_anywhere(inode: u64) -> Vec<i32> {
+    super::outside::holders(inode).unwrap_or_else(|| holders_here(inode))
+}
+
+/// [`holders_anywhere`] as this process itself may see them.
+pub(super) fn holders_here(inode: u64) -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -5,6 +5,7 @@
 
 mod fds;
 mod net;
+pub mod outside;
 mod process;
 mod sched;
 

@@ -1,5 +1,6 @@
 //! The JSON report: one document per run, written when the run ends. Its
-//! schema is [`RunResults`]: `suite`, `role`, `target`, `seed`, `checks`
+//! schema is [`RunResults`]: `suite`, `role`, `target`, `seed`, `isolation`
+//! (`namespace`, `user-namespace` or `shared`), `checks`
 //! (each with `id`, `level`, `verdict`, `detail`, `misses`, `notes`,
 //! `duration_ms`, `transcript`, and more), and `summary` with a count per
 //! verdict. A run that stopped early (exit status 3 or 4) still writes the

@@ -81,6 +81,7 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 suite.add_property(Property::new("role", info.role.as_str()));
                 suite.add_property(Property::new("target", info.target.as_str()));
                 suite.add_property(Property::new("seed", info.seed.to_string()));
+                suite.add_property(Property::new("isolation", info.isolation.as_str()));
                 suite.add_test_cases(std::mem::take(&mut self.cases));
                 let mut report = Report::new("sockspec");
                 report.set_time(summary.duration);

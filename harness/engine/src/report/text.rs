@@ -59,13 +59,14 @@ impl<W: Write> Reporter for TextReporter<W> {
             RunEvent::RunStarted { info, total } => {
                 writeln!(
                     self.out,
-                    "{} {} against {} `{}` ({}, seed {})",
+                    "{} {} against {} `{}` ({}, seed {}, isolation {})",
                     self.paint("sockspec", "1"),
                     info.suite,
                     info.role.as_str(),
                     info.target,
                     plural(*total, "check"),
-                    info.seed
+                    info.seed,
+                    info.isolation.as_str()
                 )?;
             }
             RunEvent::CheckStarted { index, total, id } => {

@@ -15,6 +15,7 @@ pub mod names;
 pub mod process;
 pub mod stdio;
 pub mod stream;
+mod stream_close;
 mod stream_open;
 mod stream_read;
 pub(crate) mod writer;

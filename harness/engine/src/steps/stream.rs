@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::{self, Write as _};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::Instant;
 
 use super::link::{join_writer, Conn, Link};
@@ -148,21 +148,25 @@ impl Session<'_> {
             }
             StreamStep::Close { conn } => {
                 self.judge_message_end(*conn);
-                let mut link = self.take_link(*conn)?;
-                join_writer(&mut link);
-                drop(link);
+                let link = self.take_link(*conn)?;
+                self.end_link(link, false);
                 self.record(Some(*conn), Event::note("closed by the harness"));
                 Ok(())
             }
             StreamStep::ExpectNoConnection { within, level } => {
                 let deadline = Instant::now() + self.timing.deadline(*within);
                 match self.accept_until(deadline) {
-                    Ok(Some((_, peer))) => Err(miss(
-                        *level,
-                        format!(
+                    Ok(Some((stray, peer))) => {
+                        // Kept, and ended with the rest: dropped now, the
+                        // harness would close first and keep its port.
+                        self.strays.push(stray);
+                        Err(miss(
+                            *level,
+                            format!(
                             "the client opened another connection (from {peer}); it should use one"
                         ),
-                    )),
+                        ))
+                    }
                     Ok(None) => Ok(()),
                     Err(e) => Err(fault(format!(
                         "watching for another connection failed: {e}"
@@ -266,20 +270,6 @@ impl Session<'_> {
                     Event::note("closed by the harness after the client's end"),
                 );
             }
-        }
-    }
-
-    pub(crate) fn close_all(&mut self) {
-        if !self.failed() {
-            let conns: Vec<Conn> = self.links.keys().copied().collect();
-            for conn in conns {
-                self.judge_message_end(conn);
-            }
-        }
-        for (_, mut link) in std::mem::take(&mut self.links) {
-            // Unblocks a writer stuck on a target that stopped reading.
-            let _ = link.stream.shutdown(Shutdown::Both);
-            join_writer(&mut link);
         }
     }
 }
