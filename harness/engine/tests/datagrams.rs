@@ -255,7 +255,7 @@ fn replies_in_another_order_each_match_their_own_request_and_the_order_is_said()
 
 #[test]
 fn a_reply_to_none_of_the_requests_is_a_miss_beside_the_nearest() {
-    let mut peer = scripted(2, |b, _| vec![([b, b"!"].concat(), false, None)]);
+    let mut peer = scripted(2, |b, _| vec![([b"!", b].concat(), false, None)]);
     let c = Conversation::new()
         .send_datagram(U1, "one")
         .send_datagram(U1, "two")
@@ -369,4 +369,28 @@ fn the_late_window_lasts_from_the_last_datagram_and_the_quiet_one_from_the_step(
             out.paused
         );
     }
+}
+
+#[test]
+fn a_reply_padded_after_its_answer_is_still_its_request_s_and_said_so() {
+    // A server that sends its whole receive buffer: the answer, then zeros.
+    let mut peer = scripted(2, |b, _| {
+        let mut padded = b.to_vec();
+        padded.resize(16, 0);
+        vec![(padded, false, None)]
+    });
+    let c = Conversation::new()
+        .send_datagram(U1, "one")
+        .send_datagram(U1, "two")
+        .expect_each_datagram(U1, vec![b"one".to_vec(), b"two".to_vec()]);
+    let out = run(&mut peer, c);
+    assert!(out.misses.is_empty(), "{:?}", out.misses);
+    assert!(
+        out.notes.iter().any(
+            |n| n.contains("began with the expected answer and carried more")
+                && n.contains("16 bytes")
+        ),
+        "{:?}",
+        out.notes
+    );
 }
