@@ -16,6 +16,7 @@ use sockspec_engine::check::{Check, Role};
 use sockspec_engine::exit;
 use sockspec_engine::fleet::{self, Fleet};
 use sockspec_engine::netns;
+use sockspec_engine::procfs;
 use sockspec_engine::profile::Profile;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{RunError, RunEvent};
@@ -176,7 +177,9 @@ fn main() -> ExitCode {
             if let Err(refused) = netns::prepare() {
                 return ExitCode::from(usage(&refused.to_string()) as u8);
             }
-            run_suite(*args)
+            let code = run_suite(*args);
+            procfs::outside::stop();
+            code
         }
         Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
@@ -563,6 +566,7 @@ fn run_suite(args: RunArgs) -> i32 {
         // The handler ends every target; the bound only guards against a
         // kill that never returns.
         fleet::await_interrupt_handled(Duration::from_secs(10));
+        procfs::outside::stop();
         // A process killed as its parent died was re-parented to the
         // harness: exiting before reaping it would leave it to init.
         fleet::reap_children(Timing::REAP);

@@ -8,15 +8,22 @@
 //! another program) needs them. So before it enters the namespace the
 //! harness forks this helper, which stays outside and answers one question
 //! over a pair of pipes: which processes hold the socket with this inode.
-//! It ends when the harness closes its end (when the harness exits).
+//! It ends when the harness closes its end ([`stop`], before the harness
+//! exits), and the harness reaps it: left unreaped, it would outlive the
+//! harness as a zombie of whoever adopts it.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The harness's ends of the pipes: questions out, answers in.
 static HELPER: Mutex<Option<(File, File)>> = Mutex::new(None);
+
+/// The helper's pid, 0 when there is none.
+static PID: AtomicI32 = AtomicI32::new(0);
 
 /// The most pids one answer carries: more holders of one socket than
 /// this are not a program's.
@@ -64,7 +71,8 @@ pub fn start() -> io::Result<()> {
             // SAFETY: leaves without running the harness's exit handlers.
             unsafe { libc::_exit(0) }
         }
-        _ => {
+        pid => {
+            PID.store(pid, Ordering::Relaxed);
             if let Ok(mut helper) = HELPER.lock() {
                 *helper = Some((ask_write, answer_read));
             }
@@ -113,5 +121,36 @@ pub fn holders(inode: u64) -> Option<Vec<i32>> {
             *helper = None;
             None
         }
+    }
+}
+
+/// Ends the helper and reaps it: closing the questions' pipe makes it
+/// leave at once; one that has not left within a second is killed.
+pub fn stop() {
+    if let Ok(mut helper) = HELPER.lock() {
+        helper.take();
+    }
+    let pid = PID.swap(0, Ordering::Relaxed);
+    if pid <= 0 {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        // SAFETY: reaps the helper, this process's own child, without blocking.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if r != 0 {
+            // Reaped, or already reaped by a wait for any child.
+            return;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: the helper is this process's own child, not yet reaped,
+            // so the pid is still its.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
