@@ -70,6 +70,8 @@ pub struct Miss {
     /// The step, as printed.
     pub step: String,
     pub detail: String,
+    /// The step's own advice, from what it saw: chosen over the check's.
+    pub hint: Option<String>,
 }
 
 /// A step the harness could not carry out: a bug in the suite or a failure
@@ -236,11 +238,16 @@ impl<'p> Session<'p> {
             }
             match self.step(step) {
                 Ok(()) => {}
-                Err(StepError::Missed { level, detail }) => {
+                Err(StepError::Missed {
+                    level,
+                    detail,
+                    hint,
+                }) => {
                     self.misses.push(Miss {
                         level,
                         step: step.to_string(),
                         detail,
+                        hint,
                     });
                     if level == Level::Must {
                         return false;
