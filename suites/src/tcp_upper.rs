@@ -11,6 +11,7 @@ use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite, Wire}
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::{Cut, Gap};
 use sockspec_engine::expect::Want;
+use sockspec_engine::hint::{Alternative, Language, When};
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
 use sockspec_engine::steps::Conn;
@@ -306,6 +307,25 @@ fn binary() -> Check {
         hint: Some(
             "work on bytes: bytes.upper() needs no decode, and invalid UTF-8 makes decode() raise",
         ),
+        hints: &[
+            Alternative {
+                when: When::Language(Language::Node),
+                text: "keep the data a Buffer: socket.setEncoding('utf8') or data.toString() \
+                       turns each invalid byte into U+FFFD (ef bf bd); change only the bytes \
+                       0x61-0x7a to 0x41-0x5a in the Buffer and write it back",
+            },
+            Alternative {
+                when: When::Language(Language::Java),
+                text: "keep the byte[] that read() filled: new String(bytes) or a Reader turns \
+                       each invalid byte into U+FFFD (ef bf bd); change only 'a'-'z' to 'A'-'Z' \
+                       in the array and write back the count read() returned",
+            },
+            Alternative {
+                when: When::Language(Language::Compiled),
+                text: "send the count recv() returned, not strlen(): the message may hold a 0 \
+                       byte; change only 'a'-'z' (toupper() on a negative char is undefined)",
+            },
+        ],
         ..server(
             "tcp-upper.binary",
             Level::Must,
@@ -444,6 +464,11 @@ fn client_empty_line() -> Check {
             fix: "Skip a line that is empty once stripped: if not line: continue.",
         },
         hint: Some("skip a line that is empty once stripped: send(b\"\") sends nothing, and the recv after it waits forever"),
+        hints: &[Alternative {
+            when: When::Exited,
+            text: "the client ended ({exit}) at the empty line instead of going on to the \
+                   next: skip an empty line (continue), and stop only at the end of the input",
+        }],
         ..client(
             "tcp-upper.client.empty-line",
             Level::Must,

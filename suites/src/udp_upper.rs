@@ -10,6 +10,7 @@
 use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
+use sockspec_engine::hint::{Alternative, When};
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
 use sockspec_engine::steps::datagram::Seen;
@@ -351,6 +352,11 @@ fn client_empty_line() -> Check {
             "skip a line that is empty once stripped: on UDP sendto(b'') sends an empty \
              datagram, and the receive after it waits for a reply that may never come",
         ),
+        hints: &[Alternative {
+            when: When::Exited,
+            text: "the client ended ({exit}) at the empty line instead of going on to the \
+                   next: skip an empty line (continue), and stop only at the end of the input",
+        }],
         explain: Explain {
             why: "On TCP sending zero bytes sends nothing; on UDP it sends an empty datagram, which a server answers or not, and the client's next receive may wait forever.",
             mistake: "line = input().strip()\ns.sendto(line.encode(), server)   # an empty datagram for an empty line",
