@@ -169,7 +169,7 @@ fn no_spin() -> Check {
             Body::Conversation(|_| {
                 echo(Conversation::new().connect(C1), C1, b"spin check")
                     .shutdown_write(C1)
-                    .observe(
+                    .wait_until(
                         C1,
                         Want::End,
                         Deadline::Eof,
