@@ -243,6 +243,13 @@ fn empty() -> Check {
             "an empty datagram is still a datagram: recvfrom returns b'' with the sender's \
              address, and the reply is an empty datagram (sendto(b'', addr))",
         ),
+        hints: &[Alternative {
+            when: When::Mapped("_asyncio"),
+            text: "asyncio's transport.sendto() sends nothing for an empty payload (in \
+                   Python 3.11 it returns at `if not data`), so the empty reply never leaves: \
+                   make the socket yourself, pass it as sock= to create_datagram_endpoint, \
+                   and send the empty reply with that socket's sendto(b'', addr)",
+        }],
         explain: Explain {
             why: "On UDP an empty datagram is delivered like any other: recvfrom returns zero bytes and the sender's address. It does not mean anybody closed anything.",
             mistake: "data, addr = s.recvfrom(1024)\nif not data:                    # taken for a closed connection\n    continue",

@@ -62,6 +62,9 @@ pub struct Evidence<'a> {
     pub exited: Option<String>,
     /// The end of its stderr.
     pub stderr: &'a str,
+    /// The files its processes had mapped when the check ended, one a
+    /// line: the libraries and extension modules it loaded.
+    pub mapped: &'a str,
 }
 
 /// When a hint written for particular evidence applies.
@@ -73,6 +76,9 @@ pub enum When {
     Language(Language),
     /// Its stderr holds this text (an exception and the call it failed in).
     OnStderr(&'static str),
+    /// One of its processes had a file of this name mapped: a library or
+    /// extension module it uses (`_asyncio` for Python's asyncio).
+    Mapped(&'static str),
     /// Both hold.
     Both(&'static When, &'static When),
 }
@@ -83,6 +89,7 @@ impl When {
             When::Exited => ev.exited.is_some(),
             When::Language(l) => ev.language == *l,
             When::OnStderr(text) => ev.stderr.contains(text),
+            When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
             When::Both(a, b) => a.holds(ev) && b.holds(ev),
         }
     }
@@ -129,6 +136,7 @@ mod tests {
             language,
             exited: exited.map(String::from),
             stderr: "",
+            mapped: "",
         }
     }
 

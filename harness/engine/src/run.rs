@@ -442,6 +442,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         ),
         exited: ended.exited,
         stderr: ended.stderr_tail.as_deref().unwrap_or(""),
+        mapped: &ended.mapped,
     };
     // The most severe miss that carries advice of its own speaks for it.
     let step_hint = ran
@@ -676,6 +677,13 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Ended
             std::thread::sleep(Timing::POLL);
         }
     }
+    // What the program loaded, read while it still runs, for a check that
+    // missed: a hint may depend on the library it is built on.
+    let mapped = if outcome.misses.is_empty() {
+        String::new()
+    } else {
+        mapped_files(&process.tree())
+    };
     // How it ended, when it was not the harness that ended it: the hint
     // speaks of an exit the program chose.
     let exited = process
@@ -718,7 +726,24 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Ended
     Ended {
         stderr_tail: (!tail.trim().is_empty()).then_some(tail),
         exited,
+        mapped,
     }
+}
+
+/// The names of the files `procs` have mapped, one a line, each once.
+fn mapped_files(procs: &[crate::procfs::Stat]) -> String {
+    let mut names = std::collections::BTreeSet::new();
+    for p in procs {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)) else {
+            continue;
+        };
+        for line in maps.lines() {
+            if let Some(path) = line.split_whitespace().nth(5) {
+                names.insert(path.rsplit('/').next().unwrap_or(path).to_string());
+            }
+        }
+    }
+    names.into_iter().collect::<Vec<_>>().join("\n")
 }
 
 /// What is known of a target once its check is over.
@@ -728,6 +753,8 @@ struct Ended {
     stderr_tail: Option<String>,
     /// How it ended, when it exited on its own during the check.
     exited: Option<String>,
+    /// The files its processes had mapped, when the check missed.
+    mapped: String,
 }
 
 #[cfg(test)]
