@@ -464,11 +464,16 @@ fn client_empty_line() -> Check {
             fix: "Skip a line that is empty once stripped: if not line: continue.",
         },
         hint: Some("skip a line that is empty once stripped: send(b\"\") sends nothing, and the recv after it waits forever"),
-        hints: &[Alternative {
-            when: When::Exited,
-            text: "the client ended ({exit}) at the empty line instead of going on to the \
-                   next: skip an empty line (continue), and stop only at the end of the input",
-        }],
+        hints: &[
+            CLIENT_CLOSED_ITSELF,
+            CLIENT_CLOSED_ITSELF_JAVA,
+            Alternative {
+                when: When::Exited,
+                text: "the client ended ({exit}) at the empty line instead of going on to the \
+                       next: skip an empty line (continue), and stop only at the end of the \
+                       input",
+            },
+        ],
         ..client(
             "tcp-upper.client.empty-line",
             Level::Must,
@@ -490,8 +495,26 @@ fn client_empty_line() -> Check {
     }
 }
 
+/// A client whose later sends fail because it closed its own socket
+/// (`close()` inside its loop): reconnecting or empty lines are not it.
+const CLIENT_CLOSED_ITSELF: Alternative = Alternative {
+    when: When::OnStderr("Bad file descriptor"),
+    text: "the client closed the connection itself after the first reply: its next send \
+           failed with \"Bad file descriptor\" (EBADF, in its stderr); close the socket once, \
+           after the loop",
+};
+
+/// The same in Java's words.
+const CLIENT_CLOSED_ITSELF_JAVA: Alternative = Alternative {
+    when: When::OnStderr("SocketException: Socket is closed"),
+    text: "the client closed the connection itself after the first reply: its next write \
+           failed with \"Socket is closed\" (in its stderr); close the socket once, after \
+           the loop",
+};
+
 fn client_many_lines() -> Check {
     Check {
+        hints: &[CLIENT_CLOSED_ITSELF, CLIENT_CLOSED_ITSELF_JAVA],
         explain: Explain {
             why: "One connection carries the whole conversation; reconnecting per line wastes a handshake each time and loses the server state.",
             mistake: "for line in sys.stdin:\n    s = socket.create_connection((HOST, PORT))\n    s.sendall(line.strip().encode())",

@@ -67,10 +67,14 @@ pub struct Evidence<'a> {
     pub mapped: &'a str,
 }
 
+/// How a clean exit is described (`target::describe_exit`).
+const CLEAN_EXIT: &str = "exit status 0";
+
 /// When a hint written for particular evidence applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
-    /// The target exited on its own during the check.
+    /// The target exited on its own during the check, with status 0: it
+    /// chose to stop, it did not crash.
     Exited,
     /// The target is written in this language.
     Language(Language),
@@ -86,7 +90,7 @@ pub enum When {
 impl When {
     fn holds(&self, ev: &Evidence) -> bool {
         match self {
-            When::Exited => ev.exited.is_some(),
+            When::Exited => ev.exited.as_deref() == Some(CLEAN_EXIT),
             When::Language(l) => ev.language == *l,
             When::OnStderr(text) => ev.stderr.contains(text),
             When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
