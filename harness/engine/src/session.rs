@@ -155,6 +155,9 @@ pub struct Session<'p> {
     pub(crate) output_seen: u64,
     /// The same for its error output.
     pub(crate) error_seen: u64,
+    /// The lines typed on the target's input so far, to tell a line the
+    /// program sent from something it made up.
+    pub(crate) typed: Vec<Vec<u8>>,
 }
 
 impl<'p> Session<'p> {
@@ -176,6 +179,7 @@ impl<'p> Session<'p> {
             killed: false,
             output_seen: 0,
             error_seen: 0,
+            typed: Vec::new(),
         }
     }
 

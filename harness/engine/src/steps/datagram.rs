@@ -327,7 +327,14 @@ impl Session<'_> {
                     (n, e) if n != e => format!("a datagram of {n} bytes arrived, not {e}"),
                     _ => "a different datagram arrived".to_string(),
                 };
+                // A line typed earlier is that line sent, whatever else an
+                // unexpected datagram might have been.
+                let typed = self.typed.contains(&got.bytes);
                 let likely = match if_other {
+                    _ if typed && got.len > 0 => format!(
+                        "\nit holds {}, a line typed earlier: the client sent that line",
+                        show::quoted(&got.bytes, 60)
+                    ),
                     Some(why) if got.len > 0 => format!("\n{why}"),
                     _ => String::new(),
                 };

@@ -95,6 +95,12 @@ impl Session<'_> {
                     None,
                     Event::note(format!("typed {}", show::quoted(bytes, 80))),
                 );
+                self.typed.extend(
+                    bytes
+                        .split(|&b| b == b'\n')
+                        .map(|l| l.trim_ascii().to_vec())
+                        .filter(|l| !l.is_empty()),
+                );
                 let who = self.who();
                 let p = self.own_process("use the standard streams of")?;
                 p.write_input(bytes).map_err(|e| {
