@@ -667,7 +667,18 @@ impl Session<'_> {
                 d.len,
                 crate::expect_datagram::seen_of(sent, d.len, buf)
             ),
-            (Some(d), None) => format!("yes, a datagram of {} bytes", d.len),
+            (Some(d), None) => {
+                // A line sent again is a resend, not the line after it.
+                let at = self.typed.iter().position(|l| *l == d.bytes);
+                match at {
+                    Some(i) if i + 1 < self.typed.len() => format!(
+                        "no: it sent {} again, a line it had already sent (a resend)",
+                        show::quoted(&d.bytes, 60)
+                    ),
+                    Some(_) => format!("yes, {}", show::quoted(&d.bytes, 60)),
+                    None => format!("yes, a datagram of {} bytes", d.len),
+                }
+            }
         };
         let note = format!("{question}: {answer}");
         self.record_on(Some(sock.into()), Event::note(note.clone()));
