@@ -20,6 +20,7 @@ pub fn server(
         expectation,
         abusive: false,
         hint: None,
+        hints: &[],
         explain: Explain::default(),
         body,
     }

@@ -11,6 +11,7 @@ use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite, Wire}
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::cut::{Cut, Gap};
 use sockspec_engine::expect::Want;
+use sockspec_engine::hint::{Alternative, Language, When};
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
 use sockspec_engine::steps::Conn;
@@ -180,7 +181,7 @@ fn no_spin() -> Check {
             Body::Conversation(|_| {
                 served(Conversation::new().connect(C1), C1, b"spin check")
                     .shutdown_write(C1)
-                    .observe(
+                    .wait_until(
                         C1,
                         Want::End,
                         Deadline::Eof,
@@ -322,6 +323,25 @@ fn binary() -> Check {
         hint: Some(
             "work on bytes: bytes.upper() needs no decode, and invalid UTF-8 makes decode() raise",
         ),
+        hints: &[
+            Alternative {
+                when: When::Language(Language::Node),
+                text: "keep the data a Buffer: socket.setEncoding('utf8') or data.toString() \
+                       turns each invalid byte into U+FFFD (ef bf bd); change only the bytes \
+                       0x61-0x7a to 0x41-0x5a in the Buffer and write it back",
+            },
+            Alternative {
+                when: When::Language(Language::Java),
+                text: "keep the byte[] that read() filled: new String(bytes) or a Reader turns \
+                       each invalid byte into U+FFFD (ef bf bd); change only 'a'-'z' to 'A'-'Z' \
+                       in the array and write back the count read() returned",
+            },
+            Alternative {
+                when: When::Language(Language::Compiled),
+                text: "send the count recv() returned, not strlen(): the message may hold a 0 \
+                       byte; change only 'a'-'z' (toupper() on a negative char is undefined)",
+            },
+        ],
         ..server(
             "tcp-upper.binary",
             Level::Must,
@@ -463,6 +483,16 @@ fn client_empty_line() -> Check {
             fix: "Skip a line that is empty once stripped: if not line: continue.",
         },
         hint: Some("skip a line that is empty once stripped: send(b\"\") sends nothing, and the recv after it waits forever"),
+        hints: &[
+            CLIENT_CLOSED_ITSELF,
+            CLIENT_CLOSED_ITSELF_JAVA,
+            Alternative {
+                when: When::Exited,
+                text: "the client ended ({exit}) at the empty line instead of going on to the \
+                       next: skip an empty line (continue), and stop only at the end of the \
+                       input",
+            },
+        ],
         ..client(
             "tcp-upper.client.empty-line",
             Level::Must,
@@ -492,8 +522,26 @@ fn client_empty_line() -> Check {
     }
 }
 
+/// A client whose later sends fail because it closed its own socket
+/// (`close()` inside its loop): reconnecting or empty lines are not it.
+const CLIENT_CLOSED_ITSELF: Alternative = Alternative {
+    when: When::OnStderr("Bad file descriptor"),
+    text: "the client closed the connection itself after the first reply: its next send \
+           failed with \"Bad file descriptor\" (EBADF, in its stderr); close the socket once, \
+           after the loop",
+};
+
+/// The same in Java's words.
+const CLIENT_CLOSED_ITSELF_JAVA: Alternative = Alternative {
+    when: When::OnStderr("SocketException: Socket is closed"),
+    text: "the client closed the connection itself after the first reply: its next write \
+           failed with \"Socket is closed\" (in its stderr); close the socket once, after \
+           the loop",
+};
+
 fn client_many_lines() -> Check {
     Check {
+        hints: &[CLIENT_CLOSED_ITSELF, CLIENT_CLOSED_ITSELF_JAVA],
         explain: Explain {
             why: "One connection carries the whole conversation; reconnecting per line wastes a handshake each time and loses the server state.",
             mistake: "for line in sys.stdin:\n    s = socket.create_connection((HOST, PORT))\n    s.sendall(line.strip().encode())",

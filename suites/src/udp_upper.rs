@@ -10,6 +10,7 @@
 use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversation::Conversation;
 use sockspec_engine::expect_datagram::DatagramWant;
+use sockspec_engine::hint::{Alternative, When};
 use sockspec_engine::level::Level;
 use sockspec_engine::profile::{ParamSpec, Profile};
 use sockspec_engine::steps::datagram::Seen;
@@ -246,6 +247,13 @@ fn empty() -> Check {
             "an empty datagram is still a datagram: recvfrom returns b'' with the sender's \
              address, and the reply is an empty datagram (sendto(b'', addr))",
         ),
+        hints: &[Alternative {
+            when: When::Mapped("_asyncio"),
+            text: "asyncio's transport.sendto() sends nothing for an empty payload (in \
+                   Python 3.11 it returns at `if not data`), so the empty reply never leaves: \
+                   make the socket yourself, pass it as sock= to create_datagram_endpoint, \
+                   and send the empty reply with that socket's sendto(b'', addr)",
+        }],
         explain: Explain {
             why: "On UDP an empty datagram is delivered like any other: recvfrom returns zero bytes and the sender's address. It does not mean anybody closed anything.",
             mistake: "data, addr = s.recvfrom(1024)\nif not data:                    # taken for a closed connection\n    continue",
@@ -355,6 +363,11 @@ fn client_empty_line() -> Check {
             "skip a line that is empty once stripped: on UDP sendto(b'') sends an empty \
              datagram, and the receive after it waits for a reply that may never come",
         ),
+        hints: &[Alternative {
+            when: When::Exited,
+            text: "the client ended ({exit}) at the empty line instead of going on to the \
+                   next: skip an empty line (continue), and stop only at the end of the input",
+        }],
         explain: Explain {
             why: "On TCP sending zero bytes sends nothing; on UDP it sends an empty datagram, which a server answers or not, and the client's next receive may wait forever. A line of spaces is not empty: a client may send it (and gets its echo) or skip it.",
             mistake: "line = input().strip()\ns.sendto(line.encode(), server)   # an empty datagram for an empty line",

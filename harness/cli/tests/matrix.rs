@@ -84,6 +84,21 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
                         }
                     }
                 }
+                for (id, phrases) in &f.not_words {
+                    // Only the harness's own words: the program's stderr
+                    // may say anything.
+                    let detail = results
+                        .checks
+                        .iter()
+                        .find(|c| c.id == *id)
+                        .map(|c| c.detail())
+                        .unwrap_or_default();
+                    for w in phrases {
+                        if detail.contains(w.as_str()) {
+                            out.push(format!("{id}: the detail holds {w:?}:\n    {detail}"));
+                        }
+                    }
+                }
                 let rss = results.summary.peak_rss_kib;
                 if rss > MAX_RSS_KIB {
                     out.push(format!(

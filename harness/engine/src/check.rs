@@ -142,6 +142,9 @@ pub struct Check {
     /// What usually fixes a miss of this check, shown under the misses: the
     /// protocol's advice, kept with the check that gives it.
     pub hint: Option<&'static str>,
+    /// Hints for particular evidence (the program exited, its language,
+    /// the call its stderr names), chosen over `hint` when theirs holds.
+    pub hints: &'static [crate::hint::Alternative],
     /// The longer explanation `sockspec explain` prints.
     pub explain: Explain,
     pub body: Body,

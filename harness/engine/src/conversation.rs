@@ -98,6 +98,26 @@ impl Conversation {
             want,
             within,
             question,
+            noted: true,
+        })
+    }
+
+    /// Waits until `want` arrives on `conn` or `within` passes, to pace
+    /// the check; the answer to `question` is in the transcript only, as
+    /// it is not what the check judges.
+    pub fn wait_until(
+        self,
+        conn: Conn,
+        want: Want,
+        within: Deadline,
+        question: &'static str,
+    ) -> Self {
+        self.step(StreamStep::Observe {
+            conn,
+            want,
+            within,
+            question,
+            noted: false,
         })
     }
 

@@ -194,6 +194,7 @@ fn unearned(described: Conversation, mut cases: Vec<Failure>, held: String) -> R
             .collect::<Vec<_>>()
             .join("\n");
         misses.push(Miss {
+            hint: None,
             level: Level::Info,
             step: "generated cases".into(),
             detail: format!(
@@ -326,6 +327,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
                             conversation: described(&message, &cut),
                             outcome: Outcome::without_traffic(
                                 vec![Miss {
+                                    hint: None,
                                     level: Level::Should,
                                     step: "generated cases".into(),
                                     detail: "a generated case failed, but passed when run \
@@ -356,6 +358,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
         }
         Err(TestError::Abort(why)) => {
             let miss = Miss {
+                hint: None,
                 level: Level::Must,
                 step: "generated cases".into(),
                 detail: format!("the generated cases could not run: {why}"),

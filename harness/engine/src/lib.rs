@@ -22,6 +22,7 @@ pub mod expect_datagram;
 pub mod fleet;
 pub mod frame;
 pub mod generated;
+pub mod hint;
 pub mod launch;
 pub mod level;
 pub mod loopback;

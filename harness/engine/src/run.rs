@@ -14,6 +14,7 @@ use crate::check::{Body, Check, Role, Suite};
 use crate::conversation::Conversation;
 use crate::fleet::{self, Fleet};
 use crate::generated::{self, Ran};
+use crate::hint::{self, Evidence, Language};
 use crate::launch::{Blame, Launched, StartError};
 use crate::level::Level;
 use crate::loopback;
@@ -438,7 +439,26 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     if check.abusive && !ran.outcome.killed && role_is_server(&peer) {
         probe_sanity(config, &mut peer, &mut ran.outcome);
     }
-    let tail = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
+    let ended = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
+    let evidence = Evidence {
+        language: Language::of(
+            &config.target.describe(),
+            ended.stderr_tail.as_deref().unwrap_or(""),
+        ),
+        exited: ended.exited,
+        stderr: ended.stderr_tail.as_deref().unwrap_or(""),
+        mapped: &ended.mapped,
+    };
+    // The most severe miss that carries advice of its own speaks for it.
+    let step_hint = ran
+        .outcome
+        .misses
+        .iter()
+        .filter(|m| m.hint.is_some())
+        .max_by_key(|m| m.level)
+        .and_then(|m| m.hint.as_deref());
+    let hint = hint::choose(step_hint, check.hint, check.hints, &evidence);
+    let tail = ended.stderr_tail;
     let verdict = match &ran.outcome.fault {
         // The harness's own failure says nothing about the target.
         Some(_) => Verdict::Error,
@@ -465,7 +485,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         confirming: ran.outcome.confirming,
         case: ran.case,
         fault,
-        hint: check.hint.map(String::from),
+        hint,
         unmeasured: stopped_before_measuring(&ran.conversation, &ran.outcome.misses),
         misses: located(&steps, ran.outcome.misses),
         steps,
@@ -646,12 +666,35 @@ fn located(steps: &[String], misses: Vec<Miss>) -> Vec<Missed> {
 /// Ends the check's target. A launched server that died during the check
 /// without being killed on purpose crashed: that is a miss of its own.
 /// Returns the tail of the target's stderr.
-fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Option<String> {
+fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Ended {
     let launched = matches!(peer, Peer::Launched(_));
     if let (Peer::Launched(l), false) = (&mut *peer, outcome.killed) {
         l.settle(timing);
     }
-    let process = peer.process()?;
+    let Some(process) = peer.process() else {
+        return Ended::default();
+    };
+    // A client that missed may be on its way out (it closed its
+    // connection and is exiting): its exit is evidence the hint speaks of.
+    if !launched && !outcome.killed && !outcome.misses.is_empty() {
+        let deadline = Instant::now() + Timing::OUTPUT_CLOSE;
+        while process.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Timing::POLL);
+        }
+    }
+    // What the program loaded, read while it still runs, for a check that
+    // missed: a hint may depend on the library it is built on.
+    let mapped = if outcome.misses.is_empty() {
+        String::new()
+    } else {
+        mapped_files(&process.tree())
+    };
+    // How it ended, when it was not the harness that ended it: the hint
+    // speaks of an exit the program chose.
+    let exited = process
+        .exited()
+        .filter(|_| !outcome.killed)
+        .map(describe_exit);
     if let (true, Some(status), false) = (launched, process.exited(), outcome.killed) {
         if status.success() {
             outcome.notes.push(format!(
@@ -660,6 +703,7 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Optio
             ));
         } else {
             outcome.misses.push(Miss {
+                hint: None,
                 level: Level::Must,
                 step: "the server's process".into(),
                 detail: format!(
@@ -677,12 +721,45 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Optio
     } else if let Some(p) = peer.process() {
         p.kill();
     }
-    let process = peer.process()?;
+    let Some(process) = peer.process() else {
+        return Ended::default();
+    };
     process
         .stderr()
         .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
     let tail = process.stderr().tail(15);
-    (!tail.trim().is_empty()).then_some(tail)
+    Ended {
+        stderr_tail: (!tail.trim().is_empty()).then_some(tail),
+        exited,
+        mapped,
+    }
+}
+
+/// The names of the files `procs` have mapped, one a line, each once.
+fn mapped_files(procs: &[crate::procfs::Stat]) -> String {
+    let mut names = std::collections::BTreeSet::new();
+    for p in procs {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)) else {
+            continue;
+        };
+        for line in maps.lines() {
+            if let Some(path) = line.split_whitespace().nth(5) {
+                names.insert(path.rsplit('/').next().unwrap_or(path).to_string());
+            }
+        }
+    }
+    names.into_iter().collect::<Vec<_>>().join("\n")
+}
+
+/// What is known of a target once its check is over.
+#[derive(Default)]
+struct Ended {
+    /// The end of its stderr, when it wrote any.
+    stderr_tail: Option<String>,
+    /// How it ended, when it exited on its own during the check.
+    exited: Option<String>,
+    /// The files its processes had mapped, when the check missed.
+    mapped: String,
 }
 
 #[cfg(test)]
@@ -725,6 +802,7 @@ mod tests {
         ]
         .map(String::from);
         let miss = |step: &str| Miss {
+            hint: None,
             level: Level::Must,
             step: step.into(),
             detail: String::new(),

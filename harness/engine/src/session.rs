@@ -70,6 +70,8 @@ pub struct Miss {
     /// The step, as printed.
     pub step: String,
     pub detail: String,
+    /// The step's own advice, from what it saw: chosen over the check's.
+    pub hint: Option<String>,
 }
 
 /// A step the harness could not carry out: a bug in the suite or a failure
@@ -156,6 +158,9 @@ pub struct Session<'p> {
     pub(crate) output_seen: u64,
     /// The same for its error output.
     pub(crate) error_seen: u64,
+    /// The lines typed on the target's input so far, to tell a line the
+    /// program sent from something it made up.
+    pub(crate) typed: Vec<Vec<u8>>,
 }
 
 impl<'p> Session<'p> {
@@ -178,6 +183,7 @@ impl<'p> Session<'p> {
             killed: false,
             output_seen: 0,
             error_seen: 0,
+            typed: Vec::new(),
         }
     }
 
@@ -229,6 +235,7 @@ impl<'p> Session<'p> {
             level,
             step,
             detail,
+            hint: None,
         });
     }
 
@@ -274,11 +281,16 @@ impl<'p> Session<'p> {
             }
             match self.step(step) {
                 Ok(()) => {}
-                Err(StepError::Missed { level, detail }) => {
+                Err(StepError::Missed {
+                    level,
+                    detail,
+                    hint,
+                }) => {
                     self.misses.push(Miss {
                         level,
                         step: step.to_string(),
                         detail,
+                        hint,
                     });
                     if level == Level::Must {
                         return false;

@@ -39,6 +39,7 @@ fn buggy_suite() -> Suite {
             expectation: "none: the suite is wrong",
             abusive: false,
             hint: None,
+            hints: &[],
             explain: Explain::default(),
             body: Body::Conversation(|_| {
                 Conversation::new()

@@ -54,6 +54,7 @@ fn check(id: &'static str, body: fn(&Profile) -> Conversation) -> Check {
         expectation: "each message comes back in upper case",
         abusive: false,
         hint: None,
+        hints: &[],
         explain: Explain::default(),
         body: Body::Conversation(body),
     }

@@ -66,6 +66,10 @@ pub struct Fixture {
     /// process, a count, the holder of a connection).
     #[serde(default)]
     pub words: BTreeMap<String, Vec<String>>,
+    /// Phrases a check's detail must not hold: advice or findings the
+    /// program's own code contradicts (a hint about a call it never makes).
+    #[serde(default)]
+    pub not_words: BTreeMap<String, Vec<String>>,
 }
 
 pub fn manifest() -> Manifest {

@@ -327,7 +327,14 @@ impl Session<'_> {
                     (n, e) if n != e => format!("a datagram of {n} bytes arrived, not {e}"),
                     _ => "a different datagram arrived".to_string(),
                 };
+                // A line typed earlier is that line sent, whatever else an
+                // unexpected datagram might have been.
+                let typed = self.typed.contains(&got.bytes);
                 let likely = match if_other {
+                    _ if typed && got.len > 0 => format!(
+                        "\nit holds {}, a line typed earlier: the client sent that line",
+                        show::quoted(&got.bytes, 60)
+                    ),
                     Some(why) if got.len > 0 => format!("\n{why}"),
                     _ => String::new(),
                 };
@@ -687,7 +694,18 @@ impl Session<'_> {
                 d.len,
                 crate::expect_datagram::seen_of(sent, d.len, buf)
             ),
-            (Some(d), None) => format!("yes, a datagram of {} bytes", d.len),
+            (Some(d), None) => {
+                // A line sent again is a resend, not the line after it.
+                let at = self.typed.iter().position(|l| *l == d.bytes);
+                match at {
+                    Some(i) if i + 1 < self.typed.len() => format!(
+                        "no: it sent {} again, a line it had already sent (a resend)",
+                        show::quoted(&d.bytes, 60)
+                    ),
+                    Some(_) => format!("yes, {}", show::quoted(&d.bytes, 60)),
+                    None => format!("yes, a datagram of {} bytes", d.len),
+                }
+            }
         };
         let note = format!("{question}: {answer}");
         self.record_on(Some(sock.into()), Event::note(note.clone()));

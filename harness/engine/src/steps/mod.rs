@@ -167,7 +167,12 @@ impl crate::session::Session<'_> {
 #[derive(Debug)]
 pub(crate) enum StepError {
     /// The target missed a requirement; ends the conversation when MUST.
-    Missed { level: Level, detail: String },
+    Missed {
+        level: Level,
+        detail: String,
+        /// Advice for what this step saw, chosen over the check's hint.
+        hint: Option<String>,
+    },
     /// The harness could not do the step: a bug in the suite (a connection
     /// it never opened) or a failure of the harness's own I/O. Ends the
     /// conversation, and the check is an ERROR, never the target's FAIL.
@@ -178,7 +183,11 @@ impl StepError {
     /// The same miss weighed at `level` (a fault stays a fault).
     pub(crate) fn at_level(self, level: Level) -> StepError {
         match self {
-            StepError::Missed { detail, .. } => StepError::Missed { level, detail },
+            StepError::Missed { detail, hint, .. } => StepError::Missed {
+                level,
+                detail,
+                hint,
+            },
             fault => fault,
         }
     }
@@ -191,6 +200,20 @@ pub(crate) fn miss(level: Level, detail: impl Into<String>) -> StepError {
     StepError::Missed {
         level,
         detail: detail.into(),
+        hint: None,
+    }
+}
+
+/// A requirement the target missed, with advice for what the step saw.
+pub(crate) fn miss_with_hint(
+    level: Level,
+    detail: impl Into<String>,
+    hint: impl Into<String>,
+) -> StepError {
+    StepError::Missed {
+        level,
+        detail: detail.into(),
+        hint: Some(hint.into()),
     }
 }
 

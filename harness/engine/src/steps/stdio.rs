@@ -8,7 +8,7 @@ use std::fmt;
 use std::thread;
 use std::time::Instant;
 
-use super::{miss, StepResult};
+use super::{miss, miss_with_hint, StepResult};
 use crate::launch::stderr_block;
 use crate::level::Level;
 use crate::session::Session;
@@ -107,6 +107,12 @@ impl Session<'_> {
                 self.record(
                     None,
                     Event::note(format!("typed {}", show::quoted(bytes, 80))),
+                );
+                self.typed.extend(
+                    bytes
+                        .split(|&b| b == b'\n')
+                        .map(|l| l.trim_ascii().to_vec())
+                        .filter(|l| !l.is_empty()),
                 );
                 let who = self.who();
                 let p = self.own_process("use the standard streams of")?;
@@ -240,6 +246,7 @@ impl Session<'_> {
     fn expect_output(&mut self, text: &str, level: Level, if_missing: Option<&str>) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
         let from = self.output_seen;
+        let err_from = self.error_seen;
         let who = self.who();
         let p = self.own_process("use the standard streams of")?;
         match p
@@ -252,20 +259,42 @@ impl Session<'_> {
             }
             None => {
                 let printed = p.stdout().since(from);
-                Err(miss(
-                    level,
-                    format!(
-                        "{} did not appear on the {who}'s output within {:.1}s; it printed {}{}",
-                        show::quoted(text.as_bytes(), 60),
-                        within.as_secs_f64(),
-                        if printed.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            show::quoted(&printed, 120)
-                        },
-                        if_missing.map(|w| format!("\n{w}")).unwrap_or_default()
-                    ),
-                ))
+                let on_stderr = p.stderr().since(err_from);
+                let missing = format!(
+                    "{} did not appear on the {who}'s output within {:.1}s",
+                    show::quoted(text.as_bytes(), 60),
+                    within.as_secs_f64(),
+                );
+                let why = if_missing.map(|w| format!("\n{w}")).unwrap_or_default();
+                if !printed.is_empty() || on_stderr.is_empty() {
+                    let seen = if printed.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        show::quoted(&printed, 120)
+                    };
+                    return Err(miss(level, format!("{missing}; it printed {seen}{why}")));
+                }
+                // A program that prints its messages on stderr did print:
+                // say where, and what, rather than "nothing".
+                let detail = format!(
+                    "{missing}; nothing on its standard output; {} on its standard error: \
+                     {}{why}",
+                    byte_count(on_stderr.len()),
+                    show::quoted(&on_stderr, 120),
+                );
+                if contains(&on_stderr, text.as_bytes()) {
+                    Err(miss_with_hint(
+                        level,
+                        detail,
+                        format!(
+                            "the {who} printed the text on its standard error: print it on \
+                             standard output (print(), console.log, System.out, printf), not \
+                             through logging, console.error or sys.stderr"
+                        ),
+                    ))
+                } else {
+                    Err(miss(level, detail))
+                }
             }
         }
     }
@@ -307,6 +336,20 @@ impl Session<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `n bytes`, or `1 byte`.
+fn byte_count(n: usize) -> String {
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
     }
 }
 

@@ -49,6 +49,10 @@ pub enum StreamStep {
         want: Want,
         within: Deadline,
         question: &'static str,
+        /// Whether the answer is one of the check's observations; a wait
+        /// that only paces the check (the server done with a connection
+        /// before its CPU is measured) is kept to the transcript.
+        noted: bool,
     },
     /// Shut down the harness's sending side (`shutdown(SHUT_WR)`).
     ShutdownWrite { conn: Conn },
@@ -119,6 +123,7 @@ impl Session<'_> {
                 want,
                 within,
                 question,
+                noted,
             } => {
                 let seen = match self.wait_for(*conn, want, self.timing.deadline(*within), false) {
                     Ok(()) => true,
@@ -127,7 +132,9 @@ impl Session<'_> {
                 };
                 let note = format!("{question}: {}", if seen { "yes" } else { "no" });
                 self.record(Some(*conn), Event::note(note.clone()));
-                self.notes.push(note);
+                if *noted {
+                    self.notes.push(note);
+                }
                 Ok(())
             }
             StreamStep::ShutdownWrite { conn } => {

@@ -1,0 +1,197 @@
+//! Choosing a check's hint from what the harness saw. A check's plain hint
+//! is right for the usual mistake; where the evidence shows another (the
+//! program exited on its own, it is written in another language, its
+//! stderr names the failing call), a hint written for that evidence is
+//! chosen instead, and none is better than one the evidence contradicts.
+
+use std::fmt;
+
+/// The language a target is written in, as its command line and the shape
+/// of its stderr show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    Python,
+    Node,
+    Java,
+    /// A binary run directly (C, C++, Rust, Go).
+    Compiled,
+    Unknown,
+}
+
+impl Language {
+    /// The language of `command`, or failing that of the traceback in
+    /// `stderr`: an interpreter named in the command (`node`, `java`,
+    /// `python3`), a source file it runs, or a binary run by its path.
+    pub fn of(command: &str, stderr: &str) -> Language {
+        for word in command.split_whitespace() {
+            let word = word.trim_matches(|c| c == '\'' || c == '"');
+            let name = word.rsplit('/').next().unwrap_or(word);
+            if name == "node" || name == "nodejs" || name.ends_with(".js") || name.ends_with(".mjs")
+            {
+                return Language::Node;
+            }
+            if name == "java" || name.ends_with(".java") || name.ends_with(".jar") {
+                return Language::Java;
+            }
+            if name.starts_with("python") || name.ends_with(".py") {
+                return Language::Python;
+            }
+        }
+        if stderr.contains("Traceback (most recent call last)") {
+            return Language::Python;
+        }
+        if stderr.contains("Exception in thread") {
+            return Language::Java;
+        }
+        if stderr.contains("node:internal") || stderr.contains("    at ") {
+            return Language::Node;
+        }
+        match command.split_whitespace().next() {
+            Some(first) if first.starts_with("./") || first.starts_with('/') => Language::Compiled,
+            _ => Language::Unknown,
+        }
+    }
+}
+
+/// What the harness holds about a target once a check has run.
+#[derive(Clone, Debug)]
+pub struct Evidence<'a> {
+    pub language: Language,
+    /// How the target ended when it exited on its own during the check
+    /// (`exit status 0`), before the harness ended it.
+    pub exited: Option<String>,
+    /// The end of its stderr.
+    pub stderr: &'a str,
+    /// The files its processes had mapped when the check ended, one a
+    /// line: the libraries and extension modules it loaded.
+    pub mapped: &'a str,
+}
+
+/// How a clean exit is described (`target::describe_exit`).
+const CLEAN_EXIT: &str = "exit status 0";
+
+/// When a hint written for particular evidence applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// The target exited on its own during the check, with status 0: it
+    /// chose to stop, it did not crash.
+    Exited,
+    /// The target is written in this language.
+    Language(Language),
+    /// Its stderr holds this text (an exception and the call it failed in).
+    OnStderr(&'static str),
+    /// One of its processes had a file of this name mapped: a library or
+    /// extension module it uses (`_asyncio` for Python's asyncio).
+    Mapped(&'static str),
+    /// Both hold.
+    Both(&'static When, &'static When),
+}
+
+impl When {
+    fn holds(&self, ev: &Evidence) -> bool {
+        match self {
+            When::Exited => ev.exited.as_deref() == Some(CLEAN_EXIT),
+            When::Language(l) => ev.language == *l,
+            When::OnStderr(text) => ev.stderr.contains(text),
+            When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
+            When::Both(a, b) => a.holds(ev) && b.holds(ev),
+        }
+    }
+}
+
+/// A hint for particular evidence; `{exit}` in its text is replaced by how
+/// the target ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alternative {
+    pub when: When,
+    pub text: &'static str,
+}
+
+impl fmt::Display for Alternative {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+/// The hint to show: the missed step's own, which knows what it saw; else
+/// the first alternative whose evidence holds; else the check's plain hint.
+pub fn choose(
+    step: Option<&str>,
+    plain: Option<&str>,
+    alternatives: &[Alternative],
+    ev: &Evidence,
+) -> Option<String> {
+    if let Some(h) = step {
+        return Some(h.to_string());
+    }
+    if let Some(a) = alternatives.iter().find(|a| a.when.holds(ev)) {
+        let exit = ev.exited.as_deref().unwrap_or("an exit");
+        return Some(a.text.replace("{exit}", exit));
+    }
+    plain.map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(language: Language, exited: Option<&str>) -> Evidence<'static> {
+        Evidence {
+            language,
+            exited: exited.map(String::from),
+            stderr: "",
+            mapped: "",
+        }
+    }
+
+    #[test]
+    fn the_language_comes_from_the_command_then_the_traceback() {
+        assert_eq!(Language::of("node server.js {port}", ""), Language::Node);
+        assert_eq!(Language::of("python3 s.py 1", ""), Language::Python);
+        assert_eq!(
+            Language::of("sh fixtures/java.sh Server 1", ""),
+            Language::Unknown
+        );
+        assert_eq!(Language::of("java -cp x Server", ""), Language::Java);
+        assert_eq!(Language::of("./server 1", ""), Language::Compiled);
+        assert_eq!(
+            Language::of("sh run.sh", "Traceback (most recent call last):\n"),
+            Language::Python
+        );
+    }
+
+    #[test]
+    fn the_evidence_chooses_before_the_plain_hint() {
+        let alts = [Alternative {
+            when: When::Exited,
+            text: "it ended with {exit}",
+        }];
+        let e = ev(Language::Python, Some("exit status 0"));
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("it ended with exit status 0")
+        );
+        let e = ev(Language::Python, None);
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("plain")
+        );
+        assert_eq!(
+            choose(Some("step"), Some("plain"), &alts, &e).as_deref(),
+            Some("step")
+        );
+    }
+
+    #[test]
+    fn a_language_gets_its_own_words() {
+        let alts = [Alternative {
+            when: When::Language(Language::Node),
+            text: "keep the Buffer",
+        }];
+        let e = ev(Language::Node, None);
+        assert_eq!(
+            choose(None, Some("bytes.upper()"), &alts, &e).as_deref(),
+            Some("keep the Buffer")
+        );
+    }
+}
