@@ -78,7 +78,15 @@ impl Session<'_> {
                 // The client first: its end then closes with its process,
                 // and a reset of the harness's end reaches no program that
                 // could print it, and leaves nothing on the harness's port.
+                let missed = self.failed();
                 if let Some(p) = self.peer.process() {
+                    // A client that missed may be on its way out (it closed
+                    // its connection and is exiting): how it exits is
+                    // evidence the hint speaks of, so it is given the time
+                    // to, before it is ended.
+                    if missed {
+                        p.wait_exit(Timing::OUTPUT_CLOSE);
+                    }
                     p.kill();
                 }
             }
