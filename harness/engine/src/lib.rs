@@ -27,6 +27,7 @@ pub mod launch;
 pub mod level;
 pub mod loopback;
 pub mod net;
+pub mod names;
 pub mod netns;
 pub mod ports;
 pub mod procfs;

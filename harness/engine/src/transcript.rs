@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::show;
-use crate::steps::{Conn, Sock};
+use crate::names::{Conn, Sock};
 
 const HEAD: usize = 120;
 const TAIL: usize = 80;
@@ -183,7 +183,7 @@ mod channel_name {
     use serde::{de, Deserialize, Deserializer, Serializer};
 
     use super::Channel;
-    use crate::steps::{Conn, Sock};
+    use crate::names::{Conn, Sock};
 
     pub fn serialize<S: Serializer>(ch: &Option<Channel>, s: S) -> Result<S::Ok, S::Error> {
         match ch {

@@ -17,7 +17,7 @@ use crate::level::Level;
 /// harness reads, so a flooding target costs bounded memory.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-pub use super::names::Conn;
+pub use crate::names::Conn;
 
 /// How a connection ended, as seen by the harness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

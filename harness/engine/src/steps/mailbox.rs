@@ -9,7 +9,6 @@
 //! [`Link`]: super::link::Link
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -21,15 +20,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::loopback::Bind;
 use crate::udpsock::canonical;
 
-/// A datagram socket of the conversation, by number: `u1`, `u2`...
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct Sock(pub u8);
-
-impl fmt::Display for Sock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "u{}", self.0)
-    }
-}
+pub use crate::names::Sock;
 
 /// The largest UDP payload over IPv4: 65,535 less the IP and UDP headers.
 pub const MAX_PAYLOAD: usize = 65_507;

@@ -11,7 +11,6 @@ pub mod datagram;
 pub mod files;
 pub mod link;
 pub mod mailbox;
-pub mod names;
 pub mod process;
 pub mod stdio;
 pub mod stream;

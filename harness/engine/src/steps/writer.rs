@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::names::Conn;
+use crate::names::Conn;
 use crate::confirm::{View, Watch};
 use crate::cut::{Gap, Write};
 use crate::timing::{pause_for, Pause};
