@@ -2,7 +2,7 @@
 //! with the fields all checks share, which a suite then completes (its
 //! explanation, a hint, whether it abuses the target).
 
-use sockspec_engine::check::{Body, Check, CheckId, Explain, Level, Role};
+use sockspec_engine::conversations::check::{Body, Check, CheckId, Explain, Level, Role};
 
 /// A server check.
 pub fn server(

@@ -6,10 +6,10 @@
 //! client that receives once per command reads every answer one command
 //! late.
 
-use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::level::Level;
-use sockspec_engine::steps::Sock;
+use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Sock;
+use sockspec_engine::model::level::Level;
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server};

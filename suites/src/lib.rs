@@ -2,7 +2,7 @@
 //! reference, each a [`Suite`] of checks written as conversations in the
 //! engine's vocabulary. Suites hold no timing, socket or reporting code.
 
-use sockspec_engine::check::Suite;
+use sockspec_engine::conversations::check::Suite;
 
 pub mod checks;
 pub mod cmd_udp;
@@ -28,7 +28,7 @@ pub fn find(name: &str) -> Option<Suite> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockspec_engine::check::Role;
+    use sockspec_engine::conversations::check::Role;
     use std::collections::HashSet;
 
     #[test]

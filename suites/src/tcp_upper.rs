@@ -7,15 +7,15 @@
 //! of the protocol reference it tests.
 
 use proptest::prelude::*;
-use sockspec_engine::check::{Body, Case, Check, Explain, Generated, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::cut::{Cut, Gap};
-use sockspec_engine::expect::Want;
-use sockspec_engine::hint::{Alternative, Language, When};
-use sockspec_engine::level::Level;
-use sockspec_engine::profile::{ParamSpec, Profile};
-use sockspec_engine::steps::Conn;
-use sockspec_engine::timing::Deadline;
+use sockspec_engine::conversations::check::{Body, Case, Check, Explain, Generated, Suite, Wire};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::judge::expect::Want;
+use sockspec_engine::model::cut::{Cut, Gap};
+use sockspec_engine::model::hint::{Alternative, Language, When};
+use sockspec_engine::model::level::Level;
+use sockspec_engine::model::profile::{ParamSpec, Profile};
+use sockspec_engine::model::timing::Deadline;
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, upper};
@@ -680,7 +680,7 @@ fn stream_case(_: &Profile, message: &[u8], cut: &Cut) -> Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockspec_engine::check::Role;
+    use sockspec_engine::conversations::check::Role;
 
     #[test]
     fn upper_changes_ascii_letters_only() {

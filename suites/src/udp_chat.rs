@@ -9,12 +9,12 @@
 //! before every message (`contact_each`), a datagram of their own when a
 //! contact is chosen (`announce`), another quit word (`quit`).
 
-use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::expect_datagram::DatagramWant;
-use sockspec_engine::level::Level;
-use sockspec_engine::profile::{ParamSpec, Profile};
-use sockspec_engine::steps::Sock;
+use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Sock;
+use sockspec_engine::judge::expect_datagram::DatagramWant;
+use sockspec_engine::model::level::Level;
+use sockspec_engine::model::profile::{ParamSpec, Profile};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server};
@@ -285,7 +285,7 @@ mod tests {
         );
     }
 
-    use sockspec_engine::steps::{DatagramStep, StdioStep, Step};
+    use sockspec_engine::conversations::steps::{DatagramStep, StdioStep, Step};
 
     /// The lines `client.skip` types under the default profile with the
     /// contact TOM, and the messages it expects sent, in order.

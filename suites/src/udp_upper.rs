@@ -7,16 +7,16 @@
 //! an empty datagram is still a datagram; a reply can be lost, and a
 //! receive without a timeout then waits forever.
 
-use sockspec_engine::check::{Body, Check, Explain, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::expect_datagram::DatagramWant;
-use sockspec_engine::hint::{Alternative, When};
-use sockspec_engine::level::Level;
-use sockspec_engine::profile::{ParamSpec, Profile};
-use sockspec_engine::steps::datagram::Seen;
-use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
-use sockspec_engine::steps::{DatagramStep, Sock};
-use sockspec_engine::timing::{DatagramBurst, Deadline};
+use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::datagram::Seen;
+use sockspec_engine::conversations::steps::mailbox::MAX_PAYLOAD;
+use sockspec_engine::conversations::steps::{DatagramStep, Sock};
+use sockspec_engine::judge::expect_datagram::DatagramWant;
+use sockspec_engine::model::hint::{Alternative, When};
+use sockspec_engine::model::level::Level;
+use sockspec_engine::model::profile::{ParamSpec, Profile};
+use sockspec_engine::model::timing::{DatagramBurst, Deadline};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, upper};
@@ -472,7 +472,7 @@ fn client_lost_reply() -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockspec_engine::check::Role;
+    use sockspec_engine::conversations::check::Role;
 
     #[test]
     fn every_protocol_check_is_here_at_its_level() {

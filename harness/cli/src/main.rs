@@ -12,20 +12,20 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sockspec_engine::check::{Check, Role};
-use sockspec_engine::exit;
-use sockspec_engine::fleet::{self, Fleet};
-use sockspec_engine::netns;
-use sockspec_engine::procfs;
-use sockspec_engine::profile::Profile;
+use sockspec_engine::conversations::check::{Check, Role};
+use sockspec_engine::kernel::netns;
+use sockspec_engine::kernel::procfs;
+use sockspec_engine::model::exit;
+use sockspec_engine::model::profile::Profile;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{RunError, RunEvent};
-use sockspec_engine::run::{self, RunConfig, TargetSpec};
-use sockspec_engine::select::Selection;
-use sockspec_engine::suggest;
-use sockspec_engine::target::Workdir;
-use sockspec_engine::timing::Timing;
-use sockspec_engine::verdict::Verdict;
+use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::select::Selection;
+use sockspec_engine::targets::fleet::{self, Fleet};
+mod suggest;
+use sockspec_engine::model::timing::Timing;
+use sockspec_engine::model::verdict::Verdict;
+use sockspec_engine::targets::target::Workdir;
 
 #[derive(Parser)]
 #[command(

@@ -5,8 +5,8 @@
 //! suite (`make docs`), and a test holds the file to it, so the reference a
 //! student reads is the one the harness judges by.
 
-use sockspec_engine::check::{Check, Role, Suite};
-use sockspec_engine::profile::{Allowed, ParamSpec};
+use sockspec_engine::conversations::check::{Check, Role, Suite};
+use sockspec_engine::model::profile::{Allowed, ParamSpec};
 use sockspec_engine::Transport;
 
 /// The whole reference: what every protocol shares, then each suite.

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{env_number, manifest, parallel, seed, survivors, unique_tag, Fixture};
-use sockspec_engine::transcript::{Entry, Event, Record};
+use sockspec_engine::conversations::transcript::{Entry, Event, Record};
 
 const CHECK: &str = "tcp-upper.no-spin";
 

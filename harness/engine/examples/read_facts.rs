@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
-use sockspec_engine::ports;
-use sockspec_engine::session::{Peer, Session};
-use sockspec_engine::steps::Conn;
-use sockspec_engine::transcript::Event;
+use sockspec_engine::conversations::session::{Peer, Session};
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::conversations::transcript::Event;
+use sockspec_engine::kernel::ports;
 use sockspec_engine::{Conversation, Cut, Timing};
 
 const C1: Conn = Conn(1);

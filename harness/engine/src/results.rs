@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::check::{Level, Role};
-pub use crate::netns::Isolation;
-use crate::transcript::Record;
-use crate::verdict::Verdict;
+use crate::conversations::check::{Level, Role};
+use crate::conversations::transcript::Record;
+pub use crate::kernel::netns::Isolation;
+use crate::model::verdict::Verdict;
 
 /// Something that happened in a run, in order: the run starts, each check
 /// starts and finishes, the run finishes (after its last check, or early).

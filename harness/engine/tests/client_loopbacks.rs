@@ -4,13 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::fleet::Fleet;
-use sockspec_engine::loopback::Pair;
-use sockspec_engine::session::{Peer, Session};
-use sockspec_engine::steps::Conn;
-use sockspec_engine::target::{Launch, Workdir};
-use sockspec_engine::transcript::Event;
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::session::{Peer, Session};
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::conversations::transcript::Event;
+use sockspec_engine::kernel::loopback::Pair;
+use sockspec_engine::targets::fleet::Fleet;
+use sockspec_engine::targets::target::{Launch, Workdir};
 use sockspec_engine::{Timing, Transport};
 
 /// A client process that only waits: the test connects in its place, so

@@ -7,12 +7,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::session::{Outcome, Peer, Session};
-use sockspec_engine::steps::mailbox::MAX_PAYLOAD;
-use sockspec_engine::steps::Sock;
-use sockspec_engine::timing::Timing;
-use sockspec_engine::transcript::Event;
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::session::{Outcome, Peer, Session};
+use sockspec_engine::conversations::steps::mailbox::MAX_PAYLOAD;
+use sockspec_engine::conversations::steps::Sock;
+use sockspec_engine::conversations::transcript::Event;
+use sockspec_engine::model::timing::Timing;
 
 const U1: Sock = Sock(1);
 const U2: Sock = Sock(2);
@@ -340,8 +340,8 @@ fn a_reply_repeated_300_ms_later_is_caught_and_its_delay_said() {
 #[test]
 fn the_late_window_lasts_from_the_last_datagram_and_the_quiet_one_from_the_step() {
     let timing = Timing::new(1.0);
-    let late = timing.deadline(sockspec_engine::timing::Deadline::Late);
-    let quiet = timing.deadline(sockspec_engine::timing::Deadline::Quiet);
+    let late = timing.deadline(sockspec_engine::model::timing::Deadline::Late);
+    let quiet = timing.deadline(sockspec_engine::model::timing::Deadline::Quiet);
     for (c, at_least, below) in [
         (
             Conversation::new()

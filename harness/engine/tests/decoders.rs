@@ -12,11 +12,11 @@ use std::cell::Cell;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use sockspec_engine::frame::{decode_header, size_field, Decoded, PrefixFormat, MAX_HEADER};
-use sockspec_engine::procfs::{parse_schedstat, parse_stat, parse_task_status};
-use sockspec_engine::show;
-use sockspec_engine::sockdiag;
-use sockspec_engine::target::Capture;
+use sockspec_engine::judge::frame::{decode_header, size_field, Decoded, PrefixFormat, MAX_HEADER};
+use sockspec_engine::judge::show;
+use sockspec_engine::kernel::procfs::{parse_schedstat, parse_stat, parse_task_status};
+use sockspec_engine::kernel::sockdiag;
+use sockspec_engine::targets::target::Capture;
 
 /// Counts the bytes each thread allocates, so a property can bound what
 /// one decoder call costs while other tests run on other threads.

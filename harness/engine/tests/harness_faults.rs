@@ -4,19 +4,19 @@
 
 use std::path::Path;
 
-use sockspec_engine::check::{Body, Check, CheckId, Explain, Role, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::cut::Cut;
-use sockspec_engine::fleet::Fleet;
-use sockspec_engine::level::Level;
-use sockspec_engine::profile::Profile;
+use sockspec_engine::conversations::check::{Body, Check, CheckId, Explain, Role, Suite, Wire};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::model::cut::Cut;
+use sockspec_engine::model::level::Level;
+use sockspec_engine::model::profile::Profile;
+use sockspec_engine::model::timing::Timing;
+use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::results::RunEvent;
-use sockspec_engine::run::{self, RunConfig, TargetSpec};
-use sockspec_engine::select::Selection;
-use sockspec_engine::steps::Conn;
-use sockspec_engine::target::Workdir;
-use sockspec_engine::timing::Timing;
-use sockspec_engine::verdict::Verdict;
+use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::select::Selection;
+use sockspec_engine::targets::fleet::Fleet;
+use sockspec_engine::targets::target::Workdir;
 use sockspec_engine::Transport;
 
 /// A suite with a bug: it expects a reply on a connection it never opened.

@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use sockspec_engine::check::{Level, Role};
+use sockspec_engine::conversations::check::{Level, Role};
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::conversations::transcript::{Entry, Event, Omitted, Record};
+use sockspec_engine::judge::show;
+use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{
     CheckResult, FailingCase, Isolation, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults,
     StepRef, Summary,
 };
-use sockspec_engine::show;
-use sockspec_engine::steps::Conn;
-use sockspec_engine::transcript::{Entry, Event, Omitted, Record};
-use sockspec_engine::verdict::Verdict;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

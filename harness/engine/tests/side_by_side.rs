@@ -8,16 +8,18 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sockspec_engine::check::{Body, Check, CheckId, Explain, Level, Role, Suite, Wire};
-use sockspec_engine::conversation::Conversation;
-use sockspec_engine::fleet::{Fleet, MARK_VAR};
-use sockspec_engine::procfs;
-use sockspec_engine::profile::Profile;
+use sockspec_engine::conversations::check::{
+    Body, Check, CheckId, Explain, Level, Role, Suite, Wire,
+};
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::kernel::procfs;
+use sockspec_engine::model::profile::Profile;
 use sockspec_engine::results::Summary;
-use sockspec_engine::run::{self, RunConfig, TargetSpec};
-use sockspec_engine::select::Selection;
-use sockspec_engine::steps::Conn;
-use sockspec_engine::target::Workdir;
+use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::select::Selection;
+use sockspec_engine::targets::fleet::{Fleet, MARK_VAR};
+use sockspec_engine::targets::target::Workdir;
 use sockspec_engine::{Cut, Pause, Timing, Transport, Verdict};
 
 const C1: Conn = Conn(1);

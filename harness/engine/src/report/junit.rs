@@ -9,8 +9,8 @@ use std::io::{self, Write};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{explanation, Reporter};
+use crate::model::verdict::Verdict;
 use crate::results::RunEvent;
-use crate::verdict::Verdict;
 
 pub struct JunitReporter<W: Write> {
     out: W,

@@ -5,8 +5,8 @@
 use std::io::{self, Write};
 
 use super::{explanation, Reporter};
+use crate::model::verdict::Verdict;
 use crate::results::RunEvent;
-use crate::verdict::Verdict;
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {

@@ -1,0 +1,410 @@
+//! A check as data: the steps of one conversation with the target.
+//!
+//! A suite builds a [`Conversation`] (connect, send this cut this way, expect
+//! that within a deadline, half-close, reset, kill the target...) and the
+//! engine's [`session`](crate::conversations::session) runs it. Because a conversation is a
+//! value, a failure can print every step it took and `--seed` can replay it.
+//! The steps themselves live in [`crate::conversations::steps`], one module per domain;
+//! this is the vocabulary suites write them with.
+
+use std::fmt;
+
+use crate::conversations::steps::datagram::Seen;
+use crate::conversations::steps::{
+    Conn, DatagramStep, IfNext, ProcessStep, Sock, StdioStep, Step, StreamStep,
+};
+use crate::conversations::transcript::Channel;
+use crate::judge::expect::Want;
+use crate::judge::expect_datagram::DatagramWant;
+use crate::model::cut::Cut;
+use crate::model::level::Level;
+use crate::model::timing::{Deadline, Pause};
+
+/// The steps of one check's conversation, built with a small vocabulary.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Conversation {
+    pub steps: Vec<Step>,
+}
+
+impl Conversation {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn step(mut self, step: impl Into<Step>) -> Self {
+        self.steps.push(step.into());
+        self
+    }
+
+    /// Whether any step needs the target's process: a check made of this
+    /// conversation is skipped against a server the harness did not start.
+    pub fn needs_process(&self) -> bool {
+        self.steps.iter().any(Step::needs_process)
+    }
+
+    pub fn connect(self, conn: Conn) -> Self {
+        self.step(StreamStep::Connect {
+            conn,
+            small_buffers: false,
+        })
+    }
+
+    /// Connects with the smallest socket buffers the kernel allows, so the
+    /// target's sends meet a slow, small window.
+    pub fn connect_small(self, conn: Conn) -> Self {
+        self.step(StreamStep::Connect {
+            conn,
+            small_buffers: true,
+        })
+    }
+
+    pub fn accept(self, conn: Conn) -> Self {
+        self.step(StreamStep::Accept { conn })
+    }
+
+    pub fn send(self, conn: Conn, data: impl Into<Vec<u8>>, cut: Cut) -> Self {
+        self.step(StreamStep::Send {
+            conn,
+            data: data.into(),
+            cut,
+        })
+    }
+
+    /// Sends several messages joined in one write.
+    pub fn send_merged(self, conn: Conn, messages: &[&[u8]]) -> Self {
+        let cut = Cut::Merged(messages.iter().map(|m| m.len()).collect());
+        self.send(conn, messages.concat(), cut)
+    }
+
+    pub fn expect(self, conn: Conn, want: Want) -> Self {
+        self.expect_at(conn, want, Level::Must)
+    }
+
+    pub fn expect_at(self, conn: Conn, want: Want, level: Level) -> Self {
+        self.step(StreamStep::Expect { conn, want, level })
+    }
+
+    pub fn expect_bytes(self, conn: Conn, bytes: impl Into<Vec<u8>>) -> Self {
+        self.expect(conn, Want::Bytes(bytes.into()))
+    }
+
+    pub fn expect_end(self, conn: Conn) -> Self {
+        self.expect(conn, Want::End)
+    }
+
+    /// Records whether `want` arrives on `conn` within `within`, as the
+    /// answer to `question`; never a miss.
+    pub fn observe(self, conn: Conn, want: Want, within: Deadline, question: &'static str) -> Self {
+        self.step(StreamStep::Observe {
+            conn,
+            want,
+            within,
+            question,
+            noted: true,
+        })
+    }
+
+    /// Waits until `want` arrives on `conn` or `within` passes, to pace
+    /// the check; the answer to `question` is in the transcript only, as
+    /// it is not what the check judges.
+    pub fn wait_until(
+        self,
+        conn: Conn,
+        want: Want,
+        within: Deadline,
+        question: &'static str,
+    ) -> Self {
+        self.step(StreamStep::Observe {
+            conn,
+            want,
+            within,
+            question,
+            noted: false,
+        })
+    }
+
+    pub fn shutdown_write(self, conn: Conn) -> Self {
+        self.step(StreamStep::ShutdownWrite { conn })
+    }
+
+    pub fn reset(self, conn: Conn) -> Self {
+        self.step(StreamStep::Reset { conn })
+    }
+
+    pub fn close(self, conn: Conn) -> Self {
+        self.step(StreamStep::Close { conn })
+    }
+
+    pub fn expect_no_connection(self, within: Deadline, level: Level) -> Self {
+        self.step(StreamStep::ExpectNoConnection { within, level })
+    }
+
+    /// Sends one datagram from `sock` to the target.
+    pub fn send_datagram(self, sock: Sock, data: impl Into<Vec<u8>>) -> Self {
+        self.step(DatagramStep::Send {
+            sock,
+            data: data.into(),
+        })
+    }
+
+    /// Expects the next datagram on `sock` to hold exactly `bytes`.
+    pub fn expect_datagram(self, sock: Sock, bytes: impl Into<Vec<u8>>) -> Self {
+        self.expect_datagram_at(sock, DatagramWant::Exactly(bytes.into()), Level::Must)
+    }
+
+    pub fn expect_datagram_at(self, sock: Sock, want: DatagramWant, level: Level) -> Self {
+        self.step(DatagramStep::Expect {
+            sock,
+            want,
+            level,
+            if_other: None,
+        })
+    }
+
+    /// Expects exactly `bytes` on `sock`; another non-empty datagram is a
+    /// miss that adds `if_other`, what it likely is.
+    pub fn expect_datagram_or(
+        self,
+        sock: Sock,
+        bytes: impl Into<Vec<u8>>,
+        if_other: &'static str,
+    ) -> Self {
+        self.step(DatagramStep::Expect {
+            sock,
+            want: DatagramWant::Exactly(bytes.into()),
+            level: Level::Must,
+            if_other: Some(if_other),
+        })
+    }
+
+    /// Expects the next datagrams on `sock` to hold exactly `wants`, one
+    /// each, in any order.
+    pub fn expect_each_datagram(self, sock: Sock, wants: Vec<Vec<u8>>) -> Self {
+        self.step(DatagramStep::ExpectEach { sock, wants })
+    }
+
+    /// Sends `request` from the first of `from` (then from the next ones
+    /// while nothing comes back) and expects `want` on any of the
+    /// harness's sockets: the target still serves.
+    pub fn expect_serving(
+        self,
+        from: &[Sock],
+        request: impl Into<Vec<u8>>,
+        want: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.step(DatagramStep::ExpectServing {
+            from: from.to_vec(),
+            request: request.into(),
+            want: want.into(),
+        })
+    }
+
+    /// Expects no more datagrams on any socket until the late window has
+    /// passed since the last one: a reply repeated by a timer or a second
+    /// worker, hundreds of milliseconds later, is caught too.
+    pub fn expect_no_late_datagram(self, meaning: &'static str) -> Self {
+        self.expect_no_datagram_at(Deadline::Late, Level::Must, meaning)
+    }
+
+    /// Expects no more datagrams on any socket for a quiet moment; one that
+    /// arrives is a miss that says `meaning`.
+    pub fn expect_no_datagram(self, meaning: &'static str) -> Self {
+        self.expect_no_datagram_at(Deadline::Quiet, Level::Must, meaning)
+    }
+
+    pub fn expect_no_datagram_at(
+        self,
+        within: Deadline,
+        level: Level,
+        meaning: &'static str,
+    ) -> Self {
+        self.step(DatagramStep::ExpectNone {
+            within,
+            level,
+            meaning,
+        })
+    }
+
+    /// Records whether a datagram arrives on `sock` within `within`, and
+    /// its length, as the answer to `question`; never a miss.
+    pub fn observe_datagram(self, sock: Sock, within: Deadline, question: &'static str) -> Self {
+        self.step(DatagramStep::Observe {
+            sock,
+            within,
+            question,
+            seen_of: None,
+        })
+    }
+
+    /// Records what an echo server saw of a request of `sent` bytes, from
+    /// the length of its reply on `sock`; never a miss.
+    pub fn observe_echo_length(self, sock: Sock, sent: usize, buf: usize) -> Self {
+        self.step(DatagramStep::Observe {
+            sock,
+            within: Deadline::Reply,
+            question: "what the server received of the long datagram",
+            seen_of: Some(Seen { sent, buf }),
+        })
+    }
+
+    /// Expects the target's output to show the port `sock` sends from.
+    pub fn expect_sender_printed(self, sock: Sock, level: Level) -> Self {
+        self.step(DatagramStep::ExpectSenderPrinted { sock, level })
+    }
+
+    pub fn pause(self, pause: Pause) -> Self {
+        self.step(Step::Pause(pause))
+    }
+
+    /// Waits until the target has acted on what it was just sent: it
+    /// closed what the harness closed and sleeps, or it exited; a datagram
+    /// server has taken every datagram it is going to take.
+    pub fn settle(self) -> Self {
+        self.step(Step::Settle)
+    }
+
+    /// Runs `round`'s steps `times` times.
+    /// A message the target may send or leave out: when `message` comes
+    /// next on `on` (a connection's next bytes, a socket's next datagram),
+    /// it is taken and `then` answers it; otherwise the conversation goes
+    /// on with what came. Records `sent` or `skipped`, as the target did.
+    pub fn if_next(
+        self,
+        on: impl Into<Channel>,
+        message: impl Into<Vec<u8>>,
+        then: Conversation,
+        sent: &'static str,
+        skipped: &'static str,
+    ) -> Self {
+        self.step(Step::IfNext(Box::new(IfNext {
+            on: on.into(),
+            message: message.into(),
+            then: then.steps,
+            sent,
+            skipped,
+        })))
+    }
+
+    pub fn repeat(self, times: u32, round: Conversation) -> Self {
+        self.step(Step::Repeat {
+            times,
+            steps: round.steps,
+        })
+    }
+
+    pub fn expect_idle(self) -> Self {
+        self.step(ProcessStep::ExpectIdle)
+    }
+
+    pub fn count_descriptors(self) -> Self {
+        self.step(ProcessStep::CountDescriptors)
+    }
+
+    pub fn expect_descriptors_back(self, slack: usize) -> Self {
+        self.step(ProcessStep::ExpectDescriptorsBack { slack })
+    }
+
+    pub fn kill_target(self) -> Self {
+        self.step(ProcessStep::KillTarget)
+    }
+
+    pub fn restart_target(self) -> Self {
+        self.step(ProcessStep::RestartTarget)
+    }
+
+    pub fn input(self, text: &str) -> Self {
+        self.step(StdioStep::Input(text.as_bytes().to_vec()))
+    }
+
+    pub fn end_input(self) -> Self {
+        self.step(StdioStep::EndInput)
+    }
+
+    /// Records whether the target printed `text` whole, or in parts with
+    /// the bytes that went elsewhere; looked at once `until` is printed or
+    /// the target has ended.
+    pub fn observe_printed_whole(self, text: impl Into<Vec<u8>>, until: &str) -> Self {
+        self.step(StdioStep::ObserveWhole {
+            text: text.into(),
+            until: until.as_bytes().to_vec(),
+        })
+    }
+
+    pub fn expect_output(self, text: &str) -> Self {
+        self.step(StdioStep::ExpectOutput {
+            text: text.to_string(),
+            level: Level::Must,
+            if_missing: None,
+        })
+    }
+
+    /// Expects `text` on the target's output; a miss adds `if_missing`, the
+    /// likely reason.
+    pub fn expect_output_or(self, text: &str, level: Level, if_missing: &'static str) -> Self {
+        self.step(StdioStep::ExpectOutput {
+            text: text.to_string(),
+            level,
+            if_missing: Some(if_missing),
+        })
+    }
+
+    /// Expects the target to exit with status 0 after its input ended,
+    /// with `not_on_stderr` (if given) nowhere at the end of its stderr.
+    /// Expects each of `parts` on the target's output or error output, in
+    /// any order; a miss weighs `level` and adds `if_missing`.
+    pub fn expect_answer(self, parts: &[&str], level: Level, if_missing: &'static str) -> Self {
+        self.step(StdioStep::ExpectAnswer {
+            parts: parts.iter().map(|p| p.to_string()).collect(),
+            level,
+            if_missing: Some(if_missing),
+        })
+    }
+
+    pub fn expect_clean_exit(self, level: Level, not_on_stderr: Option<&'static str>) -> Self {
+        self.step(StdioStep::ExpectCleanExit {
+            level,
+            not_on_stderr,
+        })
+    }
+
+    /// Appends another conversation's steps.
+    pub fn then(mut self, other: Conversation) -> Self {
+        self.steps.extend(other.steps);
+        self
+    }
+}
+
+impl fmt::Display for Conversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "{:>3}. {step}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_prints_as_numbered_steps() {
+        let c = Conversation::new()
+            .connect(Conn(1))
+            .send(Conn(1), "hi", Cut::Whole)
+            .expect_bytes(Conn(1), "HI");
+        assert_eq!(
+            c.to_string(),
+            "  1. connect c1 (TCP_NODELAY)\n  2. send on c1 \"hi\" (2 bytes), cut: whole\n  3. expect on c1 \"HI\"\n"
+        );
+    }
+
+    #[test]
+    fn a_conversation_needs_the_process_when_any_step_does() {
+        let talk = Conversation::new().connect(Conn(1)).close(Conn(1));
+        assert!(!talk.needs_process());
+        assert!(talk.clone().expect_idle().needs_process());
+        let nested = Conversation::new().repeat(2, Conversation::new().count_descriptors());
+        assert!(nested.needs_process());
+    }
+}

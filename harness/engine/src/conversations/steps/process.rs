@@ -1,0 +1,288 @@
+//! Steps on the target's process: measure its CPU and expect it idle, count
+//! its descriptors and expect them back, kill it as a crash would, restart
+//! it on the same port. Each needs the process, so a check with one is
+//! skipped against a server the harness did not start.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{fault, miss, StepError, StepResult};
+use crate::conversations::session::{pause_for, Peer, Session};
+use crate::conversations::transcript::Event;
+use crate::kernel::busy;
+use crate::kernel::ports::Holder;
+use crate::kernel::procfs;
+use crate::kernel::spin::CpuUse;
+use crate::model::level::Level;
+use crate::model::timing::{Deadline, SpinRule, Timing};
+use crate::targets::target::{describe_exit, Process};
+
+/// A step on the target's process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProcessStep {
+    /// Measure the CPU of the target's whole process tree and expect it idle.
+    ExpectIdle,
+    /// Remember the target's count of open descriptors.
+    CountDescriptors,
+    /// Expect the count of open descriptors back where it was remembered.
+    ExpectDescriptorsBack { slack: usize },
+    /// Kill the target and all its descendants, as a crash would.
+    KillTarget,
+    /// Start the target again on the same port and expect it to listen.
+    RestartTarget,
+}
+
+impl ProcessStep {
+    pub fn needs_process(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for ProcessStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessStep::ExpectIdle => f.write_str("measure the target's CPU, expect it idle"),
+            ProcessStep::CountDescriptors => f.write_str("count the target's open descriptors"),
+            ProcessStep::ExpectDescriptorsBack { slack } => {
+                write!(f, "expect the descriptor count back (within {slack})")
+            }
+            ProcessStep::KillTarget => f.write_str("kill the target (SIGKILL, whole process tree)"),
+            ProcessStep::RestartTarget => f.write_str("restart the target on the same port"),
+        }
+    }
+}
+
+impl Session<'_> {
+    pub(crate) fn run_process(&mut self, step: &ProcessStep) -> StepResult {
+        match step {
+            ProcessStep::ExpectIdle => self.expect_idle(),
+            ProcessStep::CountDescriptors => {
+                let by_process = self.descriptors_by_process()?;
+                let n = by_process.values().sum::<usize>();
+                self.descriptors = Some(by_process);
+                self.record(
+                    None,
+                    Event::note(format!("the target holds {n} descriptors")),
+                );
+                Ok(())
+            }
+            ProcessStep::ExpectDescriptorsBack { slack } => self.expect_descriptors_back(*slack),
+            ProcessStep::KillTarget => {
+                let p = self.own_process("kill")?;
+                let st = p.kill();
+                self.killed = true;
+                let how = st
+                    .map(describe_exit)
+                    .unwrap_or_else(|| "still not reaped".into());
+                self.record(None, Event::note(format!("killed the target ({how})")));
+                Ok(())
+            }
+            ProcessStep::RestartTarget => self.restart(),
+        }
+    }
+
+    /// The target's process; a step that needs it on a target the harness
+    /// did not start is the run's mistake (such checks are skipped).
+    pub(crate) fn own_process(&mut self, to: &str) -> Result<&mut Process, StepError> {
+        self.peer.process().ok_or_else(|| {
+            fault(format!(
+                "no process to {to}: the harness did not start the target"
+            ))
+        })
+    }
+
+    fn expect_descriptors_back(&mut self, slack: usize) -> StepResult {
+        let before_by_process = self
+            .descriptors
+            .clone()
+            .ok_or_else(|| fault("no descriptor count was taken before (a bug in the suite)"))?;
+        let before: usize = before_by_process.values().sum();
+        // Closing is the target's work after the harness's close: poll
+        // until the count is back, within a deadline.
+        let within = self.timing.deadline(Deadline::Settle);
+        let deadline = Instant::now() + within;
+        let mut now_by_process = self.descriptors_by_process()?;
+        let total = |m: &BTreeMap<i32, usize>| m.values().sum::<usize>();
+        while total(&now_by_process) > before + slack && Instant::now() < deadline {
+            thread::sleep(Timing::RECOUNT);
+            now_by_process = self.descriptors_by_process()?;
+        }
+        let now = total(&now_by_process);
+        self.record(
+            None,
+            Event::note(format!("the target holds {now} descriptors")),
+        );
+        if now > before + slack {
+            return Err(miss(
+                Level::Must,
+                format!(
+                    "the target held {before} open descriptors before and {now} {:.1}s after; \
+                     {} were not closed{}",
+                    within.as_secs_f64(),
+                    now - before,
+                    where_they_are(&before_by_process, &now_by_process)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn descriptors_by_process(&mut self) -> Result<BTreeMap<i32, usize>, StepError> {
+        let p = self.own_process("inspect")?;
+        Ok(procfs::descriptors_by_process(&p.tree()))
+    }
+
+    fn restart(&mut self) -> StepResult {
+        let timing = self.timing;
+        let Peer::Launched(l) = &mut *self.peer else {
+            return Err(fault("cannot restart a target the harness did not start"));
+        };
+        let port = l.port();
+        match l.restart(&timing) {
+            Ok(()) => {
+                self.killed = false;
+                self.record(
+                    None,
+                    Event::note(format!("restarted; listening again on port {port}")),
+                );
+                Ok(())
+            }
+            Err(e) if e.bind_failed => Err(miss(
+                Level::Must,
+                format!(
+                    "restarted at once on port {port}, the new instance could not bind it \
+                     (address already in use): the killed instance's connection keeps the \
+                     port in TIME_WAIT\n{}",
+                    e.full()
+                ),
+            )),
+            Err(e) => Err(miss(
+                Level::Must,
+                format!("restarted at once on port {port}, {}", e.full()),
+            )),
+        }
+    }
+
+    fn expect_idle(&mut self) -> StepResult {
+        let paused = self.paused.clone();
+        let p = self.own_process("measure")?;
+        let mut used = measure_cpu(p, SpinRule::WINDOW, &paused);
+        if used.is_ambiguous() {
+            used = measure_cpu(p, SpinRule::SECOND_WINDOW, &paused);
+        }
+        self.record(None, Event::note(used.note()));
+        if used.spins() {
+            let mut detail = used.spin_detail();
+            if let Some(t) = used.thread {
+                detail.push_str(&self.who_spins(t.pid, t.tid));
+            }
+            return Err(miss(Level::Must, detail));
+        }
+        Ok(())
+    }
+
+    /// Names the process that spins (the server's own, or a child it
+    /// started for a client) and what the kernel shows it doing.
+    fn who_spins(&mut self, pid: i32, tid: i32) -> String {
+        let Some(p) = self.peer.process() else {
+            return String::new();
+        };
+        let root = p.pid();
+        let tree = p.tree();
+        let parent = tree.iter().find(|s| s.pid == pid).map(|s| s.ppid);
+        let forked = parent.is_some_and(|pp| pp != root && tree.iter().any(|s| s.pid == pp));
+        let who = Holder::of(pid);
+        let mut out = match parent {
+            Some(pp) if forked => {
+                format!("\nthe busy process is {who}, a child of {}", Holder::of(pp))
+            }
+            _ => format!("\nthe busy process is {who}, the server itself"),
+        };
+        if let Some(doing) = busy::sample(pid, tid, Timing::BUSY_SAMPLES) {
+            out.push_str(&format!("; the kernel shows it {doing}"));
+        }
+        out
+    }
+}
+
+/// The target's CPU share and each of its threads' scheduling over `window`.
+fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> CpuUse {
+    let before = p.tree();
+    let threads_before = procfs::thread_samples(&before);
+    let t0 = Instant::now();
+    pause_for(window, paused);
+    let after = p.tree();
+    let threads_after = procfs::thread_samples(&after);
+    let elapsed = t0.elapsed();
+    let threads = procfs::thread_use(&threads_before, &threads_after, elapsed);
+    CpuUse::new(
+        window,
+        procfs::cpu_fraction(&before, &after, elapsed),
+        &threads,
+    )
+}
+
+/// Which processes hold the descriptors that were not given back: child
+/// processes that appeared since the first count and never exited, and
+/// the growth of the processes that were there.
+fn where_they_are(before: &BTreeMap<i32, usize>, now: &BTreeMap<i32, usize>) -> String {
+    let new: Vec<usize> = now
+        .iter()
+        .filter(|(pid, _)| !before.contains_key(pid))
+        .map(|(_, &n)| n)
+        .collect();
+    let mut parts = Vec::new();
+    if !new.is_empty() {
+        let held: usize = new.iter().sum();
+        let each = if new.iter().all(|&n| n == new[0]) {
+            format!(", {} each", new[0])
+        } else {
+            String::new()
+        };
+        parts.push(format!(
+            "{} child process{} started since never exited, holding {held} descriptors{each}",
+            new.len(),
+            if new.len() == 1 { "" } else { "es" }
+        ));
+    }
+    for (pid, &n) in now {
+        if let Some(&was) = before.get(pid) {
+            if n > was {
+                parts.push(format!("{} went from {was} to {n}", Holder::of(*pid)));
+            }
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_left_by_children_that_never_exited_are_counted_apart() {
+        let before = BTreeMap::from([(10, 5)]);
+        let now = BTreeMap::from([(10, 5), (11, 27), (12, 27)]);
+        assert_eq!(
+            where_they_are(&before, &now),
+            ": 2 child processes started since never exited, holding 54 descriptors, 27 each"
+        );
+    }
+
+    #[test]
+    fn a_process_that_kept_its_connections_is_named_with_its_growth() {
+        let me = std::process::id() as i32;
+        let before = BTreeMap::from([(me, 5)]);
+        let now = BTreeMap::from([(me, 35)]);
+        let words = where_they_are(&before, &now);
+        assert!(words.contains(&format!("pid {me}")), "{words}");
+        assert!(words.ends_with("went from 5 to 35"), "{words}");
+    }
+}

@@ -1,0 +1,246 @@
+//! What an expectation waits for on a byte stream, and whether the bytes
+//! that arrived so far meet it: a pure function of the bytes and of whether
+//! the stream ended, as `frame.rs` decodes frames. The socket loop only
+//! reads and asks; every rule of matching lives here and is tested without
+//! sockets.
+
+use std::fmt;
+
+use crate::judge::show;
+
+/// What an expectation waits for on a connection.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Want {
+    /// Exactly these bytes next, in any number of pieces. Bytes after them
+    /// stay buffered for the next expectation.
+    Bytes(Vec<u8>),
+    /// Exactly these bytes and then nothing more for a quiet moment: a whole
+    /// message from a client, with no stray newline after it. The harness
+    /// answers it at once (a client's receive timeout may be shorter than
+    /// the quiet moment) and judges what followed when the connection is
+    /// closed or the conversation ends; a later expectation on the same
+    /// connection judges what follows it instead.
+    Message(Vec<u8>),
+    /// These bytes next, and any white space that arrived with them is
+    /// passed over: for checks about something other than stray newlines,
+    /// so that one fault is not blamed in every check.
+    Line(Vec<u8>),
+    /// End of stream. A close and a reset are both accepted: the protocols
+    /// allow a peer to end either way.
+    End,
+    /// A reply to the request holding these bytes, whatever else it holds:
+    /// a sign that the target still serves. Met once the request's bytes
+    /// have come back in either letter case, whatever came before them (a
+    /// greeting) or comes after them (read and dropped). For checks whose
+    /// subject is not the reply's bytes (the server survived, its CPU, its
+    /// descriptors), so that a reply wrong in its letters or framing is
+    /// blamed by the checks about replies, not by every check; a target
+    /// that answers with bytes unrelated to the request is not serving.
+    Served(Vec<u8>),
+}
+
+impl Want {
+    /// The bytes expected, for wants that expect bytes.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Want::Bytes(b) | Want::Message(b) | Want::Line(b) => Some(b),
+            Want::End | Want::Served(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Want {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Want::Bytes(b) => write!(f, "{}", show::quoted(b, 48)),
+            Want::Message(b) => write!(f, "exactly {}", show::quoted(b, 48)),
+            Want::Line(b) => write!(
+                f,
+                "{} (white space after it passed over)",
+                show::quoted(b, 48)
+            ),
+            Want::End => f.write_str("end of stream (close or reset)"),
+            Want::Served(_) => f.write_str("any reply (the server still serves)"),
+        }
+    }
+}
+
+/// Where an expectation stands with the bytes received so far.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Progress {
+    /// Met; the first `consumed` bytes belong to it.
+    Done { consumed: usize },
+    /// Cannot be met any more: the byte at `at` is not the one expected (for
+    /// an end of stream: bytes arrived instead, `at` 0).
+    Mismatch { at: usize },
+    /// Everything so far fits; more must come. When the stream has ended
+    /// already, more never will.
+    NeedMore,
+}
+
+/// Judges `got` (received and not yet matched) against `want`. `ended`
+/// says whether the peer ended its side of the stream.
+pub fn progress(want: &Want, got: &[u8], ended: bool) -> Progress {
+    if let Want::Served(request) = want {
+        let echoed = !request.is_empty()
+            && got
+                .windows(request.len())
+                .any(|w| w.eq_ignore_ascii_case(request));
+        return match echoed {
+            true => Progress::Done {
+                consumed: got.len(),
+            },
+            // Whether other bytes are enough is the caller's to say, at
+            // the deadline or the end of the stream.
+            false => Progress::NeedMore,
+        };
+    }
+    let Some(expected) = want.bytes() else {
+        return match (got.is_empty(), ended) {
+            (false, _) => Progress::Mismatch { at: 0 },
+            (true, true) => Progress::Done { consumed: 0 },
+            (true, false) => Progress::NeedMore,
+        };
+    };
+    if let Some(at) = got.iter().zip(expected).position(|(g, e)| g != e) {
+        return Progress::Mismatch { at };
+    }
+    if got.len() < expected.len() {
+        return Progress::NeedMore;
+    }
+    let blank = match want {
+        Want::Line(_) => got[expected.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count(),
+        _ => 0,
+    };
+    Progress::Done {
+        consumed: expected.len() + blank,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(s: &str) -> Want {
+        Want::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_reply_in_several_pieces_needs_more_until_it_is_whole() {
+        let want = bytes("HELLO");
+        assert_eq!(progress(&want, b"", false), Progress::NeedMore);
+        assert_eq!(progress(&want, b"HE", false), Progress::NeedMore);
+        assert_eq!(
+            progress(&want, b"HELLO", false),
+            Progress::Done { consumed: 5 }
+        );
+    }
+
+    #[test]
+    fn bytes_after_the_expected_ones_are_left_for_the_next_expectation() {
+        assert_eq!(
+            progress(&bytes("HI"), b"HI THERE", false),
+            Progress::Done { consumed: 2 }
+        );
+    }
+
+    #[test]
+    fn a_wrong_byte_is_a_mismatch_at_once_and_says_where() {
+        assert_eq!(
+            progress(&bytes("HELLO"), b"HX", false),
+            Progress::Mismatch { at: 1 }
+        );
+    }
+
+    #[test]
+    fn a_stream_that_ended_short_still_needs_more() {
+        // The caller tells "ended after 2 of 5 bytes" from this and `ended`.
+        assert_eq!(progress(&bytes("HELLO"), b"HE", true), Progress::NeedMore);
+    }
+
+    #[test]
+    fn a_close_and_a_reset_both_end_the_stream() {
+        assert_eq!(
+            progress(&Want::End, b"", true),
+            Progress::Done { consumed: 0 }
+        );
+        assert_eq!(progress(&Want::End, b"", false), Progress::NeedMore);
+    }
+
+    #[test]
+    fn bytes_before_the_end_are_a_mismatch() {
+        assert_eq!(
+            progress(&Want::End, b"extra", true),
+            Progress::Mismatch { at: 0 }
+        );
+    }
+
+    #[test]
+    fn a_line_takes_the_white_space_that_arrived_with_it() {
+        let want = Want::Line(b"first".to_vec());
+        assert_eq!(
+            progress(&want, b"first\r\n  second", false),
+            Progress::Done { consumed: 9 }
+        );
+    }
+
+    #[test]
+    fn a_message_takes_only_its_own_bytes() {
+        // What follows a message is the caller's to judge, after a quiet
+        // moment: a stray newline is then a miss of its own.
+        let want = Want::Message(b"hello".to_vec());
+        assert_eq!(
+            progress(&want, b"hello\n", false),
+            Progress::Done { consumed: 5 }
+        );
+    }
+
+    #[test]
+    fn a_reply_holding_the_request_in_any_case_shows_service_whatever_came_first() {
+        let want = Want::Served(b"still there?".to_vec());
+        assert_eq!(progress(&want, b"", false), Progress::NeedMore);
+        assert_eq!(progress(&want, b"STILL TH", false), Progress::NeedMore);
+        assert_eq!(
+            progress(&want, b"still there?", false),
+            Progress::Done { consumed: 12 }
+        );
+        assert_eq!(
+            progress(&want, b"Welcome!\nSTILL THERE?\n", false),
+            Progress::Done { consumed: 22 }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_cut_of_the_expected_bytes_meets_it_once_whole(
+            expected in proptest::collection::vec(any::<u8>(), 1..200),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let at = cut.index(expected.len());
+            let want = Want::Bytes(expected.clone());
+            prop_assert_eq!(progress(&want, &expected[..at], false), Progress::NeedMore);
+            prop_assert_eq!(
+                progress(&want, &expected, false),
+                Progress::Done { consumed: expected.len() }
+            );
+        }
+
+        #[test]
+        fn a_mismatch_points_at_the_first_differing_byte(
+            expected in proptest::collection::vec(any::<u8>(), 1..100),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let at = at.index(expected.len());
+            let mut got = expected.clone();
+            got[at] ^= 0xff;
+            prop_assert_eq!(
+                progress(&Want::Bytes(expected), &got, false),
+                Progress::Mismatch { at }
+            );
+        }
+    }
+}

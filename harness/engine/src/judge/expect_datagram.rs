@@ -1,0 +1,141 @@
+//! What an expectation wants of one datagram, and whether a datagram that
+//! arrived meets it: a pure function of the datagram and of the address it
+//! had to come from, as [`crate::judge::expect`] is for byte streams. A datagram is
+//! matched whole: its boundaries are the protocol's, so a datagram that
+//! holds the right bytes and more is a different datagram, not a reply
+//! with something stuck to it.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::judge::show;
+
+/// What the next datagram on a socket must be.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum DatagramWant {
+    /// Exactly these bytes, in one datagram.
+    Exactly(Vec<u8>),
+    /// Any datagram: its arrival is what counts.
+    Any,
+}
+
+impl fmt::Display for DatagramWant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatagramWant::Exactly(b) if b.is_empty() => f.write_str("an empty datagram"),
+            DatagramWant::Exactly(b) => write!(f, "a datagram {}", show::sized(b, 48)),
+            DatagramWant::Any => f.write_str("any datagram"),
+        }
+    }
+}
+
+/// Why a datagram does not meet an expectation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mismatch {
+    /// It came from another address than the one the reply must come from.
+    Sender { expected: SocketAddr },
+    /// Its bytes differ: at byte `at`, or in length alone (`at` is then
+    /// the shorter length).
+    Bytes { at: usize },
+}
+
+/// Whether `bytes`, received from `from`, meet `want`; `from_must_be` is
+/// the address a reply must come from, when there is one (a server answers
+/// from the port it was sent to).
+pub fn judge(
+    want: &DatagramWant,
+    bytes: &[u8],
+    from: SocketAddr,
+    from_must_be: Option<SocketAddr>,
+) -> Result<(), Mismatch> {
+    if let Some(expected) = from_must_be {
+        if !same_endpoint(expected, from) {
+            return Err(Mismatch::Sender { expected });
+        }
+    }
+    match want {
+        DatagramWant::Any => Ok(()),
+        DatagramWant::Exactly(b) if b.as_slice() == bytes => Ok(()),
+        DatagramWant::Exactly(b) => Err(Mismatch::Bytes {
+            at: show::first_difference(b, bytes).unwrap_or(b.len().min(bytes.len())),
+        }),
+    }
+}
+
+/// Whether a reply from `got` comes from the server at `expected`: the same
+/// port, and the same address unless the server was reached through the
+/// wildcard (a server bound to 0.0.0.0 answers from 127.0.0.1).
+fn same_endpoint(expected: SocketAddr, got: SocketAddr) -> bool {
+    expected.port() == got.port()
+        && (expected.ip() == got.ip() || expected.ip().is_unspecified() || got.ip().is_loopback())
+}
+
+/// What an echo server that truncates at `buf` saw of a datagram of `sent`
+/// bytes, from the length of its `upper` reply: the whole datagram, its
+/// first `buf` bytes, or some other amount.
+pub fn seen_of(sent: usize, reply: usize, buf: usize) -> String {
+    if reply == sent {
+        format!("the whole datagram, {sent} bytes (it receives with a buffer of {sent} or more)")
+    } else if reply == buf.min(sent) {
+        format!("its first {reply} bytes (truncated at {buf}, as a receive of {buf} does)")
+    } else {
+        format!("{reply} of its {sent} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn the_same_bytes_from_the_servers_port_match() {
+        let want = DatagramWant::Exactly(b"HI".to_vec());
+        assert_eq!(judge(&want, b"HI", at(9000), Some(at(9000))), Ok(()));
+    }
+
+    #[test]
+    fn a_reply_from_another_port_is_a_mismatch_naming_the_port_expected() {
+        let want = DatagramWant::Exactly(b"HI".to_vec());
+        assert_eq!(
+            judge(&want, b"HI", at(9001), Some(at(9000))),
+            Err(Mismatch::Sender { expected: at(9000) })
+        );
+    }
+
+    #[test]
+    fn a_server_bound_to_the_wildcard_answers_from_loopback() {
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(judge(&DatagramWant::Any, b"", at(9000), Some(any)), Ok(()));
+    }
+
+    #[test]
+    fn a_longer_datagram_is_a_different_datagram() {
+        let want = DatagramWant::Exactly(b"HI".to_vec());
+        assert_eq!(
+            judge(&want, b"HI\n", at(1), None),
+            Err(Mismatch::Bytes { at: 2 })
+        );
+        assert_eq!(
+            judge(&want, b"", at(1), None),
+            Err(Mismatch::Bytes { at: 0 })
+        );
+    }
+
+    #[test]
+    fn an_empty_datagram_meets_an_empty_want() {
+        let want = DatagramWant::Exactly(Vec::new());
+        assert_eq!(judge(&want, b"", at(1), None), Ok(()));
+        assert_eq!(want.to_string(), "an empty datagram");
+    }
+
+    #[test]
+    fn the_length_of_an_echo_tells_what_the_server_saw() {
+        assert!(seen_of(2048, 1024, 1024).starts_with("its first 1024 bytes"));
+        assert!(seen_of(2048, 2048, 1024).starts_with("the whole datagram"));
+        assert_eq!(seen_of(2048, 512, 1024), "512 of its 2048 bytes");
+    }
+}

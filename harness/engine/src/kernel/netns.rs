@@ -1,0 +1,337 @@
+//! A private loopback for each check: a fresh network namespace for the
+//! calling thread, with only `lo`, brought up.
+//!
+//! Nothing of an earlier check survives in it: no TIME_WAIT left on a fixed
+//! port by a server that closed first or was killed (the restart check
+//! leaves one on purpose), no stale listener of another program, no
+//! connection still closing. A process the thread starts afterwards is born
+//! in the namespace; the harness's sockets and its questions to the kernel
+//! (socket dumps, `/proc/thread-self/net`) are made from the same thread, so
+//! all of them see the target's loopback. The namespace goes away with the
+//! last of its sockets and processes.
+//!
+//! Creating one needs `CAP_SYS_ADMIN` over the calling thread's user
+//! namespace. Root has it ([`Isolation::Namespace`]). An ordinary user gets
+//! it by making a user namespace of the harness's own at start-up, while
+//! the process is still single-threaded, mapping only its own uid and gid
+//! ([`Isolation::UserNamespace`]): its targets then run as the same user,
+//! without privileges, their files owned by that user, and the harness
+//! still sees, signals and ends them as before. Measured: under a
+//! millisecond per namespace either way. Where the machine refuses both (a
+//! container's seccomp or AppArmor profile), every check shares the
+//! machine's loopback ([`Isolation::Shared`]), and the harness ends its
+//! connections so that they leave nothing there instead
+//! ([`crate::kernel::ports::clear_time_wait`], `steps/stream_close.rs`).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run's checks have their sockets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// A network namespace per check, made with the harness's own
+    /// privileges (root).
+    Namespace,
+    /// A network namespace per check, inside a user namespace the harness
+    /// made for itself at start-up (an ordinary user).
+    UserNamespace,
+    /// The machine's loopback, shared with everything else.
+    #[default]
+    Shared,
+}
+
+impl Isolation {
+    /// The name `SOCKSPEC_ISOLATION` takes and the reports give.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Namespace => "namespace",
+            Isolation::UserNamespace => "user-namespace",
+            Isolation::Shared => "shared",
+        }
+    }
+
+    /// Every level, most isolated first.
+    pub const ALL: [Isolation; 3] = [
+        Isolation::Namespace,
+        Isolation::UserNamespace,
+        Isolation::Shared,
+    ];
+
+    fn named(name: &str) -> Option<Isolation> {
+        Isolation::ALL.into_iter().find(|i| i.as_str() == name)
+    }
+
+    /// Whether each check gets a loopback of its own.
+    pub fn is_private(self) -> bool {
+        self != Isolation::Shared
+    }
+}
+
+/// Names the isolation to use: `namespace`, `user-namespace` or `shared`
+/// (to watch the traffic with `ss` or tcpdump, or to test that path);
+/// unset or `auto`, the most isolated the machine allows.
+pub const ISOLATION_VAR: &str = "SOCKSPEC_ISOLATION";
+
+/// The level chosen for this process, once chosen.
+static LEVEL: OnceLock<Isolation> = OnceLock::new();
+
+/// Once a namespace could not be made, the harness stops trying.
+static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Why the isolation asked for cannot be had.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Chooses the run's isolation, as `SOCKSPEC_ISOLATION` asks or the most
+/// the machine allows, and enters a user namespace when that is the one.
+///
+/// Call it at the start of `main`, before any thread exists: the kernel
+/// lets only a single-threaded process enter a user namespace. A level
+/// asked for by name that the machine refuses is an error that says why.
+pub fn prepare() -> Result<Isolation, Refused> {
+    let asked = std::env::var(ISOLATION_VAR).unwrap_or_default();
+    let level = match asked.as_str() {
+        "" | "auto" => {
+            if can_make_namespace().is_ok() {
+                Isolation::Namespace
+            } else if enter_user_namespace().is_ok() && can_make_namespace().is_ok() {
+                Isolation::UserNamespace
+            } else {
+                Isolation::Shared
+            }
+        }
+        name => match Isolation::named(name) {
+            None => {
+                return Err(Refused(format!(
+                    "{ISOLATION_VAR}={name:?} is not a level of isolation; give namespace, \
+                     user-namespace, shared, or auto (the most the machine allows)"
+                )))
+            }
+            Some(Isolation::Shared) => Isolation::Shared,
+            Some(Isolation::Namespace) => {
+                can_make_namespace().map_err(|e| {
+                    Refused(format!(
+                        "{ISOLATION_VAR}=namespace: this machine does not let sockspec make a \
+                         network namespace ({e}); that needs CAP_SYS_ADMIN, as root has: \
+                         give user-namespace or shared instead"
+                    ))
+                })?;
+                Isolation::Namespace
+            }
+            Some(Isolation::UserNamespace) => {
+                enter_user_namespace()
+                    .and_then(|()| can_make_namespace())
+                    .map_err(|e| {
+                        Refused(format!(
+                            "{ISOLATION_VAR}=user-namespace: this machine does not let sockspec \
+                             make a user namespace with a network namespace in it ({e}); a \
+                             container's seccomp or AppArmor profile may refuse them: give \
+                             shared instead"
+                        ))
+                    })?;
+                Isolation::UserNamespace
+            }
+        },
+    };
+    let _ = LEVEL.set(level);
+    Ok(*LEVEL.get().unwrap_or(&level))
+}
+
+/// The isolation of this process's runs: the one [`prepare`] chose, or,
+/// where it was not called (a program using the engine as a library),
+/// private namespaces if the process may make them and the shared
+/// loopback otherwise.
+pub fn in_force() -> Isolation {
+    *LEVEL.get_or_init(|| {
+        let shared = std::env::var(ISOLATION_VAR).is_ok_and(|v| v == "shared");
+        if !shared && can_make_namespace().is_ok() {
+            Isolation::Namespace
+        } else {
+            Isolation::Shared
+        }
+    })
+}
+
+/// Moves the calling thread into a fresh network namespace with loopback
+/// up, when the run's isolation has one per check.
+pub fn fresh_loopback() -> Isolation {
+    let level = in_force();
+    if !level.is_private() || UNAVAILABLE.load(Ordering::Relaxed) {
+        return Isolation::Shared;
+    }
+    match enter_new_namespace() {
+        Ok(()) => level,
+        Err(_) => {
+            UNAVAILABLE.store(true, Ordering::Relaxed);
+            Isolation::Shared
+        }
+    }
+}
+
+/// Whether this process may make a network namespace, tried in a child
+/// process so that nothing of the harness moves (and it stays
+/// single-threaded).
+fn can_make_namespace() -> io::Result<()> {
+    // SAFETY: the child only makes system calls (unshare, ioctl on a
+    // socket of its own, _exit) before it exits; it touches no lock or
+    // allocation the parent could have held.
+    unsafe {
+        match libc::fork() {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                let code = match enter_new_namespace() {
+                    Ok(()) => 0,
+                    Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
+                };
+                libc::_exit(code.clamp(0, 255))
+            }
+            child => {
+                let mut status = 0;
+                while libc::waitpid(child, &mut status, 0) < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+                    (true, 0) => Ok(()),
+                    (true, errno) => Err(io::Error::from_raw_os_error(errno)),
+                    _ => Err(io::Error::other("the trial process did not exit")),
+                }
+            }
+        }
+    }
+}
+
+/// Makes a user namespace for this process in which it has the
+/// capabilities to make network namespaces, mapping only its own uid and
+/// gid to themselves, so that what it starts runs as the same user.
+fn enter_user_namespace() -> io::Result<()> {
+    // SAFETY: plain system calls on the calling process.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // Inside, the descriptors of the user's processes outside are hidden:
+    // a helper left outside names who holds a port. Without it the harness
+    // still runs, and says it cannot see the holder.
+    let _ = crate::kernel::procfs::outside::start();
+    // SAFETY: unshare changes only this (single-threaded) process.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // An unprivileged process may map its gid only after giving up
+    // setgroups(2) in the namespace.
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    Ok(())
+}
+
+fn enter_new_namespace() -> io::Result<()> {
+    // SAFETY: unshare changes only the calling thread's namespaces.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    loopback_up()
+}
+
+/// Sets `IFF_UP` on `lo`, as `ip link set lo up` does: a new namespace's
+/// loopback starts down, and nothing connects to 127.0.0.1 until it is up.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: an ioctl on a socket this function owns, with an ifreq it
+    // built; the name is NUL-terminated within IFNAMSIZ.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let result = if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        libc::close(fd);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+
+    #[test]
+    fn a_fresh_loopback_has_nothing_of_the_machine_s() {
+        let outside = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = outside.local_addr().unwrap().port();
+        let inside = std::thread::spawn(move || {
+            if fresh_loopback() == Isolation::Shared {
+                return None; // not permitted here: nothing to show
+            }
+            // The port taken outside is free inside, and loopback works.
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let c = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let (_s, _) = l.accept().unwrap();
+            Some(c.peer_addr().unwrap().port())
+        })
+        .join()
+        .unwrap();
+        if let Some(p) = inside {
+            assert_eq!(p, port);
+        }
+    }
+
+    fn namespace_of_this_thread() -> std::path::PathBuf {
+        std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+    }
+
+    #[test]
+    fn a_thread_started_inside_is_inside_and_its_questions_see_the_loopback() {
+        let outside = namespace_of_this_thread();
+        let seen = std::thread::spawn(move || {
+            if fresh_loopback() == Isolation::Shared {
+                return None;
+            }
+            let inside = namespace_of_this_thread();
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (_s, _) = l.accept().unwrap();
+            let (mine, theirs) = (c.local_addr().unwrap(), c.peer_addr().unwrap());
+            // A writer thread is started after the move, as the session's are.
+            let child = std::thread::spawn(move || {
+                let found = crate::kernel::sockdiag::Diag::open()
+                    .unwrap()
+                    .connection(theirs, mine)
+                    .unwrap();
+                (namespace_of_this_thread(), found)
+            })
+            .join()
+            .unwrap();
+            Some((inside, child))
+        })
+        .join()
+        .unwrap();
+        if let Some((inside, (child, found))) = seen {
+            assert_ne!(inside, outside);
+            assert_eq!(child, inside);
+            assert!(matches!(found, crate::kernel::sockdiag::Found::Socket(_)));
+        }
+    }
+}
