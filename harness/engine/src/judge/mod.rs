@@ -5,5 +5,6 @@
 
 pub mod expect;
 pub mod expect_datagram;
+pub mod expect_frame;
 pub mod frame;
 pub mod show;

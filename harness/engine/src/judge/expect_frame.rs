@@ -1,0 +1,1059 @@
+//! Whether the bytes of a framed answer meet what was expected, read as
+//! they arrive, across any number of receives: a length prefix and a body
+//! (`cmd-len`), or a prefix, a JSON header that gives the body's size and
+//! the body (`cmd-json`). A pure state machine fed with bytes, in the style
+//! of [`expect::progress`](crate::judge::expect::progress): it says the
+//! frame is done (and how many of the bytes fed last were its own), that it
+//! cannot be met any more (where, and why, in words a student can act on),
+//! or that more must come.
+//!
+//! Memory stays flat whatever a frame claims: the prefix and the header are
+//! kept (a header is bounded by [`MAX_HEADER`]), the body never is. It is
+//! compared byte by byte with a body that is described, not stored
+//! ([`BodySpec`]), and digested as it passes, so a 64 MiB body costs what a
+//! 64 KiB one does.
+//!
+//! Where the frame is wrong in a way a known variant explains, the miss
+//! names the variant and the `--param` that selects it: a prefix written
+//! in another byte order or width, a header whose size is under another
+//! key, a header length that counts characters instead of bytes.
+
+use std::fmt;
+
+use md5::{Digest, Md5};
+use serde_json::{Map, Value};
+
+use crate::judge::frame::{size_field, Decoded, PrefixFormat, SizeError, MAX_HEADER};
+use crate::judge::show;
+
+/// A body the harness expects, described rather than held: its bytes are
+/// computed at any offset, so a body is compared as it arrives.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum BodySpec {
+    /// These bytes: a command's short output.
+    Literal(Vec<u8>),
+    /// `len` bytes, each a function of `seed` and its offset: a large body
+    /// the harness sends or asks for and can check without storing it.
+    Seeded { seed: u64, len: u64 },
+}
+
+impl BodySpec {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            BodySpec::Literal(b) => b.len() as u64,
+            BodySpec::Seeded { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The byte at `offset`; `None` past the end.
+    pub fn byte_at(&self, offset: u64) -> Option<u8> {
+        if offset >= self.len() {
+            return None;
+        }
+        match self {
+            BodySpec::Literal(b) => b.get(usize::try_from(offset).ok()?).copied(),
+            BodySpec::Seeded { seed, .. } => {
+                let word = splitmix64(seed ^ (offset / 8));
+                Some(word.to_le_bytes()[(offset % 8) as usize])
+            }
+        }
+    }
+
+    /// Writes the body's bytes from `offset` into `out` (as many as fit
+    /// and remain); returns how many were written. For the harness's own
+    /// sends of a large body, a chunk at a time.
+    pub fn fill(&self, offset: u64, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            match self.byte_at(offset + i as u64) {
+                Some(b) => {
+                    *slot = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+}
+
+/// A well-mixed 64-bit function of its input (SplitMix64's finaliser):
+/// neighbouring offsets give unrelated bytes, so a body shifted by one
+/// byte differs at once.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How an answer is framed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Framing {
+    /// `prefix(N)` then N bytes of body.
+    Length { prefix: PrefixFormat },
+    /// `prefix(H)`, H bytes of a UTF-8 JSON object whose `size_key` field
+    /// is N, then N bytes of body.
+    JsonHeader {
+        prefix: PrefixFormat,
+        size_key: String,
+    },
+}
+
+impl Framing {
+    fn prefix(&self) -> PrefixFormat {
+        match self {
+            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+        }
+    }
+}
+
+/// A framed answer the harness waits for.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FrameWant {
+    pub framing: Framing,
+    pub body: BodySpec,
+}
+
+impl fmt::Display for FrameWant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.framing {
+            Framing::Length { prefix } => write!(f, "a {prefix} length prefix and ")?,
+            Framing::JsonHeader { prefix, size_key } => write!(
+                f,
+                "a {prefix} header length, a JSON header with {size_key:?} and "
+            )?,
+        }
+        match &self.body {
+            BodySpec::Literal(b) => write!(f, "the body {}", show::quoted(b, 48)),
+            BodySpec::Seeded { len, .. } => write!(f, "a generated body of {len} bytes"),
+        }
+    }
+}
+
+/// Where a frame stands with the bytes fed so far.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum FrameProgress {
+    /// Met; the first `used` bytes of the last feed were the frame's end,
+    /// the rest belong to whatever follows.
+    Done { used: usize },
+    /// Cannot be met any more.
+    Mismatch(FrameMiss),
+    /// Everything so far fits; more must come.
+    NeedMore,
+}
+
+/// Why a frame cannot be met, with what is needed to say so to a student.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum FrameMiss {
+    /// The prefix is not the body's length. `other` names a format under
+    /// which the same bytes are the right length, when one is.
+    WrongLength {
+        claimed: i64,
+        expected: u64,
+        other: Option<PrefixFormat>,
+    },
+    /// The header's length prefix is negative or beyond any real header;
+    /// `other` names a format of the same width under which it is a
+    /// header's length.
+    HeaderLength {
+        claimed: i64,
+        other: Option<PrefixFormat>,
+    },
+    /// The header is not a UTF-8 JSON object.
+    BadHeader { why: String, header: Vec<u8> },
+    /// The header length counts the header's characters, not its bytes.
+    CountsCharacters { chars: usize, bytes: usize },
+    /// The header's size field is missing, not an integer or negative
+    /// (with the field that holds the length, when exactly one does).
+    Size(SizeError),
+    /// The header's size is not the body's length.
+    WrongSize {
+        key: String,
+        said: u64,
+        expected: u64,
+    },
+    /// The body differs from the one expected at `offset`.
+    Body {
+        offset: u64,
+        expected: u8,
+        got: u8,
+        /// The bytes received from the difference on, as many as the feed
+        /// held (at most a few dozen).
+        after: Vec<u8>,
+    },
+    /// The prefix is 64 bits wide where the profile says 32.
+    WiderPrefix {
+        configured: PrefixFormat,
+        sent: PrefixFormat,
+    },
+    /// The stream ended (or the time ran out) before the frame was whole.
+    Short { stage: String },
+}
+
+/// The first body byte that differed, held while it may still turn out to
+/// be part of a wider prefix.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Difference {
+    offset: u64,
+    expected: u8,
+}
+
+impl Difference {
+    fn miss(self, after: Vec<u8>) -> FrameMiss {
+        FrameMiss::Body {
+            offset: self.offset,
+            expected: self.expected,
+            got: 0,
+            after,
+        }
+    }
+}
+
+impl fmt::Display for FrameMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameMiss::WrongLength {
+                claimed,
+                expected,
+                other: Some(other),
+            } => write!(
+                f,
+                "the prefix reads {claimed} where the answer has {expected} bytes; read as \
+                 {other} it is {expected}: if the assignment writes it so, run with \
+                 --param prefix={other}"
+            ),
+            FrameMiss::WrongLength {
+                claimed, expected, ..
+            } => write!(
+                f,
+                "the prefix reads {claimed} where the answer has {expected} bytes"
+            ),
+            FrameMiss::HeaderLength {
+                claimed,
+                other: Some(other),
+            } => write!(
+                f,
+                "the header's length prefix reads {claimed}: no header is negative or \
+                 longer than {MAX_HEADER} bytes; read as {other} it is a header's length: \
+                 if the assignment writes it so, run with --param prefix={other}"
+            ),
+            FrameMiss::HeaderLength { claimed, .. } => write!(
+                f,
+                "the header's length prefix reads {claimed}: no header is negative or \
+                 longer than {MAX_HEADER} bytes"
+            ),
+            FrameMiss::BadHeader { why, header } => write!(
+                f,
+                "the header {} is not a JSON object: {why}",
+                show::quoted(header, 80)
+            ),
+            FrameMiss::CountsCharacters { chars, bytes } => write!(
+                f,
+                "the header length counts characters ({chars}) where the header has {bytes} \
+                 bytes in UTF-8: send len(header_bytes), the length of the encoded header"
+            ),
+            FrameMiss::Size(e) => write!(f, "{e}"),
+            FrameMiss::WrongSize {
+                key,
+                said,
+                expected,
+            } => write!(
+                f,
+                "the header's {key:?} is {said} where the body has {expected} bytes"
+            ),
+            FrameMiss::Body {
+                offset,
+                expected,
+                got,
+                after,
+            } => write!(
+                f,
+                "the body differs at byte {offset}: expected 0x{expected:02x}, got 0x{got:02x} \
+                 (from there: {})",
+                show::quoted(after, 32)
+            ),
+            FrameMiss::WiderPrefix { configured, sent } => write!(
+                f,
+                "the prefix is 8 bytes ({sent}) where the profile reads {} ({configured}): \
+                 the body seems to start with 4 zero bytes; if the assignment writes it so, \
+                 run with --param prefix={sent}",
+                configured.width()
+            ),
+            FrameMiss::Short { stage } => write!(f, "the answer stopped {stage}"),
+        }
+    }
+}
+
+/// What a frame's reading has taken so far.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    /// Reading the (first) prefix.
+    Prefix,
+    /// Reading a JSON header of this many bytes.
+    Header {
+        len: usize,
+    },
+    /// Reading the body: `seen` of the expected bytes so far.
+    Body {
+        seen: u64,
+    },
+    Done,
+}
+
+/// A framed answer being read. Feed it what each receive brings.
+#[derive(Clone, Debug)]
+pub struct FrameMatch {
+    want: FrameWant,
+    stage: Stage,
+    /// The prefix and header bytes so far: bounded by the prefix width plus
+    /// [`MAX_HEADER`], and by a few KiB more when a header cut short is
+    /// read on to tell why.
+    head: Vec<u8>,
+    /// The header as decoded, for the transcript.
+    header: Option<Map<String, Value>>,
+    /// A body difference that may be a wider prefix's high half.
+    suspect: Option<Difference>,
+    digest: Md5,
+}
+
+/// How far past a header's claimed length the reader looks to tell why a
+/// header does not parse: a header whose length counts characters is
+/// longer in bytes, by at most three bytes a character.
+const HEADER_SLACK: usize = 3 * 1024;
+
+impl FrameMatch {
+    pub fn new(want: FrameWant) -> FrameMatch {
+        FrameMatch {
+            want,
+            stage: Stage::Prefix,
+            head: Vec::new(),
+            header: None,
+            suspect: None,
+            digest: Md5::new(),
+        }
+    }
+
+    /// The frame expected.
+    pub fn want(&self) -> &FrameWant {
+        &self.want
+    }
+
+    /// The decoded header, once one was read.
+    pub fn header(&self) -> Option<&Map<String, Value>> {
+        self.header.as_ref()
+    }
+
+    /// The MD5 of the body bytes read so far, in hex: what a transcript
+    /// shows instead of a large body (a student can compare it with
+    /// `md5sum`).
+    pub fn body_digest(&self) -> String {
+        let sum = self.digest.clone().finalize();
+        sum.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Body bytes read so far.
+    pub fn body_seen(&self) -> u64 {
+        match self.stage {
+            Stage::Body { seen } => seen,
+            Stage::Done => self.want.body.len(),
+            _ => 0,
+        }
+    }
+
+    /// Takes the bytes of one receive.
+    pub fn feed(&mut self, bytes: &[u8]) -> FrameProgress {
+        let mut at = 0;
+        loop {
+            let step = match self.stage {
+                Stage::Prefix => self.read_prefix(bytes, &mut at),
+                Stage::Header { len } => self.read_header(len, bytes, &mut at),
+                Stage::Body { seen } => self.read_body(seen, bytes, &mut at),
+                Stage::Done => return FrameProgress::Done { used: at },
+            };
+            match step {
+                Some(FrameProgress::NeedMore) if at < bytes.len() => continue,
+                Some(p) => return p,
+                None if self.stage == Stage::Done => return FrameProgress::Done { used: at },
+                None if at >= bytes.len() => return FrameProgress::NeedMore,
+                None => continue,
+            }
+        }
+    }
+
+    /// The stream ended, or the deadline passed, before the frame was
+    /// whole: why, in the frame's own terms. `None` when it was whole.
+    pub fn cut_short(&self) -> Option<FrameMiss> {
+        let width = self.want.framing.prefix().width();
+        let stage = match self.stage {
+            Stage::Done => return None,
+            Stage::Prefix if self.head.is_empty() => "before any byte of it".to_string(),
+            // A wrong prefix waiting to be read as a wider one.
+            Stage::Prefix if self.head.len() >= width => return Some(self.wrong_length_now()),
+            Stage::Prefix => format!(
+                "after {} of the prefix's {width} bytes ({})",
+                self.head.len(),
+                show::quoted(&self.head, 16)
+            ),
+            Stage::Header { len } if self.head.len() < width + len => format!(
+                "after {} of the header's {len} bytes",
+                self.head.len() - width
+            ),
+            Stage::Header { len } => {
+                // A header that fails to parse for want of its end may be
+                // one whose length counts characters: say so if it is.
+                return self.header_verdict(len, true);
+            }
+            Stage::Body { seen } if self.suspect.is_some() => {
+                let first = self.suspect?;
+                return Some(first.miss(vec![0; (seen - first.offset) as usize]));
+            }
+            Stage::Body { seen } => {
+                format!("after {seen} of the body's {} bytes", self.want.body.len())
+            }
+        };
+        Some(FrameMiss::Short { stage })
+    }
+
+    fn read_prefix(&mut self, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        let format = self.want.framing.prefix();
+        let width = format.width();
+        if self.head.len() < width {
+            self.take(width, bytes, at);
+            if self.head.len() < width {
+                return Some(FrameProgress::NeedMore);
+            }
+        }
+        let Decoded::Done(claimed, _) = format.decode(&self.head) else {
+            return Some(FrameProgress::NeedMore);
+        };
+        match &self.want.framing {
+            Framing::Length { .. } => {
+                let expected = self.want.body.len();
+                if u64::try_from(claimed).ok() == Some(expected) {
+                    self.stage = Stage::Body { seen: 0 };
+                    return self.finish_if_empty();
+                }
+                // The same bytes may be the start of a wider prefix: read
+                // its rest before naming a format, so the miss does not
+                // depend on how the answer was cut.
+                if width == 4 && starts_wide(&self.head[..4], expected) {
+                    self.take(8, bytes, at);
+                    if self.head.len() < 8 {
+                        return Some(FrameProgress::NeedMore);
+                    }
+                }
+                Some(FrameProgress::Mismatch(self.wrong_length(claimed)))
+            }
+            Framing::JsonHeader { .. } => match usize::try_from(claimed) {
+                Ok(len) if len <= MAX_HEADER => {
+                    self.stage = Stage::Header { len };
+                    None
+                }
+                _ => Some(FrameProgress::Mismatch(FrameMiss::HeaderLength {
+                    claimed,
+                    other: plausible_header_format(&self.head, format),
+                })),
+            },
+        }
+    }
+
+    /// Moves bytes of the feed into `head` until it holds `upto` bytes.
+    fn take(&mut self, upto: usize, bytes: &[u8], at: &mut usize) {
+        let take = upto.saturating_sub(self.head.len()).min(bytes.len() - *at);
+        self.head.extend_from_slice(&bytes[*at..*at + take]);
+        *at += take;
+    }
+
+    fn wrong_length_now(&self) -> FrameMiss {
+        match self.want.framing.prefix().decode(&self.head) {
+            Decoded::Done(claimed, _) => self.wrong_length(claimed),
+            Decoded::Incomplete(_) => FrameMiss::Short {
+                stage: "inside the prefix".into(),
+            },
+        }
+    }
+
+    fn wrong_length(&self, claimed: i64) -> FrameMiss {
+        let expected = self.want.body.len();
+        FrameMiss::WrongLength {
+            claimed,
+            expected,
+            other: other_format(&self.head, self.want.framing.prefix(), expected),
+        }
+    }
+
+    fn read_header(&mut self, len: usize, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        let width = self.want.framing.prefix().width();
+        if self.head.len() < width + len {
+            self.take(width + len, bytes, at);
+            if self.head.len() < width + len {
+                return Some(FrameProgress::NeedMore);
+            }
+        }
+        match serde_json::from_slice::<Value>(&self.head[width..width + len]) {
+            Ok(Value::Object(map)) => {
+                self.header = Some(map);
+                return self.header_read();
+            }
+            // A header cut short ends inside the JSON: perhaps its length
+            // counts characters, which are more bytes than that. Read on
+            // (boundedly) until the object closes, to say so.
+            Err(e) if e.is_eof() => {
+                self.take(width + len + HEADER_SLACK, bytes, at);
+                if let Some(miss) = self.header_verdict(len, false) {
+                    return Some(FrameProgress::Mismatch(miss));
+                }
+                if self.head.len() < width + len + HEADER_SLACK {
+                    return Some(FrameProgress::NeedMore);
+                }
+            }
+            _ => {}
+        }
+        self.header_verdict(len, true).map(FrameProgress::Mismatch)
+    }
+
+    /// Why the header of `len` bytes cannot be read, judged on the bytes
+    /// kept: a header whose length counts characters when the bytes after
+    /// it complete a JSON object of that many characters; otherwise, when
+    /// `final` (no more bytes will be read for it), what the parser says.
+    fn header_verdict(&self, len: usize, last: bool) -> Option<FrameMiss> {
+        let width = self.want.framing.prefix().width();
+        let kept = self.head.get(width..)?;
+        // The shortest run of whole characters from the header's start that
+        // parses and has `len` characters.
+        if let Some(bytes) = counted_in_characters(kept, len) {
+            return Some(FrameMiss::CountsCharacters { chars: len, bytes });
+        }
+        if !last {
+            return None;
+        }
+        let header = &kept[..len.min(kept.len())];
+        let why = match serde_json::from_slice::<Value>(header) {
+            Ok(Value::Object(_)) => return None,
+            Ok(_) => "it is JSON but not an object".to_string(),
+            Err(e) => e.to_string(),
+        };
+        Some(FrameMiss::BadHeader {
+            why,
+            header: header.to_vec(),
+        })
+    }
+
+    fn header_read(&mut self) -> Option<FrameProgress> {
+        let Framing::JsonHeader { size_key, .. } = &self.want.framing else {
+            return None;
+        };
+        let expected = self.want.body.len();
+        let header = self.header.as_ref()?;
+        let said = match size_field(header, size_key, Some(expected)) {
+            Ok(n) => n,
+            Err(e) => return Some(FrameProgress::Mismatch(FrameMiss::Size(e))),
+        };
+        if said != expected {
+            return Some(FrameProgress::Mismatch(FrameMiss::WrongSize {
+                key: size_key.clone(),
+                said,
+                expected,
+            }));
+        }
+        self.stage = Stage::Body { seen: 0 };
+        self.finish_if_empty()
+    }
+
+    fn finish_if_empty(&mut self) -> Option<FrameProgress> {
+        if self.want.body.is_empty() {
+            self.stage = Stage::Done;
+        }
+        None
+    }
+
+    fn read_body(&mut self, seen: u64, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        // A suspected wider prefix is read to its end even past a short
+        // body.
+        let limit = match self.suspect {
+            Some(_) => self.want.body.len().max(4),
+            None => self.want.body.len(),
+        };
+        let remaining = limit - seen;
+        let available = (bytes.len() - *at) as u64;
+        let take = usize::try_from(remaining.min(available)).unwrap_or(usize::MAX);
+        let piece = &bytes[*at..*at + take];
+        for (i, &got) in piece.iter().enumerate() {
+            let offset = seen + i as u64;
+            if let Some(first) = self.suspect {
+                // Zeros after a 32-bit little-endian prefix: the high half
+                // of a 64-bit one, once all four have come.
+                if got != 0 {
+                    let mut after = vec![0u8; (offset - first.offset) as usize];
+                    after.extend_from_slice(&piece[i..piece.len().min(i + 32)]);
+                    return Some(FrameProgress::Mismatch(first.miss(after)));
+                }
+                if offset == 3 {
+                    return Some(FrameProgress::Mismatch(self.wider_prefix()));
+                }
+                continue;
+            }
+            let expected = self.want.body.byte_at(offset).unwrap_or_default();
+            if got == expected {
+                continue;
+            }
+            if got == 0 && self.may_be_wide(offset) {
+                self.suspect = Some(Difference { offset, expected });
+                if offset == 3 {
+                    return Some(FrameProgress::Mismatch(self.wider_prefix()));
+                }
+                continue;
+            }
+            let after = piece[i..piece.len().min(i + 32)].to_vec();
+            return Some(FrameProgress::Mismatch(FrameMiss::Body {
+                offset,
+                expected,
+                got,
+                after,
+            }));
+        }
+        self.digest.update(piece);
+        *at += take;
+        let seen = seen + take as u64;
+        self.stage = if seen == self.want.body.len() && self.suspect.is_none() {
+            Stage::Done
+        } else {
+            Stage::Body { seen }
+        };
+        None
+    }
+
+    /// Whether a zero at `offset` of the body may be part of the high half
+    /// of a 64-bit little-endian prefix read as a 32-bit one: the low half
+    /// then reads right, and the body seems to start with four zeros.
+    fn may_be_wide(&self, offset: u64) -> bool {
+        let little = matches!(
+            self.want.framing,
+            Framing::Length {
+                prefix: PrefixFormat::I32Le | PrefixFormat::U32Le
+            }
+        );
+        little && offset < 4 && (0..offset).all(|o| self.want.body.byte_at(o) == Some(0))
+    }
+
+    fn wider_prefix(&self) -> FrameMiss {
+        FrameMiss::WiderPrefix {
+            configured: self.want.framing.prefix(),
+            sent: PrefixFormat::I64Le,
+        }
+    }
+}
+
+/// Another prefix format under which the bytes `seen` (the prefix and what
+/// followed it) read as `expected`.
+fn other_format(seen: &[u8], configured: PrefixFormat, expected: u64) -> Option<PrefixFormat> {
+    PrefixFormat::ALL
+        .into_iter()
+        .filter(|f| *f != configured)
+        .find(|f| matches!(f.decode(seen), Decoded::Done(n, _) if u64::try_from(n).ok() == Some(expected)))
+}
+
+/// Whether `four` are the first bytes of `expected` written as a 64-bit
+/// prefix, in either byte order.
+fn starts_wide(four: &[u8], expected: u64) -> bool {
+    [PrefixFormat::I64Le, PrefixFormat::I64Be]
+        .into_iter()
+        .filter_map(|f| f.encode(expected))
+        .any(|wide| wide.starts_with(four))
+}
+
+/// A format of the configured width under which `head` is a plausible
+/// header length (1 to [`MAX_HEADER`]).
+fn plausible_header_format(head: &[u8], configured: PrefixFormat) -> Option<PrefixFormat> {
+    PrefixFormat::ALL
+        .into_iter()
+        .filter(|f| *f != configured && f.width() == configured.width())
+        .find(|f| {
+            matches!(f.decode(head), Decoded::Done(n, _)
+                if usize::try_from(n).is_ok_and(|n| n > 0 && n <= MAX_HEADER))
+        })
+}
+
+/// The length in bytes of a JSON object at the start of `kept` that has
+/// exactly `chars` characters, when there is one and it is longer in bytes
+/// than in characters.
+fn counted_in_characters(kept: &[u8], chars: usize) -> Option<usize> {
+    let text = match std::str::from_utf8(kept) {
+        Ok(t) => t,
+        // A piece cut inside a character: the whole characters before it.
+        Err(e) => std::str::from_utf8(&kept[..e.valid_up_to()]).ok()?,
+    };
+    let (end, _) = text.char_indices().nth(chars).unwrap_or((text.len(), ' '));
+    if text[..end].chars().count() != chars || end == chars {
+        return None;
+    }
+    match serde_json::from_str::<Value>(&text[..end]) {
+        Ok(Value::Object(_)) => Some(end),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn len_frame(prefix: PrefixFormat, body: &[u8]) -> Vec<u8> {
+        let mut out = prefix.encode(body.len() as u64).expect("fits");
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn json_frame(prefix: PrefixFormat, header: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = prefix.encode(header.len() as u64).expect("fits");
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn length(prefix: PrefixFormat, body: &[u8]) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing: Framing::Length { prefix },
+            body: BodySpec::Literal(body.to_vec()),
+        })
+    }
+
+    fn json(prefix: PrefixFormat, key: &str, body: BodySpec) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing: Framing::JsonHeader {
+                prefix,
+                size_key: key.into(),
+            },
+            body,
+        })
+    }
+
+    /// Feeds `bytes` cut at `cuts` (offsets, in order); the progress of
+    /// the last feed, and the bytes used before it.
+    fn feed_cut(m: &mut FrameMatch, bytes: &[u8], cuts: &[usize]) -> (FrameProgress, usize) {
+        let mut from = 0;
+        let mut edges: Vec<usize> = cuts.iter().copied().filter(|&c| c < bytes.len()).collect();
+        edges.push(bytes.len());
+        for to in edges {
+            if to <= from {
+                continue;
+            }
+            match m.feed(&bytes[from..to]) {
+                FrameProgress::NeedMore => from = to,
+                p => return (p, from),
+            }
+        }
+        (FrameProgress::NeedMore, from)
+    }
+
+    #[test]
+    fn a_length_frame_is_done_at_its_last_body_byte_and_leaves_what_follows() {
+        let mut m = length(PrefixFormat::I32Le, b"total 0\n");
+        let mut bytes = len_frame(PrefixFormat::I32Le, b"total 0\n");
+        bytes.extend_from_slice(b"NEXT");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: 12 });
+    }
+
+    #[test]
+    fn an_empty_body_is_done_with_its_prefix() {
+        let mut m = length(PrefixFormat::U32Be, b"");
+        assert_eq!(m.feed(&[0, 0, 0, 0]), FrameProgress::Done { used: 4 });
+    }
+
+    #[test]
+    fn a_prefix_in_the_other_byte_order_is_named_with_the_param_that_fits() {
+        let mut m = length(PrefixFormat::I32Le, b"hello");
+        let p = m.feed(&len_frame(PrefixFormat::I32Be, b"hello"));
+        let FrameProgress::Mismatch(miss) = p else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            miss,
+            FrameMiss::WrongLength {
+                claimed: 5 << 24,
+                expected: 5,
+                other: Some(PrefixFormat::I32Be)
+            }
+        );
+        assert!(miss.to_string().contains("--param prefix=i32be"), "{miss}");
+    }
+
+    #[test]
+    fn a_wider_prefix_than_configured_is_named() {
+        let mut m = length(PrefixFormat::I32Be, b"hello");
+        let FrameProgress::Mismatch(miss) = m.feed(&len_frame(PrefixFormat::I64Be, b"hello"))
+        else {
+            panic!()
+        };
+        assert!(miss.to_string().contains("prefix=i64be"), "{miss}");
+    }
+
+    #[test]
+    fn a_wider_prefix_is_named_however_the_answer_was_cut() {
+        let bytes = len_frame(PrefixFormat::I64Le, b"hello");
+        for cut in 1..bytes.len() {
+            let mut m = length(PrefixFormat::I32Le, b"hello");
+            let (p, _) = feed_cut(&mut m, &bytes, &[cut]);
+            let FrameProgress::Mismatch(miss) = p else {
+                panic!("cut at {cut}: {p:?}")
+            };
+            assert!(
+                miss.to_string().contains("prefix=i64le"),
+                "cut at {cut}: {miss}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wider_prefix_before_a_body_shorter_than_its_high_half_is_named() {
+        let bytes = len_frame(PrefixFormat::I64Le, b"hi");
+        for cut in 1..bytes.len() {
+            let mut m = length(PrefixFormat::U32Le, b"hi");
+            let (p, _) = feed_cut(&mut m, &bytes, &[cut]);
+            let FrameProgress::Mismatch(miss) = p else {
+                panic!("cut at {cut}: {p:?}")
+            };
+            assert!(
+                miss.to_string().contains("prefix=i64le"),
+                "cut at {cut}: {miss}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_length_in_the_other_byte_order_is_named() {
+        let mut m = json(PrefixFormat::I32Le, "size", BodySpec::Literal(Vec::new()));
+        let bytes = json_frame(PrefixFormat::I32Be, r#"{"size": 0}"#, b"");
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert!(miss.to_string().contains("--param prefix=i32be"), "{miss}");
+    }
+
+    #[test]
+    fn a_body_that_differs_names_the_first_differing_byte() {
+        let mut m = length(PrefixFormat::I32Le, b"abcdef");
+        let FrameProgress::Mismatch(miss) = m.feed(&len_frame(PrefixFormat::I32Le, b"abcXef"))
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(
+                miss,
+                FrameMiss::Body {
+                    offset: 3,
+                    expected: b'd',
+                    got: b'X',
+                    ..
+                }
+            ),
+            "{miss:?}"
+        );
+    }
+
+    #[test]
+    fn a_json_header_with_the_size_key_then_the_body() {
+        let body = b"a\nb\n";
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(body.to_vec()),
+        );
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"size": 4, "cmd": "ls"}"#, body);
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+        assert_eq!(
+            m.header().and_then(|h| h.get("cmd")),
+            Some(&Value::from("ls"))
+        );
+    }
+
+    #[test]
+    fn a_size_under_another_key_names_that_key() {
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"abc".to_vec()),
+        );
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"filesize": 3}"#, b"abc");
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert!(
+            miss.to_string().contains("--param size_key=filesize"),
+            "{miss}"
+        );
+    }
+
+    #[test]
+    fn a_header_length_that_counts_characters_is_named_as_such() {
+        let header = r#"{"size": 2, "out": "é"}"#;
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.chars().count() as u64)
+            .unwrap();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(b"ok");
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"ok".to_vec()),
+        );
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert_eq!(
+            miss,
+            FrameMiss::CountsCharacters {
+                chars: header.chars().count(),
+                bytes: header.len()
+            }
+        );
+    }
+
+    #[test]
+    fn a_header_that_is_not_json_shows_it() {
+        let mut m = json(PrefixFormat::I32Le, "size", BodySpec::Literal(Vec::new()));
+        let FrameProgress::Mismatch(miss) = m.feed(&json_frame(PrefixFormat::I32Le, "size=3", b""))
+        else {
+            panic!()
+        };
+        assert!(matches!(miss, FrameMiss::BadHeader { .. }), "{miss:?}");
+    }
+
+    #[test]
+    fn a_lying_header_length_is_refused_without_reading_it() {
+        let mut m = json(PrefixFormat::I32Le, "size", BodySpec::Literal(Vec::new()));
+        let p = m.feed(&i32::MAX.to_le_bytes());
+        assert_eq!(
+            p,
+            FrameProgress::Mismatch(FrameMiss::HeaderLength {
+                claimed: i64::from(i32::MAX),
+                other: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_stream_that_ends_early_says_where_the_answer_stopped() {
+        let mut m = length(PrefixFormat::I32Le, b"abcdef");
+        let bytes = len_frame(PrefixFormat::I32Le, b"abcdef");
+        assert_eq!(m.feed(&bytes[..7]), FrameProgress::NeedMore);
+        let miss = m.cut_short().expect("short");
+        assert_eq!(
+            miss.to_string(),
+            "the answer stopped after 3 of the body's 6 bytes"
+        );
+        let mut fresh = length(PrefixFormat::I32Le, b"x");
+        assert_eq!(fresh.feed(&[1]), FrameProgress::NeedMore);
+        assert!(fresh
+            .cut_short()
+            .expect("short")
+            .to_string()
+            .contains("after 1 of the prefix's 4 bytes"));
+    }
+
+    #[test]
+    fn a_seeded_body_is_the_same_at_every_offset_and_differs_between_seeds() {
+        let a = BodySpec::Seeded { seed: 7, len: 1000 };
+        let b = BodySpec::Seeded { seed: 8, len: 1000 };
+        let mut whole = vec![0u8; 1000];
+        assert_eq!(a.fill(0, &mut whole), 1000);
+        let mut tail = vec![0u8; 10];
+        assert_eq!(a.fill(995, &mut tail), 5);
+        assert_eq!(&tail[..5], &whole[995..]);
+        let mut other = vec![0u8; 1000];
+        b.fill(0, &mut other);
+        assert_ne!(whole, other);
+    }
+
+    #[test]
+    fn a_large_seeded_body_streams_through_and_is_digested() {
+        let body = BodySpec::Seeded {
+            seed: 42,
+            len: 1 << 20,
+        };
+        let mut m = json(PrefixFormat::U32Be, "size", body.clone());
+        let header = format!(r#"{{"size": {}}}"#, 1 << 20);
+        let mut head = PrefixFormat::U32Be.encode(header.len() as u64).unwrap();
+        head.extend_from_slice(header.as_bytes());
+        assert_eq!(m.feed(&head), FrameProgress::NeedMore);
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut offset = 0u64;
+        let mut last = FrameProgress::NeedMore;
+        let mut whole = Md5::new();
+        while offset < body.len() {
+            let n = body.fill(offset, &mut chunk);
+            whole.update(&chunk[..n]);
+            last = m.feed(&chunk[..n]);
+            offset += n as u64;
+        }
+        assert_eq!(last, FrameProgress::Done { used: 64 * 1024 });
+        let expected: String = whole
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(m.body_digest(), expected);
+    }
+
+    proptest! {
+        /// However the bytes are cut, the verdict is the same as for the
+        /// whole frame fed at once.
+        #[test]
+        fn the_verdict_does_not_depend_on_how_the_bytes_were_cut(
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+            noise in proptest::collection::vec(any::<u8>(), 0..4),
+            flip in proptest::option::of(0usize..80),
+            cuts in proptest::collection::vec(0usize..120, 0..8),
+            use_json in any::<bool>(),
+            sent_wide in any::<bool>(),
+        ) {
+            let prefix = PrefixFormat::I32Le;
+            let sent = if sent_wide { PrefixFormat::I64Le } else { prefix };
+            let mut bytes = if use_json {
+                json_frame(sent, &format!(r#"{{"size": {}, "é": 1}}"#, body.len()), &body)
+            } else {
+                len_frame(sent, &body)
+            };
+            if let Some(i) = flip {
+                if i < bytes.len() {
+                    bytes[i] ^= 0x20;
+                }
+            }
+            bytes.extend_from_slice(&noise);
+            let make = || if use_json {
+                json(prefix, "size", BodySpec::Literal(body.clone()))
+            } else {
+                length(prefix, &body)
+            };
+            let mut whole = make();
+            let at_once = whole.feed(&bytes);
+            let mut sorted = cuts.clone();
+            sorted.sort_unstable();
+            let mut cut = make();
+            let (in_pieces, before) = feed_cut(&mut cut, &bytes, &sorted);
+            match (&at_once, &in_pieces) {
+                (FrameProgress::Done { used: a }, FrameProgress::Done { used: b }) => {
+                    prop_assert_eq!(*a, before + *b);
+                }
+                (FrameProgress::Mismatch(a), FrameProgress::Mismatch(b)) => match (a, b) {
+                    // The bytes shown after a difference are those the
+                    // feed held; where it is and what it is do not vary.
+                    (
+                        FrameMiss::Body { offset, expected, got, .. },
+                        FrameMiss::Body { offset: o, expected: e, got: g, .. },
+                    ) => prop_assert_eq!((offset, expected, got), (o, e, g)),
+                    (a, b) => prop_assert_eq!(a, b),
+                },
+                (FrameProgress::NeedMore, FrameProgress::NeedMore) => {}
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}
