@@ -42,8 +42,8 @@ pub struct Text {
     /// The default in words, as `sockspec list` shows it (what no text
     /// means, where `default` is empty).
     pub shown_default: &'static str,
-    /// Why an empty text is refused, such as "the name needs a name, such
-    /// as name=TOM"; without it, an empty text is as if none was given.
+    /// Why an empty text is refused, such as "a name is needed, such as
+    /// name=ANN"; without it, an empty text is as if none was given.
     pub refuse_empty: Option<&'static str>,
 }
 
@@ -171,6 +171,7 @@ impl Profile {
             }));
         };
         let key = spec.key();
+        // `None`: the parameter is as if it was not given.
         let parsed = match spec {
             ParamSpec::Number(n) => {
                 let (min, max) = (n.min, n.max);
@@ -262,7 +263,7 @@ mod tests {
         meaning: "the name the program is given",
         default: "ANN",
         shown_default: "ANN",
-        refuse_empty: Some("the name needs a name, such as name=ANN"),
+        refuse_empty: Some("a name is needed, such as name=ANN"),
     };
     const ALL: &[ParamSpec] = &[
         ParamSpec::Number(&WIDTH),
@@ -340,7 +341,7 @@ mod tests {
     fn an_empty_text_a_suite_refuses_says_why() {
         assert_eq!(
             refusal("name=", ALL),
-            "--param name=: the name needs a name, such as name=ANN"
+            "--param name=: a name is needed, such as name=ANN"
         );
     }
 
