@@ -1,8 +1,20 @@
 //! What every suite's checks start from: a server check or a client check
 //! with the fields all checks share, which a suite then completes (its
-//! explanation, a hint, whether it abuses the target).
+//! explanation, a hint, whether it abuses the target), and the parameter
+//! more than one suite reads.
 
 use sockspec_engine::conversations::check::{Body, Check, CheckId, Explain, Level, Role};
+use sockspec_engine::model::profile::Number;
+
+/// The receive size, `buf`: the most bytes the program asks for in one
+/// receive. The suites that size messages by it declare it.
+pub const BUF: Number = Number {
+    key: "buf",
+    meaning: "most bytes the program asks for in one receive",
+    min: 1,
+    max: 65_536,
+    default: 1024,
+};
 
 /// A server check.
 pub fn server(

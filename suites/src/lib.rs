@@ -58,8 +58,12 @@ mod tests {
         for suite in all() {
             let mut keys = HashSet::new();
             for p in suite.params {
-                assert!(keys.insert(p.key), "{}: {} twice", suite.name, p.key);
-                assert!(!p.meaning.is_empty() && !p.default.is_empty(), "{}", p.key);
+                assert!(keys.insert(p.key()), "{}: {} twice", suite.name, p.key());
+                assert!(
+                    !p.meaning().is_empty() && !p.shown_default().is_empty(),
+                    "{}",
+                    p.key()
+                );
             }
         }
     }

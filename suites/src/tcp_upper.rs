@@ -14,15 +14,43 @@ use sockspec_engine::judge::expect::Want;
 use sockspec_engine::model::cut::{Cut, Gap};
 use sockspec_engine::model::hint::{Alternative, Language, When};
 use sockspec_engine::model::level::Level;
-use sockspec_engine::model::profile::{ParamSpec, Profile};
+use sockspec_engine::model::profile::{ParamSpec, Profile, Text};
 use sockspec_engine::model::timing::Deadline;
 use sockspec_engine::Transport;
 
-use crate::checks::{client, server, upper};
+use crate::checks::{client, server, upper, BUF};
 use crate::checks::{BLANK, BLANK_SENT, BLANK_SKIPPED};
 
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
+
+/// The client's quit line, `quit`.
+pub const QUIT: Text = Text {
+    key: "quit",
+    meaning: "a line that makes the client stop, e.g. quit",
+    default: "",
+    shown_default: "end of input",
+    refuse_empty: None,
+};
+
+/// What the parameters of `tcp-upper` say, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// The most bytes the program asks for in one receive (`buf`).
+    pub buf: usize,
+    /// A line that ends the client instead of end of input (`quit`).
+    pub quit: Option<String>,
+}
+
+impl Params {
+    pub fn of(profile: &Profile) -> Params {
+        let quit = profile.text(&QUIT);
+        Params {
+            buf: profile.number(&BUF),
+            quit: (!quit.is_empty()).then(|| quit.to_string()),
+        }
+    }
+}
 
 /// Sends `msg` whole on `conn` and expects its `upper` back.
 fn echo(c: Conversation, conn: Conn, msg: &[u8]) -> Conversation {
@@ -75,7 +103,7 @@ pub fn suite() -> Suite {
         },
         // Whether the target survived an abusive check: any reply says so.
         sanity: |_| served(Conversation::new().connect(C1), C1, b"sanity check").close(C1),
-        params: &[ParamSpec::BUF, ParamSpec::QUIT],
+        params: &[ParamSpec::Number(&BUF), ParamSpec::Text(&QUIT)],
         checks: vec![
             echo_check(),
             many_messages(),
@@ -306,7 +334,7 @@ fn large() -> Check {
             // alone.
             Body::Conversation(|p: &Profile| {
                 let c = served(Conversation::new().connect(C1), C1, b"ready?");
-                echo(c, C1, &text(100 * p.buf, 7)).close(C1)
+                echo(c, C1, &text(100 * Params::of(p).buf, 7)).close(C1)
             }),
         )
     }
@@ -591,7 +619,7 @@ fn client_exit() -> Check {
                     .expect(C1, Want::Line(b"bye".to_vec()))
                     .send(C1, "BYE", Cut::Whole)
                     .expect_output("BYE");
-                let c = match &p.quit {
+                let c = match Params::of(p).quit {
                     Some(q) => c.input(&format!("{q}\n")),
                     None => c.end_input(),
                 };
@@ -618,7 +646,7 @@ fn client_long_reply() -> Check {
              the observation says whether the long reply was printed whole, or cut with \
              the rest stuck to the next reply, and the bytes that were",
             Body::Conversation(|p: &Profile| {
-                let line = long_line(p.buf);
+                let line = long_line(Params::of(p).buf);
                 Conversation::new()
                     .input(&format!("{line}\n{AFTER_LONG}\n"))
                     .accept(C1)
@@ -659,7 +687,8 @@ fn stream_fixed(p: &Profile) -> Vec<Case> {
             Cut::Merged(parts.iter().map(Vec::len).collect()),
         )
     };
-    let long: Vec<Vec<u8>> = (0..3).map(|i| text(p.buf, 100 + i)).collect();
+    let buf = Params::of(p).buf;
+    let long: Vec<Vec<u8>> = (0..3).map(|i| text(buf, 100 + i)).collect();
     vec![
         (b"one byte at a time".to_vec(), Cut::Bytewise(Gap::Read)),
         merged(&[b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]),
@@ -713,12 +742,55 @@ mod tests {
         );
     }
 
+    fn params(assignments: &[&str]) -> Params {
+        Params::of(&Profile::of(assignments, suite().params).unwrap())
+    }
+
+    #[test]
+    fn by_default_buf_is_1024_and_the_client_stops_at_end_of_input() {
+        assert_eq!(
+            params(&[]),
+            Params {
+                buf: 1024,
+                quit: None
+            }
+        );
+    }
+
+    #[test]
+    fn buf_and_quit_are_read_as_given() {
+        assert_eq!(
+            params(&["buf=2048", "quit=bye"]),
+            Params {
+                buf: 2048,
+                quit: Some("bye".into())
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_quit_line_is_none() {
+        assert_eq!(params(&["quit="]).quit, None);
+    }
+
+    #[test]
+    fn the_parameters_are_listed_with_their_values_and_defaults() {
+        let shown: Vec<String> = suite().params.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "buf: most bytes the program asks for in one receive (1 to 65536; default 1024)",
+                "quit: a line that makes the client stop, e.g. quit (text; default end of input)",
+            ]
+        );
+    }
+
     #[test]
     fn stream_fixed_cuts_include_a_merge_longer_than_buf() {
         let p = Profile::default();
         let long_merge = stream_fixed(&p)
             .iter()
-            .any(|(message, cut)| matches!(cut, Cut::Merged(_)) && message.len() > p.buf);
+            .any(|(message, cut)| matches!(cut, Cut::Merged(_)) && message.len() > BUF.default);
         assert!(long_merge);
     }
 }

@@ -14,13 +14,74 @@ use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Sock;
 use sockspec_engine::judge::expect_datagram::DatagramWant;
 use sockspec_engine::model::level::Level;
-use sockspec_engine::model::profile::{ParamSpec, Profile};
+use sockspec_engine::model::profile::{ParamSpec, Profile, Switch, Text};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server};
 
 const U1: Sock = Sock(1);
 const U2: Sock = Sock(2);
+
+/// The contact the client is told to write to, `contact`.
+pub const CONTACT: Text = Text {
+    key: "contact",
+    meaning: "the contact name the chat client is given",
+    default: "TOM",
+    shown_default: "TOM",
+    refuse_empty: Some("the contact needs a name, such as contact=TOM"),
+};
+
+/// A client that asks for the contact before every message, `contact_each`.
+pub const CONTACT_EACH: Switch = Switch {
+    key: "contact_each",
+    meaning: "the chat client asks for the contact before every message",
+    default: false,
+};
+
+/// A client that sends a datagram of its own when a contact is chosen,
+/// `announce`.
+pub const ANNOUNCE: Switch = Switch {
+    key: "announce",
+    meaning: "the chat client sends a datagram of its own when a contact is chosen",
+    default: false,
+};
+
+/// The client's quit word, `quit`: it goes back to choosing a contact
+/// rather than ending the client.
+pub const QUIT: Text = Text {
+    key: "quit",
+    meaning: "the line that makes the chat client go back to choosing a contact",
+    default: "quit",
+    shown_default: "quit",
+    refuse_empty: None,
+};
+
+/// What the parameters of `udp-chat` say, typed: the ways course chat
+/// clients differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// The contact the client is told to write to (`contact`).
+    pub contact: String,
+    /// Whether the client asks for the contact before every message
+    /// (`contact_each`), not once.
+    pub contact_each: bool,
+    /// Whether the client sends a datagram of its own when a contact is
+    /// chosen (`announce`), before any message.
+    pub announce: bool,
+    /// The line that goes back to choosing a contact (`quit`).
+    pub quit: String,
+}
+
+impl Params {
+    pub fn of(profile: &Profile) -> Params {
+        Params {
+            contact: profile.text(&CONTACT).to_string(),
+            contact_each: profile.switch(&CONTACT_EACH),
+            announce: profile.switch(&ANNOUNCE),
+            quit: profile.text(&QUIT).to_string(),
+        }
+    }
+}
 
 const ONE_REPLY: &str = "each typed reply is sent once";
 
@@ -55,10 +116,10 @@ pub fn suite() -> Suite {
         },
         sanity: |_| relay(Conversation::new(), U1, "sanity check", "sanity reply"),
         params: &[
-            ParamSpec::CONTACT,
-            ParamSpec::CONTACT_EACH,
-            ParamSpec::ANNOUNCE,
-            ParamSpec::CHAT_QUIT,
+            ParamSpec::Text(&CONTACT),
+            ParamSpec::Switch(&CONTACT_EACH),
+            ParamSpec::Switch(&ANNOUNCE),
+            ParamSpec::Text(&QUIT),
         ],
         checks: vec![
             relay_check(),
@@ -165,7 +226,7 @@ fn unicode() -> Check {
 /// Types the contact; where the profile says the client announces itself
 /// then, expects that datagram and leaves it unanswered, as the variant's
 /// server does.
-fn choose_contact(c: Conversation, p: &Profile) -> Conversation {
+fn choose_contact(c: Conversation, p: &Params) -> Conversation {
     let c = c.input(&format!("{}\n", p.contact));
     if p.announce {
         c.expect_datagram_at(U1, DatagramWant::Any, Level::Must)
@@ -178,7 +239,7 @@ fn choose_contact(c: Conversation, p: &Profile) -> Conversation {
 /// time), expects it as one datagram, answers `reply` and expects it
 /// printed. A datagram other than the message is named for what it likely
 /// is: an announcement the profile does not expect.
-fn message(c: Conversation, p: &Profile, message: &str, reply: &str) -> Conversation {
+fn message(c: Conversation, p: &Params, message: &str, reply: &str) -> Conversation {
     let c = if p.contact_each {
         choose_contact(c, p)
     } else {
@@ -204,6 +265,7 @@ fn client_send() -> Check {
             "the contact is typed, then messages; each arrives as one datagram holding the \
              message, and each reply is printed",
             Body::Conversation(|p: &Profile| {
+                let p = &Params::of(p);
                 let c = if p.contact_each {
                     Conversation::new()
                 } else {
@@ -235,6 +297,7 @@ fn client_skip() -> Check {
              message sends nothing; after the quit word again and a known contact, the next \
              message is sent",
             Body::Conversation(|p: &Profile| {
+                let p = &Params::of(p);
                 if p.contact_each {
                     // The contact comes with every message: an unknown one
                     // sends nothing, a known one sends.
@@ -250,7 +313,7 @@ fn client_skip() -> Check {
                 // also refuses; one that keeps the unknown contact skips
                 // the message and goes back to choosing at the quit word.
                 // Either way the known contact typed next is chosen.
-                let quit = format!("{}\n", p.quit_or("quit"));
+                let quit = format!("{}\n", p.quit);
                 let c = c
                     .input(&quit)
                     .input("NOBODY-KNOWN\nto nobody\n")
@@ -285,6 +348,65 @@ mod tests {
         );
     }
 
+    fn params(assignments: &[&str]) -> Params {
+        Params::of(&Profile::of(assignments, suite().params).unwrap())
+    }
+
+    #[test]
+    fn by_default_the_client_writes_to_tom_once_without_announcing_and_quits_with_quit() {
+        assert_eq!(
+            params(&[]),
+            Params {
+                contact: "TOM".into(),
+                contact_each: false,
+                announce: false,
+                quit: "quit".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn each_variant_of_the_course_client_is_read_as_given() {
+        assert_eq!(
+            params(&[
+                "contact=JERRY",
+                "contact_each=yes",
+                "announce=yes",
+                "quit=q"
+            ]),
+            Params {
+                contact: "JERRY".into(),
+                contact_each: true,
+                announce: true,
+                quit: "q".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_quit_word_is_the_default_one() {
+        assert_eq!(params(&["quit="]).quit, "quit");
+    }
+
+    #[test]
+    fn an_empty_contact_is_refused_with_an_example() {
+        assert_eq!(
+            Profile::of(&["contact="], suite().params)
+                .unwrap_err()
+                .to_string(),
+            "--param contact=: the contact needs a name, such as contact=TOM"
+        );
+    }
+
+    #[test]
+    fn the_switches_take_yes_or_no() {
+        let err = Profile::of(&["announce=true"], suite().params).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--param announce=true: announce takes yes or no"
+        );
+    }
+
     use sockspec_engine::conversations::steps::{DatagramStep, StdioStep, Step};
 
     /// The lines `client.skip` types under the default profile with the
@@ -294,10 +416,7 @@ mod tests {
         let Body::Conversation(build) = check.body else {
             panic!("client.skip is one fixed conversation")
         };
-        let profile = Profile {
-            contact: "TOM".into(),
-            ..Profile::default()
-        };
+        let profile = Profile::of(&["contact=TOM"], suite().params).unwrap();
         let mut typed = Vec::new();
         let mut sent = Vec::new();
         for step in build(&profile).steps {

@@ -19,13 +19,28 @@ use sockspec_engine::model::profile::{ParamSpec, Profile};
 use sockspec_engine::model::timing::{DatagramBurst, Deadline};
 use sockspec_engine::Transport;
 
-use crate::checks::{client, server, upper};
+use crate::checks::{client, server, upper, BUF};
 use crate::checks::{BLANK, BLANK_SENT, BLANK_SKIPPED};
 use crate::tcp_upper::text;
 
 const U1: Sock = Sock(1);
 const U2: Sock = Sock(2);
 const U3: Sock = Sock(3);
+
+/// What the parameters of `udp-upper` say, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// The most bytes the program asks for in one receive (`buf`).
+    pub buf: usize,
+}
+
+impl Params {
+    pub fn of(profile: &Profile) -> Params {
+        Params {
+            buf: profile.number(&BUF),
+        }
+    }
+}
 
 /// What an extra reply means: the protocol answers each request once.
 const ONE_REPLY: &str = "each request gets exactly one datagram back";
@@ -52,7 +67,7 @@ pub fn suite() -> Suite {
         // serves: any reply holding the answer says so (what the reply
         // holds exactly is the echo check's to judge).
         sanity: |_| Conversation::new().expect_serving(&[U1], "sanity check", "SANITY CHECK"),
-        params: &[ParamSpec::BUF],
+        params: &[ParamSpec::Number(&BUF)],
         checks: vec![
             echo_check(),
             boundaries(),
@@ -215,11 +230,12 @@ fn truncation() -> Check {
             "after a datagram of twice BUF bytes the server still answers; SHOULD: its reply is \
              the upper of the first BUF bytes; INFO: how many bytes it saw",
             Body::Conversation(|p: &Profile| {
-                let long = long_datagram(p.buf);
-                let kept = p.buf.min(long.len());
+                let buf = Params::of(p).buf;
+                let long = long_datagram(buf);
+                let kept = buf.min(long.len());
                 let c = still_serving(Conversation::new().send_datagram(U1, long.clone()));
-                let c = if long.len() > p.buf {
-                    c.observe_echo_length(U1, long.len(), p.buf)
+                let c = if long.len() > buf {
+                    c.observe_echo_length(U1, long.len(), buf)
                 } else {
                     c.step(DatagramStep::Observe {
                         sock: U1,
@@ -227,7 +243,7 @@ fn truncation() -> Check {
                         question: NONE_LONGER,
                         seen_of: Some(Seen {
                             sent: long.len(),
-                            buf: p.buf,
+                            buf,
                         }),
                     })
                 };
@@ -323,7 +339,7 @@ fn max_size() -> Check {
             Body::Conversation(|p: &Profile| {
                 let biggest = text(MAX_PAYLOAD, 11);
                 still_serving(Conversation::new().send_datagram(U1, biggest))
-                    .observe_echo_length(U1, MAX_PAYLOAD, p.buf)
+                    .observe_echo_length(U1, MAX_PAYLOAD, Params::of(p).buf)
             }),
         )
     }
@@ -432,7 +448,7 @@ fn client_oversized_reply() -> Check {
                 Conversation::new()
                     .input("a long reply please\n")
                     .expect_datagram(U1, "a long reply please")
-                    .send_datagram(U1, oversized_reply(p.buf))
+                    .send_datagram(U1, oversized_reply(Params::of(p).buf))
                     .input("after the long reply\n")
                     .expect_datagram(U1, "after the long reply")
                     .send_datagram(U1, "AFTER THE LONG REPLY")
@@ -511,6 +527,22 @@ mod tests {
         assert!(BURST.iter().all(|m| m.len() <= 64));
     }
 
+    fn params(assignments: &[&str]) -> Params {
+        Params::of(&Profile::of(assignments, suite().params).unwrap())
+    }
+
+    #[test]
+    fn buf_is_1024_unless_given() {
+        assert_eq!(params(&[]), Params { buf: 1024 });
+        assert_eq!(params(&["buf=512"]), Params { buf: 512 });
+    }
+
+    #[test]
+    fn buf_is_at_most_the_65536_bytes_a_receive_asks_for() {
+        assert_eq!(params(&["buf=65536"]).buf, 65_536);
+        assert!(Profile::of(&["buf=65537"], suite().params).is_err());
+    }
+
     #[test]
     fn the_long_datagram_is_twice_buf_as_far_as_udp_carries() {
         assert_eq!(long_datagram(1024).len(), 2048);
@@ -520,10 +552,7 @@ mod tests {
 
     #[test]
     fn with_a_buf_no_datagram_exceeds_truncation_says_so_and_expects_the_whole_echo() {
-        let p = Profile {
-            buf: 65_536,
-            ..Profile::default()
-        };
+        let p = Profile::of(&["buf=65536"], suite().params).unwrap();
         let Body::Conversation(build) = truncation().body else {
             panic!("a conversation");
         };

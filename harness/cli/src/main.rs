@@ -415,7 +415,12 @@ fn run_suite(args: RunArgs) -> i32 {
     }
     let mut profile = Profile::default();
     for p in &args.param {
-        if let Err(e) = profile.set(p, suite.params) {
+        let Some((key, value)) = p.split_once('=') else {
+            return usage(&format!(
+                "--param {p:?} is not KEY=VALUE; for example --param buf=2048"
+            ));
+        };
+        if let Err(e) = profile.set(key, value, suite.params) {
             return usage(&e.to_string());
         }
     }

@@ -6,7 +6,7 @@
 //! student reads is the one the harness judges by.
 
 use sockspec_engine::conversations::check::{Check, Role, Suite};
-use sockspec_engine::model::profile::{Allowed, ParamSpec};
+use sockspec_engine::model::profile::ParamSpec;
 use sockspec_engine::Transport;
 
 /// The whole reference: what every protocol shares, then each suite.
@@ -74,16 +74,16 @@ pub fn suite(s: &Suite) -> String {
 }
 
 fn param_row(p: &ParamSpec) -> String {
-    let values = match p.allowed {
-        Allowed::Number { min, max } => format!("a whole number from {min} to {max}"),
-        Allowed::Text => "text".to_string(),
-        Allowed::YesNo => "`yes` or `no`".to_string(),
+    let values = match p {
+        ParamSpec::Number(n) => format!("a whole number from {} to {}", n.min, n.max),
+        ParamSpec::Text(_) => "text".to_string(),
+        ParamSpec::Switch(_) => "`yes` or `no`".to_string(),
     };
     format!(
         "| `{}` | {} | {values} | {} |\n",
-        p.key,
-        cell(p.meaning),
-        cell(p.default)
+        p.key(),
+        cell(p.meaning()),
+        cell(&p.shown_default())
     )
 }
 
@@ -154,7 +154,7 @@ mod tests {
                 );
             }
             for p in s.params {
-                assert!(text.contains(&format!("| `{}` |", p.key)), "{}", p.key);
+                assert!(text.contains(&format!("| `{}` |", p.key())), "{}", p.key());
             }
         }
     }

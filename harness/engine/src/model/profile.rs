@@ -1,136 +1,109 @@
 //! Profile parameters: the ways real assignments legitimately differ from
-//! the course material (receive size, prefix format, header key names, a
-//! `quit` line). Given as `--param KEY=VALUE`. Each suite declares the
-//! parameters it reads ([`ParamSpec`]): their names, meanings, defaults and
-//! allowed values; a parameter another suite reads is refused, with the
-//! suite's own list.
+//! the course material, given as `--param KEY=VALUE`. Each suite declares
+//! the parameters it reads ([`ParamSpec`]) in its own file: their keys,
+//! meanings, kinds (a whole number, yes or no, text) and defaults. The
+//! engine knows no parameter by name: it holds every `--param` to the
+//! suite's declarations and keeps the values in a [`Profile`], from which
+//! the suite reads each of its parameters, typed, through its declaration.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-/// The parameters a suite reads, typed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Profile {
-    /// The most bytes the implementation asks for in one receive (`buf`).
-    pub buf: usize,
-    /// A line that ends the client instead of end of input (`quit`).
-    pub quit: Option<String>,
-    /// The contact a chat client is told to write to (`contact`).
-    pub contact: String,
-    /// Whether a chat client asks for the contact before every message
-    /// (`contact_each`), not once.
-    pub contact_each: bool,
-    /// Whether a chat client sends a datagram of its own when a contact is
-    /// chosen (`announce`), before any message.
-    pub announce: bool,
+/// A parameter that is a whole number in `min..=max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Number {
+    pub key: &'static str,
+    /// What it means, for `sockspec list` and errors.
+    pub meaning: &'static str,
+    pub min: usize,
+    pub max: usize,
+    /// The value when none is given.
+    pub default: usize,
 }
 
-impl Default for Profile {
-    fn default() -> Self {
-        Profile {
-            buf: 1024,
-            quit: None,
-            contact: "TOM".into(),
-            contact_each: false,
-            announce: false,
+/// A parameter that is `yes` or `no`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub key: &'static str,
+    /// What it means, for `sockspec list` and errors.
+    pub meaning: &'static str,
+    /// The value when none is given.
+    pub default: bool,
+}
+
+/// A parameter that is any text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Text {
+    pub key: &'static str,
+    /// What it means, for `sockspec list` and errors.
+    pub meaning: &'static str,
+    /// The text when none is given; empty for none.
+    pub default: &'static str,
+    /// The default in words, as `sockspec list` shows it (what no text
+    /// means, where `default` is empty).
+    pub shown_default: &'static str,
+    /// Why an empty text is refused, such as "a name is needed, such as
+    /// name=ANN"; without it, an empty text is as if none was given.
+    pub refuse_empty: Option<&'static str>,
+}
+
+/// One parameter a suite reads, as the suite declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamSpec {
+    Number(&'static Number),
+    Switch(&'static Switch),
+    Text(&'static Text),
+}
+
+impl ParamSpec {
+    pub fn key(&self) -> &'static str {
+        match self {
+            ParamSpec::Number(n) => n.key,
+            ParamSpec::Switch(s) => s.key,
+            ParamSpec::Text(t) => t.key,
+        }
+    }
+
+    /// What it means, for `sockspec list` and errors.
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            ParamSpec::Number(n) => n.meaning,
+            ParamSpec::Switch(s) => s.meaning,
+            ParamSpec::Text(t) => t.meaning,
+        }
+    }
+
+    /// The default, as shown.
+    pub fn shown_default(&self) -> String {
+        match self {
+            ParamSpec::Number(n) => n.default.to_string(),
+            ParamSpec::Switch(s) => yes_no(s.default).to_string(),
+            ParamSpec::Text(t) => t.shown_default.to_string(),
         }
     }
 }
 
-impl Profile {
-    /// The line that makes the client stop or go back, `default` when the
-    /// profile names none.
-    pub fn quit_or<'a>(&'a self, default: &'a str) -> &'a str {
-        self.quit.as_deref().unwrap_or(default)
+fn yes_no(yes: bool) -> &'static str {
+    if yes {
+        "yes"
+    } else {
+        "no"
     }
-}
-
-/// What values a parameter takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Allowed {
-    /// A whole number in `min..=max`.
-    Number { min: usize, max: usize },
-    /// Any text; empty means unset.
-    Text,
-    /// `yes` or `no`.
-    YesNo,
-}
-
-/// One parameter a suite reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParamSpec {
-    pub key: &'static str,
-    /// What it means, for `sockspec list` and errors.
-    pub meaning: &'static str,
-    /// The default, as shown.
-    pub default: &'static str,
-    pub allowed: Allowed,
-}
-
-impl ParamSpec {
-    /// The receive size, `buf`.
-    pub const BUF: ParamSpec = ParamSpec {
-        key: "buf",
-        meaning: "most bytes the program asks for in one receive",
-        default: "1024",
-        allowed: Allowed::Number {
-            min: 1,
-            max: 65_536,
-        },
-    };
-
-    /// The client's quit line, `quit`.
-    pub const QUIT: ParamSpec = ParamSpec {
-        key: "quit",
-        meaning: "a line that makes the client stop, e.g. quit",
-        default: "end of input",
-        allowed: Allowed::Text,
-    };
-
-    /// The chat client's quit word, `quit`: it goes back to choosing a
-    /// contact rather than ending the client.
-    pub const CHAT_QUIT: ParamSpec = ParamSpec {
-        key: "quit",
-        meaning: "the line that makes the chat client go back to choosing a contact",
-        default: "quit",
-        allowed: Allowed::Text,
-    };
-
-    /// The chat client's contact, `contact`.
-    pub const CONTACT: ParamSpec = ParamSpec {
-        key: "contact",
-        meaning: "the contact name the chat client is given",
-        default: "TOM",
-        allowed: Allowed::Text,
-    };
-
-    /// A chat client that asks for the contact before every message.
-    pub const CONTACT_EACH: ParamSpec = ParamSpec {
-        key: "contact_each",
-        meaning: "the chat client asks for the contact before every message",
-        default: "no",
-        allowed: Allowed::YesNo,
-    };
-
-    /// A chat client that sends an announcement when a contact is chosen.
-    pub const ANNOUNCE: ParamSpec = ParamSpec {
-        key: "announce",
-        meaning: "the chat client sends a datagram of its own when a contact is chosen",
-        default: "no",
-        allowed: Allowed::YesNo,
-    };
 }
 
 impl fmt::Display for ParamSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let values = match self.allowed {
-            Allowed::Number { min, max } => format!("{min} to {max}"),
-            Allowed::Text => "text".to_string(),
-            Allowed::YesNo => "yes or no".to_string(),
+        let values = match self {
+            ParamSpec::Number(n) => format!("{} to {}", n.min, n.max),
+            ParamSpec::Text(_) => "text".to_string(),
+            ParamSpec::Switch(_) => "yes or no".to_string(),
         };
         write!(
             f,
             "{}: {} ({values}; default {})",
-            self.key, self.meaning, self.default
+            self.key(),
+            self.meaning(),
+            self.shown_default()
         )
     }
 }
@@ -147,19 +120,46 @@ impl fmt::Display for ParamError {
 
 impl std::error::Error for ParamError {}
 
+/// A value given with `--param`, as its declaration parsed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Value {
+    Number(usize),
+    Switch(bool),
+    Text(String),
+}
+
+/// The parameters given for a run, each held to the suite's declaration of
+/// it. A suite reads its parameters back through those declarations: what
+/// was given, or the declared default; reading never fails.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    given: BTreeMap<&'static str, Value>,
+}
+
 impl Profile {
-    /// Applies one `KEY=VALUE`, held to the parameters `params` a suite
-    /// reads.
-    pub fn set(&mut self, assignment: &str, params: &[ParamSpec]) -> Result<(), ParamError> {
-        let Some((key, value)) = assignment.split_once('=') else {
-            return Err(ParamError(format!(
-                "--param {assignment:?} is not KEY=VALUE; for example --param buf=2048"
-            )));
-        };
+    /// A profile of `KEY=VALUE` assignments held to `params`, as
+    /// [`Profile::set`] applies them one by one; an assignment without `=`
+    /// is refused.
+    pub fn of(assignments: &[&str], params: &[ParamSpec]) -> Result<Profile, ParamError> {
+        let mut profile = Profile::default();
+        for assignment in assignments {
+            let Some((key, value)) = assignment.split_once('=') else {
+                return Err(ParamError(format!(
+                    "--param {assignment:?} is not KEY=VALUE"
+                )));
+            };
+            profile.set(key, value, params)?;
+        }
+        Ok(profile)
+    }
+
+    /// Gives the parameter `key` the value `value`, held to the parameters
+    /// `params` a suite reads; a key given again takes the later value.
+    pub fn set(&mut self, key: &str, value: &str, params: &[ParamSpec]) -> Result<(), ParamError> {
         let key = key.trim();
         let value = value.trim();
-        let Some(spec) = params.iter().find(|p| p.key == key) else {
-            let known: Vec<&str> = params.iter().map(|p| p.key).collect();
+        let Some(spec) = params.iter().find(|p| p.key() == key) else {
+            let known: Vec<&str> = params.iter().map(|p| p.key()).collect();
             return Err(ParamError(if known.is_empty() {
                 format!("--param {key}: this suite reads no parameters")
             } else {
@@ -170,141 +170,220 @@ impl Profile {
                 )
             }));
         };
-        match spec.allowed {
-            Allowed::Number { min, max } => {
-                let n = value
+        let key = spec.key();
+        // `None`: the parameter is as if it was not given.
+        let parsed = match spec {
+            ParamSpec::Number(n) => {
+                let (min, max) = (n.min, n.max);
+                let number = value
                     .parse()
                     .ok()
-                    .filter(|n: &usize| (min..=max).contains(n))
+                    .filter(|v: &usize| (min..=max).contains(v))
                     .ok_or_else(|| {
                         ParamError(format!(
                             "--param {key}={value}: {key} takes a whole number from {min} to {max}"
                         ))
                     })?;
-                self.set_number(key, n)
+                Some(Value::Number(number))
             }
-            Allowed::Text => self.set_text(key, value),
-            Allowed::YesNo => {
-                let yes = match value {
-                    "yes" => true,
-                    "no" => false,
-                    _ => {
-                        return Err(ParamError(format!(
-                            "--param {key}={value}: {key} takes yes or no"
-                        )))
-                    }
-                };
-                self.set_switch(key, yes)
-            }
-        }
-    }
-
-    fn set_switch(&mut self, key: &str, yes: bool) -> Result<(), ParamError> {
-        match key {
-            "contact_each" => self.contact_each = yes,
-            "announce" => self.announce = yes,
-            other => return Err(undeclared(other)),
-        }
+            ParamSpec::Switch(_) => match value {
+                "yes" => Some(Value::Switch(true)),
+                "no" => Some(Value::Switch(false)),
+                _ => {
+                    return Err(ParamError(format!(
+                        "--param {key}={value}: {key} takes yes or no"
+                    )))
+                }
+            },
+            ParamSpec::Text(t) if value.is_empty() => match t.refuse_empty {
+                Some(why) => return Err(ParamError(format!("--param {key}=: {why}"))),
+                None => None,
+            },
+            ParamSpec::Text(_) => Some(Value::Text(value.to_string())),
+        };
+        match parsed {
+            Some(v) => self.given.insert(key, v),
+            None => self.given.remove(key),
+        };
         Ok(())
     }
 
-    fn set_number(&mut self, key: &str, n: usize) -> Result<(), ParamError> {
-        match key {
-            "buf" => self.buf = n,
-            other => return Err(undeclared(other)),
+    /// The number given for `param`, or its default.
+    pub fn number(&self, param: &Number) -> usize {
+        match self.given.get(param.key) {
+            Some(Value::Number(n)) => *n,
+            _ => param.default,
         }
-        Ok(())
     }
 
-    fn set_text(&mut self, key: &str, value: &str) -> Result<(), ParamError> {
-        match key {
-            "quit" => self.quit = (!value.is_empty()).then(|| value.to_string()),
-            "contact" if value.is_empty() => {
-                return Err(ParamError(
-                    "--param contact=: the contact needs a name, such as contact=TOM".into(),
-                ))
-            }
-            "contact" => self.contact = value.to_string(),
-            other => return Err(undeclared(other)),
+    /// Whether `param` was given as yes, or its default.
+    pub fn switch(&self, param: &Switch) -> bool {
+        match self.given.get(param.key) {
+            Some(Value::Switch(yes)) => *yes,
+            _ => param.default,
         }
-        Ok(())
     }
-}
 
-/// A suite declared a parameter the profile has no field for.
-fn undeclared(key: &str) -> ParamError {
-    ParamError(format!(
-        "--param {key}: the suite declares it but the engine has no such parameter \
-         (a bug in the suite)"
-    ))
+    /// The text given for `param`, or its default; empty for none.
+    pub fn text<'a>(&'a self, param: &'a Text) -> &'a str {
+        match self.given.get(param.key) {
+            Some(Value::Text(text)) => text,
+            _ => param.default,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BOTH: &[ParamSpec] = &[ParamSpec::BUF, ParamSpec::QUIT];
+    // Parameters of an imagined suite, for the rules every suite's
+    // parameters follow.
+    const WIDTH: Number = Number {
+        key: "width",
+        meaning: "columns the program wraps at",
+        min: 1,
+        max: 200,
+        default: 80,
+    };
+    const LOUD: Switch = Switch {
+        key: "loud",
+        meaning: "the program shouts its replies",
+        default: false,
+    };
+    const GREETING: Text = Text {
+        key: "greeting",
+        meaning: "a line the program prints first",
+        default: "",
+        shown_default: "none",
+        refuse_empty: None,
+    };
+    const NAME: Text = Text {
+        key: "name",
+        meaning: "the name the program is given",
+        default: "ANN",
+        shown_default: "ANN",
+        refuse_empty: Some("a name is needed, such as name=ANN"),
+    };
+    const ALL: &[ParamSpec] = &[
+        ParamSpec::Number(&WIDTH),
+        ParamSpec::Switch(&LOUD),
+        ParamSpec::Text(&GREETING),
+        ParamSpec::Text(&NAME),
+    ];
+
+    fn profile(assignments: &[&str]) -> Profile {
+        Profile::of(assignments, ALL).unwrap()
+    }
+
+    fn refusal(assignment: &str, params: &[ParamSpec]) -> String {
+        Profile::of(&[assignment], params).unwrap_err().0
+    }
 
     #[test]
-    fn params_set_their_field() {
-        let mut p = Profile::default();
-        p.set("buf=2048", BOTH).unwrap();
-        p.set("quit=quit", BOTH).unwrap();
-        assert_eq!(
-            p,
-            Profile {
-                buf: 2048,
-                quit: Some("quit".into()),
-                ..Profile::default()
-            }
-        );
+    fn a_parameter_not_given_reads_as_its_default() {
+        let p = Profile::default();
+        assert_eq!(p.number(&WIDTH), 80);
+        assert!(!p.switch(&LOUD));
+        assert_eq!(p.text(&GREETING), "");
+        assert_eq!(p.text(&NAME), "ANN");
+    }
+
+    #[test]
+    fn a_parameter_given_reads_as_given() {
+        let p = profile(&["width=120", "loud=yes", "greeting=hello there", "name=BOB"]);
+        assert_eq!(p.number(&WIDTH), 120);
+        assert!(p.switch(&LOUD));
+        assert_eq!(p.text(&GREETING), "hello there");
+        assert_eq!(p.text(&NAME), "BOB");
+    }
+
+    #[test]
+    fn keys_and_values_are_trimmed() {
+        assert_eq!(profile(&[" width = 7 "]).number(&WIDTH), 7);
+    }
+
+    #[test]
+    fn a_parameter_given_twice_takes_the_later_value() {
+        assert_eq!(profile(&["width=7", "width=9"]).number(&WIDTH), 9);
+        assert!(!profile(&["loud=yes", "loud=no"]).switch(&LOUD));
+    }
+
+    #[test]
+    fn a_number_takes_a_whole_number_in_its_range() {
+        assert_eq!(profile(&["width=1"]).number(&WIDTH), 1);
+        assert_eq!(profile(&["width=200"]).number(&WIDTH), 200);
+        for bad in ["width=0", "width=201", "width=-1", "width=wide", "width="] {
+            assert!(
+                refusal(bad, ALL).ends_with("width takes a whole number from 1 to 200"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
     fn a_switch_takes_yes_or_no() {
-        let chat = &[ParamSpec::ANNOUNCE, ParamSpec::CONTACT_EACH];
-        let mut p = Profile::default();
-        p.set("announce=yes", chat).unwrap();
-        assert!(p.announce);
-        p.set("announce=no", chat).unwrap();
-        assert!(!p.announce);
-        let err = p.set("contact_each=true", chat).unwrap_err();
-        assert!(err.0.contains("takes yes or no"), "{err}");
-    }
-
-    #[test]
-    fn an_unknown_param_names_the_suite_s_own() {
-        let err = Profile::default().set("bufsize=1", BOTH).unwrap_err();
-        assert!(err.0.contains("known parameters are buf, quit"), "{err}");
-    }
-
-    #[test]
-    fn a_param_the_suite_does_not_read_is_refused() {
-        let err = Profile::default()
-            .set("quit=bye", &[ParamSpec::BUF])
-            .unwrap_err();
-        assert!(err.0.contains("known parameters are buf"), "{err}");
-    }
-
-    #[test]
-    fn a_bad_value_says_what_is_allowed() {
-        assert!(Profile::default()
-            .set("buf=0", BOTH)
-            .unwrap_err()
-            .0
-            .contains("1 to 65536"));
-        assert!(Profile::default()
-            .set("buf", BOTH)
-            .unwrap_err()
-            .0
-            .contains("KEY=VALUE"));
-    }
-
-    #[test]
-    fn a_param_prints_its_values_and_default() {
+        assert!(profile(&["loud=yes"]).switch(&LOUD));
+        assert!(!profile(&["loud=no"]).switch(&LOUD));
         assert_eq!(
-            ParamSpec::BUF.to_string(),
-            "buf: most bytes the program asks for in one receive (1 to 65536; default 1024)"
+            refusal("loud=true", ALL),
+            "--param loud=true: loud takes yes or no"
+        );
+    }
+
+    #[test]
+    fn an_empty_text_is_as_if_none_was_given() {
+        assert_eq!(profile(&["greeting=hi", "greeting="]).text(&GREETING), "");
+        assert_eq!(Profile::of(&["greeting="], ALL), Ok(Profile::default()));
+    }
+
+    #[test]
+    fn an_empty_text_a_suite_refuses_says_why() {
+        assert_eq!(
+            refusal("name=", ALL),
+            "--param name=: a name is needed, such as name=ANN"
+        );
+    }
+
+    #[test]
+    fn an_unknown_parameter_names_the_suite_s_own() {
+        assert_eq!(
+            refusal("widht=3", ALL),
+            "--param widht: no such parameter; known parameters are width, loud, greeting, \
+             name (see `sockspec list`)"
+        );
+    }
+
+    #[test]
+    fn a_parameter_another_suite_reads_is_refused() {
+        let err = refusal("loud=yes", &[ParamSpec::Number(&WIDTH)]);
+        assert!(err.contains("known parameters are width"), "{err}");
+    }
+
+    #[test]
+    fn a_suite_without_parameters_says_so() {
+        assert_eq!(
+            refusal("width=3", &[]),
+            "--param width: this suite reads no parameters"
+        );
+    }
+
+    #[test]
+    fn an_assignment_without_equals_is_refused() {
+        assert_eq!(refusal("width", ALL), "--param \"width\" is not KEY=VALUE");
+    }
+
+    #[test]
+    fn a_parameter_prints_its_values_and_default() {
+        let shown: Vec<String> = ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "width: columns the program wraps at (1 to 200; default 80)",
+                "loud: the program shouts its replies (yes or no; default no)",
+                "greeting: a line the program prints first (text; default none)",
+                "name: the name the program is given (text; default ANN)",
+            ]
         );
     }
 }

@@ -75,7 +75,7 @@ pub enum DatagramStep {
 }
 
 /// What the length of an echo says about what the target received: the
-/// request's length and the receive size of the profile.
+/// request's length and the receive size the check was built for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Seen {
     pub sent: usize,
