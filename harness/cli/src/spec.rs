@@ -78,6 +78,13 @@ fn param_row(p: &ParamSpec) -> String {
         ParamSpec::Number(n) => format!("a whole number from {} to {}", n.min, n.max),
         ParamSpec::Text(_) => "text".to_string(),
         ParamSpec::Switch(_) => "`yes` or `no`".to_string(),
+        ParamSpec::Choice(c) => {
+            let words: Vec<String> = c.options.iter().map(|o| format!("`{o}`")).collect();
+            match words.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => words.concat(),
+            }
+        }
     };
     format!(
         "| `{}` | {} | {values} | {} |\n",

@@ -47,12 +47,25 @@ pub struct Text {
     pub refuse_empty: Option<&'static str>,
 }
 
+/// A parameter that is one of a few words (a byte order and width, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub key: &'static str,
+    /// What it means, for `sockspec list` and errors.
+    pub meaning: &'static str,
+    /// The words it takes.
+    pub options: &'static [&'static str],
+    /// The word when none is given: one of `options`.
+    pub default: &'static str,
+}
+
 /// One parameter a suite reads, as the suite declares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamSpec {
     Number(&'static Number),
     Switch(&'static Switch),
     Text(&'static Text),
+    Choice(&'static Choice),
 }
 
 impl ParamSpec {
@@ -61,6 +74,7 @@ impl ParamSpec {
             ParamSpec::Number(n) => n.key,
             ParamSpec::Switch(s) => s.key,
             ParamSpec::Text(t) => t.key,
+            ParamSpec::Choice(c) => c.key,
         }
     }
 
@@ -70,6 +84,7 @@ impl ParamSpec {
             ParamSpec::Number(n) => n.meaning,
             ParamSpec::Switch(s) => s.meaning,
             ParamSpec::Text(t) => t.meaning,
+            ParamSpec::Choice(c) => c.meaning,
         }
     }
 
@@ -79,7 +94,17 @@ impl ParamSpec {
             ParamSpec::Number(n) => n.default.to_string(),
             ParamSpec::Switch(s) => yes_no(s.default).to_string(),
             ParamSpec::Text(t) => t.shown_default.to_string(),
+            ParamSpec::Choice(c) => c.default.to_string(),
         }
+    }
+}
+
+/// `a, b or c`.
+fn one_of(options: &[&str]) -> String {
+    match options.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -97,6 +122,7 @@ impl fmt::Display for ParamSpec {
             ParamSpec::Number(n) => format!("{} to {}", n.min, n.max),
             ParamSpec::Text(_) => "text".to_string(),
             ParamSpec::Switch(_) => "yes or no".to_string(),
+            ParamSpec::Choice(c) => one_of(c.options),
         };
         write!(
             f,
@@ -126,6 +152,7 @@ enum Value {
     Number(usize),
     Switch(bool),
     Text(String),
+    Choice(&'static str),
 }
 
 /// The parameters given for a run, each held to the suite's declaration of
@@ -200,6 +227,15 @@ impl Profile {
                 None => None,
             },
             ParamSpec::Text(_) => Some(Value::Text(value.to_string())),
+            ParamSpec::Choice(c) => match c.options.iter().find(|o| **o == value) {
+                Some(word) => Some(Value::Choice(word)),
+                None => {
+                    return Err(ParamError(format!(
+                        "--param {key}={value}: {key} takes {}",
+                        one_of(c.options)
+                    )))
+                }
+            },
         };
         match parsed {
             Some(v) => self.given.insert(key, v),
@@ -228,6 +264,16 @@ impl Profile {
     pub fn text<'a>(&'a self, param: &'a Text) -> &'a str {
         match self.given.get(param.key) {
             Some(Value::Text(text)) => text,
+            _ => param.default,
+        }
+    }
+}
+
+impl Profile {
+    /// The word given for `param`, or its default.
+    pub fn choice(&self, param: &Choice) -> &'static str {
+        match self.given.get(param.key) {
+            Some(Value::Choice(word)) => word,
             _ => param.default,
         }
     }
@@ -265,11 +311,18 @@ mod tests {
         shown_default: "ANN",
         refuse_empty: Some("a name is needed, such as name=ANN"),
     };
+    const ORDER: Choice = Choice {
+        key: "order",
+        meaning: "how the program orders its words",
+        options: &["forward", "backward"],
+        default: "forward",
+    };
     const ALL: &[ParamSpec] = &[
         ParamSpec::Number(&WIDTH),
         ParamSpec::Switch(&LOUD),
         ParamSpec::Text(&GREETING),
         ParamSpec::Text(&NAME),
+        ParamSpec::Choice(&ORDER),
     ];
 
     fn profile(assignments: &[&str]) -> Profile {
@@ -322,6 +375,16 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_takes_one_of_its_words_and_lists_them_when_refused() {
+        assert_eq!(Profile::default().choice(&ORDER), "forward");
+        assert_eq!(profile(&["order=backward"]).choice(&ORDER), "backward");
+        assert_eq!(
+            refusal("order=sideways", ALL),
+            "--param order=sideways: order takes forward or backward"
+        );
+    }
+
+    #[test]
     fn a_switch_takes_yes_or_no() {
         assert!(profile(&["loud=yes"]).switch(&LOUD));
         assert!(!profile(&["loud=no"]).switch(&LOUD));
@@ -350,7 +413,7 @@ mod tests {
         assert_eq!(
             refusal("widht=3", ALL),
             "--param widht: no such parameter; known parameters are width, loud, greeting, \
-             name (see `sockspec list`)"
+             name, order (see `sockspec list`)"
         );
     }
 
@@ -383,6 +446,7 @@ mod tests {
                 "loud: the program shouts its replies (yes or no; default no)",
                 "greeting: a line the program prints first (text; default none)",
                 "name: the name the program is given (text; default ANN)",
+                "order: how the program orders its words (forward or backward; default forward)",
             ]
         );
     }
