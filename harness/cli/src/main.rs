@@ -90,7 +90,27 @@ enum Command {
         /// Most bytes read in one receive.
         #[arg(long, default_value_t = 1024)]
         buf: usize,
+        /// How cmd-len and cmd-json write a length: i32le, i32be, u32le,
+        /// u32be, i64le or i64be.
+        #[arg(long, default_value = "i32le", value_parser = parse_prefix)]
+        prefix: sockspec_reference::prefix::Prefix,
+        /// The JSON header's name for the body's size (cmd-json).
+        #[arg(long, default_value = "size")]
+        size_key: String,
     },
+}
+
+fn parse_prefix(name: &str) -> Result<sockspec_reference::prefix::Prefix, String> {
+    sockspec_reference::prefix::Prefix::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = sockspec_reference::prefix::Prefix::ALL
+            .iter()
+            .map(|(_, n)| *n)
+            .collect();
+        format!(
+            "{name:?} is not a prefix format; use one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 #[derive(Args)]
@@ -188,7 +208,18 @@ fn main() -> ExitCode {
             port,
             host,
             buf,
-        } => serve(&suite, host, port, buf),
+            prefix,
+            size_key,
+        } => serve(
+            &suite,
+            host,
+            port,
+            sockspec_reference::Options {
+                buf,
+                prefix,
+                size_key,
+            },
+        ),
     };
     ExitCode::from(code as u8)
 }
@@ -338,7 +369,7 @@ fn serve_help() -> String {
     help
 }
 
-fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
+fn serve(suite: &str, host: Ipv4Addr, port: u16, options: sockspec_reference::Options) -> i32 {
     let Some(reference) = sockspec_reference::find(suite) else {
         let available: Vec<&str> = sockspec_reference::SERVERS
             .iter()
@@ -360,7 +391,7 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, buf: usize) -> i32 {
             available.join(", ")
         ));
     };
-    let options = sockspec_reference::Options { buf };
+    let buf = options.buf;
     let server = match (reference.bind)(host, port, &options) {
         Ok(s) => s,
         Err(e) => {
