@@ -2,23 +2,22 @@
 //!
 //! The session keeps what every kind of step shares: the target it talks to,
 //! the clock and the transcript, the misses and observations, the deliberate
-//! pauses, and the dispatch of each step to its domain (`steps/`), where the
-//! step's own state lives (connections for streams, a descriptor count for
-//! the process, how much output was read for stdio). Every wait takes its
+//! pauses, and the dispatch of each step to its domain (`steps/`). Each
+//! domain's own state (connections for streams, a descriptor count for the
+//! process, how much output was read for stdio) is the domain's type, kept
+//! here in [`Domains`], made and closed by the domain. Every wait takes its
 //! bound from [`Timing`]; a miss records what was expected, what arrived by
 //! then and how long the harness waited. A step the harness itself could not
 //! carry out is a fault, kept apart from the target's misses.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::conversations::steps::link::{Conn, Link, READ_CHUNK};
-use crate::conversations::steps::mailbox::{Mailbox, Sock};
+use crate::conversations::steps::link::Conn;
 pub use crate::conversations::steps::writer::Unmade;
-use crate::conversations::steps::{Step, StepError, StepResult};
-use crate::conversations::transcript::{Event, Transcript};
+use crate::conversations::steps::{close_domains, Domains, Step, StepError, StepResult};
+use crate::conversations::transcript::{Channel, Event, Transcript};
 use crate::kernel::loopback;
 use crate::model::level::Level;
 pub(crate) use crate::model::timing::pause_for;
@@ -141,26 +140,8 @@ pub struct Session<'p> {
     pub(crate) confirming: Arc<Mutex<Duration>>,
     /// Cuts the writer threads did not make as meant.
     pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
-    /// Stream steps: the harness's side of each connection.
-    pub(crate) links: BTreeMap<Conn, Link>,
-    /// Connections accepted only to be judged (a client's second one),
-    /// ended with the rest when the conversation is over.
-    pub(crate) strays: Vec<TcpStream>,
-    /// Datagram steps: the harness's side of each datagram socket.
-    pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
-    /// Where each receive lands before it joins a link's buffer.
-    pub(crate) scratch: Vec<u8>,
-    /// Process steps: the descriptor count remembered, and whether the
-    /// target was ended on purpose.
-    pub(crate) descriptors: Option<BTreeMap<i32, usize>>,
-    pub(crate) killed: bool,
-    /// Stdio steps: how much of the target's output expectations matched.
-    pub(crate) output_seen: u64,
-    /// The same for its error output.
-    pub(crate) error_seen: u64,
-    /// The lines typed on the target's input so far, to tell a line the
-    /// program sent from something it made up.
-    pub(crate) typed: Vec<Vec<u8>>,
+    /// Each domain's own state, one field per domain.
+    pub(crate) domains: Domains,
 }
 
 impl<'p> Session<'p> {
@@ -175,15 +156,7 @@ impl<'p> Session<'p> {
             paused: Arc::new(Mutex::new(Duration::ZERO)),
             confirming: Arc::new(Mutex::new(Duration::ZERO)),
             unmade: Arc::new(Mutex::new(Vec::new())),
-            links: BTreeMap::new(),
-            strays: Vec::new(),
-            mailboxes: BTreeMap::new(),
-            scratch: vec![0u8; READ_CHUNK],
-            descriptors: None,
-            killed: false,
-            output_seen: 0,
-            error_seen: 0,
-            typed: Vec::new(),
+            domains: Domains::default(),
         }
     }
 
@@ -201,9 +174,10 @@ impl<'p> Session<'p> {
         self.run_steps(steps)
     }
 
-    /// Closes every connection and hands back what happened and the peer.
+    /// Closes what every domain holds open (connections, sockets) and hands
+    /// back what happened and the peer.
     pub fn finish(mut self) -> (Outcome, &'p mut Peer) {
-        self.close_all();
+        close_domains(&mut self);
         let transcript = match Arc::try_unwrap(self.transcript) {
             Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
             Err(shared) => shared
@@ -219,7 +193,8 @@ impl<'p> Session<'p> {
             notes: self.notes,
             fault: self.fault,
             transcript,
-            killed: self.killed,
+            // The process domain's: whether a step ended the target.
+            killed: self.domains.process.killed,
             paused,
             confirming,
             unmade,
@@ -308,14 +283,12 @@ impl<'p> Session<'p> {
         true
     }
 
-    /// Sends a step to its domain.
+    /// Sends a step to its domain, or runs one every domain shares.
     fn step(&mut self, step: &Step) -> StepResult {
+        if let Some(done) = step.run_in(self) {
+            return done;
+        }
         match step {
-            Step::Stream(s) => self.run_stream(s),
-            Step::Datagram(s) => self.run_datagram(s),
-            Step::Process(s) => self.run_process(s),
-            Step::Stdio(s) => self.run_stdio(s),
-            Step::Files(s) => self.run_files(s),
             Step::Pause(p) => {
                 pause_for(p.duration(), &self.paused);
                 Ok(())
@@ -324,8 +297,23 @@ impl<'p> Session<'p> {
                 self.settle();
                 Ok(())
             }
-            // Unrolled by `run_steps`.
-            Step::Repeat { .. } | Step::IfNext(_) => Ok(()),
+            // Unrolled by `run_steps`; the domains' steps ran above.
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the next message on `on` is `message`; taken when it is.
+    /// `None` when nothing decided it within the reply deadline (nothing
+    /// came, or the target ended its side). Asks the domain of the channel:
+    /// streams for a connection, datagrams for a socket.
+    pub(crate) fn next_is(
+        &mut self,
+        on: Channel,
+        message: &[u8],
+    ) -> Result<Option<bool>, StepError> {
+        match on {
+            Channel::Conn(conn) => self.next_bytes_are(conn, message),
+            Channel::Sock(sock) => self.next_datagram_is(sock, message),
         }
     }
 

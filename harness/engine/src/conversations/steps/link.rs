@@ -1,9 +1,10 @@
 //! The harness's side of one stream connection: its socket, the bytes
 //! received and not yet matched (a reply may come in any number of pieces,
 //! or stuck to the next one), how it ended, and the thread writing the
-//! current cut. The session keeps one per open connection; the stream
-//! steps work on them.
+//! current cut. The stream domain keeps one per open connection in its
+//! [`StreamState`]; the stream steps work on them.
 
+use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::thread::JoinHandle;
 
@@ -47,6 +48,27 @@ pub(crate) struct Link {
     /// followed it, and is judged when the connection is closed or the
     /// conversation ends.
     pub(crate) message_end: Option<MessageEnd>,
+}
+
+/// What the stream domain keeps during a conversation.
+pub(crate) struct StreamState {
+    /// The harness's side of each connection.
+    pub(crate) links: BTreeMap<Conn, Link>,
+    /// Connections accepted only to be judged (a client's second one),
+    /// ended with the rest when the conversation is over.
+    pub(crate) strays: Vec<TcpStream>,
+    /// Where each receive lands before it joins a link's buffer.
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl Default for StreamState {
+    fn default() -> StreamState {
+        StreamState {
+            links: BTreeMap::new(),
+            strays: Vec::new(),
+            scratch: vec![0u8; READ_CHUNK],
+        }
+    }
 }
 
 /// The end of a whole message, still to be judged.
