@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::conversations::steps::link::Conn;
 pub use crate::conversations::steps::writer::Unmade;
+pub use crate::conversations::steps::At;
 use crate::conversations::steps::{close_domains, Domains, Step, StepError, StepResult};
 use crate::conversations::transcript::{Channel, Event, Transcript};
 use crate::kernel::loopback;
@@ -68,6 +69,8 @@ pub struct Miss {
     pub level: Level,
     /// The step, as printed.
     pub step: String,
+    /// Where it belongs.
+    pub at: At,
     pub detail: String,
     /// The step's own advice, from what it saw: chosen over the check's.
     pub hint: Option<String>,
@@ -79,6 +82,8 @@ pub struct Miss {
 pub struct Fault {
     /// The step, as printed.
     pub step: String,
+    /// Where it belongs.
+    pub at: At,
     pub detail: String,
 }
 
@@ -120,6 +125,24 @@ impl Outcome {
         }
     }
 
+    /// Locates the misses and the fault among the steps played from
+    /// position `first` on, the steps this outcome reports; those before
+    /// are [`At::Earlier`].
+    pub fn count_from(&mut self, first: usize) {
+        let rebase = |at: &mut At| {
+            if let At::Step { index, nested } = *at {
+                *at = match index.checked_sub(first) {
+                    Some(index) => At::Step { index, nested },
+                    None => At::Earlier,
+                };
+            }
+        };
+        self.misses.iter_mut().for_each(|m| rebase(&mut m.at));
+        if let Some(f) = &mut self.fault {
+            rebase(&mut f.at);
+        }
+    }
+
     /// The heaviest miss.
     pub fn worst(&self) -> Option<Level> {
         self.misses.iter().map(|m| m.level).max()
@@ -142,6 +165,11 @@ pub struct Session<'p> {
     pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
     /// Each domain's own state, one field per domain.
     pub(crate) domains: Domains,
+    /// How many top-level steps were played so far: the position of the
+    /// next one.
+    played: usize,
+    /// Where the step running now is.
+    pub(crate) at: At,
 }
 
 impl<'p> Session<'p> {
@@ -157,6 +185,11 @@ impl<'p> Session<'p> {
             confirming: Arc::new(Mutex::new(Duration::ZERO)),
             unmade: Arc::new(Mutex::new(Vec::new())),
             domains: Domains::default(),
+            played: 0,
+            at: At::Step {
+                index: 0,
+                nested: false,
+            },
         }
     }
 
@@ -171,7 +204,24 @@ impl<'p> Session<'p> {
     /// MUST miss or a fault ended the conversation. Connections stay open
     /// for more.
     pub fn play(&mut self, steps: &[Step]) -> bool {
-        self.run_steps(steps)
+        for step in steps {
+            let index = self.played;
+            self.played += 1;
+            let at = At::Step {
+                index,
+                nested: false,
+            };
+            if !self.run_step(step, at) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// How many top-level steps the session played: the position the next
+    /// one will have.
+    pub fn steps_played(&self) -> usize {
+        self.played
     }
 
     /// Closes what every domain holds open (connections, sockets) and hands
@@ -205,10 +255,11 @@ impl<'p> Session<'p> {
 
     /// Records a miss found after the step it belongs to had run (what
     /// followed a whole message, judged once the harness had answered).
-    pub(crate) fn late_miss(&mut self, level: Level, step: String, detail: String) {
+    pub(crate) fn late_miss(&mut self, level: Level, step: String, at: At, detail: String) {
         self.misses.push(Miss {
             level,
             step,
+            at,
             detail,
             hint: None,
         });
@@ -219,68 +270,75 @@ impl<'p> Session<'p> {
         self.fault.is_some() || self.misses.iter().any(|m| m.level == Level::Must)
     }
 
-    /// Returns false when a MUST miss or a fault ended the conversation.
-    fn run_steps(&mut self, steps: &[Step]) -> bool {
-        for step in steps {
-            if let Step::Repeat { times, steps } = step {
-                for _ in 0..*times {
-                    if !self.run_steps(steps) {
+    /// Runs one step found at `at` (the steps inside it, of a `Repeat` or an
+    /// `IfNext`, belong to the same place); returns false when a MUST miss
+    /// or a fault ended the conversation.
+    fn run_step(&mut self, step: &Step, at: At) -> bool {
+        self.at = at;
+        if let Step::Repeat { times, steps } = step {
+            for _ in 0..*times {
+                for inner in steps {
+                    if !self.run_step(inner, at.within()) {
                         return false;
                     }
                 }
-                continue;
             }
-            if let Step::IfNext(n) = step {
-                match self.next_is(n.on, &n.message) {
-                    Ok(Some(came)) => {
-                        let note = if came { n.sent } else { n.skipped };
-                        self.record_on(Some(n.on), Event::note(note));
-                        self.notes.push(note.to_string());
-                        if came && !self.run_steps(&n.then) {
-                            return false;
+            return true;
+        }
+        if let Step::IfNext(n) = step {
+            match self.next_is(n.on, &n.message) {
+                Ok(Some(came)) => {
+                    let note = if came { n.sent } else { n.skipped };
+                    self.record_on(Some(n.on), Event::note(note));
+                    self.notes.push(note.to_string());
+                    if came {
+                        for inner in &n.then {
+                            if !self.run_step(inner, at.within()) {
+                                return false;
+                            }
                         }
                     }
-                    // Nothing came: the next step waits for it and says so.
-                    Ok(None) => {}
-                    Err(StepError::Fault(detail)) => {
-                        self.fault = Some(Fault {
-                            step: step.to_string(),
-                            detail,
-                        });
-                        return false;
-                    }
-                    // A target that is gone is the next step's to report.
-                    Err(StepError::Missed { .. }) => {}
                 }
-                continue;
-            }
-            match self.step(step) {
-                Ok(()) => {}
-                Err(StepError::Missed {
-                    level,
-                    detail,
-                    hint,
-                }) => {
-                    self.misses.push(Miss {
-                        level,
-                        step: step.to_string(),
-                        detail,
-                        hint,
-                    });
-                    if level == Level::Must {
-                        return false;
-                    }
-                }
+                // Nothing came: the next step waits for it and says so.
+                Ok(None) => {}
                 Err(StepError::Fault(detail)) => {
                     self.fault = Some(Fault {
                         step: step.to_string(),
+                        at,
                         detail,
                     });
                     return false;
                 }
+                // A target that is gone is the next step's to report.
+                Err(StepError::Missed { .. }) => {}
+            }
+            return true;
+        }
+        match self.step(step) {
+            Ok(()) => true,
+            Err(StepError::Missed {
+                level,
+                detail,
+                hint,
+            }) => {
+                self.misses.push(Miss {
+                    level,
+                    step: step.to_string(),
+                    at,
+                    detail,
+                    hint,
+                });
+                level != Level::Must
+            }
+            Err(StepError::Fault(detail)) => {
+                self.fault = Some(Fault {
+                    step: step.to_string(),
+                    at,
+                    detail,
+                });
+                false
             }
         }
-        true
     }
 
     /// Sends a step to its domain, or runs one every domain shares.
@@ -297,7 +355,7 @@ impl<'p> Session<'p> {
                 self.settle();
                 Ok(())
             }
-            // Unrolled by `run_steps`; the domains' steps ran above.
+            // Unrolled by `run_step`; the domains' steps ran above.
             _ => Ok(()),
         }
     }
@@ -529,6 +587,62 @@ mod tests {
         let out = run(&mut peer, c);
         let levels: Vec<Level> = out.misses.iter().map(|m| m.level).collect();
         assert_eq!(levels, vec![Level::Should, Level::Must]);
+    }
+
+    #[test]
+    fn a_miss_is_found_at_its_step_s_position_even_when_an_earlier_step_prints_alike() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "A").expect_bytes(C1, "A"));
+        let at: Vec<At> = out.misses.iter().map(|m| m.at).collect();
+        assert_eq!(
+            at,
+            [At::Step {
+                index: 3,
+                nested: false
+            }]
+        );
+    }
+
+    #[test]
+    fn a_miss_inside_a_repeat_belongs_to_the_repeat() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let round = Conversation::new().expect_bytes(C1, "A");
+        let out = run(&mut peer, ask().repeat(2, round));
+        let at: Vec<At> = out.misses.iter().map(|m| m.at).collect();
+        assert_eq!(
+            at,
+            [At::Step {
+                index: 2,
+                nested: true
+            }]
+        );
+    }
+
+    #[test]
+    fn steps_played_in_several_parts_are_counted_from_the_first() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let mut session = Session::new(&mut peer, Timing::new(0.5));
+        assert!(session.play(&ask().steps));
+        assert_eq!(session.steps_played(), 2);
+        let part = Conversation::new()
+            .expect_bytes(C1, "A")
+            .expect_bytes(C1, "A");
+        session.play(&part.steps);
+        let (mut out, _) = session.finish();
+        out.count_from(2);
+        assert_eq!(
+            out.misses.first().map(|m| m.at),
+            Some(At::Step {
+                index: 1,
+                nested: false
+            })
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::writer::Written;
+use super::At;
 use crate::kernel::confirm::Watch;
 use crate::model::level::Level;
 
@@ -77,6 +78,8 @@ pub(crate) struct MessageEnd {
     pub(crate) until: Instant,
     /// The expectation that matched it, as printed.
     pub(crate) step: String,
+    /// Where that expectation is in the conversation.
+    pub(crate) at: At,
 }
 
 impl Link {

@@ -209,6 +209,50 @@ impl fmt::Display for Step {
     }
 }
 
+/// Where a miss or a fault belongs: a step of the conversation, by its
+/// position, or something judged beside the steps. Recorded by the session
+/// as it runs each step, so that no one needs to find a step again by how
+/// it prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// A top-level step, by its position among the steps the session
+    /// played (from 0); `nested` when the step was one that ran inside it
+    /// (in a `Repeat`, or the answer of an `IfNext`).
+    Step { index: usize, nested: bool },
+    /// A step played before the steps an outcome reports (an earlier
+    /// generated case on the same connection).
+    Earlier,
+    /// The target's process as a whole (a server that crashed).
+    Process,
+    /// A check's generated cases as a whole.
+    GeneratedCases,
+}
+
+impl At {
+    /// The same place, for a step that runs inside this one.
+    pub(crate) fn within(self) -> At {
+        match self {
+            At::Step { index, .. } => At::Step {
+                index,
+                nested: true,
+            },
+            other => other,
+        }
+    }
+
+    /// The number of the top-level step this is, from 1, when it is one
+    /// itself (a nested step is not among the numbered steps).
+    pub fn number(self) -> Option<usize> {
+        match self {
+            At::Step {
+                index,
+                nested: false,
+            } => Some(index + 1),
+            _ => None,
+        }
+    }
+}
+
 /// Why a step did not go as required.
 #[derive(Debug)]
 pub(crate) enum StepError {

@@ -109,6 +109,7 @@ impl Session<'_> {
             // harness has answered, so the harness's own waiting never
             // decides whether a client's receive times out.
             let until = Instant::now() + self.timing.deadline(Deadline::Quiet);
+            let at = self.at;
             let link = self.link(conn)?;
             if !link.buffered.is_empty() {
                 let extra = std::mem::take(&mut link.buffered);
@@ -123,6 +124,7 @@ impl Session<'_> {
                     level,
                 }
                 .to_string(),
+                at,
             });
         }
         Ok(())
@@ -150,7 +152,7 @@ impl Session<'_> {
             };
             if !link.buffered.is_empty() {
                 let extra = std::mem::take(&mut link.buffered);
-                self.late_miss(end.level, end.step, followed_by(&extra));
+                self.late_miss(end.level, end.step, end.at, followed_by(&extra));
                 return;
             }
             if link.ended.is_some() || Instant::now() >= deadline {
