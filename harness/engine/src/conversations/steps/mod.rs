@@ -12,8 +12,10 @@
 //! list makes the [`Step`] enum, the [`Domains`] the session keeps (one
 //! state per domain), and the dispatch of a step and of the closing to its
 //! domain. A new kind of step is a module here and a line in that list.
-//! Nothing here names the session: it reaches the domains' code through
-//! [`Runs`], so the session imports the steps and never the reverse.
+//! This file never names the session: the dispatch reaches each domain's
+//! code through [`Runs`], which the domain's module implements for the
+//! session. The session imports this file; the domains' modules import the
+//! session; no file imports one that imports it back.
 
 pub mod datagram;
 pub mod files;
