@@ -132,7 +132,8 @@ pub struct Missed {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRef {
     /// The step's number among the check's steps, from 1, when the miss
-    /// names exactly one of them.
+    /// is at one of them (a step run inside a repeat or an `if … comes
+    /// next` is not one of the numbered steps, and has none).
     pub number: Option<usize>,
     /// The step as printed.
     pub text: String,

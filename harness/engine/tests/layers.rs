@@ -2,6 +2,7 @@
 //! below it: a lower layer that reached up would make the layers a circle
 //! and a new protocol a change to everything.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -115,4 +116,186 @@ fn every_folder_of_the_engine_is_a_layer() {
             path.display()
         );
     }
+}
+
+/// The module path a source file is, under `src` (`conversations/steps/mod.rs`
+/// is `conversations::steps`; `lib.rs` is the crate itself).
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).expect("under src");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    let last = parts.pop().expect("a file name");
+    let stem = last.trim_end_matches(".rs");
+    if stem != "mod" && stem != "lib" {
+        parts.push(stem.to_string());
+    }
+    parts
+}
+
+/// The module paths a file names outside comments, with their lines:
+/// `crate::a::b` and `super::x` paths, each as far as it runs (a `{` list
+/// counts as its prefix).
+fn named_modules(module: &[String], text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+            let from_here = &rest[at..];
+            let word: String = from_here
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let boundary = at == 0 || {
+                let before = rest[..at].chars().last().unwrap_or(' ');
+                !(before.is_ascii_alphanumeric() || before == '_' || before == ':')
+            };
+            if boundary && (word.starts_with("crate::") || word.starts_with("super::")) {
+                let mut segments = word.split("::").filter(|s| !s.is_empty());
+                let mut path: Vec<String> = match segments.next() {
+                    Some("crate") => Vec::new(),
+                    _ => {
+                        // `super` from `a/b.rs` and from `a/b/mod.rs` (both
+                        // the module a::b) is `a`.
+                        let mut parent = module.to_vec();
+                        parent.pop();
+                        parent
+                    }
+                };
+                for s in segments {
+                    if s == "super" {
+                        path.pop();
+                    } else {
+                        path.push(s.to_string());
+                    }
+                }
+                found.push((n + 1, path));
+            }
+            rest = &from_here[word.len().max(1)..];
+        }
+    }
+    found
+}
+
+/// The file a module path runs to: the longest prefix of it that is a
+/// source file of the engine.
+fn file_of(by_module: &BTreeMap<Vec<String>, PathBuf>, path: &[String]) -> Option<PathBuf> {
+    (1..=path.len())
+        .rev()
+        .find_map(|n| by_module.get(&path[..n]).cloned())
+}
+
+/// Every file of the engine with the files it imports.
+fn import_graph(src: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    let by_module: BTreeMap<Vec<String>, PathBuf> = files
+        .iter()
+        .map(|f| (module_of(src, f), f.clone()))
+        .collect();
+    let mut graph = BTreeMap::new();
+    for file in &files {
+        let module = module_of(src, file);
+        let text = fs::read_to_string(file).expect("a source file reads");
+        // A file's tests, at its end, may use what imports the file: they
+        // are no part of the engine's structure.
+        let text = text.split("#[cfg(test)]").next().unwrap_or("");
+        let mut to = BTreeSet::new();
+        for (_, path) in named_modules(&module, text) {
+            if let Some(target) = file_of(&by_module, &path) {
+                // A module's own items are no import, nor is the crate root.
+                if &target != file && !path.is_empty() {
+                    to.insert(target);
+                }
+            }
+        }
+        graph.insert(file.clone(), to);
+    }
+    graph
+}
+
+/// A circle of files, each importing the next and the last the first, if
+/// there is one.
+fn find_circle(graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>) -> Option<Vec<PathBuf>> {
+    // Depth first; a file met again while still on the path closes a circle.
+    fn visit(
+        file: &PathBuf,
+        graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+        path: &mut Vec<PathBuf>,
+        done: &mut BTreeSet<PathBuf>,
+    ) -> Option<Vec<PathBuf>> {
+        if let Some(at) = path.iter().position(|f| f == file) {
+            return Some(path[at..].to_vec());
+        }
+        if done.contains(file) {
+            return None;
+        }
+        path.push(file.clone());
+        for next in graph.get(file).into_iter().flatten() {
+            if let Some(circle) = visit(next, graph, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        done.insert(file.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|f| visit(f, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_file_imports_itself_through_others() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = import_graph(&src);
+    if let Some(circle) = find_circle(&graph) {
+        let names: Vec<String> = circle
+            .iter()
+            .chain(circle.first())
+            .map(|f| f.strip_prefix(&src).unwrap_or(f).display().to_string())
+            .collect();
+        panic!(
+            "the files import each other in a circle: {}",
+            names.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn a_circle_of_two_files_is_found_and_named() {
+    let (a, b, c) = (
+        PathBuf::from("a.rs"),
+        PathBuf::from("b.rs"),
+        PathBuf::from("c.rs"),
+    );
+    let mut graph = BTreeMap::new();
+    graph.insert(a.clone(), BTreeSet::from([b.clone()]));
+    graph.insert(b.clone(), BTreeSet::from([c.clone()]));
+    graph.insert(c.clone(), BTreeSet::from([b.clone()]));
+    assert_eq!(find_circle(&graph), Some(vec![b, c]));
+}
+
+#[test]
+fn super_and_crate_paths_run_to_the_files_they_name() {
+    let module = vec![
+        "conversations".to_string(),
+        "steps".to_string(),
+        "stream".to_string(),
+    ];
+    let text = "use super::link::{Conn, Link};\nuse crate::conversations::session::Session;\n";
+    let named: Vec<Vec<String>> = named_modules(&module, text)
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            vec!["conversations", "steps", "link"],
+            vec!["conversations", "session", "Session"],
+        ]
+    );
 }

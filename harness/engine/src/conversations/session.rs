@@ -2,23 +2,23 @@
 //!
 //! The session keeps what every kind of step shares: the target it talks to,
 //! the clock and the transcript, the misses and observations, the deliberate
-//! pauses, and the dispatch of each step to its domain (`steps/`), where the
-//! step's own state lives (connections for streams, a descriptor count for
-//! the process, how much output was read for stdio). Every wait takes its
+//! pauses, and the dispatch of each step to its domain (`steps/`). Each
+//! domain's own state (connections for streams, a descriptor count for the
+//! process, how much output was read for stdio) is the domain's type, kept
+//! here in [`Domains`], made and closed by the domain. Every wait takes its
 //! bound from [`Timing`]; a miss records what was expected, what arrived by
 //! then and how long the harness waited. A step the harness itself could not
 //! carry out is a fault, kept apart from the target's misses.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::conversations::steps::link::{Conn, Link, READ_CHUNK};
-use crate::conversations::steps::mailbox::{Mailbox, Sock};
+use crate::conversations::steps::link::Conn;
 pub use crate::conversations::steps::writer::Unmade;
-use crate::conversations::steps::{Step, StepError, StepResult};
-use crate::conversations::transcript::{Event, Transcript};
+pub use crate::conversations::steps::At;
+use crate::conversations::steps::{close_domains, Domains, Step, StepError, StepResult};
+use crate::conversations::transcript::{Channel, Event, Transcript};
 use crate::kernel::loopback;
 use crate::model::level::Level;
 pub(crate) use crate::model::timing::pause_for;
@@ -69,6 +69,8 @@ pub struct Miss {
     pub level: Level,
     /// The step, as printed.
     pub step: String,
+    /// Where it belongs.
+    pub at: At,
     pub detail: String,
     /// The step's own advice, from what it saw: chosen over the check's.
     pub hint: Option<String>,
@@ -80,6 +82,8 @@ pub struct Miss {
 pub struct Fault {
     /// The step, as printed.
     pub step: String,
+    /// Where it belongs.
+    pub at: At,
     pub detail: String,
 }
 
@@ -121,6 +125,24 @@ impl Outcome {
         }
     }
 
+    /// Locates the misses and the fault among the steps played from
+    /// position `first` on, the steps this outcome reports; those before
+    /// are [`At::Earlier`].
+    pub fn count_from(&mut self, first: usize) {
+        let rebase = |at: &mut At| {
+            if let At::Step { index, nested } = *at {
+                *at = match index.checked_sub(first) {
+                    Some(index) => At::Step { index, nested },
+                    None => At::Earlier,
+                };
+            }
+        };
+        self.misses.iter_mut().for_each(|m| rebase(&mut m.at));
+        if let Some(f) = &mut self.fault {
+            rebase(&mut f.at);
+        }
+    }
+
     /// The heaviest miss.
     pub fn worst(&self) -> Option<Level> {
         self.misses.iter().map(|m| m.level).max()
@@ -141,26 +163,13 @@ pub struct Session<'p> {
     pub(crate) confirming: Arc<Mutex<Duration>>,
     /// Cuts the writer threads did not make as meant.
     pub(crate) unmade: Arc<Mutex<Vec<Unmade>>>,
-    /// Stream steps: the harness's side of each connection.
-    pub(crate) links: BTreeMap<Conn, Link>,
-    /// Connections accepted only to be judged (a client's second one),
-    /// ended with the rest when the conversation is over.
-    pub(crate) strays: Vec<TcpStream>,
-    /// Datagram steps: the harness's side of each datagram socket.
-    pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
-    /// Where each receive lands before it joins a link's buffer.
-    pub(crate) scratch: Vec<u8>,
-    /// Process steps: the descriptor count remembered, and whether the
-    /// target was ended on purpose.
-    pub(crate) descriptors: Option<BTreeMap<i32, usize>>,
-    pub(crate) killed: bool,
-    /// Stdio steps: how much of the target's output expectations matched.
-    pub(crate) output_seen: u64,
-    /// The same for its error output.
-    pub(crate) error_seen: u64,
-    /// The lines typed on the target's input so far, to tell a line the
-    /// program sent from something it made up.
-    pub(crate) typed: Vec<Vec<u8>>,
+    /// Each domain's own state, one field per domain.
+    pub(crate) domains: Domains,
+    /// How many top-level steps were played so far: the position of the
+    /// next one.
+    played: usize,
+    /// Where the step running now is.
+    pub(crate) at: At,
 }
 
 impl<'p> Session<'p> {
@@ -175,15 +184,12 @@ impl<'p> Session<'p> {
             paused: Arc::new(Mutex::new(Duration::ZERO)),
             confirming: Arc::new(Mutex::new(Duration::ZERO)),
             unmade: Arc::new(Mutex::new(Vec::new())),
-            links: BTreeMap::new(),
-            strays: Vec::new(),
-            mailboxes: BTreeMap::new(),
-            scratch: vec![0u8; READ_CHUNK],
-            descriptors: None,
-            killed: false,
-            output_seen: 0,
-            error_seen: 0,
-            typed: Vec::new(),
+            domains: Domains::default(),
+            played: 0,
+            at: At::Step {
+                index: 0,
+                nested: false,
+            },
         }
     }
 
@@ -198,12 +204,30 @@ impl<'p> Session<'p> {
     /// MUST miss or a fault ended the conversation. Connections stay open
     /// for more.
     pub fn play(&mut self, steps: &[Step]) -> bool {
-        self.run_steps(steps)
+        for step in steps {
+            let index = self.played;
+            self.played += 1;
+            let at = At::Step {
+                index,
+                nested: false,
+            };
+            if !self.run_step(step, at) {
+                return false;
+            }
+        }
+        true
     }
 
-    /// Closes every connection and hands back what happened and the peer.
+    /// How many top-level steps the session played: the position the next
+    /// one will have.
+    pub fn steps_played(&self) -> usize {
+        self.played
+    }
+
+    /// Closes what every domain holds open (connections, sockets) and hands
+    /// back what happened and the peer.
     pub fn finish(mut self) -> (Outcome, &'p mut Peer) {
-        self.close_all();
+        close_domains(&mut self);
         let transcript = match Arc::try_unwrap(self.transcript) {
             Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
             Err(shared) => shared
@@ -219,7 +243,8 @@ impl<'p> Session<'p> {
             notes: self.notes,
             fault: self.fault,
             transcript,
-            killed: self.killed,
+            // The process domain's: whether a step ended the target.
+            killed: self.domains.process.killed,
             paused,
             confirming,
             unmade,
@@ -230,10 +255,11 @@ impl<'p> Session<'p> {
 
     /// Records a miss found after the step it belongs to had run (what
     /// followed a whole message, judged once the harness had answered).
-    pub(crate) fn late_miss(&mut self, level: Level, step: String, detail: String) {
+    pub(crate) fn late_miss(&mut self, level: Level, step: String, at: At, detail: String) {
         self.misses.push(Miss {
             level,
             step,
+            at,
             detail,
             hint: None,
         });
@@ -244,78 +270,83 @@ impl<'p> Session<'p> {
         self.fault.is_some() || self.misses.iter().any(|m| m.level == Level::Must)
     }
 
-    /// Returns false when a MUST miss or a fault ended the conversation.
-    fn run_steps(&mut self, steps: &[Step]) -> bool {
-        for step in steps {
-            if let Step::Repeat { times, steps } = step {
-                for _ in 0..*times {
-                    if !self.run_steps(steps) {
+    /// Runs one step found at `at` (the steps inside it, of a `Repeat` or an
+    /// `IfNext`, belong to the same place); returns false when a MUST miss
+    /// or a fault ended the conversation.
+    fn run_step(&mut self, step: &Step, at: At) -> bool {
+        self.at = at;
+        if let Step::Repeat { times, steps } = step {
+            for _ in 0..*times {
+                for inner in steps {
+                    if !self.run_step(inner, at.within()) {
                         return false;
                     }
                 }
-                continue;
             }
-            if let Step::IfNext(n) = step {
-                match self.next_is(n.on, &n.message) {
-                    Ok(Some(came)) => {
-                        let note = if came { n.sent } else { n.skipped };
-                        self.record_on(Some(n.on), Event::note(note));
-                        self.notes.push(note.to_string());
-                        if came && !self.run_steps(&n.then) {
-                            return false;
+            return true;
+        }
+        if let Step::IfNext(n) = step {
+            match self.next_is(n.on, &n.message) {
+                Ok(Some(came)) => {
+                    let note = if came { n.sent } else { n.skipped };
+                    self.record_on(Some(n.on), Event::note(note));
+                    self.notes.push(note.to_string());
+                    if came {
+                        for inner in &n.then {
+                            if !self.run_step(inner, at.within()) {
+                                return false;
+                            }
                         }
                     }
-                    // Nothing came: the next step waits for it and says so.
-                    Ok(None) => {}
-                    Err(StepError::Fault(detail)) => {
-                        self.fault = Some(Fault {
-                            step: step.to_string(),
-                            detail,
-                        });
-                        return false;
-                    }
-                    // A target that is gone is the next step's to report.
-                    Err(StepError::Missed { .. }) => {}
                 }
-                continue;
-            }
-            match self.step(step) {
-                Ok(()) => {}
-                Err(StepError::Missed {
-                    level,
-                    detail,
-                    hint,
-                }) => {
-                    self.misses.push(Miss {
-                        level,
-                        step: step.to_string(),
-                        detail,
-                        hint,
-                    });
-                    if level == Level::Must {
-                        return false;
-                    }
-                }
+                // Nothing came: the next step waits for it and says so.
+                Ok(None) => {}
                 Err(StepError::Fault(detail)) => {
                     self.fault = Some(Fault {
                         step: step.to_string(),
+                        at,
                         detail,
                     });
                     return false;
                 }
+                // A target that is gone is the next step's to report.
+                Err(StepError::Missed { .. }) => {}
+            }
+            return true;
+        }
+        match self.step(step) {
+            Ok(()) => true,
+            Err(StepError::Missed {
+                level,
+                detail,
+                hint,
+            }) => {
+                self.misses.push(Miss {
+                    level,
+                    step: step.to_string(),
+                    at,
+                    detail,
+                    hint,
+                });
+                level != Level::Must
+            }
+            Err(StepError::Fault(detail)) => {
+                self.fault = Some(Fault {
+                    step: step.to_string(),
+                    at,
+                    detail,
+                });
+                false
             }
         }
-        true
     }
 
-    /// Sends a step to its domain.
+    /// Sends a step to its domain, or runs one every domain shares.
     fn step(&mut self, step: &Step) -> StepResult {
+        if let Some(done) = step.run_in(self) {
+            return done;
+        }
         match step {
-            Step::Stream(s) => self.run_stream(s),
-            Step::Datagram(s) => self.run_datagram(s),
-            Step::Process(s) => self.run_process(s),
-            Step::Stdio(s) => self.run_stdio(s),
-            Step::Files(s) => self.run_files(s),
             Step::Pause(p) => {
                 pause_for(p.duration(), &self.paused);
                 Ok(())
@@ -324,8 +355,23 @@ impl<'p> Session<'p> {
                 self.settle();
                 Ok(())
             }
-            // Unrolled by `run_steps`.
-            Step::Repeat { .. } | Step::IfNext(_) => Ok(()),
+            // Unrolled by `run_step`; the domains' steps ran above.
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the next message on `on` is `message`; taken when it is.
+    /// `None` when nothing decided it within the reply deadline (nothing
+    /// came, or the target ended its side). Asks the domain of the channel:
+    /// streams for a connection, datagrams for a socket.
+    pub(crate) fn next_is(
+        &mut self,
+        on: Channel,
+        message: &[u8],
+    ) -> Result<Option<bool>, StepError> {
+        match on {
+            Channel::Conn(conn) => self.next_bytes_are(conn, message),
+            Channel::Sock(sock) => self.next_datagram_is(sock, message),
         }
     }
 
@@ -541,6 +587,62 @@ mod tests {
         let out = run(&mut peer, c);
         let levels: Vec<Level> = out.misses.iter().map(|m| m.level).collect();
         assert_eq!(levels, vec![Level::Should, Level::Must]);
+    }
+
+    #[test]
+    fn a_miss_is_found_at_its_step_s_position_even_when_an_earlier_step_prints_alike() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let out = run(&mut peer, ask().expect_bytes(C1, "A").expect_bytes(C1, "A"));
+        let at: Vec<At> = out.misses.iter().map(|m| m.at).collect();
+        assert_eq!(
+            at,
+            [At::Step {
+                index: 3,
+                nested: false
+            }]
+        );
+    }
+
+    #[test]
+    fn a_miss_inside_a_repeat_belongs_to_the_repeat() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let round = Conversation::new().expect_bytes(C1, "A");
+        let out = run(&mut peer, ask().repeat(2, round));
+        let at: Vec<At> = out.misses.iter().map(|m| m.at).collect();
+        assert_eq!(
+            at,
+            [At::Step {
+                index: 2,
+                nested: true
+            }]
+        );
+    }
+
+    #[test]
+    fn steps_played_in_several_parts_are_counted_from_the_first() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"AB").unwrap();
+        });
+        let mut session = Session::new(&mut peer, Timing::new(0.5));
+        assert!(session.play(&ask().steps));
+        assert_eq!(session.steps_played(), 2);
+        let part = Conversation::new()
+            .expect_bytes(C1, "A")
+            .expect_bytes(C1, "A");
+        session.play(&part.steps);
+        let (mut out, _) = session.finish();
+        out.count_from(2);
+        assert_eq!(
+            out.misses.first().map(|m| m.at),
+            Some(At::Step {
+                index: 1,
+                nested: false
+            })
+        );
     }
 
     #[test]

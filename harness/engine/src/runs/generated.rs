@@ -16,7 +16,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 
 use crate::conversations::check::{Check, CheckId, Generated, Level};
 use crate::conversations::conversation::Conversation;
-use crate::conversations::session::{Miss, Outcome, Peer, Session};
+use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::transcript::Transcript;
 use crate::judge::show;
 use crate::model::cut::Cut;
@@ -100,15 +100,20 @@ impl<'p> Streak<'p> {
     ) -> Option<Failure> {
         let profile = context.profile;
         let case = (g.case)(profile, message, cut);
-        let (mut session, mut played) = match self.active.take() {
-            Some(session) => (session, Conversation::new()),
+        // The steps reported for a failure are `played`: the session's
+        // steps from `first` on.
+        let (mut session, mut played, first) = match self.active.take() {
+            Some(session) => {
+                let first = session.steps_played();
+                (session, Conversation::new(), first)
+            }
             None => {
                 let peer = self.idle.take()?;
                 revive(context, peer);
                 let mut session = Session::new(peer, context.timing);
                 let setup = (g.setup)(profile);
                 session.play(&setup.steps);
-                (session, setup)
+                (session, setup, 0)
             }
         };
         if !session.failed() {
@@ -119,7 +124,8 @@ impl<'p> Streak<'p> {
             self.active = Some(session);
             return None;
         }
-        let (outcome, peer) = session.finish();
+        let (mut outcome, peer) = session.finish();
+        outcome.count_from(first);
         self.idle = Some(peer);
         self.spent(&outcome);
         Some(Failure {
@@ -197,6 +203,7 @@ fn unearned(described: Conversation, mut cases: Vec<Failure>, held: String) -> R
             hint: None,
             level: Level::Info,
             step: "generated cases".into(),
+            at: At::GeneratedCases,
             detail: format!(
                 "a message of {} bytes, cut {}: the cut was not made in two tries ({}), and \
                  the target then missed; not counted against it, as the cut under test was \
@@ -330,6 +337,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
                                     hint: None,
                                     level: Level::Should,
                                     step: "generated cases".into(),
+                                    at: At::GeneratedCases,
                                     detail: "a generated case failed, but passed when run \
                                              again: the target's answers depend on timing"
                                         .into(),
@@ -361,6 +369,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
                 hint: None,
                 level: Level::Must,
                 step: "generated cases".into(),
+                at: At::GeneratedCases,
                 detail: format!("the generated cases could not run: {why}"),
             };
             let outcome = streak.with_waits(Outcome::without_traffic(

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::conversations::check::{Body, Check, Role, Suite};
 use crate::conversations::conversation::Conversation;
-use crate::conversations::session::{Miss, Outcome, Peer, Session};
+use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::steps::{ProcessStep, Step};
 use crate::kernel::loopback;
 use crate::kernel::net;
@@ -487,7 +487,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         fault,
         hint,
         unmeasured: stopped_before_measuring(&ran.conversation, &ran.outcome.misses),
-        misses: located(&steps, ran.outcome.misses),
+        misses: located(ran.outcome.misses),
         steps,
         notes: ran.outcome.notes,
         transcript: ran.outcome.transcript.records(),
@@ -615,50 +615,39 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
 /// first so the reader does not take the miss for a verdict on what was
 /// never measured.
 fn stopped_before_measuring(conversation: &Conversation, misses: &[Miss]) -> Option<String> {
-    let measures: Vec<String> = conversation
+    let measures = |s: &Step| {
+        matches!(
+            s,
+            Step::Process(ProcessStep::ExpectIdle | ProcessStep::ExpectDescriptorsBack { .. })
+        )
+    };
+    let first = misses.first()?;
+    let reached = misses.iter().any(|m| match m.at {
+        At::Step { index, .. } => conversation.steps.get(index).is_some_and(measures),
+        _ => false,
+    });
+    if reached || first.at == At::Process {
+        return None;
+    }
+    conversation
         .steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s,
-                Step::Process(ProcessStep::ExpectIdle | ProcessStep::ExpectDescriptorsBack { .. })
-            )
-        })
+        .find(|s| measures(s))
         .map(ToString::to_string)
-        .collect();
-    let first = misses.first()?;
-    if measures.is_empty() || misses.iter().any(|m| measures.contains(&m.step)) {
-        return None;
-    }
-    if first.step == "the server's process" {
-        return None;
-    }
-    measures.into_iter().next()
 }
 
-/// The misses as results, each with the number of its step when its text
-/// names exactly one of the steps.
-fn located(steps: &[String], misses: Vec<Miss>) -> Vec<Missed> {
+/// The misses as results, each with the number of the step it was found
+/// at, when that is one of the check's numbered steps.
+fn located(misses: Vec<Miss>) -> Vec<Missed> {
     misses
         .into_iter()
-        .map(|m| {
-            let mut at = steps
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| **s == m.step)
-                .map(|(i, _)| i + 1);
-            let number = match (at.next(), at.next()) {
-                (Some(n), None) => Some(n),
-                _ => None,
-            };
-            Missed {
-                level: m.level,
-                step: StepRef {
-                    number,
-                    text: m.step,
-                },
-                detail: m.detail,
-            }
+        .map(|m| Missed {
+            level: m.level,
+            step: StepRef {
+                number: m.at.number(),
+                text: m.step,
+            },
+            detail: m.detail,
         })
         .collect()
 }
@@ -706,6 +695,7 @@ fn finish_peer(peer: &mut Peer, outcome: &mut Outcome, timing: &Timing) -> Ended
                 hint: None,
                 level: Level::Must,
                 step: "the server's process".into(),
+                at: At::Process,
                 detail: format!(
                     "the server crashed during the check: {}",
                     describe_exit(status)
@@ -765,6 +755,7 @@ struct Ended {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conversations::steps::Conn;
 
     fn start_error(blame: Blame) -> StartError {
         StartError {
@@ -793,31 +784,65 @@ mod tests {
     }
 
     #[test]
-    fn a_miss_is_numbered_by_the_one_step_its_text_names() {
-        let steps = [
-            "connect c1",
-            "send on c1 \"x\"",
-            "expect on c1 \"X\"",
-            "send on c1 \"x\"",
-        ]
-        .map(String::from);
-        let miss = |step: &str| Miss {
+    fn a_miss_is_numbered_by_the_step_it_was_found_at_even_among_steps_that_print_alike() {
+        let miss = |step: &str, at: At| Miss {
             hint: None,
             level: Level::Must,
             step: step.into(),
+            at,
             detail: String::new(),
         };
-        let found = located(
-            &steps,
-            vec![
-                miss("expect on c1 \"X\""),
-                miss("send on c1 \"x\""),
-                miss("the server's process"),
-            ],
-        );
+        let found = located(vec![
+            miss(
+                "send on c1 \"x\"",
+                At::Step {
+                    index: 3,
+                    nested: false,
+                },
+            ),
+            miss(
+                "expect on c1 \"X\"",
+                At::Step {
+                    index: 4,
+                    nested: true,
+                },
+            ),
+            miss("the server's process", At::Process),
+        ]);
         let numbers: Vec<Option<usize>> = found.iter().map(|m| m.step.number).collect();
-        assert_eq!(numbers, [Some(3), None, None]);
+        assert_eq!(numbers, [Some(4), None, None]);
         assert_eq!(found[2].step.text, "the server's process");
+    }
+
+    #[test]
+    fn a_check_that_missed_before_its_measuring_step_names_that_step() {
+        let conversation = Conversation::new()
+            .connect(Conn(1))
+            .expect_bytes(Conn(1), "HI")
+            .expect_idle();
+        let at = |index| At::Step {
+            index,
+            nested: false,
+        };
+        let miss = |at| Miss {
+            hint: None,
+            level: Level::Must,
+            step: String::new(),
+            at,
+            detail: String::new(),
+        };
+        assert_eq!(
+            stopped_before_measuring(&conversation, &[miss(at(1))]).as_deref(),
+            Some("measure the target's CPU, expect it idle")
+        );
+        assert_eq!(
+            stopped_before_measuring(&conversation, &[miss(at(2))]),
+            None
+        );
+        assert_eq!(
+            stopped_before_measuring(&conversation, &[miss(At::Process)]),
+            None
+        );
     }
 
     #[test]

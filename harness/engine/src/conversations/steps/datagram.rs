@@ -12,8 +12,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::mailbox::{Datagram, Mailbox, Sock};
-use super::{fault, miss, StepError, StepResult};
+use super::mailbox::{Datagram, DatagramState, Mailbox, Sock};
+use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Channel, Event};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
@@ -134,6 +134,21 @@ impl fmt::Display for DatagramStep {
     }
 }
 
+impl Domain for DatagramStep {
+    type State = DatagramState;
+}
+
+impl Runs<DatagramStep> for Session<'_> {
+    fn run(&mut self, step: &DatagramStep) -> StepResult {
+        self.run_datagram(step)
+    }
+
+    /// Closes the harness's sockets.
+    fn close(&mut self) {
+        self.domains.datagram.mailboxes.clear();
+    }
+}
+
 impl Session<'_> {
     pub(crate) fn run_datagram(&mut self, step: &DatagramStep) -> StepResult {
         match step {
@@ -176,7 +191,7 @@ impl Session<'_> {
     /// loopbacks; any other socket is on the loopback of the target's
     /// address.
     fn mailbox(&mut self, sock: Sock) -> Result<&mut Mailbox, StepError> {
-        if !self.mailboxes.contains_key(&sock) {
+        if !self.domains.datagram.mailboxes.contains_key(&sock) {
             let toward = self.datagram_target(sock);
             let mut v4_only = None;
             let mailbox = match (&*self.peer, sock) {
@@ -207,9 +222,11 @@ impl Session<'_> {
             if let Some(why) = v4_only {
                 self.record_on(Some(sock.into()), Event::note(why));
             }
-            self.mailboxes.insert(sock, mailbox);
+            self.domains.datagram.mailboxes.insert(sock, mailbox);
         }
-        self.mailboxes
+        self.domains
+            .datagram
+            .mailboxes
             .get_mut(&sock)
             .ok_or_else(|| fault(format!("{sock} could not be opened")))
     }
@@ -222,10 +239,18 @@ impl Session<'_> {
             Peer::Remote(a) => Some(*a),
             Peer::Client { .. } => None,
             Peer::DatagramClient { .. } => self
+                .domains
+                .datagram
                 .mailboxes
                 .get(&sock)
                 .and_then(|m| m.last_sender)
-                .or_else(|| self.mailboxes.values().find_map(|m| m.last_sender)),
+                .or_else(|| {
+                    self.domains
+                        .datagram
+                        .mailboxes
+                        .values()
+                        .find_map(|m| m.last_sender)
+                }),
         }
     }
 
@@ -297,7 +322,12 @@ impl Session<'_> {
         // started, as a stream client's first connection does: it gets the
         // accept deadline, a reply the reply deadline.
         let first_from_client = matches!(&*self.peer, Peer::DatagramClient { .. })
-            && self.mailboxes.values().all(|m| m.last_sender.is_none());
+            && self
+                .domains
+                .datagram
+                .mailboxes
+                .values()
+                .all(|m| m.last_sender.is_none());
         let within = self.timing.deadline(if first_from_client {
             Deadline::Accept
         } else {
@@ -329,7 +359,7 @@ impl Session<'_> {
                 };
                 // A line typed earlier is that line sent, whatever else an
                 // unexpected datagram might have been.
-                let typed = self.typed.contains(&got.bytes);
+                let typed = self.domains.stdio.typed.contains(&got.bytes);
                 let likely = match if_other {
                     _ if typed && got.len > 0 => format!(
                         "\nit holds {}, a line typed earlier: the client sent that line",
@@ -500,11 +530,11 @@ impl Session<'_> {
         want: &[u8],
         deadline: Instant,
     ) -> Result<Option<Sock>, StepError> {
-        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        let socks: Vec<Sock> = self.domains.datagram.mailboxes.keys().copied().collect();
         for polls in 0u32.. {
             for sock in &socks {
                 while let Ok(Some(_)) = self.next_datagram_now(*sock) {}
-                let Some(m) = self.mailboxes.get_mut(sock) else {
+                let Some(m) = self.domains.datagram.mailboxes.get_mut(sock) else {
                     continue;
                 };
                 if let Some(at) = m.queue.iter().position(|d| holds(&d.bytes, want)) {
@@ -532,10 +562,10 @@ impl Session<'_> {
     /// Takes every queued datagram holding `want` ([`holds`]), on every
     /// socket.
     fn take_everywhere(&mut self, want: &[u8]) {
-        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        let socks: Vec<Sock> = self.domains.datagram.mailboxes.keys().copied().collect();
         for sock in socks {
             while let Ok(Some(_)) = self.next_datagram_now(sock) {}
-            if let Some(m) = self.mailboxes.get_mut(&sock) {
+            if let Some(m) = self.domains.datagram.mailboxes.get_mut(&sock) {
                 m.queue.retain(|d| !holds(&d.bytes, want));
             }
         }
@@ -546,6 +576,8 @@ impl Session<'_> {
     /// words.
     fn arrived_elsewhere(&mut self, missing_on: Sock) -> String {
         let others: Vec<Sock> = self
+            .domains
+            .datagram
             .mailboxes
             .keys()
             .copied()
@@ -554,7 +586,7 @@ impl Session<'_> {
         let mut seen = Vec::new();
         for sock in others {
             while let Ok(Some(_)) = self.next_datagram_now(sock) {}
-            if let Some(m) = self.mailboxes.get(&sock) {
+            if let Some(m) = self.domains.datagram.mailboxes.get(&sock) {
                 for d in &m.queue {
                     seen.push(format!("{sock} received {}", show::quoted(&d.bytes, 32)));
                 }
@@ -571,7 +603,7 @@ impl Session<'_> {
 
     /// Takes into `sock`'s queue a datagram already waiting, if any.
     fn next_datagram_now(&mut self, sock: Sock) -> io::Result<Option<Datagram>> {
-        let Some(mailbox) = self.mailboxes.get_mut(&sock) else {
+        let Some(mailbox) = self.domains.datagram.mailboxes.get_mut(&sock) else {
             return Ok(None);
         };
         if mailbox.queue.len() >= 8 {
@@ -596,7 +628,13 @@ impl Session<'_> {
             // A client sends to u1 whether or not a step used it yet.
             self.mailbox(Sock(1))?;
         }
-        let last = self.mailboxes.values().filter_map(|m| m.last_arrival).max();
+        let last = self
+            .domains
+            .datagram
+            .mailboxes
+            .values()
+            .filter_map(|m| m.last_arrival)
+            .max();
         let deadline = match (within, last) {
             (Deadline::Late, Some(at)) => {
                 (t0 + self.timing.deadline(Deadline::Quiet)).max(at + self.timing.deadline(within))
@@ -604,11 +642,11 @@ impl Session<'_> {
             (Deadline::Late, None) => t0 + self.timing.deadline(Deadline::Quiet),
             _ => t0 + self.timing.deadline(within),
         };
-        let socks: Vec<Sock> = self.mailboxes.keys().copied().collect();
+        let socks: Vec<Sock> = self.domains.datagram.mailboxes.keys().copied().collect();
         // Anything already queued arrived unasked.
         let mut extra: Vec<(Sock, Datagram, Instant)> = Vec::new();
         for sock in &socks {
-            if let Some(m) = self.mailboxes.get_mut(sock) {
+            if let Some(m) = self.domains.datagram.mailboxes.get_mut(sock) {
                 extra.extend(m.queue.drain(..).map(|d| (*sock, d, t0)));
             }
         }
@@ -620,7 +658,7 @@ impl Session<'_> {
                 let until = (Instant::now() + slice).min(deadline);
                 if let Some(d) = self.receive_on(*sock, until)? {
                     extra.push((*sock, d, Instant::now()));
-                    if let Some(m) = self.mailboxes.get_mut(sock) {
+                    if let Some(m) = self.domains.datagram.mailboxes.get_mut(sock) {
                         m.queue.pop_back();
                     }
                 }
@@ -696,9 +734,9 @@ impl Session<'_> {
             ),
             (Some(d), None) => {
                 // A line sent again is a resend, not the line after it.
-                let at = self.typed.iter().position(|l| *l == d.bytes);
+                let at = self.domains.stdio.typed.iter().position(|l| *l == d.bytes);
                 match at {
-                    Some(i) if i + 1 < self.typed.len() => format!(
+                    Some(i) if i + 1 < self.domains.stdio.typed.len() => format!(
                         "no: it sent {} again, a line it had already sent (a resend)",
                         show::quoted(&d.bytes, 60)
                     ),
@@ -742,6 +780,8 @@ impl Session<'_> {
     /// it is not the one of the datagram before (`previous_to`).
     fn record_received(&self, sock: Sock, d: &Datagram, previous_to: Option<SocketAddr>) {
         let both = self
+            .domains
+            .datagram
             .mailboxes
             .get(&sock)
             .is_some_and(|m| m.locals().len() > 1);

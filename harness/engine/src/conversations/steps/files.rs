@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::StepResult;
+use super::{Domain, Runs, StepResult};
 use crate::conversations::session::Session;
 
 /// A step about the files the target writes.
@@ -23,8 +23,13 @@ impl fmt::Display for FileStep {
     }
 }
 
-impl Session<'_> {
-    pub(crate) fn run_files(&mut self, step: &FileStep) -> StepResult {
+impl Domain for FileStep {
+    /// Nothing yet: the files expected are the target's, on disk.
+    type State = ();
+}
+
+impl Runs<FileStep> for Session<'_> {
+    fn run(&mut self, step: &FileStep) -> StepResult {
         match *step {}
     }
 }

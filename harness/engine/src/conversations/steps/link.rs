@@ -1,15 +1,17 @@
 //! The harness's side of one stream connection: its socket, the bytes
 //! received and not yet matched (a reply may come in any number of pieces,
 //! or stuck to the next one), how it ended, and the thread writing the
-//! current cut. The session keeps one per open connection; the stream
-//! steps work on them.
+//! current cut. The stream domain keeps one per open connection in its
+//! [`StreamState`]; the stream steps work on them.
 
+use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::thread::JoinHandle;
 
 use std::time::Instant;
 
 use super::writer::Written;
+use super::At;
 use crate::kernel::confirm::Watch;
 use crate::model::level::Level;
 
@@ -49,12 +51,35 @@ pub(crate) struct Link {
     pub(crate) message_end: Option<MessageEnd>,
 }
 
+/// What the stream domain keeps during a conversation.
+pub(crate) struct StreamState {
+    /// The harness's side of each connection.
+    pub(crate) links: BTreeMap<Conn, Link>,
+    /// Connections accepted only to be judged (a client's second one),
+    /// ended with the rest when the conversation is over.
+    pub(crate) strays: Vec<TcpStream>,
+    /// Where each receive lands before it joins a link's buffer.
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl Default for StreamState {
+    fn default() -> StreamState {
+        StreamState {
+            links: BTreeMap::new(),
+            strays: Vec::new(),
+            scratch: vec![0u8; READ_CHUNK],
+        }
+    }
+}
+
 /// The end of a whole message, still to be judged.
 pub(crate) struct MessageEnd {
     pub(crate) level: Level,
     pub(crate) until: Instant,
     /// The expectation that matched it, as printed.
     pub(crate) step: String,
+    /// Where that expectation is in the conversation.
+    pub(crate) at: At,
 }
 
 impl Link {

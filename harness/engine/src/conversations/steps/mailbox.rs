@@ -8,7 +8,7 @@
 //!
 //! [`Link`]: super::link::Link
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -72,6 +72,13 @@ pub(crate) struct Mailbox {
     /// Where each receive lands, kept between receives: a datagram may be
     /// 64 KiB, and a flood brings thousands.
     scratch: Box<[MaybeUninit<u8>]>,
+}
+
+/// What the datagram domain keeps during a conversation: the harness's
+/// side of each datagram socket.
+#[derive(Default)]
+pub(crate) struct DatagramState {
+    pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
 }
 
 impl Mailbox {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{fault, miss, StepError, StepResult};
+use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{pause_for, Peer, Session};
 use crate::conversations::transcript::Event;
 use crate::kernel::busy;
@@ -55,6 +55,25 @@ impl fmt::Display for ProcessStep {
     }
 }
 
+/// What the process domain keeps during a conversation.
+#[derive(Default)]
+pub(crate) struct ProcessState {
+    /// The descriptor count remembered, by process.
+    pub(crate) descriptors: Option<BTreeMap<i32, usize>>,
+    /// Whether the target was ended on purpose.
+    pub(crate) killed: bool,
+}
+
+impl Domain for ProcessStep {
+    type State = ProcessState;
+}
+
+impl Runs<ProcessStep> for Session<'_> {
+    fn run(&mut self, step: &ProcessStep) -> StepResult {
+        self.run_process(step)
+    }
+}
+
 impl Session<'_> {
     pub(crate) fn run_process(&mut self, step: &ProcessStep) -> StepResult {
         match step {
@@ -62,7 +81,7 @@ impl Session<'_> {
             ProcessStep::CountDescriptors => {
                 let by_process = self.descriptors_by_process()?;
                 let n = by_process.values().sum::<usize>();
-                self.descriptors = Some(by_process);
+                self.domains.process.descriptors = Some(by_process);
                 self.record(
                     None,
                     Event::note(format!("the target holds {n} descriptors")),
@@ -73,7 +92,7 @@ impl Session<'_> {
             ProcessStep::KillTarget => {
                 let p = self.own_process("kill")?;
                 let st = p.kill();
-                self.killed = true;
+                self.domains.process.killed = true;
                 let how = st
                     .map(describe_exit)
                     .unwrap_or_else(|| "still not reaped".into());
@@ -95,10 +114,10 @@ impl Session<'_> {
     }
 
     fn expect_descriptors_back(&mut self, slack: usize) -> StepResult {
-        let before_by_process = self
-            .descriptors
-            .clone()
-            .ok_or_else(|| fault("no descriptor count was taken before (a bug in the suite)"))?;
+        let before_by_process =
+            self.domains.process.descriptors.clone().ok_or_else(|| {
+                fault("no descriptor count was taken before (a bug in the suite)")
+            })?;
         let before: usize = before_by_process.values().sum();
         // Closing is the target's work after the harness's close: poll
         // until the count is back, within a deadline.
@@ -143,7 +162,7 @@ impl Session<'_> {
         let port = l.port();
         match l.restart(&timing) {
             Ok(()) => {
-                self.killed = false;
+                self.domains.process.killed = false;
                 self.record(
                     None,
                     Event::note(format!("restarted; listening again on port {port}")),

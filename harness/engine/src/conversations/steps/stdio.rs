@@ -8,7 +8,7 @@ use std::fmt;
 use std::thread;
 use std::time::Instant;
 
-use super::{miss, miss_with_hint, StepResult};
+use super::{miss, miss_with_hint, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::Event;
 use crate::judge::show;
@@ -100,6 +100,28 @@ impl fmt::Display for StdioStep {
     }
 }
 
+/// What the stdio domain keeps during a conversation.
+#[derive(Default)]
+pub(crate) struct StdioState {
+    /// How much of the target's output expectations matched.
+    pub(crate) output_seen: u64,
+    /// The same for its error output.
+    pub(crate) error_seen: u64,
+    /// The lines typed on the target's input so far, to tell a line the
+    /// program sent from something it made up.
+    pub(crate) typed: Vec<Vec<u8>>,
+}
+
+impl Domain for StdioStep {
+    type State = StdioState;
+}
+
+impl Runs<StdioStep> for Session<'_> {
+    fn run(&mut self, step: &StdioStep) -> StepResult {
+        self.run_stdio(step)
+    }
+}
+
 impl Session<'_> {
     pub(crate) fn run_stdio(&mut self, step: &StdioStep) -> StepResult {
         match step {
@@ -108,7 +130,7 @@ impl Session<'_> {
                     None,
                     Event::note(format!("typed {}", show::quoted(bytes, 80))),
                 );
-                self.typed.extend(
+                self.domains.stdio.typed.extend(
                     bytes
                         .split(|&b| b == b'\n')
                         .map(|l| l.trim_ascii().to_vec())
@@ -155,7 +177,10 @@ impl Session<'_> {
     ) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
         let deadline = Instant::now() + within;
-        let (out_from, err_from) = (self.output_seen, self.error_seen);
+        let (out_from, err_from) = (
+            self.domains.stdio.output_seen,
+            self.domains.stdio.error_seen,
+        );
         let who = self.who();
         let p = self.own_process("use the standard streams of")?;
         // Where each part ended, on stdout or on stderr.
@@ -182,8 +207,8 @@ impl Session<'_> {
             thread::sleep(Timing::POLL.min(deadline.saturating_duration_since(now)));
         }
         if missing.is_empty() {
-            self.output_seen = out_end;
-            self.error_seen = err_end;
+            self.domains.stdio.output_seen = out_end;
+            self.domains.stdio.error_seen = err_end;
             return Ok(());
         }
         let printed = |bytes: Vec<u8>| {
@@ -213,7 +238,7 @@ impl Session<'_> {
 
     fn observe_whole(&mut self, text: &[u8], until: &[u8]) -> StepResult {
         let deadline = Instant::now() + self.timing.deadline(Deadline::Output);
-        let from = self.output_seen;
+        let from = self.domains.stdio.output_seen;
         let p = self.own_process("use the standard streams of")?;
         // Printed after everything it follows, or the end of the output.
         while p.stdout().wait_for(until, from, deadline).is_none() {
@@ -245,8 +270,8 @@ impl Session<'_> {
 
     fn expect_output(&mut self, text: &str, level: Level, if_missing: Option<&str>) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
-        let from = self.output_seen;
-        let err_from = self.error_seen;
+        let from = self.domains.stdio.output_seen;
+        let err_from = self.domains.stdio.error_seen;
         let who = self.who();
         let p = self.own_process("use the standard streams of")?;
         match p
@@ -254,7 +279,7 @@ impl Session<'_> {
             .wait_for(text.as_bytes(), from, Instant::now() + within)
         {
             Some(end) => {
-                self.output_seen = end;
+                self.domains.stdio.output_seen = end;
                 Ok(())
             }
             None => {

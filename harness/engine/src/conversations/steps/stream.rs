@@ -11,9 +11,9 @@ use std::io::{self, Write as _};
 use std::net::TcpStream;
 use std::time::Instant;
 
-use super::link::{join_writer, Conn, Link};
+use super::link::{join_writer, Conn, Link, StreamState};
 use super::writer::{Shared, Writer};
-use super::{fault, miss, StepError, StepResult};
+use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::Event;
 use crate::judge::expect::Want;
@@ -108,6 +108,20 @@ impl fmt::Display for StreamStep {
     }
 }
 
+impl Domain for StreamStep {
+    type State = StreamState;
+}
+
+impl Runs<StreamStep> for Session<'_> {
+    fn run(&mut self, step: &StreamStep) -> StepResult {
+        self.run_stream(step)
+    }
+
+    fn close(&mut self) {
+        self.close_all();
+    }
+}
+
 impl Session<'_> {
     pub(crate) fn run_stream(&mut self, step: &StreamStep) -> StepResult {
         match step {
@@ -166,7 +180,7 @@ impl Session<'_> {
                     Ok(Some((stray, peer))) => {
                         // Kept, and ended with the rest: dropped now, the
                         // harness would close first and keep its port.
-                        self.strays.push(stray);
+                        self.domains.stream.strays.push(stray);
                         Err(miss(
                             *level,
                             format!(
@@ -184,11 +198,19 @@ impl Session<'_> {
     }
 
     pub(super) fn link(&mut self, conn: Conn) -> Result<&mut Link, StepError> {
-        self.links.get_mut(&conn).ok_or_else(|| not_open(conn))
+        self.domains
+            .stream
+            .links
+            .get_mut(&conn)
+            .ok_or_else(|| not_open(conn))
     }
 
     fn take_link(&mut self, conn: Conn) -> Result<Link, StepError> {
-        self.links.remove(&conn).ok_or_else(|| not_open(conn))
+        self.domains
+            .stream
+            .links
+            .remove(&conn)
+            .ok_or_else(|| not_open(conn))
     }
 
     fn send(&mut self, conn: Conn, data: &[u8], cut: &Cut) -> StepResult {
@@ -264,12 +286,18 @@ impl Session<'_> {
     /// server does when its receive returns zero bytes: a client that
     /// half-closes and waits for the server's close can then exit.
     pub(crate) fn close_ended_links(&mut self) {
-        let conns: Vec<Conn> = self.links.keys().copied().collect();
+        let conns: Vec<Conn> = self.domains.stream.links.keys().copied().collect();
         for conn in conns {
             let _ = self.fill(conn, Instant::now() + Timing::FAST_POLL);
-            if self.links.get(&conn).is_some_and(|l| l.ended.is_some()) {
+            if self
+                .domains
+                .stream
+                .links
+                .get(&conn)
+                .is_some_and(|l| l.ended.is_some())
+            {
                 self.judge_message_end(conn);
-                if let Some(mut link) = self.links.remove(&conn) {
+                if let Some(mut link) = self.domains.stream.links.remove(&conn) {
                     join_writer(&mut link);
                 }
                 self.record(

@@ -66,13 +66,13 @@ impl Session<'_> {
         // What arrived after a message, within its quiet moment, is judged
         // before anything ends (a missed step already decided the check).
         if !self.failed() {
-            let conns: Vec<Conn> = self.links.keys().copied().collect();
+            let conns: Vec<Conn> = self.domains.stream.links.keys().copied().collect();
             for conn in conns {
                 self.judge_message_end(conn);
             }
         }
-        let links = std::mem::take(&mut self.links);
-        let strays = std::mem::take(&mut self.strays);
+        let links = std::mem::take(&mut self.domains.stream.links);
+        let strays = std::mem::take(&mut self.domains.stream.strays);
         if self.peer.is_client() {
             if !(links.is_empty() && strays.is_empty()) {
                 // The client first: its end then closes with its process,

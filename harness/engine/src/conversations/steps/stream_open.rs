@@ -87,7 +87,7 @@ impl Session<'_> {
                         )),
                     );
                 }
-                self.links.insert(conn, Link::new(stream));
+                self.domains.stream.links.insert(conn, Link::new(stream));
                 Ok(())
             }
             Err(e) => {
@@ -110,7 +110,7 @@ impl Session<'_> {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
                 self.record(Some(conn), Event::Accepted { peer });
-                self.links.insert(conn, Link::new(stream));
+                self.domains.stream.links.insert(conn, Link::new(stream));
                 Ok(())
             }
             Ok(None) => {

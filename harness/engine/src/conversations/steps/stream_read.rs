@@ -21,7 +21,7 @@ impl Session<'_> {
     /// Receives once into the link's buffer, waiting at most until `deadline`.
     pub(crate) fn fill(&mut self, conn: Conn, deadline: Instant) -> StepResult {
         let transcript = self.transcript.clone();
-        let Some(link) = self.links.get_mut(&conn) else {
+        let Some(link) = self.domains.stream.links.get_mut(&conn) else {
             return Err(not_open(conn));
         };
         if link.ended.is_some() {
@@ -31,7 +31,7 @@ impl Session<'_> {
         if now >= deadline {
             return Ok(());
         }
-        let chunk = &mut self.scratch;
+        let chunk = &mut self.domains.stream.scratch;
         let _ = link
             .stream
             // set_read_timeout refuses a zero timeout.
@@ -92,7 +92,9 @@ impl Session<'_> {
                 }
             }
         }
-        if let (Peer::Launched(l), Some(link)) = (&mut *self.peer, self.links.get_mut(&conn)) {
+        if let (Peer::Launched(l), Some(link)) =
+            (&mut *self.peer, self.domains.stream.links.get_mut(&conn))
+        {
             // A reply just came, so whoever sent it is alive now: a child
             // serving this connection is seen before it exits. Once per
             // connection is enough.
@@ -107,6 +109,7 @@ impl Session<'_> {
             // harness has answered, so the harness's own waiting never
             // decides whether a client's receive times out.
             let until = Instant::now() + self.timing.deadline(Deadline::Quiet);
+            let at = self.at;
             let link = self.link(conn)?;
             if !link.buffered.is_empty() {
                 let extra = std::mem::take(&mut link.buffered);
@@ -121,6 +124,7 @@ impl Session<'_> {
                     level,
                 }
                 .to_string(),
+                at,
             });
         }
         Ok(())
@@ -131,18 +135,24 @@ impl Session<'_> {
     /// that already wait to be read, once that moment has passed) are a
     /// miss of the expectation that matched it, kept for the outcome.
     pub(crate) fn judge_message_end(&mut self, conn: Conn) {
-        let Some(end) = self.links.get_mut(&conn).and_then(|l| l.message_end.take()) else {
+        let Some(end) = self
+            .domains
+            .stream
+            .links
+            .get_mut(&conn)
+            .and_then(|l| l.message_end.take())
+        else {
             return;
         };
         // One short read at least, for bytes already in the socket.
         let deadline = end.until.max(Instant::now() + Timing::FAST_POLL);
         loop {
-            let Some(link) = self.links.get_mut(&conn) else {
+            let Some(link) = self.domains.stream.links.get_mut(&conn) else {
                 return;
             };
             if !link.buffered.is_empty() {
                 let extra = std::mem::take(&mut link.buffered);
-                self.late_miss(end.level, end.step, followed_by(&extra));
+                self.late_miss(end.level, end.step, end.at, followed_by(&extra));
                 return;
             }
             if link.ended.is_some() || Instant::now() >= deadline {
@@ -375,7 +385,12 @@ impl Session<'_> {
         let started = Instant::now();
         let give_up = started + self.timing.deadline(Deadline::Reply);
         let quiet = self.timing.deadline(Deadline::Quiet);
-        let mut watch = self.links.get(&conn).map(|l| Watch::new(&l.stream));
+        let mut watch = self
+            .domains
+            .stream
+            .links
+            .get(&conn)
+            .map(|l| Watch::new(&l.stream));
         let mut dropped = 0usize;
         loop {
             let Ok(link) = self.link(conn) else {
@@ -400,7 +415,7 @@ impl Session<'_> {
                 Some(_) => Timing::FAST_POLL,
             };
             let _ = self.fill(conn, (now + wait).min(give_up));
-            match self.links.get(&conn) {
+            match self.domains.stream.links.get(&conn) {
                 Some(l)
                     if l.buffered.is_empty() && l.ended.is_none() && answered != Some(false) =>
                 {
