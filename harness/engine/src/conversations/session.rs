@@ -21,6 +21,7 @@ use crate::conversations::steps::{Step, StepError, StepResult};
 use crate::conversations::transcript::{Event, Transcript};
 use crate::kernel::loopback;
 use crate::model::level::Level;
+use crate::model::hint::EchoLength;
 pub(crate) use crate::model::timing::pause_for;
 use crate::model::timing::{Deadline, Pause, Timing};
 use crate::targets::launch::Launched;
@@ -103,6 +104,8 @@ pub struct Outcome {
     /// Set when the check's misses all followed cuts the harness could not
     /// make, so nothing was judged: the check reports what it saw (INFO).
     pub cut_not_made: bool,
+    /// The echoes observed to learn the target's receive size.
+    pub echoes: Vec<EchoLength>,
 }
 
 impl Outcome {
@@ -118,6 +121,7 @@ impl Outcome {
             confirming: Duration::ZERO,
             unmade: Vec::new(),
             cut_not_made: false,
+            echoes: Vec::new(),
         }
     }
 
@@ -161,6 +165,8 @@ pub struct Session<'p> {
     /// The lines typed on the target's input so far, to tell a line the
     /// program sent from something it made up.
     pub(crate) typed: Vec<Vec<u8>>,
+    /// Datagram steps: the echoes observed for their length.
+    pub(crate) echoes: Vec<EchoLength>,
 }
 
 impl<'p> Session<'p> {
@@ -184,6 +190,7 @@ impl<'p> Session<'p> {
             output_seen: 0,
             error_seen: 0,
             typed: Vec::new(),
+            echoes: Vec::new(),
         }
     }
 
@@ -224,6 +231,7 @@ impl<'p> Session<'p> {
             confirming,
             unmade,
             cut_not_made: false,
+            echoes: self.echoes,
         };
         (outcome, self.peer)
     }

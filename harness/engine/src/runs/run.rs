@@ -448,6 +448,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         exited: ended.exited,
         stderr: ended.stderr_tail.as_deref().unwrap_or(""),
         mapped: &ended.mapped,
+        echoes: &ran.outcome.echoes,
     };
     // The most severe miss that carries advice of its own speaks for it.
     let step_hint = ran

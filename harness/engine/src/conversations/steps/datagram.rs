@@ -19,6 +19,7 @@ use crate::conversations::transcript::{Channel, Event};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::judge::show;
 use crate::model::level::Level;
+use crate::model::hint::EchoLength;
 use crate::model::timing::{Deadline, Timing};
 
 /// A step on the harness's datagram sockets.
@@ -689,11 +690,18 @@ impl Session<'_> {
         let got = self.next_datagram(sock, Instant::now() + window, false)?;
         let answer = match (got, seen) {
             (None, _) => format!("no datagram within {:.1}s", window.as_secs_f64()),
-            (Some(d), Some(Seen { sent, buf })) => format!(
-                "a reply of {} bytes, so the target saw {}",
-                d.len,
-                crate::judge::expect_datagram::seen_of(sent, d.len, buf)
-            ),
+            (Some(d), Some(Seen { sent, buf })) => {
+                self.echoes.push(EchoLength {
+                    sent,
+                    reply: d.len,
+                    buf,
+                });
+                format!(
+                    "a reply of {} bytes, so the target saw {}",
+                    d.len,
+                    crate::judge::expect_datagram::seen_of(sent, d.len, buf)
+                )
+            }
             (Some(d), None) => {
                 // A line sent again is a resend, not the line after it.
                 let at = self.typed.iter().position(|l| *l == d.bytes);
