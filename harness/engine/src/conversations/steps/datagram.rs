@@ -18,8 +18,8 @@ use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Channel, Event};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::judge::show;
-use crate::model::level::Level;
 use crate::model::hint::EchoLength;
+use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 
 /// A step on the harness's datagram sockets.
