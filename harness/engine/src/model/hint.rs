@@ -102,6 +102,8 @@ pub struct Evidence<'a> {
     /// The lengths of the echoes the check asked for to learn the
     /// target's receive size.
     pub echoes: &'a [EchoLength],
+    /// The steps the check missed at, as printed.
+    pub missed_at: &'a [String],
 }
 
 impl Evidence<'_> {
@@ -133,6 +135,9 @@ pub enum When {
     /// An echo shows it receives more than BUF (`{receive}`: at least how
     /// many).
     ReceivesMore,
+    /// The check missed at a step whose printed form holds this text: how
+    /// far the conversation got (where a client that exited stopped).
+    MissedAt(&'static str),
     /// Both hold.
     Both(&'static When, &'static When),
 }
@@ -146,6 +151,7 @@ impl When {
             When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
             When::ReceivesLess => matches!(ev.receive(), Some(Receive::Less(_))),
             When::ReceivesMore => matches!(ev.receive(), Some(Receive::More(_))),
+            When::MissedAt(text) => ev.missed_at.iter().any(|s| s.contains(text)),
             When::Both(a, b) => a.holds(ev) && b.holds(ev),
         }
     }
@@ -202,6 +208,7 @@ mod tests {
             stderr: "",
             mapped: "",
             echoes: &[],
+            missed_at: &[],
         }
     }
 
@@ -299,5 +306,27 @@ mod tests {
         }];
         e.echoes = &whole;
         assert_eq!(choose(None, None, &alts, &e), None);
+    }
+
+    #[test]
+    fn where_the_check_missed_tells_where_an_exited_client_stopped() {
+        const AT_QUIT: When = When::MissedAt("after the quit");
+        let alts = [Alternative {
+            when: When::Both(&When::Exited, &AT_QUIT),
+            text: "it ended ({exit}) at the quit line",
+        }];
+        let mut e = ev(Language::Python, Some("exit status 0"));
+        let missed = ["expect a datagram \"after the quit\"".to_string()];
+        e.missed_at = &missed;
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("it ended (exit status 0) at the quit line")
+        );
+        let earlier = ["expect a datagram \"before the quit\"".to_string()];
+        e.missed_at = &earlier;
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("plain")
+        );
     }
 }
