@@ -351,6 +351,9 @@ fn max_size() -> Check {
     }
 }
 
+/// The check that owns a newline sent with the line: the other client
+/// checks pass over white space after a line (`expect_datagram_line`), so
+/// that one fault is blamed once.
 fn client_echo() -> Check {
     Check {
         explain: Explain {
@@ -411,7 +414,7 @@ fn client_empty_line() -> Check {
                         BLANK_SENT,
                         BLANK_SKIPPED,
                     )
-                    .expect_datagram(U1, "after the empty lines")
+                    .expect_datagram_line(U1, "after the empty lines")
                     .send_datagram(U1, "AFTER THE EMPTY LINES")
                     .expect_output("AFTER THE EMPTY LINES")
             }),
@@ -453,10 +456,10 @@ fn client_oversized_reply() -> Check {
             Body::Conversation(|p: &Profile| {
                 Conversation::new()
                     .input("a long reply please\n")
-                    .expect_datagram(U1, "a long reply please")
+                    .expect_datagram_line(U1, "a long reply please")
                     .send_datagram(U1, oversized_reply(p.buf))
                     .input("after the long reply\n")
-                    .expect_datagram(U1, "after the long reply")
+                    .expect_datagram_line(U1, "after the long reply")
                     .send_datagram(U1, "AFTER THE LONG REPLY")
                     .expect_output("AFTER THE LONG REPLY")
             }),
@@ -480,7 +483,7 @@ fn client_lost_reply() -> Check {
             Body::Conversation(|_| {
                 Conversation::new()
                     .input("this reply is lost\nthe next line\n")
-                    .expect_datagram(U1, "this reply is lost")
+                    .expect_datagram_line(U1, "this reply is lost")
                     .observe_datagram(
                         U1,
                         Deadline::Recover,

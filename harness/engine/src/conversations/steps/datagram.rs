@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::mailbox::{Datagram, Mailbox, Sock};
-use super::{fault, miss, StepError, StepResult};
+use super::{fault, miss, miss_with_hint, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Channel, Event};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
@@ -319,10 +319,7 @@ impl Session<'_> {
             Ok(()) => Ok(()),
             Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
             Err(Mismatch::Bytes { .. }) => {
-                let expected = match want {
-                    DatagramWant::Exactly(b) => b.as_slice(),
-                    DatagramWant::Any => &[],
-                };
+                let expected = want.bytes();
                 let what = match (got.len, expected.len()) {
                     (0, _) => "an empty datagram arrived".to_string(),
                     (n, e) if n != e => format!("a datagram of {n} bytes arrived, not {e}"),
@@ -339,13 +336,27 @@ impl Session<'_> {
                     Some(why) if got.len > 0 => format!("\n{why}"),
                     _ => String::new(),
                 };
-                Err(miss(
-                    Level::Must,
-                    format!(
-                        "{what}\n{}{likely}",
-                        show::compare(expected, &got.bytes).trim_end()
-                    ),
-                ))
+                let detail = format!(
+                    "{what}\n{}{likely}",
+                    show::compare(expected, &got.bytes).trim_end()
+                );
+                // A client's line followed by white space: the newline
+                // travelled with the text.
+                let newline = matches!(&*self.peer, Peer::DatagramClient { .. })
+                    && !expected.is_empty()
+                    && got.bytes.len() > expected.len()
+                    && got.bytes.starts_with(expected)
+                    && got.bytes[expected.len()..].iter().all(u8::is_ascii_whitespace);
+                if newline {
+                    return Err(miss_with_hint(
+                        Level::Must,
+                        detail,
+                        "the datagram holds the line and the newline after it: strip the \
+                         line before sending it (line.strip(), or rstrip('\\n')), so only \
+                         its text travels",
+                    ));
+                }
+                Err(miss(Level::Must, detail))
             }
         }
     }
