@@ -12,6 +12,7 @@ use super::{miss, miss_with_hint, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::Event;
 use crate::judge::show;
+use crate::kernel::busy;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 use crate::targets::launch::stderr_block;
@@ -272,7 +273,27 @@ impl Session<'_> {
                     } else {
                         show::quoted(&printed, 120)
                     };
-                    return Err(miss(level, format!("{missing}; it printed {seen}{why}")));
+                    let detail = format!("{missing}; it printed {seen}{why}");
+                    // Waiting for its next line with no whole line shown:
+                    // what it printed may be held in its stdio buffer.
+                    let unended = printed.last() != Some(&b'\n');
+                    let tree: Vec<i32> = p.tree().iter().map(|s| s.pid).collect();
+                    if unended && tree.iter().any(|&pid| busy::reading(pid, 0)) {
+                        return Err(miss_with_hint(
+                            level,
+                            detail,
+                            format!(
+                                "the {who} is waiting to read its next input line, and the text \
+                                 is not on its output: printed without a newline, it may be \
+                                 sitting in the program's output buffer (a terminal shows a \
+                                 line at its newline); end it with a newline or flush after \
+                                 printing: fflush(stdout) in C (or setvbuf(stdout, NULL, \
+                                 _IONBF, 0) once), print(..., flush=True) in Python, \
+                                 System.out.flush() in Java"
+                            ),
+                        ));
+                    }
+                    return Err(miss(level, detail));
                 }
                 // A program that prints its messages on stderr did print:
                 // say where, and what, rather than "nothing".
