@@ -346,7 +346,9 @@ impl Session<'_> {
                     && !expected.is_empty()
                     && got.bytes.len() > expected.len()
                     && got.bytes.starts_with(expected)
-                    && got.bytes[expected.len()..].iter().all(u8::is_ascii_whitespace);
+                    && got.bytes[expected.len()..]
+                        .iter()
+                        .all(u8::is_ascii_whitespace);
                 if newline {
                     return Err(miss_with_hint(
                         Level::Must,
