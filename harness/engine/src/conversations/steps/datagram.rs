@@ -349,6 +349,28 @@ impl Session<'_> {
                     && got.bytes[expected.len()..]
                         .iter()
                         .all(u8::is_ascii_whitespace);
+                // The expected bytes and then only zero bytes: the program
+                // sent its whole receive buffer.
+                let padded = got.bytes.len() > expected.len()
+                    && got.bytes.starts_with(expected)
+                    && got.bytes[expected.len()..].iter().all(|&b| b == 0);
+                if padded {
+                    let zeros = got.bytes.len() - expected.len();
+                    let what = if expected.is_empty() {
+                        format!("{zeros} zero bytes")
+                    } else {
+                        format!("the expected bytes followed by {zeros} zero bytes")
+                    };
+                    return Err(miss_with_hint(
+                        Level::Must,
+                        detail,
+                        format!(
+                            "the datagram is {what}: the program sent its whole buffer; send \
+                             only the bytes received (Java: new String(packet.getData(), 0, \
+                             packet.getLength()); C: sendto with the length recvfrom returned)"
+                        ),
+                    ));
+                }
                 if newline {
                     return Err(miss_with_hint(
                         Level::Must,
