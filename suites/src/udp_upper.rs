@@ -305,6 +305,12 @@ fn binary_bytes() -> Vec<u8> {
 fn binary() -> Check {
     Check {
         abusive: true,
+        hints: &[Alternative {
+            when: When::OnStderr("UnicodeDecodeError"),
+            text: "the server decoded the datagram as UTF-8 and died on bytes that are not \
+                   (UnicodeDecodeError, on its stderr): upper-case the bytes themselves \
+                   (data.upper()) and send them back, without decode() and encode()",
+        }],
         explain: Explain {
             why: "A datagram holds bytes, not text: anything may arrive, and a server that decodes it as UTF-8 dies on the first byte that is not.",
             mistake: "data, addr = s.recvfrom(1024)\nreply = data.decode().upper().encode()   # UnicodeDecodeError",
