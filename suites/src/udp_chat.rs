@@ -13,6 +13,7 @@ use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Sock;
 use sockspec_engine::judge::expect_datagram::DatagramWant;
+use sockspec_engine::model::hint::{Alternative, When};
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{ParamSpec, Profile, Switch, Text};
 use sockspec_engine::Transport;
@@ -278,12 +279,35 @@ fn client_send() -> Check {
     }
 }
 
+/// The message typed after an empty one, in `client.skip`.
+const AFTER_EMPTY: &str = "after the empty message";
+/// The message typed after quit, an unknown contact, quit again and a known
+/// contact.
+const AFTER_QUIT: &str = "back with a contact";
+
 fn client_skip() -> Check {
     Check {
         hint: Some(
             "skip empty messages before sending (on UDP sendto(b'') sends an empty datagram), \
              and send nothing while the contact is unknown",
         ),
+        // A client that exited on its own (status 0) chose to stop: where
+        // the check missed says at which line.
+        hints: &[
+            Alternative {
+                when: When::Both(&When::Exited, &When::MissedAt(AFTER_EMPTY)),
+                text: "the client ended ({exit}) at the empty message instead of going on to \
+                       the next: skip an empty message (continue), and stop only at the end of \
+                       the input",
+            },
+            Alternative {
+                when: When::Both(&When::Exited, &When::MissedAt(AFTER_QUIT)),
+                text: "the client ended ({exit}) at the quit line (or the unknown contact after \
+                       it) instead of going back to choosing a contact: quit returns to the \
+                       contact prompt, an unknown contact is asked again or its messages \
+                       skipped, and only the end of the input ends the client",
+            },
+        ],
         explain: Explain {
             why: "An empty send is a datagram on UDP, and the receive after it waits for an answer that may never come; a message to an unknown contact has nowhere to go.",
             mistake: "msg = input('message: ')\ns.sendto(msg.encode(), contacts.get(name, default))",
@@ -304,10 +328,10 @@ fn client_skip() -> Check {
                     let c = Conversation::new()
                         .input("NOBODY-KNOWN\nto nobody\n")
                         .input(&format!("{}\n\n", p.contact));
-                    return message(c, p, "after the empty message", "ok");
+                    return message(c, p, AFTER_EMPTY, "ok");
                 }
                 let c = choose_contact(Conversation::new(), p).input("\n");
-                let c = message(c, p, "after the empty message", "ok one");
+                let c = message(c, p, AFTER_EMPTY, "ok one");
                 // A client that refuses an unknown contact asks again and
                 // takes the message and the quit word after it for names it
                 // also refuses; one that keeps the unknown contact skips
@@ -319,7 +343,7 @@ fn client_skip() -> Check {
                     .input("NOBODY-KNOWN\nto nobody\n")
                     .input(&quit);
                 let c = choose_contact(c, p);
-                message(c, p, "back with a contact", "ok two")
+                message(c, p, AFTER_QUIT, "ok two")
             }),
         )
     }

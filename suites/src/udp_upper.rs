@@ -13,7 +13,7 @@ use sockspec_engine::conversations::steps::datagram::Seen;
 use sockspec_engine::conversations::steps::mailbox::MAX_PAYLOAD;
 use sockspec_engine::conversations::steps::{DatagramStep, Sock};
 use sockspec_engine::judge::expect_datagram::DatagramWant;
-use sockspec_engine::model::hint::{Alternative, When};
+use sockspec_engine::model::hint::{Alternative, Language, When};
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{ParamSpec, Profile};
 use sockspec_engine::model::timing::{DatagramBurst, Deadline};
@@ -214,10 +214,23 @@ const NONE_LONGER: &str = "no datagram over IPv4 is longer than BUF (65,507 byte
 fn truncation() -> Check {
     Check {
         abusive: true,
-        hint: Some(
-            "a reply longer than BUF means the program receives more than BUF bytes at a \
-             time: give its receive size with --param buf=N",
-        ),
+        // Which way the receive size differs from BUF is the echo's length
+        // to say; a reply as long as BUF that differs in its bytes says
+        // nothing about sizes.
+        hints: &[
+            Alternative {
+                when: When::ReceivesMore,
+                text: "a reply longer than BUF means the program receives more than BUF bytes \
+                       at a time: give its receive size with --param buf=N",
+            },
+            Alternative {
+                when: When::ReceivesLess,
+                text: "its receive appears to take {receive} bytes at a time: the reply to a \
+                       longer datagram stops there, short of BUF; if {receive} is the \
+                       program's chosen size, give it with --param buf={receive}, otherwise \
+                       receive BUF bytes (recvfrom(BUF), new byte[BUF])",
+            },
+        ],
         explain: Explain {
             why: "A datagram longer than the receive size is cut to its first BUF bytes on Linux and macOS (the rest is dropped silently); on Windows the receive raises an error. Either way the server must go on.",
             mistake: "data, addr = s.recvfrom(1024)  # on Windows: OSError 10040 for a longer datagram\nreply = data.upper()",
@@ -263,13 +276,22 @@ fn empty() -> Check {
             "an empty datagram is still a datagram: recvfrom returns b'' with the sender's \
              address, and the reply is an empty datagram (sendto(b'', addr))",
         ),
-        hints: &[Alternative {
+        hints: &[
+            Alternative {
+                when: When::Language(Language::Java),
+                text: "receive(packet) of an empty datagram sets packet.getLength() to 0 and \
+                       leaves getData() the whole buffer: build the reply from the received \
+                       length only (new String(packet.getData(), 0, packet.getLength())), and \
+                       send it even when it is empty",
+            },
+            Alternative {
             when: When::Mapped("_asyncio"),
             text: "asyncio's transport.sendto() sends nothing for an empty payload (in \
                    Python 3.11 it returns at `if not data`), so the empty reply never leaves: \
                    make the socket yourself, pass it as sock= to create_datagram_endpoint, \
                    and send the empty reply with that socket's sendto(b'', addr)",
-        }],
+            },
+        ],
         explain: Explain {
             why: "On UDP an empty datagram is delivered like any other: recvfrom returns zero bytes and the sender's address. It does not mean anybody closed anything.",
             mistake: "data, addr = s.recvfrom(1024)\nif not data:                    # taken for a closed connection\n    continue",
@@ -299,6 +321,12 @@ fn binary_bytes() -> Vec<u8> {
 fn binary() -> Check {
     Check {
         abusive: true,
+        hints: &[Alternative {
+            when: When::OnStderr("UnicodeDecodeError"),
+            text: "the server decoded the datagram as UTF-8 and died on bytes that are not \
+                   (UnicodeDecodeError, on its stderr): upper-case the bytes themselves \
+                   (data.upper()) and send them back, without decode() and encode()",
+        }],
         explain: Explain {
             why: "A datagram holds bytes, not text: anything may arrive, and a server that decodes it as UTF-8 dies on the first byte that is not.",
             mistake: "data, addr = s.recvfrom(1024)\nreply = data.decode().upper().encode()   # UnicodeDecodeError",
@@ -345,6 +373,9 @@ fn max_size() -> Check {
     }
 }
 
+/// The check that owns a newline sent with the line: the other client
+/// checks pass over white space after a line (`expect_datagram_line`), so
+/// that one fault is blamed once.
 fn client_echo() -> Check {
     Check {
         explain: Explain {
@@ -405,7 +436,7 @@ fn client_empty_line() -> Check {
                         BLANK_SENT,
                         BLANK_SKIPPED,
                     )
-                    .expect_datagram(U1, "after the empty lines")
+                    .expect_datagram_line(U1, "after the empty lines")
                     .send_datagram(U1, "AFTER THE EMPTY LINES")
                     .expect_output("AFTER THE EMPTY LINES")
             }),
@@ -447,10 +478,10 @@ fn client_oversized_reply() -> Check {
             Body::Conversation(|p: &Profile| {
                 Conversation::new()
                     .input("a long reply please\n")
-                    .expect_datagram(U1, "a long reply please")
+                    .expect_datagram_line(U1, "a long reply please")
                     .send_datagram(U1, oversized_reply(Params::of(p).buf))
                     .input("after the long reply\n")
-                    .expect_datagram(U1, "after the long reply")
+                    .expect_datagram_line(U1, "after the long reply")
                     .send_datagram(U1, "AFTER THE LONG REPLY")
                     .expect_output("AFTER THE LONG REPLY")
             }),
@@ -474,7 +505,7 @@ fn client_lost_reply() -> Check {
             Body::Conversation(|_| {
                 Conversation::new()
                     .input("this reply is lost\nthe next line\n")
-                    .expect_datagram(U1, "this reply is lost")
+                    .expect_datagram_line(U1, "this reply is lost")
                     .observe_datagram(
                         U1,
                         Deadline::Recover,

@@ -152,6 +152,12 @@ impl Conversation {
         self.expect_datagram_at(sock, DatagramWant::Exactly(bytes.into()), Level::Must)
     }
 
+    /// Expects `bytes` on `sock`, passing over white space after them in
+    /// the datagram: for checks about something other than stray newlines.
+    pub fn expect_datagram_line(self, sock: Sock, bytes: impl Into<Vec<u8>>) -> Self {
+        self.expect_datagram_at(sock, DatagramWant::Line(bytes.into()), Level::Must)
+    }
+
     pub fn expect_datagram_at(self, sock: Sock, want: DatagramWant, level: Level) -> Self {
         self.step(DatagramStep::Expect {
             sock,

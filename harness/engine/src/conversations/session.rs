@@ -20,6 +20,7 @@ pub use crate::conversations::steps::At;
 use crate::conversations::steps::{close_domains, Domains, Step, StepError, StepResult};
 use crate::conversations::transcript::{Channel, Event, Transcript};
 use crate::kernel::loopback;
+use crate::model::hint::EchoLength;
 use crate::model::level::Level;
 pub(crate) use crate::model::timing::pause_for;
 use crate::model::timing::{Deadline, Pause, Timing};
@@ -107,6 +108,8 @@ pub struct Outcome {
     /// Set when the check's misses all followed cuts the harness could not
     /// make, so nothing was judged: the check reports what it saw (INFO).
     pub cut_not_made: bool,
+    /// The echoes observed to learn the target's receive size.
+    pub echoes: Vec<EchoLength>,
 }
 
 impl Outcome {
@@ -122,6 +125,7 @@ impl Outcome {
             confirming: Duration::ZERO,
             unmade: Vec::new(),
             cut_not_made: false,
+            echoes: Vec::new(),
         }
     }
 
@@ -249,6 +253,8 @@ impl<'p> Session<'p> {
             confirming,
             unmade,
             cut_not_made: false,
+            // The datagram domain's: what the target's receive takes.
+            echoes: std::mem::take(&mut self.domains.datagram.echoes),
         };
         (outcome, self.peer)
     }

@@ -15,6 +15,12 @@ use crate::judge::show;
 pub enum DatagramWant {
     /// Exactly these bytes, in one datagram.
     Exactly(Vec<u8>),
+    /// These bytes, in one datagram, and any white space after them in it
+    /// passed over: for checks about something other than stray newlines,
+    /// so that a client that sends the line's newline is blamed by the
+    /// check about what a line sends, not by every check (as
+    /// [`crate::judge::expect::Want::Line`] is for streams).
+    Line(Vec<u8>),
     /// Any datagram: its arrival is what counts.
     Any,
 }
@@ -24,6 +30,11 @@ impl fmt::Display for DatagramWant {
         match self {
             DatagramWant::Exactly(b) if b.is_empty() => f.write_str("an empty datagram"),
             DatagramWant::Exactly(b) => write!(f, "a datagram {}", show::sized(b, 48)),
+            DatagramWant::Line(b) => write!(
+                f,
+                "a datagram {} (white space after it passed over)",
+                show::sized(b, 48)
+            ),
             DatagramWant::Any => f.write_str("any datagram"),
         }
     }
@@ -56,9 +67,24 @@ pub fn judge(
     match want {
         DatagramWant::Any => Ok(()),
         DatagramWant::Exactly(b) if b.as_slice() == bytes => Ok(()),
-        DatagramWant::Exactly(b) => Err(Mismatch::Bytes {
+        DatagramWant::Line(b)
+            if bytes.starts_with(b) && bytes[b.len()..].iter().all(u8::is_ascii_whitespace) =>
+        {
+            Ok(())
+        }
+        DatagramWant::Exactly(b) | DatagramWant::Line(b) => Err(Mismatch::Bytes {
             at: show::first_difference(b, bytes).unwrap_or(b.len().min(bytes.len())),
         }),
+    }
+}
+
+impl DatagramWant {
+    /// The bytes expected, for wants that expect bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            DatagramWant::Exactly(b) | DatagramWant::Line(b) => b,
+            DatagramWant::Any => &[],
+        }
     }
 }
 
@@ -95,6 +121,26 @@ mod tests {
     fn the_same_bytes_from_the_servers_port_match() {
         let want = DatagramWant::Exactly(b"HI".to_vec());
         assert_eq!(judge(&want, b"HI", at(9000), Some(at(9000))), Ok(()));
+    }
+
+    #[test]
+    fn a_line_passes_over_the_white_space_after_it_and_nothing_else() {
+        let want = DatagramWant::Line(b"hello".to_vec());
+        assert_eq!(judge(&want, b"hello", at(9000), None), Ok(()));
+        assert_eq!(judge(&want, b"hello\r\n", at(9000), None), Ok(()));
+        assert_eq!(
+            judge(&want, b"hello!\n", at(9000), None),
+            Err(Mismatch::Bytes { at: 5 })
+        );
+        assert_eq!(
+            judge(
+                &DatagramWant::Exactly(b"hello".to_vec()),
+                b"hello\n",
+                at(9000),
+                None
+            ),
+            Err(Mismatch::Bytes { at: 5 })
+        );
     }
 
     #[test]

@@ -82,6 +82,21 @@ fn poll_calls() -> [i64; 0] {
     []
 }
 
+/// Whether a thread of `pid` is in a read of descriptor `fd` (0: waiting
+/// for its next line of standard input), as `/proc/PID/task/*/syscall`
+/// shows it; false when the kernel would not say.
+pub fn reading(pid: i32, fd: u64) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        fs::read_to_string(task.path().join("syscall"))
+            .ok()
+            .and_then(|text| parse_syscall(&text))
+            .is_some_and(|(nr, first)| nr == libc::SYS_read && first == fd)
+    })
+}
+
 /// Whether descriptor `fd` of `pid` is a TCP socket whose peer closed.
 fn peer_closed(pid: i32, fd: u64) -> bool {
     let Ok(link) = fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
@@ -143,6 +158,24 @@ pub fn sample(pid: i32, tid: i32, samples: u32) -> Option<Doing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_waiting_for_its_input_is_seen_reading_descriptor_0() {
+        let mut cat = std::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = cat.id() as i32;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !reading(pid, 0) && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(reading(pid, 0));
+        assert!(!reading(pid, 3));
+        cat.kill().unwrap();
+        cat.wait().unwrap();
+    }
 
     #[test]
     fn a_system_call_line_gives_its_number_and_first_argument() {

@@ -162,6 +162,16 @@ pub fn in_force() -> Isolation {
     })
 }
 
+/// The isolation checks get now: the run's, or the shared loopback once a
+/// namespace could not be made.
+pub fn in_effect() -> Isolation {
+    if UNAVAILABLE.load(Ordering::Relaxed) {
+        Isolation::Shared
+    } else {
+        in_force()
+    }
+}
+
 /// Moves the calling thread into a fresh network namespace with loopback
 /// up, when the run's isolation has one per check.
 pub fn fresh_loopback() -> Isolation {

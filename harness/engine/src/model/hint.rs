@@ -53,6 +53,40 @@ impl Language {
     }
 }
 
+/// The length of a reply to a datagram sent to learn the target's receive
+/// size: an echo is as long as what its receive took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoLength {
+    /// The datagram sent.
+    pub sent: usize,
+    /// Its reply.
+    pub reply: usize,
+    /// The receive size of the profile (BUF).
+    pub buf: usize,
+}
+
+impl EchoLength {
+    /// The receive size the reply shows when it is not BUF: shorter than
+    /// both the datagram and BUF, the receive took no more; longer than
+    /// BUF, it took at least that.
+    fn receive(&self) -> Option<Receive> {
+        if self.reply < self.sent && self.reply < self.buf {
+            Some(Receive::Less(self.reply))
+        } else if self.reply > self.buf {
+            Some(Receive::More(self.reply))
+        } else {
+            None
+        }
+    }
+}
+
+/// How a target's receive size differs from BUF, as an echo shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Receive {
+    Less(usize),
+    More(usize),
+}
+
 /// What the harness holds about a target once a check has run.
 #[derive(Clone, Debug)]
 pub struct Evidence<'a> {
@@ -65,6 +99,18 @@ pub struct Evidence<'a> {
     /// The files its processes had mapped when the check ended, one a
     /// line: the libraries and extension modules it loaded.
     pub mapped: &'a str,
+    /// The lengths of the echoes the check asked for to learn the
+    /// target's receive size.
+    pub echoes: &'a [EchoLength],
+    /// The steps the check missed at, as printed.
+    pub missed_at: &'a [String],
+}
+
+impl Evidence<'_> {
+    /// The first receive size an echo shows that is not BUF.
+    fn receive(&self) -> Option<Receive> {
+        self.echoes.iter().find_map(EchoLength::receive)
+    }
 }
 
 /// How a clean exit is described (`target::describe_exit`).
@@ -83,6 +129,15 @@ pub enum When {
     /// One of its processes had a file of this name mapped: a library or
     /// extension module it uses (`_asyncio` for Python's asyncio).
     Mapped(&'static str),
+    /// An echo shows the target receives fewer bytes at a time than BUF
+    /// (`{receive}` in the text is how many).
+    ReceivesLess,
+    /// An echo shows it receives more than BUF (`{receive}`: at least how
+    /// many).
+    ReceivesMore,
+    /// The check missed at a step whose printed form holds this text: how
+    /// far the conversation got (where a client that exited stopped).
+    MissedAt(&'static str),
     /// Both hold.
     Both(&'static When, &'static When),
 }
@@ -94,13 +149,16 @@ impl When {
             When::Language(l) => ev.language == *l,
             When::OnStderr(text) => ev.stderr.contains(text),
             When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
+            When::ReceivesLess => matches!(ev.receive(), Some(Receive::Less(_))),
+            When::ReceivesMore => matches!(ev.receive(), Some(Receive::More(_))),
+            When::MissedAt(text) => ev.missed_at.iter().any(|s| s.contains(text)),
             When::Both(a, b) => a.holds(ev) && b.holds(ev),
         }
     }
 }
 
 /// A hint for particular evidence; `{exit}` in its text is replaced by how
-/// the target ended.
+/// the target ended, `{receive}` by the receive size an echo showed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Alternative {
     pub when: When,
@@ -126,7 +184,15 @@ pub fn choose(
     }
     if let Some(a) = alternatives.iter().find(|a| a.when.holds(ev)) {
         let exit = ev.exited.as_deref().unwrap_or("an exit");
-        return Some(a.text.replace("{exit}", exit));
+        let receive = match ev.receive() {
+            Some(Receive::Less(n) | Receive::More(n)) => n.to_string(),
+            None => "N".to_string(),
+        };
+        return Some(
+            a.text
+                .replace("{exit}", exit)
+                .replace("{receive}", &receive),
+        );
     }
     plain.map(String::from)
 }
@@ -141,6 +207,8 @@ mod tests {
             exited: exited.map(String::from),
             stderr: "",
             mapped: "",
+            echoes: &[],
+            missed_at: &[],
         }
     }
 
@@ -192,6 +260,73 @@ mod tests {
         assert_eq!(
             choose(None, Some("bytes.upper()"), &alts, &e).as_deref(),
             Some("keep the Buffer")
+        );
+    }
+
+    #[test]
+    fn an_echo_shorter_than_buf_shows_the_receive_size() {
+        let alts = [
+            Alternative {
+                when: When::ReceivesLess,
+                text: "it receives {receive} bytes",
+            },
+            Alternative {
+                when: When::ReceivesMore,
+                text: "it receives at least {receive} bytes",
+            },
+        ];
+        let echo = |reply| EchoLength {
+            sent: 2048,
+            reply,
+            buf: 1024,
+        };
+        let mut e = ev(Language::Java, None);
+        let shorter = [echo(512)];
+        e.echoes = &shorter;
+        assert_eq!(
+            choose(None, None, &alts, &e).as_deref(),
+            Some("it receives 512 bytes")
+        );
+        let longer = [echo(2048)];
+        e.echoes = &longer;
+        assert_eq!(
+            choose(None, None, &alts, &e).as_deref(),
+            Some("it receives at least 2048 bytes")
+        );
+        // An echo as long as BUF shows nothing about the receive size: a
+        // reply that differs in its bytes gets no hint about sizes.
+        let even = [echo(1024)];
+        e.echoes = &even;
+        assert_eq!(choose(None, None, &alts, &e), None);
+        // Nor does one as long as the whole datagram, BUF being larger.
+        let whole = [EchoLength {
+            sent: 65_507,
+            reply: 65_507,
+            buf: 65_536,
+        }];
+        e.echoes = &whole;
+        assert_eq!(choose(None, None, &alts, &e), None);
+    }
+
+    #[test]
+    fn where_the_check_missed_tells_where_an_exited_client_stopped() {
+        const AT_QUIT: When = When::MissedAt("after the quit");
+        let alts = [Alternative {
+            when: When::Both(&When::Exited, &AT_QUIT),
+            text: "it ended ({exit}) at the quit line",
+        }];
+        let mut e = ev(Language::Python, Some("exit status 0"));
+        let missed = ["expect a datagram \"after the quit\"".to_string()];
+        e.missed_at = &missed;
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("it ended (exit status 0) at the quit line")
+        );
+        let earlier = ["expect a datagram \"before the quit\"".to_string()];
+        e.missed_at = &earlier;
+        assert_eq!(
+            choose(None, Some("plain"), &alts, &e).as_deref(),
+            Some("plain")
         );
     }
 }

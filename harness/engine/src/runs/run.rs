@@ -440,6 +440,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         probe_sanity(config, &mut peer, &mut ran.outcome);
     }
     let ended = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
+    let missed_at: Vec<String> = ran.outcome.misses.iter().map(|m| m.step.clone()).collect();
     let evidence = Evidence {
         language: Language::of(
             &config.target.describe(),
@@ -448,6 +449,8 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         exited: ended.exited,
         stderr: ended.stderr_tail.as_deref().unwrap_or(""),
         mapped: &ended.mapped,
+        echoes: &ran.outcome.echoes,
+        missed_at: &missed_at,
     };
     // The most severe miss that carries advice of its own speaks for it.
     let step_hint = ran

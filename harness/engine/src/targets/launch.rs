@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::Instant;
 
+use crate::kernel::netns::{self, Isolation};
 use crate::kernel::ports::{self, TimeWait};
 use crate::kernel::procfs;
 use crate::model::timing::{Deadline, Timing};
@@ -373,10 +374,9 @@ fn ended_before_ready(process: &Process, launch: &Launch, how: String) -> StartE
         Some(tw) => StartError::new(
             Blame::Environment,
             format!(
-                "the server could not bind port {port} ({how}): {}; set SO_REUSEADDR on the \
-                 listening socket before bind(), or wait {}s and run again",
+                "the server could not bind port {port} ({how}): {}; {}",
                 time_wait_words(tw),
-                tw.longest.as_secs() + 1,
+                rebind_advice(netns::in_effect(), tw),
             ),
             true,
             Some(process),
@@ -393,6 +393,26 @@ fn ended_before_ready(process: &Process, launch: &Launch, how: String) -> StartE
             in_use,
             Some(process),
         ),
+    }
+}
+
+/// What to do about TIME_WAIT that kept a server from binding, as the
+/// isolation in force explains it. With a private loopback per check the
+/// TIME_WAIT cannot be an earlier check's: it is this check's own (the
+/// restart check kills a server with a connection open on purpose), so
+/// waiting and running again changes nothing. On the shared loopback it may
+/// be left by an earlier check or another program, and passes.
+fn rebind_advice(isolation: Isolation, tw: TimeWait) -> String {
+    if isolation.is_private() {
+        "each check has a loopback of its own, so this TIME_WAIT is the check's own, not \
+         an earlier check's, and waiting to run again changes nothing: set SO_REUSEADDR on \
+         the listening socket before bind()"
+            .to_string()
+    } else {
+        format!(
+            "set SO_REUSEADDR on the listening socket before bind(), or wait {}s and run again",
+            tw.longest.as_secs() + 1
+        )
     }
 }
 
@@ -442,6 +462,24 @@ s = socket.socket()
 s.bind((\"127.0.0.1\", int(sys.argv[1])))
 s.listen()
 time.sleep(30)";
+
+    #[test]
+    fn time_wait_advice_fits_the_isolation_in_force() {
+        let tw = TimeWait {
+            count: 1,
+            longest: std::time::Duration::from_secs(59),
+        };
+        for private in [Isolation::Namespace, Isolation::UserNamespace] {
+            let advice = rebind_advice(private, tw);
+            assert!(advice.contains("SO_REUSEADDR"), "{advice}");
+            assert!(!advice.contains("wait 60s"), "{advice}");
+            assert!(advice.contains("changes nothing"), "{advice}");
+            assert!(advice.contains("the check's own"), "{advice}");
+        }
+        let shared = rebind_advice(Isolation::Shared, tw);
+        assert!(shared.contains("SO_REUSEADDR"), "{shared}");
+        assert!(shared.contains("wait 60s and run again"), "{shared}");
+    }
 
     #[test]
     fn a_datagram_server_is_ready_once_its_socket_is_bound() {

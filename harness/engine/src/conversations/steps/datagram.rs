@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::mailbox::{Datagram, DatagramState, Mailbox, Sock};
-use super::{fault, miss, Domain, Runs, StepError, StepResult};
+use super::{fault, miss, miss_with_hint, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Channel, Event};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::judge::show;
+use crate::model::hint::EchoLength;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 
@@ -348,10 +349,7 @@ impl Session<'_> {
             Ok(()) => Ok(()),
             Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
             Err(Mismatch::Bytes { .. }) => {
-                let expected = match want {
-                    DatagramWant::Exactly(b) => b.as_slice(),
-                    DatagramWant::Any => &[],
-                };
+                let expected = want.bytes();
                 let what = match (got.len, expected.len()) {
                     (0, _) => "an empty datagram arrived".to_string(),
                     (n, e) if n != e => format!("a datagram of {n} bytes arrived, not {e}"),
@@ -368,13 +366,51 @@ impl Session<'_> {
                     Some(why) if got.len > 0 => format!("\n{why}"),
                     _ => String::new(),
                 };
-                Err(miss(
-                    Level::Must,
-                    format!(
-                        "{what}\n{}{likely}",
-                        show::compare(expected, &got.bytes).trim_end()
-                    ),
-                ))
+                let detail = format!(
+                    "{what}\n{}{likely}",
+                    show::compare(expected, &got.bytes).trim_end()
+                );
+                // A client's line followed by white space: the newline
+                // travelled with the text.
+                let newline = matches!(&*self.peer, Peer::DatagramClient { .. })
+                    && !expected.is_empty()
+                    && got.bytes.len() > expected.len()
+                    && got.bytes.starts_with(expected)
+                    && got.bytes[expected.len()..]
+                        .iter()
+                        .all(u8::is_ascii_whitespace);
+                // The expected bytes and then only zero bytes: the program
+                // sent its whole receive buffer.
+                let padded = got.bytes.len() > expected.len()
+                    && got.bytes.starts_with(expected)
+                    && got.bytes[expected.len()..].iter().all(|&b| b == 0);
+                if padded {
+                    let zeros = got.bytes.len() - expected.len();
+                    let what = if expected.is_empty() {
+                        format!("{zeros} zero bytes")
+                    } else {
+                        format!("the expected bytes followed by {zeros} zero bytes")
+                    };
+                    return Err(miss_with_hint(
+                        Level::Must,
+                        detail,
+                        format!(
+                            "the datagram is {what}: the program sent its whole buffer; send \
+                             only the bytes received (Java: new String(packet.getData(), 0, \
+                             packet.getLength()); C: sendto with the length recvfrom returned)"
+                        ),
+                    ));
+                }
+                if newline {
+                    return Err(miss_with_hint(
+                        Level::Must,
+                        detail,
+                        "the datagram holds the line and the newline after it: strip the \
+                         line before sending it (line.strip(), or rstrip('\\n')), so only \
+                         its text travels",
+                    ));
+                }
+                Err(miss(Level::Must, detail))
             }
         }
     }
@@ -727,11 +763,18 @@ impl Session<'_> {
         let got = self.next_datagram(sock, Instant::now() + window, false)?;
         let answer = match (got, seen) {
             (None, _) => format!("no datagram within {:.1}s", window.as_secs_f64()),
-            (Some(d), Some(Seen { sent, buf })) => format!(
-                "a reply of {} bytes, so the target saw {}",
-                d.len,
-                crate::judge::expect_datagram::seen_of(sent, d.len, buf)
-            ),
+            (Some(d), Some(Seen { sent, buf })) => {
+                self.domains.datagram.echoes.push(EchoLength {
+                    sent,
+                    reply: d.len,
+                    buf,
+                });
+                format!(
+                    "a reply of {} bytes, so the target saw {}",
+                    d.len,
+                    crate::judge::expect_datagram::seen_of(sent, d.len, buf)
+                )
+            }
             (Some(d), None) => {
                 // A line sent again is a resend, not the line after it.
                 let at = self.domains.stdio.typed.iter().position(|l| *l == d.bytes);

@@ -79,6 +79,9 @@ pub(crate) struct Mailbox {
 #[derive(Default)]
 pub(crate) struct DatagramState {
     pub(crate) mailboxes: BTreeMap<Sock, Mailbox>,
+    /// The echoes observed for their length: what the target's receive
+    /// takes, for the hints.
+    pub(crate) echoes: Vec<crate::model::hint::EchoLength>,
 }
 
 impl Mailbox {

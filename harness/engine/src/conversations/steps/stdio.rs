@@ -12,6 +12,7 @@ use super::{miss, miss_with_hint, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::Event;
 use crate::judge::show;
+use crate::kernel::busy;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 use crate::targets::launch::stderr_block;
@@ -297,7 +298,42 @@ impl Session<'_> {
                     } else {
                         show::quoted(&printed, 120)
                     };
-                    return Err(miss(level, format!("{missing}; it printed {seen}{why}")));
+                    let detail = format!("{missing}; it printed {seen}{why}");
+                    if let Some(escaped) = escaped_bytes(text.as_bytes()) {
+                        if contains(&printed, escaped.as_bytes()) {
+                            return Err(miss_with_hint(
+                                level,
+                                detail,
+                                format!(
+                                    "the {who} printed the bytes of the text escaped \
+                                     ({}...), not the text: it printed the bytes object it \
+                                     received; decode it before printing \
+                                     (data.decode('utf-8') in Python)",
+                                    &escaped[..escaped.len().min(24)]
+                                ),
+                            ));
+                        }
+                    }
+                    // Waiting for its next line with no whole line shown:
+                    // what it printed may be held in its stdio buffer.
+                    let unended = printed.last() != Some(&b'\n');
+                    let tree: Vec<i32> = p.tree().iter().map(|s| s.pid).collect();
+                    if unended && tree.iter().any(|&pid| busy::reading(pid, 0)) {
+                        return Err(miss_with_hint(
+                            level,
+                            detail,
+                            format!(
+                                "the {who} is waiting to read its next input line, and the text \
+                                 is not on its output: printed without a newline, it may be \
+                                 sitting in the program's output buffer (a terminal shows a \
+                                 line at its newline); end it with a newline or flush after \
+                                 printing: fflush(stdout) in C (or setvbuf(stdout, NULL, \
+                                 _IONBF, 0) once), print(..., flush=True) in Python, \
+                                 System.out.flush() in Java"
+                            ),
+                        ));
+                    }
+                    return Err(miss(level, detail));
                 }
                 // A program that prints its messages on stderr did print:
                 // say where, and what, rather than "nothing".
@@ -425,9 +461,35 @@ fn whole_or_parts(text: &[u8], printed: &[u8], next: &[u8]) -> String {
     )
 }
 
+/// `text` as a program prints a bytes object holding it (Python's
+/// `print(data)`: `\xe4\xbd\xa0`), when it holds bytes outside ASCII;
+/// otherwise `None`, as such a print would hold the text itself.
+fn escaped_bytes(text: &[u8]) -> Option<String> {
+    if text.is_ascii() {
+        return None;
+    }
+    Some(
+        text.iter()
+            .map(|&b| match b {
+                0x20..=0x7e if b != b'\\' && b != b'\'' => (b as char).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bytes_object_printed_shows_its_bytes_outside_ascii_escaped() {
+        assert_eq!(
+            escaped_bytes("caf\u{e9} \u{4f60}".as_bytes()).as_deref(),
+            Some("caf\\xc3\\xa9 \\xe4\\xbd\\xa0")
+        );
+        assert_eq!(escaped_bytes(b"plain text"), None);
+    }
 
     #[test]
     fn a_reply_printed_in_one_piece_is_whole() {
