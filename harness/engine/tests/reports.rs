@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use sockspec_engine::conversations::check::{Level, Role};
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::conversations::transcript::{Entry, Event, Omitted, Record};
+use sockspec_engine::conversations::transcript::{Entry, Event, FromBytes, Omitted, Record};
 use sockspec_engine::judge::show;
 use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{
     CheckResult, FailingCase, Isolation, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults,
-    StepRef, Summary,
+    StepRef, Summary, SCHEMA_VERSION,
 };
 
 fn ms(n: u64) -> Duration {
@@ -245,6 +245,7 @@ fn run_of(checks: Vec<CheckResult>, total: usize, error: Option<RunError>) -> Ru
         summary.deliberate += c.deliberate;
     }
     RunResults {
+        schema_version: SCHEMA_VERSION,
         run: info(),
         checks,
         summary,

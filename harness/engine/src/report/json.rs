@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 
 use super::Reporter;
-use crate::results::{CheckResult, RunEvent, RunResults};
+use crate::results::{CheckResult, RunEvent, RunResults, SCHEMA_VERSION};
 
 pub struct JsonReporter<W: Write> {
     out: W,
@@ -36,6 +36,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
                 error,
             } => {
                 let doc = RunResults {
+                    schema_version: SCHEMA_VERSION,
                     run: (*info).clone(),
                     checks: std::mem::take(&mut self.checks),
                     summary: (*summary).clone(),

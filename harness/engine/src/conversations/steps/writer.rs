@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::conversations::transcript::{Event, Transcript};
+use crate::conversations::transcript::{Event, FromBytes, Transcript};
 use crate::kernel::confirm::{View, Watch};
 use crate::model::cut::{Gap, Write};
 use crate::model::names::Conn;
