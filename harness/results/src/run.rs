@@ -5,10 +5,9 @@
 //! XML, and the JSON report, whose schema is these types. Tests and graders
 //! read a JSON report back into them.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::{Isolation, Level, Record, Role, Verdict};
 
@@ -20,8 +19,9 @@ pub struct RunResults {
     pub schema_version: u32,
     #[serde(flatten)]
     pub run: RunInfo,
-    /// The checks that ran, in order; each is written with its `detail`.
-    #[serde(serialize_with = "with_detail")]
+    /// The checks that ran, in order. The JSON report writes each with
+    /// its `detail` beside its fields: the reporters' words for it, which
+    /// a reader may ignore.
     pub checks: Vec<CheckResult>,
     pub summary: Summary,
     /// Why the run stopped before its last check.
@@ -211,47 +211,6 @@ impl CheckResult {
     pub fn protocol(&self) -> &str {
         self.id.split('.').next().unwrap_or(&self.id)
     }
-
-    /// What went wrong or was observed, in the words a student reads: why
-    /// the conversation did not run, the case that missed, a measurement
-    /// not reached, each miss at its step, and what was observed.
-    pub fn detail(&self) -> String {
-        let mut out = String::new();
-        if let Some(why) = &self.not_run {
-            out.push_str(&format!("{why}\n"));
-        }
-        if let Some(case) = &self.case {
-            out.push_str(&case.describe(&self.id));
-        }
-        if let Some(f) = &self.fault {
-            out.push_str(&format!(
-                "the harness could not carry out \"{}\": {}\nthis is a fault of sockspec or \
-                 of the machine, not of the program; please report it\n",
-                f.step, f.detail
-            ));
-        }
-        if let Some(step) = &self.unmeasured {
-            out.push_str(&format!(
-                "the check stopped before its measurement (\"{step}\"): an earlier step went \
-                 wrong, so nothing was judged of what it measures\n"
-            ));
-        }
-        for m in &self.misses {
-            out.push_str(&m.to_string());
-        }
-        let missed = matches!(self.verdict, Verdict::Fail | Verdict::Warn);
-        if let (true, Some(hint), None) = (missed, &self.hint, &self.unmeasured) {
-            out.push_str(&format!("hint: {hint}\n"));
-        }
-        if missed {
-            out.push_str(&format!("more: sockspec explain {}\n", self.id));
-        }
-        for note in &self.notes {
-            out.push_str(&format!("observed: {note}\n"));
-        }
-        out.truncate(out.trim_end().len());
-        out
-    }
 }
 
 /// A step the harness could not carry out.
@@ -260,67 +219,6 @@ pub struct Fault {
     /// The step, as printed.
     pub step: String,
     pub detail: String,
-}
-
-/// A miss as the detail shows it: `at "step":` and what went wrong under
-/// it, with the level when it is not MUST.
-impl fmt::Display for Missed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.level != Level::Must {
-            write!(f, "[{}] ", self.level)?;
-        }
-        writeln!(f, "at \"{}\":", self.step.text)?;
-        let lines: Vec<String> = self
-            .detail
-            .trim_end()
-            .lines()
-            .map(|l| format!("  {l}"))
-            .collect();
-        writeln!(f, "{}", lines.join("\n"))
-    }
-}
-
-impl fmt::Display for NotRun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NotRun::NeedsProcess => f.write_str(
-                "needs the server's process (to watch its CPU or descriptors, to kill it, or \
-                 to type on its input and read its output); run with --server 'CMD' so the \
-                 harness starts it",
-            ),
-            NotRun::StartFailed { message } => {
-                write!(
-                    f,
-                    "the target could not be started for this check: {message}"
-                )
-            }
-            NotRun::StartPrevented { message } => write!(
-                f,
-                "the target could not be started for this check, through no fault of the \
-                 program: {message}"
-            ),
-        }
-    }
-}
-
-impl FailingCase {
-    /// The case in lines, with how to draw it again for check `id`.
-    fn describe(&self, id: &str) -> String {
-        match self {
-            FailingCase::Fixed { bytes, cut } => {
-                format!("failing case: a message of {bytes} bytes, cut: {cut}\n")
-            }
-            FailingCase::Shrunk {
-                bytes,
-                shown,
-                cut,
-                seed,
-            } => format!(
-                "smallest failing case: a message of {bytes} bytes {shown}, cut: {cut}\n\
-                 reproduce with: --seed {seed} --only {id}\n"
-            ),
-        }
-    }
 }
 
 impl Summary {
@@ -375,21 +273,6 @@ impl RunError {
     }
 }
 
-/// Each check with its `detail` beside its fields, for readers that want
-/// one text (and for the manifest's diffs).
-fn with_detail<S: Serializer>(checks: &[CheckResult], s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Written<'a> {
-        #[serde(flatten)]
-        result: &'a CheckResult,
-        detail: String,
-    }
-    s.collect_seq(checks.iter().map(|result| Written {
-        result,
-        detail: result.detail(),
-    }))
-}
-
 /// A duration as a number of milliseconds, with a fraction.
 mod millis {
     use std::time::Duration;
@@ -441,77 +324,6 @@ mod numbered {
 mod tests {
     use super::*;
 
-    fn miss(level: Level, text: &str, detail: &str) -> Missed {
-        Missed {
-            level,
-            step: StepRef {
-                number: Some(2),
-                text: text.into(),
-            },
-            detail: detail.into(),
-        }
-    }
-
-    #[test]
-    fn a_miss_says_its_step_and_indents_what_went_wrong() {
-        let m = miss(
-            Level::Must,
-            "expect on c1 \"HI\"",
-            "nothing arrived\nwithin 2s\n",
-        );
-        assert_eq!(
-            m.to_string(),
-            concat!(
-                r#"at "expect on c1 "HI"":"#,
-                "\n  nothing arrived\n  within 2s\n"
-            )
-        );
-        let m = miss(Level::Should, "restart", "could not bind");
-        assert!(m.to_string().starts_with("[SHOULD] at \"restart\":"));
-    }
-
-    #[test]
-    fn the_detail_gives_the_case_the_misses_the_hint_and_what_was_observed() {
-        let r = CheckResult {
-            case: Some(FailingCase::Shrunk {
-                bytes: 200,
-                shown: "\"aaaa\"...".into(),
-                cut: "whole".into(),
-                seed: 1234,
-            }),
-            misses: vec![miss(
-                Level::Must,
-                "expect on c1 \"AAAA\"",
-                "different bytes",
-            )],
-            notes: vec!["the server exited during the check (exit status 0)".into()],
-            hint: Some("answer every piece".into()),
-            ..CheckResult::new("tcp-upper.stream", Level::Must, Verdict::Fail)
-        };
-        assert_eq!(
-            r.detail(),
-            "smallest failing case: a message of 200 bytes \"aaaa\"..., cut: whole\n\
-             reproduce with: --seed 1234 --only tcp-upper.stream\n\
-             at \"expect on c1 \"AAAA\"\":\n  different bytes\n\
-             hint: answer every piece\n\
-             more: sockspec explain tcp-upper.stream\n\
-             observed: the server exited during the check (exit status 0)"
-        );
-    }
-
-    #[test]
-    fn a_check_that_did_not_run_says_why() {
-        let r = CheckResult {
-            not_run: Some(NotRun::NeedsProcess),
-            ..CheckResult::new("tcp-upper.no-spin", Level::Must, Verdict::Skip)
-        };
-        assert!(
-            r.detail().contains("run with --server 'CMD'"),
-            "{}",
-            r.detail()
-        );
-    }
-
     #[test]
     fn steps_are_numbered_in_the_json_and_read_back_without_their_numbers() {
         let r = CheckResult {
@@ -555,21 +367,5 @@ mod tests {
             serde_json::json!({ "kind": e.kind(), "message": "never listened" })
         );
         assert_eq!(serde_json::from_value::<RunError>(json).unwrap(), e);
-    }
-
-    #[test]
-    fn a_fault_of_the_harness_leads_the_detail_and_blames_nobody_else() {
-        let r = CheckResult {
-            fault: Some(Fault {
-                step: "expect on c2 \"HI\"".into(),
-                detail: "c2 is not open".into(),
-            }),
-            hint: Some("never shown for an error".into()),
-            ..CheckResult::new("x.y", Level::Must, Verdict::Error)
-        };
-        let d = r.detail();
-        assert!(d.starts_with("the harness could not carry out"), "{d}");
-        assert!(d.contains("not of the program"), "{d}");
-        assert!(!d.contains("hint:") && !d.contains("more:"), "{d}");
     }
 }
