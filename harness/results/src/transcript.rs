@@ -69,37 +69,6 @@ impl Event {
     }
 }
 
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Event::Connected { local_port } => write!(f, "connected from port {local_port}"),
-            Event::Accepted { peer } => write!(f, "accepted from {peer}"),
-            Event::Wrote { len, head } => write!(f, "-> {len} bytes {head}"),
-            Event::Read { len, head } => write!(f, "<- {len} bytes {head}"),
-            Event::Closed => f.write_str("<- end of stream"),
-            Event::ResetByPeer => f.write_str("<- connection reset by peer"),
-            Event::ShutdownWrite => f.write_str("-> half-close (FIN)"),
-            Event::SentReset => f.write_str("-> reset (RST)"),
-            Event::SentDatagram { len, head, to } => {
-                write!(f, "-> datagram of {len} bytes to {to} {head}")
-            }
-            Event::ReceivedDatagram { len, head, from } => {
-                write!(f, "<- datagram of {len} bytes from {from} {head}")
-            }
-            Event::ReadByTarget { after_us } => write!(
-                f,
-                "   read by the target before the next piece was sent ({:.1}ms)",
-                *after_us as f64 / 1000.0
-            ),
-            Event::NotYetRead { waited_ms } => write!(
-                f,
-                "   not yet read after {waited_ms}ms: the next piece may have been merged with it"
-            ),
-            Event::Note { text } => f.write_str(text),
-        }
-    }
-}
-
 /// An event at a time since the check started, on a connection or not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -170,16 +139,6 @@ mod channel_name {
     }
 }
 
-impl fmt::Display for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.at_us as f64 / 1000.0;
-        match self.conn {
-            Some(c) => write!(f, "{ms:>9.1}ms {c:<3} {}", self.event),
-            None => write!(f, "{ms:>9.1}ms     {}", self.event),
-        }
-    }
-}
-
 /// One line of a kept transcript: an entry, or the count of the entries
 /// dropped from the middle, where they were.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,15 +153,4 @@ pub enum Record {
 #[serde(tag = "event", rename = "omitted")]
 pub struct Omitted {
     pub count: usize,
-}
-
-impl fmt::Display for Record {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Record::Entry(e) => e.fmt(f),
-            Record::Omitted(Omitted { count }) => {
-                write!(f, "            ... {count} entries omitted ...")
-            }
-        }
-    }
 }

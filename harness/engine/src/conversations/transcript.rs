@@ -11,7 +11,6 @@
 //! entries and counts the rest.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -147,15 +146,6 @@ impl Transcript {
     }
 }
 
-impl fmt::Display for Transcript {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for r in self.records() {
-            writeln!(f, "{r}")?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,21 +158,18 @@ mod tests {
             t.record(Some(Conn(1)), Event::note(format!("n{i}")));
         }
         let (entries, omitted) = t.entries();
-        let texts: Vec<String> = entries.map(|e| e.event.to_string()).collect();
-        assert_eq!(texts.len(), HEAD + TAIL);
+        let events: Vec<Event> = entries.map(|e| e.event.clone()).collect();
+        assert_eq!(events.len(), HEAD + TAIL);
         assert_eq!(omitted, 1000 - HEAD - TAIL);
-        assert_eq!(texts[0], "n0");
-        assert_eq!(texts.last().unwrap(), "n999");
+        assert_eq!(events[0], Event::note("n0"));
+        assert_eq!(events.last().unwrap(), &Event::note("n999"));
     }
 
     #[test]
-    fn an_accepted_connection_shows_the_clients_address() {
+    fn an_accepted_connection_records_the_clients_address() {
         let mut t = Transcript::new(Instant::now());
         let peer: SocketAddr = "[::1]:53124".parse().unwrap();
         t.record(Some(Conn(1)), Event::Accepted { peer });
-        let (mut entries, _) = t.entries();
-        let shown = entries.next().unwrap().event.to_string();
-        assert_eq!(shown, "accepted from [::1]:53124");
         let json = serde_json::to_value(t.records()).unwrap();
         assert_eq!(json[0]["peer"], "[::1]:53124");
     }
@@ -198,20 +185,17 @@ mod tests {
     }
 
     #[test]
-    fn a_datagram_is_one_line_with_its_length_and_its_peer() {
+    fn a_datagram_is_recorded_with_its_length_and_its_peer() {
         let mut t = Transcript::new(Instant::now());
         let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         t.record_on(
             Some(Sock(2).into()),
             Event::received_datagram(b"HI", 2048, from),
         );
-        let (mut entries, _) = t.entries();
-        let entry = entries.next().unwrap();
-        assert!(entry
-            .to_string()
-            .contains("u2 <- datagram of 2048 bytes from 127.0.0.1:40000 \"HI\""));
         let json = serde_json::to_value(t.records()).unwrap();
         assert_eq!(json[0]["conn"], "u2");
+        assert_eq!(json[0]["len"], 2048);
+        assert_eq!(json[0]["from"], "127.0.0.1:40000");
         let back: Vec<Record> = serde_json::from_value(json).unwrap();
         assert_eq!(back, t.records());
     }
@@ -229,7 +213,6 @@ mod tests {
             json[HEAD],
             serde_json::json!({ "event": "omitted", "count": 5 })
         );
-        assert!(t.to_string().contains("... 5 entries omitted ..."));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn explanation(r: &CheckResult) -> String {
     if !r.transcript.is_empty() {
         out.push_str("transcript (time since the check began; -> sent, <- received):\n");
         for record in &r.transcript {
-            out.push_str(&format!("{record}\n"));
+            out.push_str(&format!("{}\n", wording::transcript_line(record)));
         }
     }
     if let Some(tail) = &r.stderr_tail {

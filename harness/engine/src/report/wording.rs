@@ -1,12 +1,14 @@
 //! The sentences a person reads about a check, written from its typed
 //! result: why it did not run, the case that missed, each miss at its step,
-//! the hint, what was observed. The results hold data; the terminal
-//! display and JUnit XML say it in these words, and the JSON report writes
-//! the same text as each check's `detail`.
+//! the hint, what was observed, and each line of its transcript. The
+//! results hold data; the terminal display and JUnit XML say it in these
+//! words, and the JSON report writes the same text as each check's
+//! `detail`.
 
 use crate::model::level::Level;
 use crate::model::verdict::Verdict;
 use crate::results::{CheckResult, FailingCase, Missed, NotRun};
+use sockspec_results::{Entry, Event, Omitted, Record};
 
 /// What went wrong or was observed, in the words a student reads: why
 /// the conversation did not run, the case that missed, a measurement
@@ -103,9 +105,69 @@ pub fn failing_case(case: &FailingCase, id: &str) -> String {
     }
 }
 
+/// A whole transcript, a line each.
+pub fn transcript(records: &[Record]) -> String {
+    records.iter().map(|r| transcript_line(r) + "\n").collect()
+}
+
+/// One line of a transcript: the time since the check began, the
+/// connection or socket, and what happened; or the count of the entries
+/// dropped from the middle, where they were.
+pub fn transcript_line(record: &Record) -> String {
+    match record {
+        Record::Entry(e) => entry_line(e),
+        Record::Omitted(Omitted { count }) => {
+            format!("            ... {count} entries omitted ...")
+        }
+    }
+}
+
+/// An entry at its time, on its connection or socket when it has one.
+pub fn entry_line(entry: &Entry) -> String {
+    let ms = entry.at_us as f64 / 1000.0;
+    let event = event_line(&entry.event);
+    match entry.conn {
+        Some(c) => format!("{ms:>9.1}ms {c} {event}"),
+        None => format!("{ms:>9.1}ms     {event}"),
+    }
+}
+
+/// What happened, with `->` for what the harness sent and `<-` for what
+/// it received.
+pub fn event_line(event: &Event) -> String {
+    match event {
+        Event::Connected { local_port } => format!("connected from port {local_port}"),
+        Event::Accepted { peer } => format!("accepted from {peer}"),
+        Event::Wrote { len, head } => format!("-> {len} bytes {head}"),
+        Event::Read { len, head } => format!("<- {len} bytes {head}"),
+        Event::Closed => "<- end of stream".into(),
+        Event::ResetByPeer => "<- connection reset by peer".into(),
+        Event::ShutdownWrite => "-> half-close (FIN)".into(),
+        Event::SentReset => "-> reset (RST)".into(),
+        Event::SentDatagram { len, head, to } => {
+            format!("-> datagram of {len} bytes to {to} {head}")
+        }
+        Event::ReceivedDatagram { len, head, from } => {
+            format!("<- datagram of {len} bytes from {from} {head}")
+        }
+        Event::ReadByTarget { after_us } => format!(
+            "   read by the target before the next piece was sent ({:.1}ms)",
+            *after_us as f64 / 1000.0
+        ),
+        Event::NotYetRead { waited_ms } => format!(
+            "   not yet read after {waited_ms}ms: the next piece may have been merged with it"
+        ),
+        Event::Note { text } => text.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+    use crate::conversations::transcript::FromBytes;
+    use crate::model::names::{Conn, Sock};
     use crate::results::{Fault, StepRef};
 
     fn miss(level: Level, text: &str, detail: &str) -> Missed {
@@ -193,5 +255,47 @@ mod tests {
         assert!(d.starts_with("the harness could not carry out"), "{d}");
         assert!(d.contains("not of the program"), "{d}");
         assert!(!d.contains("hint:") && !d.contains("more:"), "{d}");
+    }
+
+    fn at(
+        at_us: u64,
+        conn: Option<crate::conversations::transcript::Channel>,
+        event: Event,
+    ) -> Record {
+        Record::Entry(Entry { at_us, conn, event })
+    }
+
+    #[test]
+    fn an_accepted_connection_shows_the_clients_address() {
+        let peer: SocketAddr = "[::1]:53124".parse().unwrap();
+        assert_eq!(
+            event_line(&Event::Accepted { peer }),
+            "accepted from [::1]:53124"
+        );
+    }
+
+    #[test]
+    fn a_transcript_line_gives_its_time_its_connection_and_what_happened() {
+        let line = transcript_line(&at(1_450, Some(Conn(1).into()), Event::read(b"HI")));
+        assert_eq!(line, "      1.4ms c1 <- 2 bytes \"HI\"");
+        let line = transcript_line(&at(120, None, Event::note("killed the target (SIGKILL)")));
+        assert_eq!(line, "      0.1ms     killed the target (SIGKILL)");
+    }
+
+    #[test]
+    fn a_datagram_is_one_line_with_its_length_and_its_peer() {
+        let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let event = Event::received_datagram(b"HI", 2048, from);
+        let line = transcript_line(&at(0, Some(Sock(2).into()), event));
+        assert!(
+            line.contains("u2 <- datagram of 2048 bytes from 127.0.0.1:40000 \"HI\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn dropped_entries_are_counted_where_they_were() {
+        let line = transcript_line(&Record::Omitted(Omitted { count: 5 }));
+        assert!(line.contains("... 5 entries omitted ..."), "{line}");
     }
 }
