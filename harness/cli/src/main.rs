@@ -12,18 +12,19 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sockspec_engine::conversations::check::{Check, Role};
+use sockspec_engine::conversations::check::{Check, Role, Suite};
 use sockspec_engine::kernel::netns;
 use sockspec_engine::kernel::procfs;
 use sockspec_engine::model::exit;
 use sockspec_engine::model::profile::Profile;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
-use sockspec_engine::results::{RunError, RunEvent};
+use sockspec_engine::results::{RunError, RunEvent, Summary};
 use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::runs::select::Selection;
 use sockspec_engine::targets::fleet::{self, Fleet};
 mod suggest;
 use sockspec_engine::model::timing::Timing;
+use sockspec_engine::model::transport::Transport;
 use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::targets::target::Workdir;
 
@@ -436,13 +437,15 @@ fn colour_wanted(choice: Colour, terminal: bool) -> bool {
     }
 }
 
+/// `sockspec run`: checks the options, builds the profile, chooses the
+/// reporters, runs the selected checks and maps the outcome to an exit
+/// status. A bad option is a usage error before anything runs.
 fn run_suite(args: RunArgs) -> i32 {
     let Some(suite) = sockspec_suites::find(&args.suite) else {
         return unknown_suite(&args.suite);
     };
-    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0 && args.timeout_scale <= 100.0)
-    {
-        return usage("--timeout-scale takes a number above 0 and at most 100, such as 2 or 0.5");
+    if let Err(code) = check_timeout_scale(args.timeout_scale) {
+        return code;
     }
     let mut profile = Profile::default();
     for p in &args.param {
@@ -459,113 +462,18 @@ fn run_suite(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
-    let transport = suite.transport;
-    let workdir = match args.workdir {
-        None => Workdir::Here,
-        Some(dir) if dir.as_os_str() == "{scratch}" => Workdir::Scratch,
-        Some(dir) if dir.is_dir() => Workdir::Dir(dir),
-        Some(dir) => {
-            return usage(&format!(
-                "--workdir {}: no such directory; give an existing folder, or '{{scratch}}'",
-                dir.display()
-            ))
-        }
+    let target = match target_of(&args, suite.transport) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let target = if let Some(cmd) = args.target.server {
-        if cmd.trim().is_empty() {
-            return usage("--server needs a command, such as --server 'python3 server.py {port}'");
-        }
-        TargetSpec::Server {
-            command: cmd,
-            port: args.port,
-            transport,
-            workdir,
-        }
-    } else if let Some(t) = args.target.target {
-        match parse_target(&t) {
-            Ok(addr) => TargetSpec::Remote { addr },
-            Err(e) => return usage(&e),
-        }
-    } else if let Some(cmd) = args.target.client {
-        if cmd.trim().is_empty() {
-            return usage("--client needs a command, such as --client 'python3 client.py {port}'");
-        }
-        TargetSpec::Client {
-            command: cmd,
-            port: args.port,
-            transport,
-            workdir,
-        }
-    } else {
-        return usage("give one of --server CMD, --target HOST:PORT or --client CMD");
+    if let Err(code) = check_selection(&suite, target.role(), &selection) {
+        return code;
+    }
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let mut reporters = match reporters(&args) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
-    let role = target.role();
-    if suite.checks_for(role).next().is_none() {
-        return usage(&format!("{} has no {} checks", suite.name, role.as_str()));
-    }
-    let ids: Vec<_> = suite.checks.iter().map(|c| c.id).collect();
-    if let Some(glob) = selection.unmatched(&ids).first() {
-        let names: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-        return usage(&format!(
-            "--only {glob:?} matches no check of {}; the closest are: {} \
-             (see `sockspec list {}`)",
-            suite.name,
-            suggest::closest(glob, &names, 3).join(", "),
-            suite.name
-        ));
-    }
-    if !suite.checks_for(role).any(|c| selection.includes(c.id)) {
-        return usage(&format!(
-            "--only/--skip leave no {} check of {} to run (see `sockspec list {}`)",
-            role.as_str(),
-            suite.name,
-            suite.name
-        ));
-    }
-    let seed = args.seed.unwrap_or_else(|| {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        (t ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
-    });
-    let file = match &args.output {
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(io::BufWriter::new(f)),
-            Err(e) => return usage(&format!("cannot write --output {}: {e}", path.display())),
-        },
-        None => None,
-    };
-
-    // Where each output goes: the chosen format to --output or stdout; the
-    // text progress to stdout, or to stderr when stdout carries JSON/JUnit.
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    let text_to_stderr = args.format != Format::Text && file.is_none();
-    let machine: Option<Box<dyn Write>> = match (args.format, file) {
-        (Format::Text, Some(f)) => {
-            reporters.push(Box::new(TextReporter::new(f, false, false)));
-            None
-        }
-        (Format::Text, None) => None,
-        (_, Some(f)) => Some(Box::new(f)),
-        (_, None) => Some(Box::new(io::stdout())),
-    };
-    match machine {
-        Some(w) if args.format == Format::Json => reporters.push(Box::new(JsonReporter::new(w))),
-        Some(w) => reporters.push(Box::new(JunitReporter::new(w))),
-        None => {}
-    }
-    if !(args.format == Format::Text && args.output.is_some()) {
-        if text_to_stderr {
-            let terminal = io::stderr().is_terminal();
-            let colour = colour_wanted(args.color, terminal);
-            reporters.push(Box::new(TextReporter::new(io::stderr(), colour, terminal)));
-        } else {
-            let terminal = io::stdout().is_terminal();
-            let colour = colour_wanted(args.color, terminal);
-            reporters.push(Box::new(TextReporter::new(io::stdout(), colour, terminal)));
-        }
-    }
 
     fleet::install_interrupt_handler();
     let remote = matches!(target, TargetSpec::Remote { .. });
@@ -578,8 +486,206 @@ fn run_suite(args: RunArgs) -> i32 {
         seed,
         selection,
     };
+    let played = play(config, &mut reporters);
+    if fleet::interrupted() {
+        return interrupted(played.running, reporters);
+    }
+    if let Some(e) = played.write_failed {
+        eprintln!("error: could not write the report: {e}");
+        return exit::HARNESS_ERROR;
+    }
+    exit_status(played.outcome, remote)
+}
+
+/// Deadlines may be stretched or shrunk, within reason.
+fn check_timeout_scale(scale: f64) -> Result<(), i32> {
+    if !(scale.is_finite() && scale > 0.0 && scale <= 100.0) {
+        return Err(usage(
+            "--timeout-scale takes a number above 0 and at most 100, such as 2 or 0.5",
+        ));
+    }
+    Ok(())
+}
+
+/// The program under test, from `--server`, `--target` or `--client`, with
+/// its port and working directory.
+fn target_of(args: &RunArgs, transport: Transport) -> Result<TargetSpec, i32> {
+    let workdir = match &args.workdir {
+        None => Workdir::Here,
+        Some(dir) if dir.as_os_str() == "{scratch}" => Workdir::Scratch,
+        Some(dir) if dir.is_dir() => Workdir::Dir(dir.clone()),
+        Some(dir) => {
+            return Err(usage(&format!(
+                "--workdir {}: no such directory; give an existing folder, or '{{scratch}}'",
+                dir.display()
+            )))
+        }
+    };
+    if let Some(cmd) = &args.target.server {
+        if cmd.trim().is_empty() {
+            return Err(usage(
+                "--server needs a command, such as --server 'python3 server.py {port}'",
+            ));
+        }
+        Ok(TargetSpec::Server {
+            command: cmd.clone(),
+            port: args.port,
+            transport,
+            workdir,
+        })
+    } else if let Some(t) = &args.target.target {
+        match parse_target(t) {
+            Ok(addr) => Ok(TargetSpec::Remote { addr }),
+            Err(e) => Err(usage(&e)),
+        }
+    } else if let Some(cmd) = &args.target.client {
+        if cmd.trim().is_empty() {
+            return Err(usage(
+                "--client needs a command, such as --client 'python3 client.py {port}'",
+            ));
+        }
+        Ok(TargetSpec::Client {
+            command: cmd.clone(),
+            port: args.port,
+            transport,
+            workdir,
+        })
+    } else {
+        Err(usage(
+            "give one of --server CMD, --target HOST:PORT or --client CMD",
+        ))
+    }
+}
+
+/// The suite has checks for the role, every `--only` glob names one of
+/// them, and the selection leaves at least one to run.
+fn check_selection(suite: &Suite, role: Role, selection: &Selection) -> Result<(), i32> {
+    if suite.checks_for(role).next().is_none() {
+        return Err(usage(&format!(
+            "{} has no {} checks",
+            suite.name,
+            role.as_str()
+        )));
+    }
+    let ids: Vec<_> = suite.checks.iter().map(|c| c.id).collect();
+    if let Some(glob) = selection.unmatched(&ids).first() {
+        let names: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        return Err(usage(&format!(
+            "--only {glob:?} matches no check of {}; the closest are: {} \
+             (see `sockspec list {}`)",
+            suite.name,
+            suggest::closest(glob, &names, 3).join(", "),
+            suite.name
+        )));
+    }
+    if !suite.checks_for(role).any(|c| selection.includes(c.id)) {
+        return Err(usage(&format!(
+            "--only/--skip leave no {} check of {} to run (see `sockspec list {}`)",
+            role.as_str(),
+            suite.name,
+            suite.name
+        )));
+    }
+    Ok(())
+}
+
+/// A seed for the generated cuts when `--seed` gives none: from the clock
+/// and the process id, short enough to type back.
+fn fresh_seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (t ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
+}
+
+/// Where each output goes: the chosen format to `--output` or stdout; the
+/// text progress to stdout, or to stderr when stdout carries JSON/JUnit,
+/// and none when the text report itself goes to `--output`.
+fn reporters(args: &RunArgs) -> Result<Vec<Box<dyn Reporter>>, i32> {
+    let file = match &args.output {
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(io::BufWriter::new(f)),
+            Err(e) => {
+                return Err(usage(&format!(
+                    "cannot write --output {}: {e}",
+                    path.display()
+                )))
+            }
+        },
+        None => None,
+    };
+    let to_file = file.is_some();
+    let machine = move || -> Box<dyn Write> {
+        match file {
+            Some(f) => Box::new(f),
+            None => Box::new(io::stdout()),
+        }
+    };
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let progress = match args.format {
+        Format::Text if to_file => {
+            reporters.push(Box::new(TextReporter::new(machine(), false, false)));
+            Progress::None
+        }
+        Format::Text => Progress::Stdout,
+        Format::Json => {
+            reporters.push(Box::new(JsonReporter::new(machine())));
+            Progress::beside_report(to_file)
+        }
+        Format::Junit => {
+            reporters.push(Box::new(JunitReporter::new(machine())));
+            Progress::beside_report(to_file)
+        }
+    };
+    match progress {
+        Progress::None => {}
+        Progress::Stderr => {
+            let terminal = io::stderr().is_terminal();
+            let colour = colour_wanted(args.color, terminal);
+            reporters.push(Box::new(TextReporter::new(io::stderr(), colour, terminal)));
+        }
+        Progress::Stdout => {
+            let terminal = io::stdout().is_terminal();
+            let colour = colour_wanted(args.color, terminal);
+            reporters.push(Box::new(TextReporter::new(io::stdout(), colour, terminal)));
+        }
+    }
+    Ok(reporters)
+}
+
+/// Where the text progress of a run goes.
+enum Progress {
+    None,
+    Stdout,
+    Stderr,
+}
+
+impl Progress {
+    /// Beside a JSON or JUnit report: on stdout when the report goes to a
+    /// file, on stderr when the report itself is on stdout.
+    fn beside_report(report_to_file: bool) -> Progress {
+        if report_to_file {
+            Progress::Stdout
+        } else {
+            Progress::Stderr
+        }
+    }
+}
+
+/// What a run ended with.
+struct Played {
+    outcome: Result<Summary, RunError>,
+    /// The first report that could not be written.
+    write_failed: Option<io::Error>,
+    /// The check under way when the run ended, for an interrupt to name.
+    running: Option<String>,
+}
+
+/// Runs the checks, each event to every reporter; the run's targets are
+/// ended when it returns.
+fn play(config: RunConfig, reporters: &mut [Box<dyn Reporter>]) -> Played {
     let mut write_failed = None;
-    // The check under way, for an interrupt to name.
     let mut running: Option<String> = None;
     let outcome = run::run(&config, &mut |event: &RunEvent| {
         // What an interrupt causes is not the target's doing: not reported.
@@ -598,25 +704,34 @@ fn run_suite(args: RunArgs) -> i32 {
         }
     });
     drop(config);
-    if fleet::interrupted() {
-        // The handler ends every target; the bound only guards against a
-        // kill that never returns.
-        fleet::await_interrupt_handled(Duration::from_secs(10));
-        procfs::outside::stop();
-        // A process killed as its parent died was re-parented to the
-        // harness: exiting before reaping it would leave it to init.
-        fleet::reap_children(Timing::REAP);
-        drop(reporters);
-        let during = running
-            .map(|id| format!(" during {id}"))
-            .unwrap_or_default();
-        eprintln!("\nsockspec: interrupted{during}; every target process was ended");
-        return exit::INTERRUPTED;
+    Played {
+        outcome,
+        write_failed,
+        running,
     }
-    if let Some(e) = write_failed {
-        eprintln!("error: could not write the report: {e}");
-        return exit::HARNESS_ERROR;
-    }
+}
+
+/// After Ctrl-C or SIGTERM: every target ended and reaped, the reports
+/// closed, and a line that says during which check.
+fn interrupted(running: Option<String>, reporters: Vec<Box<dyn Reporter>>) -> i32 {
+    // The handler ends every target; the bound only guards against a
+    // kill that never returns.
+    fleet::await_interrupt_handled(Duration::from_secs(10));
+    procfs::outside::stop();
+    // A process killed as its parent died was re-parented to the
+    // harness: exiting before reaping it would leave it to init.
+    fleet::reap_children(Timing::REAP);
+    drop(reporters);
+    let during = running
+        .map(|id| format!(" during {id}"))
+        .unwrap_or_default();
+    eprintln!("\nsockspec: interrupted{during}; every target process was ended");
+    exit::INTERRUPTED
+}
+
+/// The exit status of a run that went to its end or stopped early, with
+/// the reason on stderr when it stopped.
+fn exit_status(outcome: Result<Summary, RunError>, remote: bool) -> i32 {
     match outcome {
         Ok(summary) if summary.count(Verdict::Fail) > 0 => exit::CHECK_FAILED,
         Ok(summary) if summary.count(Verdict::Error) > 0 => exit::HARNESS_ERROR,

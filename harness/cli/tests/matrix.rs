@@ -73,7 +73,7 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
                         .map(|c| {
                             format!(
                                 "{}\n{}",
-                                c.detail(),
+                                sockspec_engine::report::detail(c),
                                 c.stderr_tail.clone().unwrap_or_default()
                             )
                         })
@@ -91,7 +91,7 @@ fn problems(f: &Fixture, seed: u64) -> Vec<String> {
                         .checks
                         .iter()
                         .find(|c| c.id == *id)
-                        .map(|c| c.detail())
+                        .map(sockspec_engine::report::detail)
                         .unwrap_or_default();
                     for w in phrases {
                         if detail.contains(w.as_str()) {

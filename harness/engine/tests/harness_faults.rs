@@ -72,7 +72,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {
         if let RunEvent::CheckFinished { result, .. } = event {
-            details.push((result.verdict, result.detail()));
+            details.push((result.verdict, sockspec_engine::report::detail(result)));
         }
     })
     .expect("the run itself goes on");

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use sockspec_engine::conversations::check::{Level, Role};
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::conversations::transcript::{Entry, Event, Omitted, Record};
+use sockspec_engine::conversations::transcript::{Entry, Event, FromBytes, Omitted, Record};
 use sockspec_engine::judge::show;
 use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
 use sockspec_engine::results::{
     CheckResult, FailingCase, Isolation, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults,
-    StepRef, Summary,
+    StepRef, Summary, SCHEMA_VERSION,
 };
 
 fn ms(n: u64) -> Duration {
@@ -245,6 +245,7 @@ fn run_of(checks: Vec<CheckResult>, total: usize, error: Option<RunError>) -> Ru
         summary.deliberate += c.deliberate;
     }
     RunResults {
+        schema_version: SCHEMA_VERSION,
         run: info(),
         checks,
         summary,
@@ -410,7 +411,7 @@ fn the_json_detail_is_the_one_the_text_shows() {
     let run = every_kind();
     let doc: serde_json::Value = serde_json::from_str(&json(&run)).unwrap();
     for (written, result) in doc["checks"].as_array().unwrap().iter().zip(&run.checks) {
-        assert_eq!(written["detail"], result.detail());
+        assert_eq!(written["detail"], sockspec_engine::report::detail(result));
     }
 }
 

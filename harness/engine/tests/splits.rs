@@ -158,7 +158,8 @@ fn every_piece_of_a_generated_cut_is_read_on_its_own_under_load() {
             let (outcome, _) = session.finish();
             panic!(
                 "case {case} ({cut}) missed: {:?}\n{}",
-                outcome.misses, outcome.transcript
+                outcome.misses,
+                sockspec_engine::report::wording::transcript(&outcome.transcript.records())
             );
         }
         assert_eq!(

@@ -296,7 +296,7 @@ pub fn differences(fixture: &Fixture, results: &RunResults) -> Vec<Difference> {
                 check: check.id.clone(),
                 expected,
                 actual: actual.to_string(),
-                detail: check.detail(),
+                detail: sockspec_engine::report::detail(check),
             });
         }
     }

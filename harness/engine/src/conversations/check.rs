@@ -8,6 +8,7 @@ use crate::model::cut::Cut;
 pub use crate::model::level::Level;
 use crate::model::profile::{ParamSpec, Profile};
 use crate::model::transport::Transport;
+pub use sockspec_results::Role;
 
 /// A check's stable name, such as `tcp-upper.echo` or `tcp-upper.client.echo`.
 ///
@@ -49,25 +50,6 @@ impl CheckId {
 impl fmt::Display for CheckId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
-    }
-}
-
-/// Which side of the protocol the program under test plays.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The target binds and waits; the harness connects.
-    Server,
-    /// The target connects; the harness listens and feeds its standard input.
-    Client,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Server => "server",
-            Role::Client => "client",
-        }
     }
 }
 

@@ -1,15 +1,4 @@
-//! Exit statuses of the `sockspec` command. Scripts and CI jobs depend on
-//! these numbers; they never change meaning.
+//! Exit statuses of the `sockspec` command, from the results crate: tools
+//! that read reports depend on them without the engine.
 
-/// No MUST check failed (warnings and skips do not count).
-pub const OK: i32 = 0;
-/// At least one MUST check failed.
-pub const CHECK_FAILED: i32 = 1;
-/// Bad usage or configuration: nothing was run.
-pub const USAGE: i32 = 2;
-/// The target could not be started, or never listened.
-pub const TARGET_FAILED: i32 = 3;
-/// The harness could not run a check (a bug or an environment problem).
-pub const HARNESS_ERROR: i32 = 4;
-/// Interrupted by Ctrl-C or SIGTERM; every target process was ended.
-pub const INTERRUPTED: i32 = 130;
+pub use sockspec_results::exit::*;

@@ -1,26 +1,7 @@
 //! The names a conversation gives its stream connections (`c1`, `c2`...)
 //! and datagram sockets (`u1`, `u2`...): a leaf, so the steps that hold
 //! them, the writer that sends on them and the transcript that records
-//! them can all speak of them without depending on each other.
+//! them can all speak of them without depending on each other. The types
+//! are the results crate's, whose transcripts name them.
 
-use std::fmt;
-
-/// A connection of the conversation, by number: `c1`, `c2`...
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct Conn(pub u8);
-
-impl fmt::Display for Conn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}", self.0)
-    }
-}
-
-/// A datagram socket of the conversation, by number: `u1`, `u2`...
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct Sock(pub u8);
-
-impl fmt::Display for Sock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "u{}", self.0)
-    }
-}
+pub use sockspec_results::{Conn, Sock};

@@ -1,5 +1,6 @@
 //! The JSON report: one document per run, written when the run ends. Its
-//! schema is [`RunResults`]: `suite`, `role`, `target`, `seed`, `isolation`
+//! schema is [`RunResults`](crate::results::RunResults): `schema_version`,
+//! `suite`, `role`, `target`, `seed`, `isolation`
 //! (`namespace`, `user-namespace` or `shared`), `checks`
 //! (each with `id`, `level`, `verdict`, `detail`, `misses`, `notes`,
 //! `duration_ms`, `transcript`, and more), and `summary` with a count per
@@ -9,8 +10,10 @@
 
 use std::io::{self, Write};
 
-use super::Reporter;
-use crate::results::{CheckResult, RunEvent, RunResults};
+use serde::Serialize;
+
+use super::{detail, Reporter};
+use crate::results::{CheckResult, RunError, RunEvent, RunInfo, Summary, SCHEMA_VERSION};
 
 pub struct JsonReporter<W: Write> {
     out: W,
@@ -35,11 +38,19 @@ impl<W: Write> Reporter for JsonReporter<W> {
                 summary,
                 error,
             } => {
-                let doc = RunResults {
-                    run: (*info).clone(),
-                    checks: std::mem::take(&mut self.checks),
-                    summary: (*summary).clone(),
-                    error: error.cloned(),
+                let checks = std::mem::take(&mut self.checks);
+                let doc = Document {
+                    schema_version: SCHEMA_VERSION,
+                    run: info,
+                    checks: checks
+                        .iter()
+                        .map(|result| Written {
+                            result,
+                            detail: detail(result),
+                        })
+                        .collect(),
+                    summary,
+                    error: *error,
                 };
                 serde_json::to_writer_pretty(&mut self.out, &doc)?;
                 writeln!(self.out)?;
@@ -49,4 +60,26 @@ impl<W: Write> Reporter for JsonReporter<W> {
         }
         Ok(())
     }
+}
+
+/// The document: [`RunResults`](crate::results::RunResults) as written,
+/// each check with its `detail` beside its fields, for readers that want
+/// one text (and for the manifest's diffs).
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    run: &'a RunInfo,
+    checks: Vec<Written<'a>>,
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a RunError>,
+}
+
+/// A check's result with its detail, as the terminal shows it.
+#[derive(Serialize)]
+struct Written<'a> {
+    #[serde(flatten)]
+    result: &'a CheckResult,
+    detail: String,
 }

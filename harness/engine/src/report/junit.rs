@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{explanation, Reporter};
+use super::{detail, explanation, Reporter};
 use crate::model::verdict::Verdict;
 use crate::results::RunEvent;
 
@@ -30,7 +30,7 @@ impl<W: Write> Reporter for JunitReporter<W> {
     fn report(&mut self, event: &RunEvent) -> io::Result<()> {
         match event {
             RunEvent::CheckFinished { result: r, .. } => {
-                let detail = r.detail();
+                let detail = detail(r);
                 let first_line = detail.lines().next().unwrap_or(&r.summary).to_string();
                 let status = match r.verdict {
                     Verdict::Fail | Verdict::Error => {

@@ -8,12 +8,14 @@
 mod json;
 mod junit;
 mod text;
+pub mod wording;
 
 use std::io;
 
 pub use json::JsonReporter;
 pub use junit::JunitReporter;
 pub use text::TextReporter;
+pub use wording::detail;
 
 use crate::results::{CheckResult, RunEvent};
 
@@ -29,7 +31,7 @@ pub fn explanation(r: &CheckResult) -> String {
     let mut out = String::new();
     out.push_str(&format!("{} {}: {}\n", r.level, r.id, r.summary));
     out.push_str(&format!("requirement: {}\n", r.expectation));
-    let detail = r.detail();
+    let detail = detail(r);
     if !detail.is_empty() {
         out.push_str(&format!("{detail}\n"));
     }
@@ -42,7 +44,7 @@ pub fn explanation(r: &CheckResult) -> String {
     if !r.transcript.is_empty() {
         out.push_str("transcript (time since the check began; -> sent, <- received):\n");
         for record in &r.transcript {
-            out.push_str(&format!("{record}\n"));
+            out.push_str(&format!("{}\n", wording::transcript_line(record)));
         }
     }
     if let Some(tail) = &r.stderr_tail {

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{explanation, Reporter};
+use super::{detail, explanation, Reporter};
 use crate::model::verdict::Verdict;
 use crate::results::RunEvent;
 
@@ -106,7 +106,7 @@ impl<W: Write> Reporter for TextReporter<W> {
                         self.missed.push(format!("{} {}", r.verdict, r.id));
                     }
                     Verdict::Skip | Verdict::Info => {
-                        for line in r.detail().lines() {
+                        for line in detail(r).lines() {
                             writeln!(self.out, "           {}", self.paint(line, "90"))?;
                         }
                     }

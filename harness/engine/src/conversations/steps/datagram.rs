@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::mailbox::{Datagram, DatagramState, Mailbox, Sock};
 use super::{fault, miss, miss_with_hint, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
-use crate::conversations::transcript::{Channel, Event};
+use crate::conversations::transcript::{Channel, Event, FromBytes};
 use crate::judge::expect_datagram::{judge, DatagramWant, Mismatch};
 use crate::judge::show;
 use crate::model::hint::EchoLength;

@@ -15,7 +15,7 @@ use super::link::{join_writer, Conn, Link, StreamState};
 use super::writer::{Shared, Writer};
 use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::Session;
-use crate::conversations::transcript::Event;
+use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect::Want;
 use crate::judge::show;
 use crate::kernel::confirm::Watch;

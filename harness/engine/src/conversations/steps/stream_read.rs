@@ -9,7 +9,7 @@ use super::link::{Conn, End, MessageEnd, READ_CHUNK};
 use super::stream::{not_open, StreamStep};
 use super::{fault, miss, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
-use crate::conversations::transcript::Event;
+use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect::{progress, Progress, Want};
 use crate::judge::show;
 use crate::kernel::confirm::Watch;
