@@ -233,6 +233,7 @@ fn half_close() -> Check {
             "close the connection once its receive returns zero bytes; a server that hands \
              connections to child processes must also close its own copy",
         ),
+        hints: &[SENT_AFTER_CLOSE],
         ..server(
             "tcp-upper.half-close",
             Level::Must,
@@ -250,6 +251,18 @@ fn half_close() -> Check {
         )
     }
 }
+
+/// A server that closes a connection on an empty receive and then sends a
+/// reply it still held for it: the close is there, the send after it is
+/// the mistake (EBADF, in its stderr).
+const SENT_AFTER_CLOSE: Alternative = Alternative {
+    when: When::OnStderr("Bad file descriptor"),
+    text: "the server sent on a socket it had already closed: it closed the connection when \
+           its receive returned zero bytes, then sent the reply it still held for it, and the \
+           send failed with \"Bad file descriptor\" (EBADF, in its stderr); send what is \
+           pending before closing, and drop a closed socket from every list it is in (the \
+           sockets to write to, the replies waiting)",
+};
 
 fn stream() -> Check {
     Check {
