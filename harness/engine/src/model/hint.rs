@@ -100,7 +100,8 @@ impl When {
 }
 
 /// A hint for particular evidence; `{exit}` in its text is replaced by how
-/// the target ended.
+/// the target ended, and `{crash}` (in a step's hint too) by a clause on the
+/// crash its stderr shows, or by nothing when it did not crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Alternative {
     pub when: When,
@@ -122,13 +123,35 @@ pub fn choose(
     ev: &Evidence,
 ) -> Option<String> {
     if let Some(h) = step {
-        return Some(h.to_string());
+        return Some(h.replace("{crash}", &crash(ev)));
     }
     if let Some(a) = alternatives.iter().find(|a| a.when.holds(ev)) {
         let exit = ev.exited.as_deref().unwrap_or("an exit");
-        return Some(a.text.replace("{exit}", exit));
+        return Some(
+            a.text
+                .replace("{exit}", exit)
+                .replace("{crash}", &crash(ev)),
+        );
     }
     plain.map(String::from)
+}
+
+/// "; then it crashed (exit status 1): its stderr shows the KeyError" for a
+/// target that exited with a failure during the check, naming the error
+/// its stderr ends with when it names one; nothing otherwise.
+fn crash(ev: &Evidence) -> String {
+    let Some(exit) = ev.exited.as_deref().filter(|e| *e != CLEAN_EXIT) else {
+        return String::new();
+    };
+    let last = ev.stderr.lines().rev().map(str::trim).find(|l| !l.is_empty());
+    let error = last
+        .and_then(|l| l.split_once(':'))
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace));
+    match error {
+        Some(name) => format!("; then it crashed ({exit}): its stderr shows the {name}"),
+        None => format!("; then it crashed ({exit}): its stderr shows how"),
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +202,21 @@ mod tests {
         assert_eq!(
             choose(Some("step"), Some("plain"), &alts, &e).as_deref(),
             Some("step")
+        );
+    }
+
+    #[test]
+    fn a_crash_is_named_from_the_stderr_only_when_there_was_one() {
+        let mut e = ev(Language::Python, Some("exit status 1"));
+        e.stderr = "Traceback (most recent call last):\n  ...\nKeyError: <socket fd=4>\n";
+        assert_eq!(
+            choose(Some("lost{crash}"), None, &[], &e).as_deref(),
+            Some("lost; then it crashed (exit status 1): its stderr shows the KeyError")
+        );
+        let e = ev(Language::Python, None);
+        assert_eq!(
+            choose(Some("lost{crash}"), None, &[], &e).as_deref(),
+            Some("lost")
         );
     }
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::link::{Conn, End, MessageEnd, READ_CHUNK};
 use super::stream::{not_open, StreamStep};
-use super::{fault, miss, StepError, StepResult};
+use super::{fault, miss, miss_with_hint, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::Event;
-use crate::judge::expect::{progress, Progress, Want};
+use crate::judge::expect::{progress, skipped, skipped_words, Progress, Want};
 use crate::judge::show;
 use crate::kernel::confirm::Watch;
 use crate::kernel::net;
@@ -263,13 +263,11 @@ impl Session<'_> {
         } else {
             String::new()
         };
-        miss(
-            Level::Must,
-            format!(
-                "different bytes arrived\n{}{flood}",
-                show::compare(&expected, &shown).trim_end()
-            ),
-        )
+        let detail = format!(
+            "different bytes arrived\n{}{flood}",
+            show::compare(&expected, &shown).trim_end()
+        );
+        with_skipped(detail, &expected, &shown)
     }
 
     /// The stream ended before `want` was met.
@@ -290,15 +288,13 @@ impl Session<'_> {
                 format!("{how} before any reply{gone}: the server no longer serves"),
             );
         }
-        miss(
-            Level::Must,
-            format!(
-                "{how} after {} of {} bytes{gone}\n{}",
-                got.len(),
-                expected.len(),
-                show::compare(&expected, &got)
-            ),
-        )
+        let detail = format!(
+            "{how} after {} of {} bytes{gone}\n{}",
+            got.len(),
+            expected.len(),
+            show::compare(&expected, &got)
+        );
+        with_skipped(detail, &expected, &got)
     }
 
     /// The deadline passed before `want` was met: `waited` in all, with
@@ -411,6 +407,31 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// A miss for an answer that differs from `expected`; when `got` skips
+/// stretches of it, the miss names them and advises on lost replies.
+fn with_skipped(detail: String, expected: &[u8], got: &[u8]) -> StepError {
+    let Some(gaps) = skipped(expected, got) else {
+        return miss(Level::Must, detail);
+    };
+    let which = skipped_words(&gaps);
+    miss_with_hint(
+        Level::Must,
+        format!(
+            "{}\nthe answer skips {which} of the {} sent: the replies to those \
+             pieces were lost, and what came after them was answered",
+            detail.trim_end(),
+            expected.len()
+        ),
+        format!(
+            "the replies to earlier pieces were lost ({which} of the {} sent were never \
+             answered): a reply waiting to be sent was replaced when the next piece \
+             arrived; keep every reply not yet sent, in order (append to the \
+             connection's outgoing bytes), and send them all{{crash}}",
+            expected.len()
+        ),
+    )
 }
 
 /// How many bytes `want` expects (for an end of stream, none).
