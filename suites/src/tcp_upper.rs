@@ -233,7 +233,15 @@ fn half_close() -> Check {
             "close the connection once its receive returns zero bytes; a server that hands \
              connections to child processes must also close its own copy",
         ),
-        hints: &[SENT_AFTER_CLOSE],
+        hints: &[
+            SENT_AFTER_CLOSE,
+            Alternative {
+                when: When::InDetail("; it spins (never asleep)"),
+                text: "the process that holds the connection spins: see tcp-upper.no-spin; a \
+                       receive loop that stops when recv returns zero bytes closes the \
+                       connection, and the client sees the end",
+            },
+        ],
         ..server(
             "tcp-upper.half-close",
             Level::Must,
@@ -417,6 +425,12 @@ fn no_leak() -> Check {
             fix: "Close each accepted connection when its client leaves (conn.close(), or with conn: ...).",
         },
         hint: Some("close each accepted connection when its client leaves"),
+        hints: &[Alternative {
+            when: When::InDetail("they spin (never asleep"),
+            text: "the child processes never exit because they spin: see tcp-upper.no-spin; \
+                   a child that stops its receive loop when recv returns zero bytes closes \
+                   its connection and exits, and leaves nothing open",
+        }],
         ..server(
             "tcp-upper.no-leak",
             Level::Should,

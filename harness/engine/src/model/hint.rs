@@ -65,6 +65,8 @@ pub struct Evidence<'a> {
     /// The files its processes had mapped when the check ended, one a
     /// line: the libraries and extension modules it loaded.
     pub mapped: &'a str,
+    /// What the check's misses said, one a line.
+    pub details: &'a str,
 }
 
 /// How a clean exit is described (`target::describe_exit`).
@@ -83,6 +85,9 @@ pub enum When {
     /// One of its processes had a file of this name mapped: a library or
     /// extension module it uses (`_asyncio` for Python's asyncio).
     Mapped(&'static str),
+    /// A miss of the check said this: a finding another check owns (the
+    /// children that never exit spin).
+    InDetail(&'static str),
     /// Both hold.
     Both(&'static When, &'static When),
 }
@@ -94,6 +99,7 @@ impl When {
             When::Language(l) => ev.language == *l,
             When::OnStderr(text) => ev.stderr.contains(text),
             When::Mapped(name) => ev.mapped.lines().any(|l| l.contains(name)),
+            When::InDetail(text) => ev.details.contains(text),
             When::Both(a, b) => a.holds(ev) && b.holds(ev),
         }
     }
@@ -143,7 +149,12 @@ fn crash(ev: &Evidence) -> String {
     let Some(exit) = ev.exited.as_deref().filter(|e| *e != CLEAN_EXIT) else {
         return String::new();
     };
-    let last = ev.stderr.lines().rev().map(str::trim).find(|l| !l.is_empty());
+    let last = ev
+        .stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty());
     let error = last
         .and_then(|l| l.split_once(':'))
         .map(|(name, _)| name)
@@ -164,6 +175,7 @@ mod tests {
             exited: exited.map(String::from),
             stderr: "",
             mapped: "",
+            details: "",
         }
     }
 

@@ -440,6 +440,13 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         probe_sanity(config, &mut peer, &mut ran.outcome);
     }
     let ended = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
+    let details: Vec<&str> = ran
+        .outcome
+        .misses
+        .iter()
+        .map(|m| m.detail.as_str())
+        .collect();
+    let details = details.join("\n");
     let evidence = Evidence {
         language: Language::of(
             &config.target.describe(),
@@ -448,6 +455,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         exited: ended.exited,
         stderr: ended.stderr_tail.as_deref().unwrap_or(""),
         mapped: &ended.mapped,
+        details: &details,
     };
     // The most severe miss that carries advice of its own speaks for it.
     let step_hint = ran

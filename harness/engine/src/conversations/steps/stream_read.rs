@@ -603,7 +603,10 @@ mod tests {
         let mut pace = Pace::new(t0);
         pace.arrived(0, t0 + Duration::from_secs(1));
         pace.arrived(1, t0 + Duration::from_secs(2));
-        assert_eq!(pace.steady_rate(2, WITHIN, t0 + Duration::from_secs(5)), None);
+        assert_eq!(
+            pace.steady_rate(2, WITHIN, t0 + Duration::from_secs(5)),
+            None
+        );
     }
 
     #[test]
@@ -611,6 +614,9 @@ mod tests {
         let hint = too_slow(2048.0, 4000.0, 102_400, Duration::from_secs_f64(27.6));
         assert!(hint.contains("came at 2048 bytes a second"), "{hint}");
         assert!(hint.contains("4000 bytes a second or faster"), "{hint}");
-        assert!(hint.contains("would take 50.0s, and 27.6s were allowed"), "{hint}");
+        assert!(
+            hint.contains("would take 50.0s, and 27.6s were allowed"),
+            "{hint}"
+        );
     }
 }
