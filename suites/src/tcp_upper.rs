@@ -262,9 +262,12 @@ fn half_close() -> Check {
 
 /// A server that closes a connection on an empty receive and then sends a
 /// reply it still held for it: the close is there, the send after it is
-/// the mistake (EBADF, in its stderr).
+/// the mistake (EBADF at a send, in its stderr).
 const SENT_AFTER_CLOSE: Alternative = Alternative {
-    when: When::OnStderr("Bad file descriptor"),
+    when: When::Both(
+        &When::OnStderr("Bad file descriptor"),
+        &When::OnStderr("send"),
+    ),
     text: "the server sent on a socket it had already closed: it closed the connection when \
            its receive returned zero bytes, then sent the reply it still held for it, and the \
            send failed with \"Bad file descriptor\" (EBADF, in its stderr); send what is \
