@@ -261,6 +261,15 @@ fn half_close() -> Check {
             "close the connection once its receive returns zero bytes; a server that hands \
              connections to child processes must also close its own copy",
         ),
+        hints: &[
+            SENT_AFTER_CLOSE,
+            Alternative {
+                when: When::InDetail("; it spins (never asleep)"),
+                text: "the process that holds the connection spins: see tcp-upper.no-spin; a \
+                       receive loop that stops when recv returns zero bytes closes the \
+                       connection, and the client sees the end",
+            },
+        ],
         ..server(
             "tcp-upper.half-close",
             Level::Must,
@@ -278,6 +287,21 @@ fn half_close() -> Check {
         )
     }
 }
+
+/// A server that closes a connection on an empty receive and then sends a
+/// reply it still held for it: the close is there, the send after it is
+/// the mistake (EBADF at a send, in its stderr).
+const SENT_AFTER_CLOSE: Alternative = Alternative {
+    when: When::Both(
+        &When::OnStderr("Bad file descriptor"),
+        &When::OnStderr("send"),
+    ),
+    text: "the server sent on a socket it had already closed: it closed the connection when \
+           its receive returned zero bytes, then sent the reply it still held for it, and the \
+           send failed with \"Bad file descriptor\" (EBADF, in its stderr); send what is \
+           pending before closing, and drop a closed socket from every list it is in (the \
+           sockets to write to, the replies waiting)",
+};
 
 fn stream() -> Check {
     Check {
@@ -432,6 +456,12 @@ fn no_leak() -> Check {
             fix: "Close each accepted connection when its client leaves (conn.close(), or with conn: ...).",
         },
         hint: Some("close each accepted connection when its client leaves"),
+        hints: &[Alternative {
+            when: When::InDetail("they spin (never asleep"),
+            text: "the child processes never exit because they spin: see tcp-upper.no-spin; \
+                   a child that stops its receive loop when recv returns zero bytes closes \
+                   its connection and exits, and leaves nothing open",
+        }],
         ..server(
             "tcp-upper.no-leak",
             Level::Should,

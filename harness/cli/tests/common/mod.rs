@@ -60,6 +60,11 @@ pub struct Fixture {
     /// The fixture connects to ::1: a machine without it cannot run it.
     #[serde(default)]
     pub needs_ipv6: bool,
+    /// Its processes spin by design, dozens at a time (a forking server
+    /// whose every child spins): the matrix runs it alone, so that the
+    /// load it makes on purpose does not decide other fixtures' verdicts.
+    #[serde(default)]
+    pub spins: bool,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
     /// Words a check's detail must hold: that it names the cause (a

@@ -120,6 +120,50 @@ pub fn progress(want: &Want, got: &[u8], ended: bool) -> Progress {
     }
 }
 
+/// The stretches of `expected` whose answer never came when `got` is
+/// `expected` with them left out: an answer that skips ahead, as one does
+/// whose replies to earlier pieces were replaced by later ones before they
+/// were sent. `None` when `got` is not such an answer (a prefix of
+/// `expected`, or bytes that are not in it). Each stretch after which the
+/// answer goes on must be followed by at least 8 matching bytes, or by the
+/// rest of `got`, so a stray byte is not taken for a skip.
+pub fn skipped(expected: &[u8], got: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    const RUN: usize = 8;
+    let (mut i, mut j) = (0, 0);
+    let mut gaps = Vec::new();
+    while j < got.len() {
+        if i < expected.len() && expected[i] == got[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let run = &got[j..(j + RUN).min(got.len())];
+        let k = (i + 1..=expected.len().saturating_sub(run.len()))
+            .find(|&k| &expected[k..k + run.len()] == run)?;
+        gaps.push(i..k);
+        i = k;
+    }
+    (!gaps.is_empty()).then_some(gaps)
+}
+
+/// `skipped`'s stretches in words, counting bytes from 1: "bytes 1-1024"
+/// or "byte 14", at most three named.
+pub fn skipped_words(gaps: &[std::ops::Range<usize>]) -> String {
+    let named: Vec<String> = gaps
+        .iter()
+        .take(3)
+        .map(|g| match g.len() {
+            1 => format!("byte {}", g.start + 1),
+            _ => format!("bytes {}-{}", g.start + 1, g.end),
+        })
+        .collect();
+    let more = match gaps.len() {
+        n if n > 3 => format!(" and {} more stretches", n - 3),
+        _ => String::new(),
+    };
+    format!("{}{more}", named.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +171,33 @@ mod tests {
 
     fn bytes(s: &str) -> Want {
         Want::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn an_answer_that_skips_ahead_names_what_it_skipped() {
+        let sent = b"ONE BYTE AT A TIME";
+        assert_eq!(
+            skipped(sent, b"ONE BYTE AT AT"),
+            Some(vec![std::ops::Range { start: 13, end: 14 }])
+        );
+        let long: Vec<u8> = (0..3072u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        assert_eq!(
+            skipped(&long, &long[1024..2048]),
+            Some(vec![std::ops::Range {
+                start: 0,
+                end: 1024
+            }])
+        );
+        assert_eq!(skipped_words(&[0..1024, 13..14]), "bytes 1-1024, byte 14");
+    }
+
+    #[test]
+    fn a_prefix_or_foreign_bytes_skip_nothing() {
+        assert_eq!(skipped(b"HELLO WORLD", b"HELLO"), None);
+        assert_eq!(skipped(b"HELLO WORLD", b"hello world"), None);
+        assert_eq!(skipped(b"HELLO", b"HELLO\n"), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub struct Evidence<'a> {
     pub echoes: &'a [EchoLength],
     /// The steps the check missed at, as printed.
     pub missed_at: &'a [String],
+    /// What the check's misses said, one a line.
+    pub details: &'a str,
 }
 
 impl Evidence<'_> {
@@ -138,6 +140,9 @@ pub enum When {
     /// The check missed at a step whose printed form holds this text: how
     /// far the conversation got (where a client that exited stopped).
     MissedAt(&'static str),
+    /// A miss of the check said this: a finding another check owns (the
+    /// children that never exit spin).
+    InDetail(&'static str),
     /// Both hold.
     Both(&'static When, &'static When),
 }
@@ -152,13 +157,16 @@ impl When {
             When::ReceivesLess => matches!(ev.receive(), Some(Receive::Less(_))),
             When::ReceivesMore => matches!(ev.receive(), Some(Receive::More(_))),
             When::MissedAt(text) => ev.missed_at.iter().any(|s| s.contains(text)),
+            When::InDetail(text) => ev.details.contains(text),
             When::Both(a, b) => a.holds(ev) && b.holds(ev),
         }
     }
 }
 
 /// A hint for particular evidence; `{exit}` in its text is replaced by how
-/// the target ended, `{receive}` by the receive size an echo showed.
+/// the target ended, `{receive}` by the receive size an echo showed, and
+/// `{crash}` (in a step's hint too) by a clause on the crash its stderr
+/// shows, or by nothing when it did not crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Alternative {
     pub when: When,
@@ -180,7 +188,7 @@ pub fn choose(
     ev: &Evidence,
 ) -> Option<String> {
     if let Some(h) = step {
-        return Some(h.to_string());
+        return Some(h.replace("{crash}", &crash(ev)));
     }
     if let Some(a) = alternatives.iter().find(|a| a.when.holds(ev)) {
         let exit = ev.exited.as_deref().unwrap_or("an exit");
@@ -191,10 +199,34 @@ pub fn choose(
         return Some(
             a.text
                 .replace("{exit}", exit)
-                .replace("{receive}", &receive),
+                .replace("{receive}", &receive)
+                .replace("{crash}", &crash(ev)),
         );
     }
     plain.map(String::from)
+}
+
+/// "; then it crashed (exit status 1): its stderr shows the KeyError" for a
+/// target that exited with a failure during the check, naming the error
+/// its stderr ends with when it names one; nothing otherwise.
+fn crash(ev: &Evidence) -> String {
+    let Some(exit) = ev.exited.as_deref().filter(|e| *e != CLEAN_EXIT) else {
+        return String::new();
+    };
+    let last = ev
+        .stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty());
+    let error = last
+        .and_then(|l| l.split_once(':'))
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace));
+    match error {
+        Some(name) => format!("; then it crashed ({exit}): its stderr shows the {name}"),
+        None => format!("; then it crashed ({exit}): its stderr shows how"),
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +241,7 @@ mod tests {
             mapped: "",
             echoes: &[],
             missed_at: &[],
+            details: "",
         }
     }
 
@@ -247,6 +280,21 @@ mod tests {
         assert_eq!(
             choose(Some("step"), Some("plain"), &alts, &e).as_deref(),
             Some("step")
+        );
+    }
+
+    #[test]
+    fn a_crash_is_named_from_the_stderr_only_when_there_was_one() {
+        let mut e = ev(Language::Python, Some("exit status 1"));
+        e.stderr = "Traceback (most recent call last):\n  ...\nKeyError: <socket fd=4>\n";
+        assert_eq!(
+            choose(Some("lost{crash}"), None, &[], &e).as_deref(),
+            Some("lost; then it crashed (exit status 1): its stderr shows the KeyError")
+        );
+        let e = ev(Language::Python, None);
+        assert_eq!(
+            choose(Some("lost{crash}"), None, &[], &e).as_deref(),
+            Some("lost")
         );
     }
 

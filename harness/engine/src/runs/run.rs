@@ -441,6 +441,13 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     }
     let ended = finish_peer(&mut peer, &mut ran.outcome, &config.timing);
     let missed_at: Vec<String> = ran.outcome.misses.iter().map(|m| m.step.clone()).collect();
+    let details: Vec<&str> = ran
+        .outcome
+        .misses
+        .iter()
+        .map(|m| m.detail.as_str())
+        .collect();
+    let details = details.join("\n");
     let evidence = Evidence {
         language: Language::of(
             &config.target.describe(),
@@ -451,6 +458,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         mapped: &ended.mapped,
         echoes: &ran.outcome.echoes,
         missed_at: &missed_at,
+        details: &details,
     };
     // The most severe miss that carries advice of its own speaks for it.
     let step_hint = ran
@@ -606,11 +614,57 @@ fn probe_sanity(config: &RunConfig, peer: &mut Peer, outcome: &mut Outcome) {
             .notes
             .push("a plain exchange after the check was answered".into()),
         Some(m) => outcome.notes.push(format!(
-            "after the check the target no longer answered a plain exchange ({}): {}",
+            "after the check the target no longer answered a plain exchange ({}): {}{}",
             m.step,
-            m.detail.lines().next().unwrap_or_default()
+            m.detail.lines().next().unwrap_or_default(),
+            still_serving(peer)
         )),
     }
+}
+
+/// Why a launched server left a plain exchange unanswered when it is still
+/// serving an earlier connection: the kernel shows that connection's end
+/// held open by the target and the new one waiting in the accept queue (a
+/// socket no process holds yet). An iterative server stuck in an earlier
+/// client's loop never returns to accept; the check that passed is not
+/// the cause. Nothing when the kernel shows otherwise.
+fn still_serving(peer: &mut Peer) -> String {
+    use crate::kernel::tcpsock::TcpState;
+    let Peer::Launched(l) = &mut *peer else {
+        return String::new();
+    };
+    let port = l.port();
+    let pids: Vec<i32> = l
+        .process()
+        .tree()
+        .iter()
+        .filter(|s| !s.zombie)
+        .map(|s| s.pid)
+        .collect();
+    let ends = ports::sockets_on(port, &[TcpState::Established, TcpState::CloseWait]);
+    let queued = ends.iter().filter(|s| s.inode == 0).count();
+    let served: Vec<(TcpState, Vec<i32>)> = ends
+        .iter()
+        .filter(|s| s.inode != 0)
+        .map(|s| (s.state, ports::held_by(s.inode, &pids)))
+        .filter(|(_, holders)| !holders.is_empty())
+        .collect();
+    let Some((state, holders)) = served.first() else {
+        return String::new();
+    };
+    if queued == 0 {
+        return String::new();
+    }
+    let client = match state {
+        TcpState::CloseWait => ", though its client closed it",
+        _ => "",
+    };
+    format!(
+        "; not this check's failure: the target never went back to accept, it still holds \
+         an earlier connection open{client} ({}), and the new connection waits in its \
+         accept queue",
+        ports::Holder::of(holders[0])
+    )
 }
 
 /// For a check that measures the target (its CPU, its descriptors) but

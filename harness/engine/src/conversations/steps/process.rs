@@ -3,7 +3,7 @@
 //! it on the same port. Each needs the process, so a check with one is
 //! skipped against a server the harness did not start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Mutex;
 use std::thread;
@@ -135,6 +135,11 @@ impl Session<'_> {
             Event::note(format!("the target holds {now} descriptors")),
         );
         if now > before + slack {
+            let busy = busy_children(&before_by_process, &now_by_process);
+            let sockets: BTreeMap<i32, BTreeSet<u64>> = now_by_process
+                .keys()
+                .map(|&pid| (pid, procfs::socket_inodes(pid)))
+                .collect();
             return Err(miss(
                 Level::Must,
                 format!(
@@ -142,7 +147,7 @@ impl Session<'_> {
                      {} were not closed{}",
                     within.as_secs_f64(),
                     now - before,
-                    where_they_are(&before_by_process, &now_by_process)
+                    where_they_are(&before_by_process, &now_by_process, &sockets, busy)
                 ),
             ));
         }
@@ -244,33 +249,92 @@ fn measure_cpu(p: &mut Process, window: Duration, paused: &Mutex<Duration>) -> C
     )
 }
 
+/// How many of the child processes that appeared since the first count
+/// are busy: never asleep in a few samples a poll apart. A child waiting
+/// for its client sleeps in recv; one that spins is always running or
+/// ready to run.
+fn busy_children(before: &BTreeMap<i32, usize>, now: &BTreeMap<i32, usize>) -> usize {
+    let new: Vec<i32> = now
+        .keys()
+        .filter(|pid| !before.contains_key(pid))
+        .copied()
+        .collect();
+    let mut awake: Vec<i32> = new.clone();
+    for _ in 0..3 {
+        awake.retain(|&pid| procfs::stat(pid).is_some_and(|s| !s.sleeping && !s.zombie));
+        thread::sleep(Timing::RECOUNT);
+    }
+    awake.len()
+}
+
 /// Which processes hold the descriptors that were not given back: child
-/// processes that appeared since the first count and never exited, and
-/// the growth of the processes that were there.
-fn where_they_are(before: &BTreeMap<i32, usize>, now: &BTreeMap<i32, usize>) -> String {
+/// processes that appeared since the first count and never exited (`busy`
+/// of them spinning), and the growth of the processes that were there.
+/// `sockets` are the sockets each process holds now: descriptors that are
+/// not sockets (the pipes a process pool keeps for its children) are not
+/// connections left open, and are said apart.
+fn where_they_are(
+    before: &BTreeMap<i32, usize>,
+    now: &BTreeMap<i32, usize>,
+    sockets: &BTreeMap<i32, BTreeSet<u64>>,
+    busy: usize,
+) -> String {
     let new: Vec<usize> = now
         .iter()
         .filter(|(pid, _)| !before.contains_key(pid))
         .map(|(_, &n)| n)
         .collect();
+    let sockets_of = |pid: &i32| sockets.get(pid).map_or(0, BTreeSet::len);
     let mut parts = Vec::new();
     if !new.is_empty() {
         let held: usize = new.iter().sum();
+        let in_children: BTreeSet<u64> = now
+            .keys()
+            .filter(|pid| !before.contains_key(pid))
+            .filter_map(|pid| sockets.get(pid))
+            .flatten()
+            .copied()
+            .collect();
         let each = if new.iter().all(|&n| n == new[0]) {
             format!(", {} each", new[0])
         } else {
             String::new()
         };
-        parts.push(format!(
-            "{} child process{} started since never exited, holding {held} descriptors{each}",
-            new.len(),
-            if new.len() == 1 { "" } else { "es" }
-        ));
+        let each = match in_children.len() {
+            s if s < held => format!("{each} ({s} of them sockets, the rest pipes or files)"),
+            _ => each,
+        };
+        let n = new.len();
+        let es = if n == 1 { "" } else { "es" };
+        parts.push(match busy {
+            0 => format!(
+                "{n} child process{es} started since never exited, holding {held} descriptors{each}"
+            ),
+            b if b == n => format!(
+                "{n} child process{es} started since are still running, holding {held} \
+                 descriptors{each}: they spin (never asleep, always running or ready to run), \
+                 so they never exit"
+            ),
+            b => format!(
+                "{n} child process{es} started since never exited, holding {held} \
+                 descriptors{each}; {b} of them spin (never asleep)"
+            ),
+        });
     }
     for (pid, &n) in now {
         if let Some(&was) = before.get(pid) {
             if n > was {
-                parts.push(format!("{} went from {was} to {n}", Holder::of(*pid)));
+                let grew = n - was;
+                let not_sockets = match grew.saturating_sub(sockets_of(pid)) {
+                    0 => String::new(),
+                    k => format!(
+                        ", {k} or more of them not sockets (pipes or files, not connections)"
+                    ),
+                };
+                parts.push(format!(
+                    "{} went from {was} to {n}{not_sockets}",
+                    Holder::of(*pid)
+                ));
             }
         }
     }
@@ -289,9 +353,17 @@ mod tests {
     fn descriptors_left_by_children_that_never_exited_are_counted_apart() {
         let before = BTreeMap::from([(10, 5)]);
         let now = BTreeMap::from([(10, 5), (11, 27), (12, 27)]);
+        let sockets: BTreeMap<i32, BTreeSet<u64>> =
+            BTreeMap::from([(11, (100..127).collect()), (12, (200..227).collect())]);
+        let where_they_are = |b: &_, n: &_, busy| where_they_are(b, n, &sockets, busy);
         assert_eq!(
-            where_they_are(&before, &now),
+            where_they_are(&before, &now, 0),
             ": 2 child processes started since never exited, holding 54 descriptors, 27 each"
+        );
+        assert_eq!(
+            where_they_are(&before, &now, 2),
+            ": 2 child processes started since are still running, holding 54 descriptors, 27 \
+             each: they spin (never asleep, always running or ready to run), so they never exit"
         );
     }
 
@@ -300,8 +372,32 @@ mod tests {
         let me = std::process::id() as i32;
         let before = BTreeMap::from([(me, 5)]);
         let now = BTreeMap::from([(me, 35)]);
-        let words = where_they_are(&before, &now);
+        let sockets = BTreeMap::from([(me, (0..31).collect())]);
+        let words = where_they_are(&before, &now, &sockets, 0);
         assert!(words.contains(&format!("pid {me}")), "{words}");
         assert!(words.ends_with("went from 5 to 35"), "{words}");
+    }
+
+    #[test]
+    fn descriptors_that_are_not_sockets_are_not_called_connections() {
+        let me = std::process::id() as i32;
+        let before = BTreeMap::from([(me, 8)]);
+        let now = BTreeMap::from([(me, 68), (20, 6), (21, 6)]);
+        let sockets = BTreeMap::from([
+            (me, BTreeSet::from([1])),
+            (20, BTreeSet::from([1, 2])),
+            (21, BTreeSet::from([1, 3])),
+        ]);
+        let words = where_they_are(&before, &now, &sockets, 0);
+        assert!(
+            words.contains(
+                "holding 12 descriptors, 6 each (3 of them sockets, the rest pipes or files)"
+            ),
+            "{words}"
+        );
+        assert!(
+            words.ends_with("went from 8 to 68, 59 or more of them not sockets (pipes or files, not connections)"),
+            "{words}"
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::Event;
 use crate::kernel::net;
 use crate::kernel::ports;
+use crate::kernel::procfs;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 
@@ -28,15 +29,38 @@ impl Session<'_> {
         let tree = p.tree();
         let pids: Vec<i32> = tree.iter().filter(|s| !s.zombie).map(|s| s.pid).collect();
         let theirs = ports::sockets_on_peer(mine);
-        let holders: Vec<i32> = theirs
+        let mut holders: Vec<i32> = theirs
             .iter()
             .flat_map(|s| ports::held_by(s.inode, &pids))
             .collect();
-        let [holder] = holders.as_slice() else {
+        holders.sort_unstable();
+        holders.dedup();
+        // A holder outside the target's tree (one that left its process
+        // group) is still the one to name.
+        if holders.is_empty() {
+            holders = theirs
+                .iter()
+                .flat_map(|s| procfs::holders_anywhere(s.inode))
+                .collect();
+            holders.sort_unstable();
+            holders.dedup();
+        }
+        let spins = spinning(&holders);
+        let named = match holders.as_slice() {
+            [] => return String::new(),
+            [holder] => self.held_by_one(*holder, &tree),
+            several => held_by_several(several, &tree),
+        };
+        format!("{named}{spins}")
+    }
+
+    /// Who keeps a connection open when one process of the target holds it.
+    fn held_by_one(&mut self, holder: i32, tree: &[procfs::Stat]) -> String {
+        let Some(p) = self.peer.process() else {
             return String::new();
         };
-        let who = ports::Holder::of(*holder);
-        let children = p.children_seen(*holder);
+        let who = ports::Holder::of(holder);
+        let children = p.children_seen(holder);
         let gone: Vec<i32> = children
             .iter()
             .copied()
@@ -167,5 +191,53 @@ impl Session<'_> {
                 thread::sleep(Timing::POLL);
             }
         }
+    }
+}
+
+/// Who keeps a connection open when several processes hold it: each is
+/// named, and a parent holding it beside its child is told to close its copy.
+fn held_by_several(holders: &[i32], tree: &[procfs::Stat]) -> String {
+    let parent_of = |pid: i32| tree.iter().find(|s| s.pid == pid).map(|s| s.ppid);
+    let names: Vec<String> = holders
+        .iter()
+        .map(|&h| ports::Holder::of(h).to_string())
+        .collect();
+    let forked = holders
+        .iter()
+        .any(|&h| parent_of(h).is_some_and(|pp| holders.contains(&pp)));
+    let all = names.join(" and ");
+    if forked {
+        format!(
+            " in {all}, a parent and its child: a parent that hands a connection to a \
+             child must close its own copy, or the client never sees the end"
+        )
+    } else {
+        format!(" in {all}")
+    }
+}
+
+/// The holders of a connection that spin, in words: never asleep in a few
+/// samples a poll apart, as a loop that goes on after recv returned zero
+/// bytes is. Nothing when none does.
+fn spinning(holders: &[i32]) -> String {
+    let mut awake: Vec<i32> = holders.to_vec();
+    for _ in 0..3 {
+        awake.retain(|&pid| procfs::stat(pid).is_some_and(|s| !s.sleeping && !s.zombie));
+        thread::sleep(Timing::RECOUNT);
+    }
+    match awake.as_slice() {
+        [] => String::new(),
+        [_] if holders.len() == 1 => "; it spins (never asleep): a loop that goes on after \
+                                       recv returned zero bytes never closes"
+            .to_string(),
+        busy => format!(
+            "; {} spin{} (never asleep): a loop that goes on after recv returned zero bytes \
+             never closes",
+            busy.iter()
+                .map(|p| format!("pid {p}"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            if busy.len() == 1 { "s" } else { "" }
+        ),
     }
 }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::link::{Conn, End, MessageEnd, READ_CHUNK};
 use super::stream::{not_open, StreamStep};
-use super::{fault, miss, StepError, StepResult};
+use super::{fault, miss, miss_with_hint, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
-use crate::judge::expect::{progress, Progress, Want};
+use crate::judge::expect::{progress, skipped, skipped_words, Progress, Want};
 use crate::judge::show;
 use crate::kernel::confirm::Watch;
 use crate::kernel::net;
@@ -233,8 +233,20 @@ impl Session<'_> {
             // among them: a flood is not read without end.
             let enough = received >= expected_len(want).saturating_add(READ_CHUNK);
             if Instant::now() >= deadline || enough {
-                let words = pace.words(received, within, Instant::now());
-                return Err(self.too_late(conn, want, started.elapsed(), &words, consume));
+                let now = Instant::now();
+                let words = pace.words(received, within, now);
+                let late = self.too_late(conn, want, started.elapsed(), &words, consume);
+                // A steady answer that came too slowly: the hint says how
+                // fast, against what the deadline needed.
+                let expected = expected_len(want);
+                let allowed = within + self.timing.earned(expected);
+                return Err(match pace.steady_rate(received, within, now) {
+                    Some(rate) if received < expected => {
+                        let needed = AnswerPace::SLOWEST / self.timing.scale();
+                        advise(late, too_slow(rate, needed, expected, allowed))
+                    }
+                    _ => late,
+                });
             }
             self.fill(conn, deadline)?;
             let now = Instant::now();
@@ -273,13 +285,11 @@ impl Session<'_> {
         } else {
             String::new()
         };
-        miss(
-            Level::Must,
-            format!(
-                "different bytes arrived\n{}{flood}",
-                show::compare(&expected, &shown).trim_end()
-            ),
-        )
+        let detail = format!(
+            "different bytes arrived\n{}{flood}",
+            show::compare(&expected, &shown).trim_end()
+        );
+        with_skipped(detail, &expected, &shown)
     }
 
     /// The stream ended before `want` was met.
@@ -300,15 +310,13 @@ impl Session<'_> {
                 format!("{how} before any reply{gone}: the server no longer serves"),
             );
         }
-        miss(
-            Level::Must,
-            format!(
-                "{how} after {} of {} bytes{gone}\n{}",
-                got.len(),
-                expected.len(),
-                show::compare(&expected, &got)
-            ),
-        )
+        let detail = format!(
+            "{how} after {} of {} bytes{gone}\n{}",
+            got.len(),
+            expected.len(),
+            show::compare(&expected, &got)
+        );
+        with_skipped(detail, &expected, &got)
     }
 
     /// The deadline passed before `want` was met: `waited` in all, with
@@ -428,6 +436,58 @@ impl Session<'_> {
     }
 }
 
+/// A miss for an answer that differs from `expected`; when `got` skips
+/// stretches of it, the miss names them and advises on lost replies.
+fn with_skipped(detail: String, expected: &[u8], got: &[u8]) -> StepError {
+    let Some(gaps) = skipped(expected, got) else {
+        return miss(Level::Must, detail);
+    };
+    let which = skipped_words(&gaps);
+    miss_with_hint(
+        Level::Must,
+        format!(
+            "{}\nthe answer skips {which} of the {} sent: the replies to those \
+             pieces were lost, and what came after them was answered",
+            detail.trim_end(),
+            expected.len()
+        ),
+        format!(
+            "the replies to earlier pieces were lost ({which} of the {} sent were never \
+             answered): a reply waiting to be sent was replaced when the next piece \
+             arrived; keep every reply not yet sent, in order (append to the \
+             connection's outgoing bytes), and send them all{{crash}}",
+            expected.len()
+        ),
+    )
+}
+
+/// `late` with `hint` as its step's advice (a fault stays a fault).
+fn advise(late: StepError, hint: String) -> StepError {
+    match late {
+        StepError::Missed { level, detail, .. } => StepError::Missed {
+            level,
+            detail,
+            hint: Some(hint),
+        },
+        fault => fault,
+    }
+}
+
+/// Advice for an answer that kept coming at `rate` bytes a second, when
+/// `expected` bytes were waited for `allowed` in all, as long as they came
+/// at `needed` bytes a second or faster.
+fn too_slow(rate: f64, needed: f64, expected: usize, allowed: Duration) -> String {
+    format!(
+        "the server kept receiving and answering, but too slowly: its answer came at \
+         {rate:.0} bytes a second, and an answer is waited for only while it comes at \
+         {needed:.0} bytes a second or faster (at its pace the {expected} bytes expected \
+         would take {:.1}s, and {:.1}s were allowed); answer each piece as soon as it \
+         arrives, without pauses (a sleep in the loop, small sends with waits between)",
+        expected as f64 / rate,
+        allowed.as_secs_f64()
+    )
+}
+
 /// How many bytes `want` expects (for an end of stream, none).
 fn expected_len(want: &Want) -> usize {
     match want {
@@ -472,6 +532,17 @@ impl Pace {
             self.at_first = before;
         }
         self.last = now;
+    }
+
+    /// Bytes a second of an answer still coming steadily at `now` (no
+    /// stall of `within`), once at least two pieces of it arrived.
+    fn steady_rate(&self, received: usize, within: Duration, now: Instant) -> Option<f64> {
+        let first = self.first.filter(|f| self.last > *f)?;
+        if now - self.last >= within {
+            return None;
+        }
+        let bytes = received.saturating_sub(self.at_first);
+        Some(bytes as f64 / (self.last - first).as_secs_f64())
     }
 
     /// In words: a stall, or the pace of a steady answer.
@@ -534,6 +605,33 @@ mod tests {
         assert!(
             words.contains("slower than the 4000 bytes a second"),
             "{words}"
+        );
+        assert_eq!(
+            pace.steady_rate(2, WITHIN, t0 + Duration::from_millis(2100)),
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn a_stalled_answer_has_no_steady_rate() {
+        let t0 = Instant::now();
+        let mut pace = Pace::new(t0);
+        pace.arrived(0, t0 + Duration::from_secs(1));
+        pace.arrived(1, t0 + Duration::from_secs(2));
+        assert_eq!(
+            pace.steady_rate(2, WITHIN, t0 + Duration::from_secs(5)),
+            None
+        );
+    }
+
+    #[test]
+    fn advice_for_a_slow_answer_says_its_pace_and_the_pace_needed() {
+        let hint = too_slow(2048.0, 4000.0, 102_400, Duration::from_secs_f64(27.6));
+        assert!(hint.contains("came at 2048 bytes a second"), "{hint}");
+        assert!(hint.contains("4000 bytes a second or faster"), "{hint}");
+        assert!(
+            hint.contains("would take 50.0s, and 27.6s were allowed"),
+            "{hint}"
         );
     }
 }
