@@ -304,8 +304,20 @@ impl Session<'_> {
             Deadline::Reply
         });
         let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
+            if want.met_by_silence() {
+                return Ok(());
+            }
             let gone = self.target_gone();
             let elsewhere = self.arrived_elsewhere(sock);
+            if let DatagramWant::OneOf(_) = want {
+                return Err(miss(
+                    Level::Must,
+                    format!(
+                        "expected {want}; got no datagram on {sock} within {:.1}s{gone}{elsewhere}",
+                        within.as_secs_f64()
+                    ),
+                ));
+            }
             return Err(miss(
                 Level::Must,
                 format!(
@@ -317,10 +329,17 @@ impl Session<'_> {
         match judge(want, &got.bytes, got.from, self.reply_source()) {
             Ok(()) => Ok(()),
             Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
+            Err(Mismatch::Arrived | Mismatch::NoneOf) => Err(miss(
+                Level::Must,
+                format!(
+                    "expected {want}; got a datagram {}",
+                    show::sized(&got.bytes, 48)
+                ),
+            )),
             Err(Mismatch::Bytes { .. }) => {
                 let expected = match want {
                     DatagramWant::Exactly(b) => b.as_slice(),
-                    DatagramWant::Any => &[],
+                    DatagramWant::Any | DatagramWant::Nothing | DatagramWant::OneOf(_) => &[],
                 };
                 let what = match (got.len, expected.len()) {
                     (0, _) => "an empty datagram arrived".to_string(),
