@@ -534,6 +534,52 @@ mod tests {
         assert_first_miss_says(&out, "the connection is still open");
     }
 
+    /// A datagram server that receives one request and answers it with
+    /// `reply`, or not at all.
+    fn scripted_datagrams(reply: Option<&'static [u8]>) -> Peer {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let Ok((_, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if let Some(reply) = reply {
+                let _ = socket.send_to(reply, from);
+            }
+        });
+        Peer::Remote(addr)
+    }
+
+    fn datagram_or_silence() -> Conversation {
+        use crate::judge::expect_datagram::DatagramWant;
+        let u1 = crate::conversations::steps::Sock(1);
+        Conversation::new()
+            .send_datagram(u1, "hi")
+            .expect_datagram_at(
+                u1,
+                DatagramWant::OneOf(vec![
+                    DatagramWant::Exactly(b"ERR".to_vec()),
+                    DatagramWant::Nothing,
+                ]),
+                Level::Must,
+            )
+    }
+
+    #[test]
+    fn datagram_or_silence_accepts_both_and_misses_another_datagram_naming_both() {
+        let out = run(&mut scripted_datagrams(Some(b"ERR")), datagram_or_silence());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let out = run(&mut scripted_datagrams(None), datagram_or_silence());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let out = run(&mut scripted_datagrams(Some(b"OK")), datagram_or_silence());
+        assert_first_miss_says(
+            &out,
+            "expected one of: a datagram \"ERR\" (3 bytes), or no datagram within the \
+             deadline; got a datagram \"OK\" (2 bytes)",
+        );
+    }
+
     #[test]
     fn silence_is_a_timeout_that_says_nothing_arrived() {
         let mut peer = scripted(|s| {
