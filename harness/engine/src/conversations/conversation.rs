@@ -92,6 +92,13 @@ impl Conversation {
         self.expect(conn, Want::End)
     }
 
+    /// Expects any one of `alternatives` on `conn`, where the protocol
+    /// allows several outcomes ("this reply, or a close"); a miss names
+    /// them all and what arrived.
+    pub fn expect_one_of(self, conn: Conn, alternatives: impl IntoIterator<Item = Want>) -> Self {
+        self.expect(conn, Want::OneOf(alternatives.into_iter().collect()))
+    }
+
     /// Records whether `want` arrives on `conn` within `within`, as the
     /// answer to `question`; never a miss.
     pub fn observe(self, conn: Conn, want: Want, within: Deadline, question: &'static str) -> Self {

@@ -527,6 +527,111 @@ mod tests {
         assert_first_miss_says(&out, "5 more bytes arrived: \"extra\"");
     }
 
+    fn reply_or_close() -> Conversation {
+        ask().expect_one_of(C1, [Want::Bytes(b"ERR\n".to_vec()), Want::End])
+    }
+
+    #[test]
+    fn reply_or_close_accepts_the_reply() {
+        let mut peer = scripted(|mut s| {
+            // The reply in two pieces: the close alternative has missed
+            // after the first, the reply still needs the second.
+            s.write_all(b"ER").unwrap();
+            thread::sleep(Duration::from_millis(20));
+            s.write_all(b"R\n").unwrap();
+        });
+        let out = run(&mut peer, reply_or_close());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn reply_or_close_accepts_the_close() {
+        let mut peer = scripted(drop);
+        let out = run(&mut peer, reply_or_close());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn reply_or_close_misses_a_third_outcome_and_names_both_alternatives() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"OK\n").unwrap();
+            thread::sleep(Duration::from_secs(1));
+        });
+        let out = run(&mut peer, reply_or_close());
+        assert_eq!(out.misses.len(), 1, "{:?}", out.misses);
+        assert_first_miss_says(
+            &out,
+            "expected one of: the bytes \"ERR\\n\", or end of stream (close or reset); \
+             got 3 bytes \"OK\\n\"",
+        );
+    }
+
+    #[test]
+    fn reply_or_close_says_how_a_short_reply_ended() {
+        let mut peer = scripted(|mut s| {
+            s.write_all(b"ER").unwrap();
+        });
+        let out = run(&mut peer, reply_or_close());
+        assert_first_miss_says(&out, "got 2 bytes \"ER\", then the connection was closed");
+    }
+
+    #[test]
+    fn reply_or_close_says_when_neither_came() {
+        let mut peer = scripted(|s| {
+            thread::sleep(Duration::from_secs(3));
+            drop(s);
+        });
+        let out = run(&mut peer, reply_or_close());
+        assert_first_miss_says(&out, "got nothing within 1.0s");
+        assert_first_miss_says(&out, "the connection is still open");
+    }
+
+    /// A datagram server that receives one request and answers it with
+    /// `reply`, or not at all.
+    fn scripted_datagrams(reply: Option<&'static [u8]>) -> Peer {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let Ok((_, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if let Some(reply) = reply {
+                let _ = socket.send_to(reply, from);
+            }
+        });
+        Peer::Remote(addr)
+    }
+
+    fn datagram_or_silence() -> Conversation {
+        use crate::judge::expect_datagram::DatagramWant;
+        let u1 = crate::conversations::steps::Sock(1);
+        Conversation::new()
+            .send_datagram(u1, "hi")
+            .expect_datagram_at(
+                u1,
+                DatagramWant::OneOf(vec![
+                    DatagramWant::Exactly(b"ERR".to_vec()),
+                    DatagramWant::Nothing,
+                ]),
+                Level::Must,
+            )
+    }
+
+    #[test]
+    fn datagram_or_silence_accepts_both_and_misses_another_datagram_naming_both() {
+        let out = run(&mut scripted_datagrams(Some(b"ERR")), datagram_or_silence());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let out = run(&mut scripted_datagrams(None), datagram_or_silence());
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let out = run(&mut scripted_datagrams(Some(b"OK")), datagram_or_silence());
+        assert_first_miss_says(
+            &out,
+            "expected one of: a datagram \"ERR\" (3 bytes), or no datagram within the \
+             deadline; got a datagram \"OK\" (2 bytes)",
+        );
+    }
+
     #[test]
     fn silence_is_a_timeout_that_says_nothing_arrived() {
         let mut peer = scripted(|s| {

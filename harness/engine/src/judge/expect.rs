@@ -37,6 +37,16 @@ pub enum Want {
     /// blamed by the checks about replies, not by every check; a target
     /// that answers with bytes unrelated to the request is not serving.
     Served(Vec<u8>),
+    /// Any one of these outcomes: where the protocol allows several (a
+    /// reply or a close, an error message or a reset). Held as soon as one
+    /// alternative holds, missed only once every one has missed; a miss
+    /// names them all. Each alternative is matched by its bytes alone:
+    /// what follows a [`Want::Message`] among them is not judged, and a
+    /// [`Want::Served`] among them takes what arrived. When several hold
+    /// at once, the one that takes the fewest bytes is met, so that how
+    /// the bytes were cut never changes what is left for the next
+    /// expectation. With no alternatives, nothing can meet it.
+    OneOf(Vec<Want>),
 }
 
 impl Want {
@@ -44,7 +54,20 @@ impl Want {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Want::Bytes(b) | Want::Message(b) | Want::Line(b) => Some(b),
-            Want::End | Want::Served(_) => None,
+            Want::End | Want::Served(_) | Want::OneOf(_) => None,
+        }
+    }
+}
+
+/// One alternative of a [`Want::OneOf`] in words: bytes are called bytes,
+/// so that a list of them reads as a sentence.
+struct Alternative<'a>(&'a Want);
+
+impl fmt::Display for Alternative<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Want::Bytes(_) | Want::Line(_) => write!(f, "the bytes {}", self.0),
+            other => other.fmt(f),
         }
     }
 }
@@ -61,6 +84,18 @@ impl fmt::Display for Want {
             ),
             Want::End => f.write_str("end of stream (close or reset)"),
             Want::Served(_) => f.write_str("any reply (the server still serves)"),
+            Want::OneOf(alternatives) => {
+                f.write_str("one of: ")?;
+                for (i, alternative) in alternatives.iter().enumerate() {
+                    match i {
+                        0 => {}
+                        _ if i + 1 == alternatives.len() => f.write_str(", or ")?,
+                        _ => f.write_str(", ")?,
+                    }
+                    write!(f, "{}", Alternative(alternative))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -81,6 +116,9 @@ pub enum Progress {
 /// Judges `got` (received and not yet matched) against `want`. `ended`
 /// says whether the peer ended its side of the stream.
 pub fn progress(want: &Want, got: &[u8], ended: bool) -> Progress {
+    if let Want::OneOf(alternatives) = want {
+        return one_of(alternatives, got, ended);
+    }
     if let Want::Served(request) = want {
         let echoed = !request.is_empty()
             && got
@@ -162,6 +200,32 @@ pub fn skipped_words(gaps: &[std::ops::Range<usize>]) -> String {
         _ => String::new(),
     };
     format!("{}{more}", named.join(", "))
+}
+
+/// Where the first alternative to hold stands, or, while none holds,
+/// whether any still may: one that needs more keeps the whole waiting even
+/// when others have mismatched already. A mismatch of all of them points
+/// at the furthest byte any of them accepted up to. With the stream ended,
+/// an alternative that needs more never gets it; the caller tells that
+/// from `ended`, as for a single expectation.
+fn one_of(alternatives: &[Want], got: &[u8], ended: bool) -> Progress {
+    let mut fewest: Option<usize> = None;
+    let mut open = false;
+    let mut furthest = 0;
+    for alternative in alternatives {
+        match progress(alternative, got, ended) {
+            Progress::Done { consumed } => {
+                fewest = Some(fewest.map_or(consumed, |f| f.min(consumed)));
+            }
+            Progress::NeedMore => open = true,
+            Progress::Mismatch { at } => furthest = furthest.max(at),
+        }
+    }
+    match (fewest, open) {
+        (Some(consumed), _) => Progress::Done { consumed },
+        (None, true) => Progress::NeedMore,
+        (None, false) => Progress::Mismatch { at: furthest },
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +349,103 @@ mod tests {
         );
     }
 
+    fn reply_or_close() -> Want {
+        Want::OneOf(vec![bytes("ERR\n"), Want::End])
+    }
+
+    #[test]
+    fn one_of_holds_as_soon_as_one_alternative_holds() {
+        assert_eq!(
+            progress(&reply_or_close(), b"ERR\n", false),
+            Progress::Done { consumed: 4 }
+        );
+        assert_eq!(
+            progress(&reply_or_close(), b"", true),
+            Progress::Done { consumed: 0 }
+        );
+    }
+
+    #[test]
+    fn one_of_needs_more_while_any_alternative_may_still_hold() {
+        // The bytes so far rule out the close, not the reply.
+        assert_eq!(
+            progress(&reply_or_close(), b"ER", false),
+            Progress::NeedMore
+        );
+        assert_eq!(progress(&reply_or_close(), b"", false), Progress::NeedMore);
+    }
+
+    #[test]
+    fn one_of_misses_only_once_every_alternative_has_missed() {
+        let want = Want::OneOf(vec![bytes("ERR\n"), bytes("EXIT\n"), Want::End]);
+        assert_eq!(progress(&want, b"E", false), Progress::NeedMore);
+        // "EX" rules out the first, not the second; "EXO" rules out both.
+        assert_eq!(progress(&want, b"EX", false), Progress::NeedMore);
+        assert_eq!(progress(&want, b"EXO", false), Progress::Mismatch { at: 2 });
+    }
+
+    #[test]
+    fn an_end_after_part_of_a_reply_decides_the_close_but_leaves_the_caller_to_say_so() {
+        // Bytes came, so the close alternative has missed; the reply stays
+        // short for good, which the caller tells from `ended`.
+        assert_eq!(progress(&reply_or_close(), b"ER", true), Progress::NeedMore);
+    }
+
+    #[test]
+    fn of_two_alternatives_that_hold_the_shorter_is_met() {
+        let want = Want::OneOf(vec![bytes("OK\nMORE"), bytes("OK\n")]);
+        assert_eq!(
+            progress(&want, b"OK\nMORE", false),
+            Progress::Done { consumed: 3 }
+        );
+    }
+
+    #[test]
+    fn one_of_nothing_can_never_hold() {
+        assert_eq!(
+            progress(&Want::OneOf(Vec::new()), b"", true),
+            Progress::Mismatch { at: 0 }
+        );
+    }
+
+    #[test]
+    fn one_of_names_every_alternative() {
+        assert_eq!(
+            reply_or_close().to_string(),
+            "one of: the bytes \"ERR\\n\", or end of stream (close or reset)"
+        );
+        let three = Want::OneOf(vec![bytes("A"), bytes("B"), Want::End]);
+        assert_eq!(
+            three.to_string(),
+            "one of: the bytes \"A\", the bytes \"B\", or end of stream (close or reset)"
+        );
+    }
+
+    /// The verdict of the socket loop: `got` arriving in pieces that end at
+    /// `cuts`, judged after each piece until one decides, then at the end.
+    fn fed(want: &Want, got: &[u8], cuts: &[usize], ended: bool) -> Progress {
+        for &end in cuts {
+            match progress(want, &got[..end], false) {
+                Progress::NeedMore => {}
+                decided => return decided,
+            }
+        }
+        progress(want, got, ended)
+    }
+
+    /// An alternative over a small alphabet, so that alternatives share
+    /// prefixes and the bytes often meet one of them: bytes, a whole
+    /// message, or an end. (A line and a served reply take what arrived
+    /// with them, so what they consume depends on the cut by design.)
+    fn alternative() -> impl Strategy<Value = Want> {
+        let text = proptest::collection::vec(prop::sample::select(b"ab\n".to_vec()), 0..4);
+        prop_oneof![
+            text.clone().prop_map(Want::Bytes),
+            text.prop_map(Want::Message),
+            Just(Want::End),
+        ]
+    }
+
     proptest! {
         #[test]
         fn any_cut_of_the_expected_bytes_meets_it_once_whole(
@@ -311,6 +472,31 @@ mod tests {
             prop_assert_eq!(
                 progress(&Want::Bytes(expected), &got, false),
                 Progress::Mismatch { at }
+            );
+        }
+
+        #[test]
+        fn one_of_reaches_the_same_verdict_however_the_bytes_were_cut(
+            alternatives in proptest::collection::vec(alternative(), 0..4),
+            got in proptest::collection::vec(prop::sample::select(b"ab\n".to_vec()), 0..8),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+            ended in any::<bool>(),
+        ) {
+            let want = Want::OneOf(alternatives);
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(got.len() + 1)).collect();
+            cuts.sort_unstable();
+            prop_assert_eq!(fed(&want, &got, &cuts, ended), fed(&want, &got, &[], ended));
+        }
+
+        #[test]
+        fn one_of_a_single_alternative_is_that_alternative(
+            alternative in alternative(),
+            got in proptest::collection::vec(prop::sample::select(b"ab\n".to_vec()), 0..8),
+            ended in any::<bool>(),
+        ) {
+            prop_assert_eq!(
+                progress(&Want::OneOf(vec![alternative.clone()]), &got, ended),
+                progress(&alternative, &got, ended)
             );
         }
     }

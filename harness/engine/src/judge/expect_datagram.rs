@@ -23,6 +23,25 @@ pub enum DatagramWant {
     Line(Vec<u8>),
     /// Any datagram: its arrival is what counts.
     Any,
+    /// No datagram within the deadline: a silence the protocol allows (a
+    /// request it may drop), among the alternatives of a
+    /// [`DatagramWant::OneOf`].
+    Nothing,
+    /// Any one of these outcomes: this datagram, or that one, or none
+    /// within the deadline. Met as soon as one is; a miss names them all.
+    /// With no alternatives, nothing can meet it.
+    OneOf(Vec<DatagramWant>),
+}
+
+impl DatagramWant {
+    /// Whether no datagram arriving by the deadline meets the want.
+    pub fn met_by_silence(&self) -> bool {
+        match self {
+            DatagramWant::Nothing => true,
+            DatagramWant::OneOf(alternatives) => alternatives.iter().any(Self::met_by_silence),
+            DatagramWant::Exactly(_) | DatagramWant::Line(_) | DatagramWant::Any => false,
+        }
+    }
 }
 
 impl fmt::Display for DatagramWant {
@@ -36,6 +55,19 @@ impl fmt::Display for DatagramWant {
                 show::sized(b, 48)
             ),
             DatagramWant::Any => f.write_str("any datagram"),
+            DatagramWant::Nothing => f.write_str("no datagram within the deadline"),
+            DatagramWant::OneOf(alternatives) => {
+                f.write_str("one of: ")?;
+                for (i, alternative) in alternatives.iter().enumerate() {
+                    match i {
+                        0 => {}
+                        _ if i + 1 == alternatives.len() => f.write_str(", or ")?,
+                        _ => f.write_str(", ")?,
+                    }
+                    write!(f, "{alternative}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -48,6 +80,10 @@ pub enum Mismatch {
     /// Its bytes differ: at byte `at`, or in length alone (`at` is then
     /// the shorter length).
     Bytes { at: usize },
+    /// A datagram arrived where none was wanted.
+    Arrived,
+    /// It meets none of the alternatives of a [`DatagramWant::OneOf`].
+    NoneOf,
 }
 
 /// Whether `bytes`, received from `from`, meet `want`; `from_must_be` is
@@ -75,6 +111,15 @@ pub fn judge(
         DatagramWant::Exactly(b) | DatagramWant::Line(b) => Err(Mismatch::Bytes {
             at: show::first_difference(b, bytes).unwrap_or(b.len().min(bytes.len())),
         }),
+        DatagramWant::Nothing => Err(Mismatch::Arrived),
+        // The sender was judged above, once for all of them.
+        DatagramWant::OneOf(alternatives) => match alternatives
+            .iter()
+            .any(|a| judge(a, bytes, from, None).is_ok())
+        {
+            true => Ok(()),
+            false => Err(Mismatch::NoneOf),
+        },
     }
 }
 
@@ -83,7 +128,7 @@ impl DatagramWant {
     pub fn bytes(&self) -> &[u8] {
         match self {
             DatagramWant::Exactly(b) | DatagramWant::Line(b) => b,
-            DatagramWant::Any => &[],
+            DatagramWant::Any | DatagramWant::Nothing | DatagramWant::OneOf(_) => &[],
         }
     }
 }
@@ -176,6 +221,58 @@ mod tests {
         let want = DatagramWant::Exactly(Vec::new());
         assert_eq!(judge(&want, b"", at(1), None), Ok(()));
         assert_eq!(want.to_string(), "an empty datagram");
+    }
+
+    fn reply_or_silence() -> DatagramWant {
+        DatagramWant::OneOf(vec![
+            DatagramWant::Exactly(b"ERR".to_vec()),
+            DatagramWant::Nothing,
+        ])
+    }
+
+    #[test]
+    fn one_of_is_met_by_the_datagram_or_by_silence_when_silence_is_among_them() {
+        assert_eq!(judge(&reply_or_silence(), b"ERR", at(1), None), Ok(()));
+        assert!(reply_or_silence().met_by_silence());
+        let two = DatagramWant::OneOf(vec![
+            DatagramWant::Exactly(b"A".to_vec()),
+            DatagramWant::Exactly(b"B".to_vec()),
+        ]);
+        assert_eq!(judge(&two, b"B", at(1), None), Ok(()));
+        assert!(!two.met_by_silence());
+    }
+
+    #[test]
+    fn one_of_misses_a_datagram_that_is_none_of_them() {
+        assert_eq!(
+            judge(&reply_or_silence(), b"OK", at(1), None),
+            Err(Mismatch::NoneOf)
+        );
+    }
+
+    #[test]
+    fn one_of_still_wants_the_reply_from_the_servers_port() {
+        assert_eq!(
+            judge(&reply_or_silence(), b"ERR", at(9001), Some(at(9000))),
+            Err(Mismatch::Sender { expected: at(9000) })
+        );
+    }
+
+    #[test]
+    fn a_datagram_where_none_was_wanted_is_a_mismatch() {
+        assert_eq!(
+            judge(&DatagramWant::Nothing, b"", at(1), None),
+            Err(Mismatch::Arrived)
+        );
+        assert!(!DatagramWant::Any.met_by_silence());
+    }
+
+    #[test]
+    fn one_of_names_every_alternative() {
+        assert_eq!(
+            reply_or_silence().to_string(),
+            "one of: a datagram \"ERR\" (3 bytes), or no datagram within the deadline"
+        );
     }
 
     #[test]

@@ -335,8 +335,20 @@ impl Session<'_> {
             Deadline::Reply
         });
         let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
+            if want.met_by_silence() {
+                return Ok(());
+            }
             let gone = self.target_gone();
             let elsewhere = self.arrived_elsewhere(sock);
+            if let DatagramWant::OneOf(_) = want {
+                return Err(miss(
+                    Level::Must,
+                    format!(
+                        "expected {want}; got no datagram on {sock} within {:.1}s{gone}{elsewhere}",
+                        within.as_secs_f64()
+                    ),
+                ));
+            }
             return Err(miss(
                 Level::Must,
                 format!(
@@ -348,6 +360,13 @@ impl Session<'_> {
         match judge(want, &got.bytes, got.from, self.reply_source()) {
             Ok(()) => Ok(()),
             Err(Mismatch::Sender { expected }) => Err(wrong_sender(got.from, expected)),
+            Err(Mismatch::Arrived | Mismatch::NoneOf) => Err(miss(
+                Level::Must,
+                format!(
+                    "expected {want}; got a datagram {}",
+                    show::sized(&got.bytes, 48)
+                ),
+            )),
             Err(Mismatch::Bytes { .. }) => {
                 let expected = want.bytes();
                 let what = match (got.len, expected.len()) {

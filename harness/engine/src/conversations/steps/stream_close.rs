@@ -30,6 +30,7 @@ use crate::conversations::session::{Peer, Session};
 use crate::kernel::net;
 use crate::kernel::ports;
 use crate::kernel::procfs;
+use crate::kernel::sockdiag::{Diag, Found};
 use crate::kernel::tcpsock::{TcpSocket, TcpState};
 use crate::model::timing::Timing;
 
@@ -55,7 +56,8 @@ impl Session<'_> {
             return;
         };
         let pid = l.process().pid();
-        if target_closes_first(mine, pid) && abort_if_closed {
+        let theirs = link.stream.peer_addr().ok();
+        if target_closes_first(mine, theirs, pid) && abort_if_closed {
             let _ = net::reset(link.stream);
         }
         // Otherwise dropped here: a plain close.
@@ -108,11 +110,13 @@ impl Session<'_> {
 /// Waits, bounded, while a server still running may be closing its end of
 /// the connection from `mine` on its own; returns whether it did (its end
 /// closed and abandoned). A server asleep (blocked in recv, as one waiting
-/// for its client's close is) is not waited for.
-fn target_closes_first(mine: SocketAddr, pid: i32) -> bool {
+/// for its client's close is) is not waited for. `theirs`, the target's
+/// address, lets each look ask the kernel for the one socket.
+fn target_closes_first(mine: SocketAddr, theirs: Option<SocketAddr>, pid: i32) -> bool {
     let deadline = Instant::now() + Timing::CLOSE_FIRST;
+    let mut diag = theirs.and_then(|_| Diag::open().ok());
     for polls in 0u32.. {
-        let ends = ports::sockets_on_peer(mine);
+        let ends = target_ends(diag.as_mut(), mine, theirs);
         if target_end_abandoned(&ends) {
             return true;
         }
@@ -133,4 +137,32 @@ fn target_closes_first(mine: SocketAddr, pid: i32) -> bool {
         });
     }
     false
+}
+
+/// The target's end of the connection from `mine` to `theirs`, as the
+/// kernel shows it: the lookup of that one socket, a hash lookup in the
+/// kernel; where the kernel does not answer lookups, the sockets whose
+/// peer is `mine`, from a listing of every socket.
+fn target_ends(
+    diag: Option<&mut Diag>,
+    mine: SocketAddr,
+    theirs: Option<SocketAddr>,
+) -> Vec<TcpSocket> {
+    let (Some(diag), Some(theirs)) = (diag, theirs) else {
+        return ports::sockets_on_peer(mine);
+    };
+    match diag.connection(theirs, mine) {
+        Ok(Found::Socket(c)) => TcpState::from_number(c.state)
+            .map(|state| TcpSocket {
+                state,
+                local: theirs,
+                remote: mine,
+                inode: c.inode,
+                timer_ms: 0,
+            })
+            .into_iter()
+            .collect(),
+        Ok(Found::Nothing) => Vec::new(),
+        Ok(Found::Refused(_)) | Err(_) => ports::sockets_on_peer(mine),
+    }
 }

@@ -258,6 +258,11 @@ impl Session<'_> {
 
     /// What arrived cannot meet `want`.
     pub(super) fn mismatch(&mut self, conn: Conn, want: &Want, consume: bool) -> StepError {
+        if let Want::OneOf(_) = want {
+            let end = self.link(conn).ok().and_then(|l| l.ended);
+            let then = end.map_or(String::new(), |end| format!(", then {}", ended(end)));
+            return self.none_held(conn, want, &then, consume);
+        }
         let Ok(link) = self.link(conn) else {
             return not_open(conn);
         };
@@ -294,6 +299,11 @@ impl Session<'_> {
 
     /// The stream ended before `want` was met.
     pub(super) fn ended_short(&mut self, conn: Conn, want: &Want, end: End) -> StepError {
+        if let Want::OneOf(_) = want {
+            let gone = self.target_gone();
+            let then = format!(", then {}{gone}", ended(end));
+            return self.none_held(conn, want, &then, true);
+        }
         let Ok(link) = self.link(conn) else {
             return not_open(conn);
         };
@@ -329,6 +339,23 @@ impl Session<'_> {
         pace: &str,
         consume: bool,
     ) -> StepError {
+        if let Want::OneOf(_) = want {
+            let Ok(link) = self.link(conn) else {
+                return not_open(conn);
+            };
+            let local = link.stream.local_addr().ok();
+            let silent = link.buffered.is_empty();
+            let gone = self.target_gone();
+            let within = waited.as_secs_f64();
+            let then = match silent {
+                true => format!(
+                    " within {within:.1}s{gone}: the connection is still open{}",
+                    self.still_open_by(local)
+                ),
+                false => format!(" in {within:.1}s{gone}; {pace}"),
+            };
+            return self.none_held(conn, want, &then, consume);
+        }
         let Ok(link) = self.link(conn) else {
             return not_open(conn);
         };
@@ -381,6 +408,33 @@ impl Session<'_> {
                 expected.len(),
                 show::compare(&expected, &got)
             ),
+        )
+    }
+
+    /// No alternative of a [`Want::OneOf`] held: the miss names every one
+    /// of them, then what arrived and, in `then`, how the wait ended. With
+    /// `consume`, the rest of a wrong answer is read and dropped, so that
+    /// it is not taken for the start of the next one.
+    fn none_held(&mut self, conn: Conn, want: &Want, then: &str, consume: bool) -> StepError {
+        let Ok(link) = self.link(conn) else {
+            return not_open(conn);
+        };
+        let got = match consume {
+            true => std::mem::take(&mut link.buffered),
+            false => link.buffered.clone(),
+        };
+        let open = link.ended.is_none();
+        let arrived = match got.len() {
+            0 => "nothing".to_string(),
+            n => format!("{n} bytes {}", show::quoted(&got, 48)),
+        };
+        let flood = match consume && open && !got.is_empty() {
+            true => self.discard_answer(conn),
+            false => String::new(),
+        };
+        miss(
+            Level::Must,
+            format!("expected {want}; got {arrived}{then}{flood}"),
         )
     }
 
@@ -492,7 +546,16 @@ fn too_slow(rate: f64, needed: f64, expected: usize, allowed: Duration) -> Strin
 fn expected_len(want: &Want) -> usize {
     match want {
         Want::Served(request) => request.len(),
+        Want::OneOf(alternatives) => alternatives.iter().map(expected_len).max().unwrap_or(0),
         other => other.bytes().map_or(0, <[u8]>::len),
+    }
+}
+
+/// How a stream ended, in a miss's words.
+fn ended(end: End) -> &'static str {
+    match end {
+        End::Closed => "the connection was closed",
+        End::Reset => "the connection was reset",
     }
 }
 
