@@ -35,6 +35,10 @@ pub enum BodySpec {
     /// `len` bytes, each a function of `seed` and its offset: a large body
     /// the harness sends or asks for and can check without storing it.
     Seeded { seed: u64, len: u64 },
+    /// `pattern` repeated until `len` bytes, the last repeat cut short:
+    /// the output of a command such as `yes LINE | head -c LEN`, which a
+    /// server under test can be asked to produce.
+    Repeated { pattern: Vec<u8>, len: u64 },
 }
 
 impl BodySpec {
@@ -42,7 +46,7 @@ impl BodySpec {
     pub fn len(&self) -> u64 {
         match self {
             BodySpec::Literal(b) => b.len() as u64,
-            BodySpec::Seeded { len, .. } => *len,
+            BodySpec::Seeded { len, .. } | BodySpec::Repeated { len, .. } => *len,
         }
     }
 
@@ -61,6 +65,10 @@ impl BodySpec {
             BodySpec::Seeded { seed, .. } => {
                 let word = splitmix64(seed ^ (offset / 8));
                 Some(word.to_le_bytes()[(offset % 8) as usize])
+            }
+            BodySpec::Repeated { pattern, .. } => {
+                let at = offset % (pattern.len().max(1) as u64);
+                pattern.get(usize::try_from(at).ok()?).copied()
             }
         }
     }
@@ -133,6 +141,11 @@ impl fmt::Display for FrameWant {
         match &self.body {
             BodySpec::Literal(b) => write!(f, "the body {}", show::quoted(b, 48)),
             BodySpec::Seeded { len, .. } => write!(f, "a generated body of {len} bytes"),
+            BodySpec::Repeated { pattern, len } => write!(
+                f,
+                "a body of {len} bytes, {} repeated",
+                show::quoted(pattern, 24)
+            ),
         }
     }
 }
@@ -970,6 +983,17 @@ mod tests {
         let mut other = vec![0u8; 1000];
         b.fill(0, &mut other);
         assert_ne!(whole, other);
+    }
+
+    #[test]
+    fn a_repeated_body_is_its_pattern_over_and_over_cut_at_its_length() {
+        let body = BodySpec::Repeated {
+            pattern: b"abc\n".to_vec(),
+            len: 10,
+        };
+        let mut out = [0u8; 12];
+        assert_eq!(body.fill(0, &mut out), 10);
+        assert_eq!(&out[..10], b"abc\nabc\nab");
     }
 
     #[test]
