@@ -475,7 +475,10 @@ impl Session<'_> {
                     }
                     FrameProgress::Mismatch(why) => {
                         link.buffered.clear();
-                        let got = format!("{why}{}", r.so_far());
+                        // The rest of a wrong answer must not be taken for
+                        // the start of the next one.
+                        let flood = self.discard_answer(conn);
+                        let got = format!("{why}{}{flood}", r.so_far());
                         return Err(frame_miss(want, or_end, got));
                     }
                     // The body is never kept: only what follows a frame is.
@@ -942,6 +945,36 @@ mod tests {
         assert!(out.misses.is_empty(), "{:?}", out.misses);
     }
 
+    /// A `cmd-json` client that reads the prefix whole, then does one
+    /// receive of H for the header and answers with how many bytes it got.
+    fn one_receive_of_the_header() -> Peer {
+        peer(|mut s| {
+            let mut prefix = [0u8; 4];
+            if s.read_exact(&mut prefix).is_err() {
+                return;
+            }
+            let mut header = vec![0u8; u32::from_le_bytes(prefix) as usize];
+            let n = s.read(&mut header).unwrap_or(0);
+            let _ = s.write_all(n.to_string().as_bytes());
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    }
+
+    #[test]
+    fn a_header_sent_byte_by_byte_gives_a_single_receive_of_it_one_byte() {
+        let mut p = one_receive_of_the_header();
+        let frame = FrameOut::json(I32LE, "size", BodySpec::Literal(b"hello".to_vec()))
+            .field("time", "2026-12-07 10:20:30.123456")
+            .field("filename", "out.txt");
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::HeaderBytewise)
+            .expect_bytes(C1, "1");
+        let out = run(&mut p, c);
+        assert!(out.fault.is_none(), "{:?}", out.fault);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
     /// A client that reads a length frame as the protocol says, looping
     /// for the prefix and the body, and answers with the body's MD5.
     fn reading_client() -> Peer {
@@ -1009,5 +1042,21 @@ mod tests {
             "{records}"
         );
         assert!(records.len() < 4096, "{records}");
+    }
+
+    #[test]
+    fn a_whole_frame_with_a_streamed_body_reaches_a_reading_client_whole() {
+        let mut p = reading_client();
+        let body = BodySpec::Seeded {
+            seed: 5,
+            len: 2 * STREAM_ABOVE + 7,
+        };
+        let frame = FrameOut::length(I32LE, body.clone());
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::Whole)
+            .expect_bytes(C1, md5_of(&body));
+        let out = Session::new(&mut p, Timing::new(2.0)).run(&c.steps);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
     }
 }

@@ -101,7 +101,8 @@ impl Session<'_> {
             let mut offset = 0u64;
             let mut head = head;
             record(Event::note(format!(
-                "writing the body, {len} bytes, in writes of {CHUNK} bytes, shown as one line"
+                "the body's {len} bytes follow in writes of {CHUNK} bytes, recorded as one \
+                 line when done"
             )));
             let stopped = loop {
                 if offset >= len {
