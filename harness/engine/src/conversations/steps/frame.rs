@@ -22,7 +22,9 @@ use super::stream::not_open;
 use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
-use crate::judge::expect_frame::{BodySpec, FrameMatch, FrameProgress, FrameWant, Framing};
+use crate::judge::expect_frame::{
+    BodySpec, FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing,
+};
 use crate::judge::frame::{Decoded, PrefixFormat};
 use crate::judge::show;
 use crate::kernel::net;
@@ -478,7 +480,14 @@ impl Session<'_> {
                         // The rest of a wrong answer must not be taken for
                         // the start of the next one.
                         let flood = self.discard_answer(conn);
-                        let got = format!("{why}{}{flood}", r.so_far());
+                        // A miss about the prefix already says what it read.
+                        let so_far = match why {
+                            FrameMiss::WrongLength { .. }
+                            | FrameMiss::HeaderLength { .. }
+                            | FrameMiss::WiderPrefix { .. } => String::new(),
+                            _ => r.so_far(),
+                        };
+                        let got = format!("{why}{so_far}{flood}");
                         return Err(frame_miss(want, or_end, got));
                     }
                     // The body is never kept: only what follows a frame is.
