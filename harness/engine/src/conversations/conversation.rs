@@ -11,11 +11,13 @@ use std::fmt;
 
 use crate::conversations::steps::datagram::Seen;
 use crate::conversations::steps::{
-    Conn, DatagramStep, IfNext, ProcessStep, Sock, StdioStep, Step, StreamStep,
+    Conn, DatagramStep, FrameCut, FrameOut, FrameStep, IfNext, ProcessStep, Sock, StdioStep, Step,
+    StreamStep,
 };
 use crate::conversations::transcript::Channel;
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
+use crate::judge::expect_frame::FrameWant;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Pause};
@@ -144,6 +146,40 @@ impl Conversation {
 
     pub fn expect_no_connection(self, within: Deadline, level: Level) -> Self {
         self.step(StreamStep::ExpectNoConnection { within, level })
+    }
+
+    /// Expects the framed answer `want` on `conn` (`cmd-len`, `cmd-json`),
+    /// read as it arrives however large; what follows it is left for the
+    /// next step.
+    pub fn expect_frame(self, conn: Conn, want: FrameWant) -> Self {
+        self.expect_frame_at(conn, want, Level::Must)
+    }
+
+    pub fn expect_frame_at(self, conn: Conn, want: FrameWant, level: Level) -> Self {
+        self.step(FrameStep::Expect {
+            conn,
+            want,
+            level,
+            or_end: false,
+        })
+    }
+
+    /// Expects the framed answer `want` on `conn`, or an end of the stream
+    /// (a close or a reset) before any byte of it: the two legal outcomes
+    /// of a request the target may refuse by hanging up.
+    pub fn expect_frame_or_end(self, conn: Conn, want: FrameWant, level: Level) -> Self {
+        self.step(FrameStep::Expect {
+            conn,
+            want,
+            level,
+            or_end: true,
+        })
+    }
+
+    /// Answers on `conn` with `frame`, cut as `cut` says: the harness
+    /// plays the server of a client under test.
+    pub fn send_frame(self, conn: Conn, frame: FrameOut, cut: FrameCut) -> Self {
+        self.step(FrameStep::Send { conn, frame, cut })
     }
 
     /// Sends one datagram from `sock` to the target.

@@ -19,6 +19,8 @@
 
 pub mod datagram;
 pub mod files;
+pub mod frame;
+mod frame_send;
 pub mod link;
 pub mod mailbox;
 pub mod process;
@@ -38,6 +40,7 @@ use crate::model::timing::Pause;
 
 pub use datagram::DatagramStep;
 pub use files::FileStep;
+pub use frame::{FrameCut, FrameOut, FrameStep};
 pub use link::Conn;
 pub use mailbox::Sock;
 pub use process::ProcessStep;
@@ -160,6 +163,7 @@ domains! {
     Process(ProcessStep) in process,
     Stdio(StdioStep) in stdio,
     Files(FileStep) in files,
+    Frame(FrameStep) in frame,
 }
 
 /// The message of a [`Step::IfNext`], and what follows it.

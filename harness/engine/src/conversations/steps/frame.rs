@@ -1,0 +1,1071 @@
+//! Steps on framed answers (`cmd-len`, `cmd-json`), on the stream domain's
+//! connections: expect a frame from a server under test, read as it
+//! arrives whatever its size; or play the server and answer a client under
+//! test with a frame cut in the frame's own terms (its prefix in pieces,
+//! its header byte by byte, a body of many MiB streamed). Whether the
+//! bytes meet the frame is [`FrameMatch`]'s to say; this module receives,
+//! times, records and words it. Sending is `frame_send.rs`'s.
+//!
+//! Memory stays flat: a frame's body is fed to the matcher one receive at
+//! a time and never kept, and the transcript shows a frame's first
+//! receives, then one line for the frame (its prefix, its header, its
+//! body's length and MD5), not one line per receive of a 64 MiB body.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::link::{Conn, End};
+use super::stream::not_open;
+use super::{fault, miss, Domain, Runs, StepError, StepResult};
+use crate::conversations::session::{Peer, Session};
+use crate::conversations::transcript::{Event, FromBytes};
+use crate::judge::expect_frame::{
+    BodySpec, FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing,
+};
+use crate::judge::frame::{Decoded, PrefixFormat};
+use crate::judge::show;
+use crate::kernel::net;
+use crate::model::cut::Cut;
+use crate::model::level::Level;
+use crate::model::timing::{AnswerPace, Deadline};
+
+/// Bodies longer than this are streamed from their description in chunks
+/// rather than made whole and handed to the stream send: a 64 MiB body
+/// then costs the harness one chunk of memory.
+pub(crate) const STREAM_ABOVE: u64 = 1024 * 1024;
+
+/// How much of a streamed body one write carries.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// A step on a framed answer.
+#[derive(Clone, PartialEq, Debug)]
+pub enum FrameStep {
+    /// Wait for the frame `want` from the target; a miss weighs `level`.
+    /// With `or_end`, an end of the stream (a close or a reset) before any
+    /// byte of the frame is the other legal outcome: for requests the
+    /// target may refuse by hanging up.
+    Expect {
+        conn: Conn,
+        want: FrameWant,
+        level: Level,
+        or_end: bool,
+    },
+    /// Answer with `frame`, written under `cut`. Writing goes on in the
+    /// background while later steps run, as for a stream send.
+    Send {
+        conn: Conn,
+        frame: FrameOut,
+        cut: FrameCut,
+    },
+}
+
+impl FrameStep {
+    pub fn needs_process(&self) -> bool {
+        false
+    }
+}
+
+/// A frame the harness writes.
+#[derive(Clone, PartialEq, Debug)]
+pub struct FrameOut {
+    pub framing: Framing,
+    pub body: BodySpec,
+    /// For a JSON header, the fields written after the size, in order
+    /// (`time`; unknown fields a client must ignore). Unused for a length
+    /// frame.
+    pub fields: Vec<(String, Value)>,
+}
+
+impl FrameOut {
+    /// `prefix(N)` then the N bytes of `body`.
+    pub fn length(prefix: PrefixFormat, body: BodySpec) -> FrameOut {
+        FrameOut {
+            framing: Framing::Length { prefix },
+            body,
+            fields: Vec::new(),
+        }
+    }
+
+    /// `prefix(H)`, a JSON header of H bytes with the body's length under
+    /// `size_key`, then `body`.
+    pub fn json(prefix: PrefixFormat, size_key: &str, body: BodySpec) -> FrameOut {
+        FrameOut {
+            framing: Framing::JsonHeader {
+                prefix,
+                size_key: size_key.to_string(),
+            },
+            body,
+            fields: Vec::new(),
+        }
+    }
+
+    /// The same frame with one more header field, after those before it.
+    pub fn field(mut self, key: &str, value: impl Into<Value>) -> FrameOut {
+        self.fields.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub(crate) fn prefix(&self) -> PrefixFormat {
+        match &self.framing {
+            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+        }
+    }
+
+    /// The JSON header's bytes, its fields in the order given, the size
+    /// first; empty for a length frame.
+    pub fn header(&self) -> Vec<u8> {
+        let Framing::JsonHeader { size_key, .. } = &self.framing else {
+            return Vec::new();
+        };
+        let key = |k: &str| Value::from(k).to_string();
+        let mut parts = vec![format!("{}: {}", key(size_key), self.body.len())];
+        parts.extend(self.fields.iter().map(|(k, v)| format!("{}: {v}", key(k))));
+        format!("{{{}}}", parts.join(", ")).into_bytes()
+    }
+
+    /// The prefix and the header: what comes before the body. `None` when
+    /// the length does not fit the prefix's format.
+    pub fn head(&self) -> Option<Vec<u8>> {
+        let header = self.header();
+        let counted = match self.framing {
+            Framing::Length { .. } => self.body.len(),
+            Framing::JsonHeader { .. } => header.len() as u64,
+        };
+        let mut head = self.prefix().encode(counted)?;
+        head.extend_from_slice(&header);
+        Some(head)
+    }
+}
+
+/// How a frame the harness writes is cut, in the frame's own terms. Each
+/// piece waits until the kernel shows the target read the one before it
+/// (a pause stands in where the kernel cannot show it), so the target's
+/// receives get the pieces apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FrameCut {
+    /// Prefix, header and body in one write (a body of many MiB follows
+    /// the head without waiting, in as many writes as it takes).
+    Whole,
+    /// The prefix as one byte, then its other bytes, then the rest: one
+    /// receive of the prefix's width gets one byte.
+    SplitPrefix,
+    /// The prefix and the header one byte at a time, then the body.
+    HeaderBytewise,
+}
+
+impl FrameCut {
+    /// The cut of a frame's first bytes: `head` bytes of head, the prefix
+    /// `width` of them.
+    pub(crate) fn cut(self, width: usize, head: usize) -> Cut {
+        match self {
+            FrameCut::Whole => Cut::Whole,
+            FrameCut::SplitPrefix => Cut::pieces(&[1, width - 1]),
+            FrameCut::HeaderBytewise => Cut::pieces(&vec![1; head]),
+        }
+    }
+}
+
+impl fmt::Display for FrameStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameStep::Expect {
+                conn,
+                want,
+                level,
+                or_end,
+            } => {
+                write!(f, "expect on {conn} {want}")?;
+                if *or_end {
+                    f.write_str(", or an end of stream")?;
+                }
+                if *level != Level::Must {
+                    write!(f, " [{level}]")?;
+                }
+                Ok(())
+            }
+            FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, *cut),
+        }
+    }
+}
+
+/// "answer on c1: i32le prefix 5 in two pieces (1 byte, then 3, each read
+/// before the next), then the body "hello"".
+fn write_send(
+    f: &mut fmt::Formatter<'_>,
+    conn: Conn,
+    frame: &FrameOut,
+    cut: FrameCut,
+) -> fmt::Result {
+    let prefix = frame.prefix();
+    let width = prefix.width();
+    let header = frame.header();
+    let (counted, shown_header) = match frame.framing {
+        Framing::Length { .. } => (format!("{prefix} prefix {}", frame.body.len()), None),
+        Framing::JsonHeader { .. } => (
+            format!("{prefix} header length {}", header.len()),
+            Some(format!("the header {}", header_shown(&header))),
+        ),
+    };
+    let body = body_words(&frame.body);
+    // A body of many MiB follows its head in as many writes as it takes.
+    let whole = match frame.body.len() > STREAM_ABOVE {
+        true => "back to back",
+        false => "in one write",
+    };
+    match (cut, shown_header) {
+        (FrameCut::Whole, None) => write!(f, "answer on {conn} {whole}: {counted} and {body}"),
+        (FrameCut::Whole, Some(h)) => {
+            write!(f, "answer on {conn} {whole}: {counted}, {h} and {body}")
+        }
+        (FrameCut::SplitPrefix, h) => {
+            write!(
+                f,
+                "answer on {conn}: {counted} in two pieces (1 byte, then {}, each read \
+                 before the next), then ",
+                width - 1
+            )?;
+            match h {
+                Some(h) => write!(f, "{h} and {body}"),
+                None => write!(f, "{body}"),
+            }
+        }
+        (FrameCut::HeaderBytewise, h) => {
+            write!(f, "answer on {conn}: {counted}")?;
+            if let Some(h) = h {
+                write!(f, " and {h}")?;
+            }
+            write!(
+                f,
+                " one byte at a time (each read before the next), then {body}"
+            )
+        }
+    }
+}
+
+/// A header as it reads (JSON text), cut short when long.
+fn header_shown(header: &[u8]) -> String {
+    const SHOWN: usize = 80;
+    let text = String::from_utf8_lossy(header);
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.into_owned(),
+    }
+}
+
+fn body_words(body: &BodySpec) -> String {
+    match body {
+        BodySpec::Literal(b) if b.is_empty() => "an empty body".to_string(),
+        BodySpec::Literal(b) => format!("the body {}", show::quoted(b, 48)),
+        BodySpec::Seeded { seed, len } if *len > STREAM_ABOVE => format!(
+            "a generated body of {len} bytes (seed {seed}), streamed in writes of {} KiB",
+            CHUNK / 1024
+        ),
+        BodySpec::Seeded { seed, len } => {
+            format!("a generated body of {len} bytes (seed {seed})")
+        }
+    }
+}
+
+impl Domain for FrameStep {
+    /// Frames live on the stream domain's connections: nothing of their own.
+    type State = ();
+}
+
+impl Runs<FrameStep> for Session<'_> {
+    fn run(&mut self, step: &FrameStep) -> StepResult {
+        match step {
+            FrameStep::Expect {
+                conn,
+                want,
+                level,
+                or_end,
+            } => self
+                .expect_frame(*conn, want, *or_end)
+                .map_err(|e| e.at_level(*level)),
+            FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, *cut),
+        }
+    }
+}
+
+/// How many of a frame's receives are recorded one by one: enough for its
+/// prefix and header and the start of its body; the rest are counted.
+const READS_SHOWN: usize = 4;
+
+/// A frame being read, with what the transcript and a miss say of it.
+struct Reading {
+    matcher: FrameMatch,
+    /// The frame's first bytes, as many as its prefix is wide.
+    prefix: Vec<u8>,
+    /// Bytes of the frame fed to the matcher.
+    fed: u64,
+    /// Receives during the frame, and those not recorded one by one.
+    reads: usize,
+    unshown: (usize, u64),
+    started: Instant,
+    /// When bytes last arrived (the wait's start before any did).
+    last: Instant,
+    first: Option<(Instant, u64)>,
+}
+
+/// What one receive brought.
+enum Got {
+    Nothing,
+    Bytes(usize),
+    End(End),
+}
+
+impl Reading {
+    fn new(want: &FrameWant) -> Reading {
+        let now = Instant::now();
+        Reading {
+            matcher: FrameMatch::new(want.clone()),
+            prefix: Vec::new(),
+            fed: 0,
+            reads: 0,
+            unshown: (0, 0),
+            started: now,
+            last: now,
+            first: None,
+        }
+    }
+
+    fn width(&self) -> usize {
+        match &self.matcher.want().framing {
+            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => prefix.width(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> FrameProgress {
+        let width = self.width();
+        if self.prefix.len() < width {
+            let take = (width - self.prefix.len()).min(bytes.len());
+            self.prefix.extend_from_slice(&bytes[..take]);
+        }
+        let p = self.matcher.feed(bytes);
+        self.fed += match p {
+            FrameProgress::Done { used } => used as u64,
+            _ => bytes.len() as u64,
+        };
+        p
+    }
+
+    /// The most bytes the frame is expected to hold, for the time it earns.
+    fn expected_len(&self) -> u64 {
+        let want = self.matcher.want();
+        let header = match want.framing {
+            Framing::Length { .. } => 0,
+            // Real headers are under 200 bytes.
+            Framing::JsonHeader { .. } => 1024,
+        };
+        self.width() as u64 + header + want.body.len()
+    }
+
+    /// The prefix and the header as decoded so far.
+    fn decoded(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        let want = self.matcher.want();
+        let format = match &want.framing {
+            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+        };
+        if let Decoded::Done(n, _) = format.decode(&self.prefix) {
+            let what = match want.framing {
+                Framing::Length { .. } => "prefix",
+                Framing::JsonHeader { .. } => "header length",
+            };
+            parts.push(format!("{what} {n} (as {format})"));
+        }
+        if let Some(h) = self.matcher.header() {
+            parts.push(format!("header {}", header_text(h)));
+        }
+        parts
+    }
+
+    /// What was decoded so far, for a miss: the prefix, the header, the
+    /// body's bytes that matched.
+    fn so_far(&self) -> String {
+        let mut parts = self.decoded();
+        let seen = self.matcher.body_seen();
+        if seen > 0 {
+            parts.push(format!(
+                "{seen} of the body's {} bytes as expected (MD5 {})",
+                self.matcher.want().body.len(),
+                self.matcher.body_digest()
+            ));
+        }
+        match parts.is_empty() {
+            true => String::new(),
+            false => format!("\ndecoded so far: {}", parts.join("; ")),
+        }
+    }
+
+    /// The transcript's line for a whole frame: its prefix, its header, its
+    /// body by length and MD5.
+    fn summary(&self) -> String {
+        let mut parts = self.decoded();
+        let len = self.matcher.want().body.len();
+        parts.push(match len {
+            0 => "an empty body".to_string(),
+            _ => format!("body of {len} bytes, MD5 {}", self.matcher.body_digest()),
+        });
+        let mut text = format!("frame: {}", parts.join("; "));
+        if self.unshown.0 > 0 {
+            text.push_str(&format!(
+                "; read in {} receives, the last {} ({} bytes) not shown one by one",
+                self.reads, self.unshown.0, self.unshown.1
+            ));
+        }
+        text
+    }
+
+    /// How the bytes were coming, for a miss on time.
+    fn pace(&self, within: Duration, now: Instant) -> String {
+        match self.first {
+            Some((first, at_first)) if self.last > first => {
+                let bytes = self.fed.saturating_sub(at_first);
+                let secs = (self.last - first).as_secs_f64();
+                let rate = format!(
+                    "bytes came at {:.0} bytes a second ({bytes} in {secs:.1}s)",
+                    bytes as f64 / secs
+                );
+                if now - self.last >= within {
+                    format!(
+                        "nothing more for {:.1}s after the last bytes (a stall); before it {rate}",
+                        within.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "{rate}, slower than the {:.0} bytes a second a long answer is waited for",
+                        AnswerPace::SLOWEST
+                    )
+                }
+            }
+            _ => format!(
+                "{} bytes came in one piece, then nothing more for {:.1}s",
+                self.fed,
+                (now - self.last).as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// A header the target sent, as compact JSON (re-encoded, so its
+/// control characters are escaped), cut short when long.
+fn header_text(h: &serde_json::Map<String, Value>) -> String {
+    header_shown(Value::Object(h.clone()).to_string().as_bytes())
+}
+
+impl Session<'_> {
+    /// Waits for the frame `want` on `conn`, feeding what is buffered and
+    /// each receive to the matcher; what follows the frame stays buffered
+    /// for the next step.
+    fn expect_frame(&mut self, conn: Conn, want: &FrameWant, or_end: bool) -> StepResult {
+        let within = self.timing.deadline(Deadline::Reply);
+        let mut r = Reading::new(want);
+        // What follows an earlier message is this expectation's to judge.
+        self.link(conn)?.message_end = None;
+        loop {
+            let link = self.link(conn)?;
+            if !link.buffered.is_empty() {
+                match r.feed(&link.buffered) {
+                    FrameProgress::Done { used } => {
+                        link.buffered.drain(..used);
+                        self.frame_done(conn, &r);
+                        return Ok(());
+                    }
+                    FrameProgress::Mismatch(why) => {
+                        link.buffered.clear();
+                        // The rest of a wrong answer must not be taken for
+                        // the start of the next one.
+                        let flood = self.discard_answer(conn);
+                        // A miss about the prefix already says what it read.
+                        let so_far = match why {
+                            FrameMiss::WrongLength { .. }
+                            | FrameMiss::HeaderLength { .. }
+                            | FrameMiss::WiderPrefix { .. } => String::new(),
+                            _ => r.so_far(),
+                        };
+                        let got = format!("{why}{so_far}{flood}");
+                        return Err(frame_miss(want, or_end, got));
+                    }
+                    // The body is never kept: only what follows a frame is.
+                    FrameProgress::NeedMore => link.buffered.clear(),
+                }
+            }
+            if let Some(end) = link.ended {
+                return self.frame_ended(conn, want, &r, end, or_end);
+            }
+            let earned = self
+                .timing
+                .earned(usize::try_from(r.fed.min(r.expected_len())).unwrap_or(usize::MAX));
+            let deadline = (r.last + within).min(r.started + within + earned);
+            let now = Instant::now();
+            if now >= deadline {
+                let gone = self.target_gone();
+                let waited = r.started.elapsed().as_secs_f64();
+                let got = match r.fed {
+                    0 => format!("nothing arrived within {waited:.1}s{gone}"),
+                    _ => format!(
+                        "{}; timed out after {waited:.1}s{gone}: {}{}",
+                        short_words(&r),
+                        r.pace(within, now),
+                        r.so_far()
+                    ),
+                };
+                return Err(frame_miss(want, or_end, got));
+            }
+            let got = self.receive(conn, deadline)?;
+            let now = Instant::now();
+            match got {
+                Got::Nothing => {}
+                Got::Bytes(n) => {
+                    if r.first.is_none() {
+                        r.first = Some((now, r.fed));
+                    }
+                    r.last = now;
+                    r.reads += 1;
+                    if r.reads <= READS_SHOWN {
+                        let link = self.link(conn)?;
+                        let event = Event::read(&link.buffered[link.buffered.len() - n..]);
+                        self.record(Some(conn), event);
+                    } else {
+                        r.unshown.0 += 1;
+                        r.unshown.1 += n as u64;
+                    }
+                }
+                Got::End(End::Closed) => self.record(Some(conn), Event::Closed),
+                Got::End(End::Reset) => self.record(Some(conn), Event::ResetByPeer),
+            }
+        }
+    }
+
+    /// Records a whole frame and notes, once per connection, who serves it.
+    fn frame_done(&mut self, conn: Conn, r: &Reading) {
+        self.record(Some(conn), Event::note(r.summary()));
+        if let (Peer::Launched(l), Some(link)) =
+            (&mut *self.peer, self.domains.stream.links.get_mut(&conn))
+        {
+            // A reply just came, so whoever sent it is alive now.
+            if !link.served_by_noted {
+                link.served_by_noted = true;
+                l.process().note_children();
+            }
+        }
+    }
+
+    /// The stream ended before the frame was whole: a miss that says where
+    /// it stopped, or, with `or_end` and nothing of the frame received,
+    /// the other legal outcome.
+    fn frame_ended(
+        &mut self,
+        conn: Conn,
+        want: &FrameWant,
+        r: &Reading,
+        end: End,
+        or_end: bool,
+    ) -> StepResult {
+        let how = match end {
+            End::Closed => "the connection was closed",
+            End::Reset => "the connection was reset",
+        };
+        if or_end && r.fed == 0 {
+            self.record(
+                Some(conn),
+                Event::note(format!("{how} instead of the frame: an outcome allowed")),
+            );
+            return Ok(());
+        }
+        let gone = self.target_gone();
+        let got = format!(
+            "{}; {how} after {:.1}s{gone}{}",
+            short_words(r),
+            r.started.elapsed().as_secs_f64(),
+            r.so_far()
+        );
+        Err(frame_miss(want, or_end, got))
+    }
+
+    /// Receives once into `conn`'s buffer, waiting at most until
+    /// `deadline`, without recording: the caller records a frame's first
+    /// receives and counts the rest.
+    fn receive(&mut self, conn: Conn, deadline: Instant) -> Result<Got, StepError> {
+        let Some(link) = self.domains.stream.links.get_mut(&conn) else {
+            return Err(not_open(conn));
+        };
+        if let Some(end) = link.ended {
+            return Ok(Got::End(end));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Got::Nothing);
+        }
+        let chunk = &mut self.domains.stream.scratch;
+        let _ = link
+            .stream
+            // set_read_timeout refuses a zero timeout.
+            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+        match link.stream.read(chunk) {
+            Ok(0) => {
+                link.ended = Some(End::Closed);
+                Ok(Got::End(End::Closed))
+            }
+            Ok(n) => {
+                net::ack_now(&link.stream);
+                link.buffered.extend_from_slice(&chunk[..n]);
+                Ok(Got::Bytes(n))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(Got::Nothing)
+            }
+            Err(e) if net::is_peer_gone(&e) => {
+                link.ended = Some(End::Reset);
+                Ok(Got::End(End::Reset))
+            }
+            Err(e) => Err(fault(format!("receiving failed: {e}"))),
+        }
+    }
+}
+
+/// Where the frame stopped, in its own terms.
+fn short_words(r: &Reading) -> String {
+    match r.matcher.cut_short() {
+        Some(why) => why.to_string(),
+        None => "the answer stopped".to_string(),
+    }
+}
+
+/// A miss of a frame: what arrived, or, where an end was allowed too, both
+/// outcomes and what came instead.
+fn frame_miss(want: &FrameWant, or_end: bool, got: String) -> StepError {
+    if or_end {
+        miss(
+            Level::Must,
+            format!("expected {want}, or an end of stream; got: {got}"),
+        )
+    } else {
+        miss(Level::Must, got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Frames against scripted peers in threads on loopback: a server that
+    //! answers a request with bytes the test chooses, and a client that
+    //! reads the harness's answer as a course client would. Which end
+    //! connected does not matter to a frame: the harness connects to both.
+
+    use super::*;
+    use crate::conversations::conversation::Conversation;
+    use crate::conversations::session::{Outcome, Session};
+    use crate::conversations::steps::link::READ_CHUNK;
+    use crate::judge::expect_frame::FrameWant;
+    use crate::model::timing::Timing;
+    use md5::{Digest, Md5};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::thread;
+
+    const C1: Conn = Conn(1);
+    const I32LE: PrefixFormat = PrefixFormat::I32Le;
+
+    /// A peer that accepts one connection and then acts on it.
+    fn peer(act: impl FnOnce(TcpStream) + Send + 'static) -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            act(s);
+        });
+        Peer::Remote(addr)
+    }
+
+    /// A server that reads one request, then writes `answer` and waits for
+    /// the harness to close.
+    fn server(answer: Vec<u8>) -> Peer {
+        peer(move |mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let _ = s.write_all(&answer);
+            let _ = s.read(&mut [0u8; 64]);
+        })
+    }
+
+    fn ask() -> Conversation {
+        Conversation::new().connect(C1).send(C1, "ls", Cut::Whole)
+    }
+
+    fn run(peer: &mut Peer, c: Conversation) -> Outcome {
+        Session::new(peer, Timing::new(0.5)).run(&c.steps)
+    }
+
+    fn length(body: &[u8]) -> FrameWant {
+        FrameWant {
+            framing: Framing::Length { prefix: I32LE },
+            body: BodySpec::Literal(body.to_vec()),
+        }
+    }
+
+    fn len_frame(prefix: PrefixFormat, body: &[u8]) -> Vec<u8> {
+        let mut out = prefix.encode(body.len() as u64).unwrap();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn first_miss(out: &Outcome) -> &str {
+        out.misses.first().map_or("", |m| m.detail.as_str())
+    }
+
+    fn md5_hex(d: Md5) -> String {
+        d.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The MD5 of a body, made a chunk at a time from its description.
+    fn md5_of(body: &BodySpec) -> String {
+        let mut d = Md5::new();
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut at = 0;
+        while at < body.len() {
+            let n = body.fill(at, &mut chunk);
+            d.update(&chunk[..n]);
+            at += n as u64;
+        }
+        md5_hex(d)
+    }
+
+    #[test]
+    fn a_length_frame_passes_and_what_follows_it_is_the_next_step_s() {
+        let mut answer = len_frame(I32LE, b"hello");
+        answer.extend_from_slice(b"NEXT");
+        let mut p = server(answer);
+        let out = run(
+            &mut p,
+            ask()
+                .expect_frame(C1, length(b"hello"))
+                .expect_bytes(C1, "NEXT"),
+        );
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let (entries, _) = out.transcript.entries();
+        let notes: Vec<String> = entries
+            .filter_map(|e| match &e.event {
+                Event::Note { text } if text.starts_with("frame:") => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            ["frame: prefix 5 (as i32le); body of 5 bytes, MD5 5d41402abc4b2a76b9719d911017c592"]
+        );
+    }
+
+    #[test]
+    fn a_json_frame_passes() {
+        let header = r#"{"size": 5, "time": "2026-12-07 10:20:30.123456"}"#;
+        let mut answer = I32LE.encode(header.len() as u64).unwrap();
+        answer.extend_from_slice(header.as_bytes());
+        answer.extend_from_slice(b"hello");
+        let mut p = server(answer);
+        let want = FrameWant {
+            framing: Framing::JsonHeader {
+                prefix: I32LE,
+                size_key: "size".into(),
+            },
+            body: BodySpec::Literal(b"hello".to_vec()),
+        };
+        let out = run(&mut p, ask().expect_frame(C1, want));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn a_prefix_in_the_other_byte_order_names_the_param_that_fits() {
+        let mut p = server(len_frame(PrefixFormat::I32Be, b"hello"));
+        let out = run(&mut p, ask().expect_frame(C1, length(b"hello")));
+        assert!(
+            first_miss(&out).contains("--param prefix=i32be"),
+            "{}",
+            first_miss(&out)
+        );
+    }
+
+    #[test]
+    fn a_body_that_differs_names_the_byte_and_what_was_decoded() {
+        let mut p = server(len_frame(I32LE, b"abcXef"));
+        let out = run(&mut p, ask().expect_frame(C1, length(b"abcdef")));
+        let detail = first_miss(&out);
+        assert!(detail.contains("the body differs at byte 3"), "{detail}");
+        assert!(
+            detail.contains("decoded so far: prefix 6 (as i32le)"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn an_end_in_the_middle_of_the_body_says_where_the_answer_stopped() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let mut cut = I32LE.encode(6).unwrap();
+            cut.extend_from_slice(b"abc");
+            let _ = s.write_all(&cut);
+        });
+        let out = run(&mut p, ask().expect_frame(C1, length(b"abcdef")));
+        let detail = first_miss(&out);
+        assert!(
+            detail.starts_with(
+                "the answer stopped after 3 of the body's 6 bytes; the connection was closed"
+            ),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn silence_is_a_miss_that_says_nothing_arrived() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            thread::sleep(Duration::from_secs(2));
+        });
+        let out = run(&mut p, ask().expect_frame(C1, length(b"x")));
+        assert!(
+            first_miss(&out).starts_with("nothing arrived within 1.0s"),
+            "{}",
+            first_miss(&out)
+        );
+    }
+
+    #[test]
+    fn or_end_accepts_a_close_instead_of_the_frame() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+        });
+        let out = run(
+            &mut p,
+            ask().expect_frame_or_end(C1, length(b"hello"), Level::Must),
+        );
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn or_end_misses_a_third_outcome_and_names_both_it_allowed() {
+        let mut p = server(b"sh: nosuch: not found\n".to_vec());
+        let out = run(
+            &mut p,
+            ask().expect_frame_or_end(C1, length(b"hello"), Level::Must),
+        );
+        let detail = first_miss(&out);
+        assert!(
+            detail.starts_with(
+                "expected a i32le length prefix and the body \"hello\", or an end of stream; got: \
+                 the prefix reads"
+            ),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_sixteen_mib_body_streams_through_without_being_kept() {
+        let body = BodySpec::Seeded {
+            seed: 3,
+            len: 16 << 20,
+        };
+        let sent = body.clone();
+        let mut p = peer(move |mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let mut chunk = vec![0u8; READ_CHUNK];
+            let _ = s.write_all(&I32LE.encode(sent.len()).unwrap());
+            let mut at = 0;
+            while at < sent.len() {
+                let n = sent.fill(at, &mut chunk);
+                if s.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                at += n as u64;
+            }
+            let _ = s.write_all(b"NEXT");
+            let _ = s.read(&mut [0u8; 64]);
+        });
+        let want = FrameWant {
+            framing: Framing::Length { prefix: I32LE },
+            body: body.clone(),
+        };
+        let mut session = Session::new(&mut p, Timing::new(2.0));
+        let c = ask().expect_frame(C1, want).expect_bytes(C1, "NEXT");
+        assert!(session.play(&c.steps));
+        let link = &session.domains.stream.links[&C1];
+        assert!(
+            link.buffered.capacity() <= 2 * READ_CHUNK,
+            "the link kept {} bytes",
+            link.buffered.capacity()
+        );
+        let (out, _) = session.finish();
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let records = serde_json::to_string(&out.transcript.records()).unwrap();
+        assert!(out.transcript.len() < 20, "{records}");
+        assert!(records.len() < 4096, "{records}");
+        assert!(records.contains(&md5_of(&body)), "{records}");
+    }
+
+    #[test]
+    fn a_send_prints_its_cut_in_the_frame_s_terms() {
+        let frame = FrameOut::length(I32LE, BodySpec::Literal(b"hello".to_vec()));
+        let c = Conversation::new().send_frame(C1, frame.clone(), FrameCut::SplitPrefix);
+        assert_eq!(
+            c.steps[0].to_string(),
+            "answer on c1: i32le prefix 5 in two pieces (1 byte, then 3, each read before the \
+             next), then the body \"hello\""
+        );
+        let json = FrameOut::json(I32LE, "size", BodySpec::Literal(b"hi".to_vec()))
+            .field("time", "2026-12-07 10:20:30");
+        let c = Conversation::new().send_frame(C1, json, FrameCut::HeaderBytewise);
+        assert_eq!(
+            c.steps[0].to_string(),
+            "answer on c1: i32le header length 42 and the header \
+             {\"size\": 2, \"time\": \"2026-12-07 10:20:30\"} one byte at a time \
+             (each read before the next), then the body \"hi\""
+        );
+    }
+
+    /// A client that does one receive of 4 bytes for the prefix and
+    /// answers with how many it got, then reads on to the end.
+    fn one_receive_of_four() -> Peer {
+        peer(|mut s| {
+            let mut prefix = [0u8; 4];
+            let n = s.read(&mut prefix).unwrap_or(0);
+            let _ = s.write_all(n.to_string().as_bytes());
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    }
+
+    #[test]
+    fn a_split_prefix_gives_a_single_receive_of_four_one_byte() {
+        let mut p = one_receive_of_four();
+        let frame = FrameOut::length(I32LE, BodySpec::Literal(b"hello".to_vec()));
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::SplitPrefix)
+            .expect_bytes(C1, "1");
+        let out = run(&mut p, c);
+        assert!(out.fault.is_none(), "{:?}", out.fault);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    /// A `cmd-json` client that reads the prefix whole, then does one
+    /// receive of H for the header and answers with how many bytes it got.
+    fn one_receive_of_the_header() -> Peer {
+        peer(|mut s| {
+            let mut prefix = [0u8; 4];
+            if s.read_exact(&mut prefix).is_err() {
+                return;
+            }
+            let mut header = vec![0u8; u32::from_le_bytes(prefix) as usize];
+            let n = s.read(&mut header).unwrap_or(0);
+            let _ = s.write_all(n.to_string().as_bytes());
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    }
+
+    #[test]
+    fn a_header_sent_byte_by_byte_gives_a_single_receive_of_it_one_byte() {
+        let mut p = one_receive_of_the_header();
+        let frame = FrameOut::json(I32LE, "size", BodySpec::Literal(b"hello".to_vec()))
+            .field("time", "2026-12-07 10:20:30.123456")
+            .field("filename", "out.txt");
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::HeaderBytewise)
+            .expect_bytes(C1, "1");
+        let out = run(&mut p, c);
+        assert!(out.fault.is_none(), "{:?}", out.fault);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    /// A client that reads a length frame as the protocol says, looping
+    /// for the prefix and the body, and answers with the body's MD5.
+    fn reading_client() -> Peer {
+        peer(|mut s| {
+            let mut prefix = [0u8; 4];
+            if s.read_exact(&mut prefix).is_err() {
+                return;
+            }
+            let mut left = u64::from(u32::from_le_bytes(prefix));
+            let mut d = Md5::new();
+            let mut chunk = vec![0u8; 4096];
+            while left > 0 {
+                let want = chunk.len().min(left as usize);
+                match s.read(&mut chunk[..want]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        d.update(&chunk[..n]);
+                        left -= n as u64;
+                    }
+                }
+            }
+            let _ = s.write_all(md5_hex(d).as_bytes());
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    }
+
+    #[test]
+    fn a_split_prefix_reaches_a_looping_client_whole() {
+        let mut p = reading_client();
+        let body = BodySpec::Literal(b"hello".to_vec());
+        let frame = FrameOut::length(I32LE, body.clone());
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::SplitPrefix)
+            .expect_bytes(C1, md5_of(&body));
+        let out = run(&mut p, c);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let (entries, _) = out.transcript.entries();
+        let confirmed = entries
+            .filter(|e| matches!(e.event, Event::ReadByTarget { .. }))
+            .count();
+        assert_eq!(
+            confirmed, 2,
+            "each piece of the prefix read before the next"
+        );
+    }
+
+    #[test]
+    fn a_large_streamed_body_reaches_a_reading_client_whole() {
+        let mut p = reading_client();
+        let body = BodySpec::Seeded {
+            seed: 11,
+            len: 32 << 20,
+        };
+        let frame = FrameOut::length(I32LE, body.clone());
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::SplitPrefix)
+            .expect_bytes(C1, md5_of(&body));
+        let out = Session::new(&mut p, Timing::new(4.0)).run(&c.steps);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let records = serde_json::to_string(&out.transcript.records()).unwrap();
+        assert!(
+            records.contains("wrote the body: 33554432 bytes"),
+            "{records}"
+        );
+        assert!(records.len() < 4096, "{records}");
+    }
+
+    #[test]
+    fn a_whole_frame_with_a_streamed_body_reaches_a_reading_client_whole() {
+        let mut p = reading_client();
+        let body = BodySpec::Seeded {
+            seed: 5,
+            len: 2 * STREAM_ABOVE + 7,
+        };
+        let frame = FrameOut::length(I32LE, body.clone());
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, FrameCut::Whole)
+            .expect_bytes(C1, md5_of(&body));
+        let out = Session::new(&mut p, Timing::new(2.0)).run(&c.steps);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+}

@@ -1,0 +1,158 @@
+//! Writing a frame as the server a client under test talks to: the head
+//! (prefix and header) under the frame's cut, through the stream domain's
+//! send, whose writer keeps the pieces apart as the kernel shows the
+//! client read each one; then, for a body of many MiB, the body streamed
+//! behind it in chunks made from its description, never held whole.
+
+use std::io::Write as _;
+use std::thread;
+use std::time::Instant;
+
+use md5::{Digest, Md5};
+
+use super::frame::{FrameCut, FrameOut, CHUNK, STREAM_ABOVE};
+use super::link::Conn;
+use super::stream::StreamStep;
+use super::writer::Written;
+use super::{fault, StepResult};
+use crate::conversations::session::Session;
+use crate::conversations::transcript::{Event, FromBytes};
+use crate::judge::expect_frame::BodySpec;
+use crate::model::timing::Deadline;
+
+impl Session<'_> {
+    pub(super) fn send_frame(&mut self, conn: Conn, frame: &FrameOut, cut: FrameCut) -> StepResult {
+        let Some(head) = frame.head() else {
+            return Err(fault(format!(
+                "a body of {} bytes does not fit a {} prefix (a bug in the suite)",
+                frame.body.len(),
+                frame.prefix()
+            )));
+        };
+        let head_cut = cut.cut(frame.prefix().width(), head.len());
+        if frame.body.len() <= STREAM_ABOVE {
+            let mut data = head;
+            let len = usize::try_from(frame.body.len()).unwrap_or_default();
+            let at = data.len();
+            data.resize(at + len, 0);
+            frame.body.fill(0, &mut data[at..]);
+            return self.run_stream(&StreamStep::Send {
+                conn,
+                data,
+                cut: head_cut,
+            });
+        }
+        // A whole frame's head goes out with the body's first chunk; a cut
+        // head is written (and confirmed read, piece by piece) first.
+        let with_body = match cut {
+            FrameCut::Whole => head,
+            _ => {
+                self.run_stream(&StreamStep::Send {
+                    conn,
+                    data: head,
+                    cut: head_cut,
+                })?;
+                Vec::new()
+            }
+        };
+        self.stream_body(conn, with_body, frame.body.clone())
+    }
+
+    /// Writes `body` after `head` on `conn` in a thread of its own, once
+    /// any writer of the head is done: blocking writes, each allowed the
+    /// reply deadline to make progress (a client that stops reading stops
+    /// it), the whole as long as the body's bytes earn at the slowest pace
+    /// allowed, as for an answer the harness reads.
+    fn stream_body(&mut self, conn: Conn, head: Vec<u8>, body: BodySpec) -> StepResult {
+        let stall = self.timing.deadline(Deadline::Reply);
+        let bound = stall
+            + self
+                .timing
+                .earned(usize::try_from(body.len()).unwrap_or(usize::MAX));
+        let transcript = self.transcript.clone();
+        let link = self.link(conn)?;
+        let head_writer = link.writer.take();
+        let before = link.sent;
+        let watch = link.watch.take();
+        let mut stream = link
+            .stream
+            .try_clone()
+            .map_err(|e| fault(format!("could not start writing: {e}")))?;
+        let record = move |event: Event| {
+            if let Ok(mut t) = transcript.lock() {
+                t.record(Some(conn), event);
+            }
+        };
+        link.writer = Some(thread::spawn(move || {
+            let mut written = Written {
+                total: before,
+                watch,
+            };
+            if let Some(h) = head_writer {
+                if let Ok(w) = h.join() {
+                    written = w;
+                }
+            }
+            let _ = stream.set_write_timeout(Some(stall));
+            let started = Instant::now();
+            let len = body.len();
+            let mut chunk = vec![0u8; CHUNK];
+            let mut digest = Md5::new();
+            let mut offset = 0u64;
+            let mut head = head;
+            record(Event::note(format!(
+                "the body's {len} bytes follow in writes of {CHUNK} bytes, recorded as one \
+                 line when done"
+            )));
+            let stopped = loop {
+                if offset >= len {
+                    break None;
+                }
+                if started.elapsed() > bound {
+                    break Some(format!(
+                        "it took longer than the {:.1}s a body of its length is given",
+                        bound.as_secs_f64()
+                    ));
+                }
+                let n = body.fill(offset, &mut chunk);
+                digest.update(&chunk[..n]);
+                let r = if head.is_empty() {
+                    stream.write_all(&chunk[..n])
+                } else {
+                    // The head and the first chunk in one write.
+                    head.extend_from_slice(&chunk[..n]);
+                    let r = stream.write_all(&head);
+                    if r.is_ok() {
+                        record(Event::wrote(&head));
+                        written.total += (head.len() - n) as u64;
+                    }
+                    head = Vec::new();
+                    r
+                };
+                if let Err(e) = r {
+                    break Some(format!("a write failed: {e}"));
+                }
+                offset += n as u64;
+                written.total += n as u64;
+            };
+            let secs = started.elapsed().as_secs_f64();
+            match stopped {
+                None => {
+                    let sum: String = digest
+                        .finalize()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    record(Event::note(format!(
+                        "wrote the body: {len} bytes in {secs:.1}s, MD5 {sum}"
+                    )))
+                }
+                Some(why) => record(Event::note(format!(
+                    "the body stopped after {offset} of its {len} bytes ({secs:.1}s): {why}"
+                ))),
+            }
+            written
+        }));
+        Ok(())
+    }
+}
