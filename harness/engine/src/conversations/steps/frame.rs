@@ -266,6 +266,9 @@ fn body_words(body: &BodySpec) -> String {
         BodySpec::Seeded { seed, len } => {
             format!("a generated body of {len} bytes (seed {seed})")
         }
+        BodySpec::Repeated { pattern, len } => {
+            format!("a body of {len} bytes, {} repeated", show::quoted(pattern, 24))
+        }
     }
 }
 
