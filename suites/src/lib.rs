@@ -5,7 +5,10 @@
 use sockspec_engine::conversations::check::Suite;
 
 pub mod checks;
+pub mod cmd_json;
+pub mod cmd_len;
 pub mod cmd_udp;
+pub mod commands;
 pub mod tcp_upper;
 pub mod udp_chat;
 pub mod udp_upper;
@@ -16,6 +19,8 @@ pub fn all() -> Vec<Suite> {
         tcp_upper::suite(),
         udp_upper::suite(),
         udp_chat::suite(),
+        cmd_len::suite(),
+        cmd_json::suite(),
         cmd_udp::suite(),
     ]
 }

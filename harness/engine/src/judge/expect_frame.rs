@@ -127,6 +127,13 @@ impl Framing {
 pub struct FrameWant {
     pub framing: Framing,
     pub body: BodySpec,
+    /// Whether the known variants of the framing's format are taken, and
+    /// noted, rather than missed: a prefix in another byte order or width
+    /// that reads the body's length, the size under another key that holds
+    /// it, or written as a string of digits. For checks whose subject is
+    /// not the format (a sequence, a large output), so that one mistake in
+    /// the format is blamed by the check about it, not by every check.
+    pub tolerant: bool,
 }
 
 impl fmt::Display for FrameWant {
@@ -333,6 +340,8 @@ pub struct FrameMatch {
     header: Option<Map<String, Value>>,
     /// A body difference that may be a wider prefix's high half.
     suspect: Option<Difference>,
+    /// A variant of the format taken in a tolerant frame, in words.
+    tolerated: Option<String>,
     digest: Md5,
 }
 
@@ -349,6 +358,7 @@ impl FrameMatch {
             head: Vec::new(),
             header: None,
             suspect: None,
+            tolerated: None,
             digest: Md5::new(),
         }
     }
@@ -356,6 +366,12 @@ impl FrameMatch {
     /// The frame expected.
     pub fn want(&self) -> &FrameWant {
         &self.want
+    }
+
+    /// The variant of the format a tolerant frame took, in words, when it
+    /// took one.
+    pub fn tolerated(&self) -> Option<&str> {
+        self.tolerated.as_deref()
     }
 
     /// The decoded header, once one was read.
@@ -462,17 +478,42 @@ impl FrameMatch {
                         return Some(FrameProgress::NeedMore);
                     }
                 }
-                Some(FrameProgress::Mismatch(self.wrong_length(claimed)))
+                let other = other_format(&self.head, format, expected);
+                match other {
+                    Some(other) if self.want.tolerant && other.width() == self.head.len() => {
+                        self.tolerated = Some(format!(
+                            "the prefix reads the body's length as {other}, not as the \
+                             profile's {format}"
+                        ));
+                        self.stage = Stage::Body { seen: 0 };
+                        self.finish_if_empty()
+                    }
+                    _ => Some(FrameProgress::Mismatch(self.wrong_length(claimed))),
+                }
             }
             Framing::JsonHeader { .. } => match usize::try_from(claimed) {
                 Ok(len) if len <= MAX_HEADER => {
                     self.stage = Stage::Header { len };
                     None
                 }
-                _ => Some(FrameProgress::Mismatch(FrameMiss::HeaderLength {
-                    claimed,
-                    other: plausible_header_format(&self.head, format),
-                })),
+                _ => match plausible_header_format(&self.head, format) {
+                    Some(other) if self.want.tolerant => {
+                        let Decoded::Done(len, _) = other.decode(&self.head) else {
+                            return Some(FrameProgress::NeedMore);
+                        };
+                        self.tolerated = Some(format!(
+                            "the header length reads as {other}, not as the profile's {format}"
+                        ));
+                        self.stage = Stage::Header {
+                            len: usize::try_from(len).unwrap_or(MAX_HEADER),
+                        };
+                        None
+                    }
+                    other => Some(FrameProgress::Mismatch(FrameMiss::HeaderLength {
+                        claimed,
+                        other,
+                    })),
+                },
             },
         }
     }
@@ -567,6 +608,23 @@ impl FrameMatch {
         let header = self.header.as_ref()?;
         let said = match size_field(header, size_key, Some(expected)) {
             Ok(n) => n,
+            Err(SizeError::Missing {
+                suggestion: Some(other),
+                ..
+            }) if self.want.tolerant => {
+                self.tolerated = Some(format!(
+                    "the body's length is under {other:?}, not under {size_key:?}"
+                ));
+                expected
+            }
+            Err(SizeError::NotInteger { found, .. })
+                if self.want.tolerant && found == format!("\"{expected}\"") =>
+            {
+                self.tolerated = Some(format!(
+                    "the header's {size_key:?} is the string {found}, not an integer"
+                ));
+                expected
+            }
             Err(e) => return Some(FrameProgress::Mismatch(FrameMiss::Size(e))),
         };
         if said != expected {
@@ -609,7 +667,7 @@ impl FrameMatch {
                     return Some(FrameProgress::Mismatch(first.miss(after)));
                 }
                 if offset == 3 {
-                    return Some(FrameProgress::Mismatch(self.wider_prefix()));
+                    return self.wide_prefix_read(i, at);
                 }
                 continue;
             }
@@ -620,7 +678,7 @@ impl FrameMatch {
             if got == 0 && self.may_be_wide(offset) {
                 self.suspect = Some(Difference { offset, expected });
                 if offset == 3 {
-                    return Some(FrameProgress::Mismatch(self.wider_prefix()));
+                    return self.wide_prefix_read(i, at);
                 }
                 continue;
             }
@@ -654,6 +712,24 @@ impl FrameMatch {
             }
         );
         little && offset < 4 && (0..offset).all(|o| self.want.body.byte_at(o) == Some(0))
+    }
+
+    /// The fourth zero after a 32-bit little-endian prefix came, at
+    /// index `i` of the piece being read: a miss, or in a tolerant frame
+    /// the body read again from the next byte on.
+    fn wide_prefix_read(&mut self, i: usize, at: &mut usize) -> Option<FrameProgress> {
+        if !self.want.tolerant {
+            return Some(FrameProgress::Mismatch(self.wider_prefix()));
+        }
+        let configured = self.want.framing.prefix();
+        self.tolerated = Some(format!(
+            "the prefix is 8 bytes (i64le), not the profile's {configured}"
+        ));
+        self.suspect = None;
+        self.digest = Md5::new();
+        *at += i + 1;
+        self.stage = Stage::Body { seen: 0 };
+        self.finish_if_empty()
     }
 
     fn wider_prefix(&self) -> FrameMiss {
@@ -735,6 +811,7 @@ mod tests {
         FrameMatch::new(FrameWant {
             framing: Framing::Length { prefix },
             body: BodySpec::Literal(body.to_vec()),
+            tolerant: false,
         })
     }
 
@@ -745,6 +822,7 @@ mod tests {
                 size_key: key.into(),
             },
             body,
+            tolerant: false,
         })
     }
 
@@ -848,6 +926,56 @@ mod tests {
             panic!()
         };
         assert!(miss.to_string().contains("--param prefix=i32be"), "{miss}");
+    }
+
+    fn tolerant(mut m: FrameMatch) -> FrameMatch {
+        m.want.tolerant = true;
+        m
+    }
+
+    #[test]
+    fn a_tolerant_frame_takes_the_known_variants_and_says_which() {
+        let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
+        assert_eq!(
+            m.feed(&len_frame(PrefixFormat::I32Be, b"hello")),
+            FrameProgress::Done { used: 9 }
+        );
+        assert!(m.tolerated().is_some_and(|t| t.contains("i32be")));
+
+        let bytes = len_frame(PrefixFormat::I64Le, b"hello");
+        for cut in 1..bytes.len() {
+            let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
+            let (p, before) = feed_cut(&mut m, &bytes, &[cut]);
+            assert_eq!(p, FrameProgress::Done { used: bytes.len() - before }, "cut {cut}");
+            assert!(m.tolerated().is_some_and(|t| t.contains("8 bytes")));
+        }
+
+        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"data_size": 3}"#, b"abc");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+        assert!(m.tolerated().is_some_and(|t| t.contains("data_size")));
+
+        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"size": "3"}"#, b"abc");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+
+        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let bytes = json_frame(PrefixFormat::I32Be, r#"{"size": 3}"#, b"abc");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    #[test]
+    fn a_tolerant_frame_still_misses_what_no_variant_explains() {
+        let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
+        assert!(matches!(
+            m.feed(&len_frame(PrefixFormat::I32Le, b"hellO")),
+            FrameProgress::Mismatch(FrameMiss::Body { offset: 4, .. })
+        ));
+        let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
+        assert!(matches!(
+            m.feed(&[9, 0, 0, 0]),
+            FrameProgress::Mismatch(FrameMiss::WrongLength { .. })
+        ));
     }
 
     #[test]

@@ -547,6 +547,14 @@ impl Session<'_> {
     /// Records a whole frame and notes, once per connection, who serves it.
     fn frame_done(&mut self, conn: Conn, r: &Reading) {
         self.record(Some(conn), Event::note(r.summary()));
+        // A variant of the format a tolerant frame took is the subject of
+        // another check: said once here, judged there.
+        if let Some(variant) = r.matcher.tolerated() {
+            let note = format!("{variant} (taken here; the check about the format judges it)");
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
         if let (Peer::Launched(l), Some(link)) =
             (&mut *self.peer, self.domains.stream.links.get_mut(&conn))
         {
@@ -713,6 +721,7 @@ mod tests {
         FrameWant {
             framing: Framing::Length { prefix: I32LE },
             body: BodySpec::Literal(body.to_vec()),
+            tolerant: false,
         }
     }
 
@@ -781,6 +790,7 @@ mod tests {
                 size_key: "size".into(),
             },
             body: BodySpec::Literal(b"hello".to_vec()),
+            tolerant: false,
         };
         let out = run(&mut p, ask().expect_frame(C1, want));
         assert!(out.misses.is_empty(), "{:?}", out.misses);
@@ -895,6 +905,7 @@ mod tests {
         let want = FrameWant {
             framing: Framing::Length { prefix: I32LE },
             body: body.clone(),
+            tolerant: false,
         };
         let mut session = Session::new(&mut p, Timing::new(2.0));
         let c = ask().expect_frame(C1, want).expect_bytes(C1, "NEXT");
