@@ -54,7 +54,10 @@ pub enum FrameStep {
         or_end: bool,
     },
     /// Answer with `frame`, written under `cut`. Writing goes on in the
-    /// background while later steps run, as for a stream send.
+    /// background while later steps run, as for a stream send; the
+    /// conversation's end stops a body still being written, so a step
+    /// after it waits for what the client makes of it (its output, its
+    /// next request).
     Send {
         conn: Conn,
         frame: FrameOut,
@@ -819,6 +822,26 @@ mod tests {
         assert!(
             detail.starts_with(
                 "the answer stopped after 3 of the body's 6 bytes; the connection was closed"
+            ),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_frame_that_stops_coming_is_a_stall_that_says_where_it_stopped() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let mut cut = I32LE.encode(6).unwrap();
+            cut.extend_from_slice(b"abc");
+            let _ = s.write_all(&cut);
+            thread::sleep(Duration::from_secs(2));
+        });
+        let out = run(&mut p, ask().expect_frame(C1, length(b"abcdef")));
+        let detail = first_miss(&out);
+        assert!(
+            detail.starts_with(
+                "the answer stopped after 3 of the body's 6 bytes; timed out after 1.0s: 7 bytes \
+                 came in one piece, then nothing more for 1.0s"
             ),
             "{detail}"
         );
