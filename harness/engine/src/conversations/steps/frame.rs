@@ -310,6 +310,8 @@ struct Reading {
     started: Instant,
     /// When bytes last arrived (the wait's start before any did).
     last: Instant,
+    /// When the first receive of the frame came, and the bytes fed before
+    /// it (what was left over from an earlier step): the pace's start.
     first: Option<(Instant, u64)>,
 }
 
@@ -871,6 +873,38 @@ mod tests {
             ask().expect_frame_or_end(C1, length(b"hello"), Level::Must),
         );
         assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn or_end_accepts_a_reset_too() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let _ = net::reset(s);
+        });
+        let out = run(
+            &mut p,
+            ask().expect_frame_or_end(C1, length(b"hello"), Level::Must),
+        );
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn or_end_does_not_accept_an_end_inside_the_frame() {
+        let mut p = peer(|mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let _ = s.write_all(&[5, 0]);
+        });
+        let out = run(
+            &mut p,
+            ask().expect_frame_or_end(C1, length(b"hello"), Level::Must),
+        );
+        let detail = first_miss(&out);
+        assert!(
+            detail.contains(
+                "or an end of stream; got: the answer stopped after 2 of the prefix's 4 bytes"
+            ),
+            "{detail}"
+        );
     }
 
     #[test]
