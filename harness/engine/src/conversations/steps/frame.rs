@@ -3,8 +3,10 @@
 //! arrives whatever its size; or play the server and answer a client under
 //! test with a frame cut in the frame's own terms (its prefix in pieces,
 //! its header byte by byte, a body of many MiB streamed). Whether the
-//! bytes meet the frame is [`FrameMatch`]'s to say; this module receives,
-//! times, records and words it. Reading is `frame_read.rs`'s, sending
+//! bytes meet the frame is
+//! [`FrameMatch`](crate::judge::expect_frame::FrameMatch)'s to say. This
+//! module holds the steps, how they print and their dispatch; receiving,
+//! timing and wording a frame is `frame_read.rs`'s, writing one
 //! `frame_send.rs`'s.
 //!
 //! Memory stays flat: a frame's body is fed to the matcher one receive at
