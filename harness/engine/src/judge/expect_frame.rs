@@ -946,20 +946,38 @@ mod tests {
         for cut in 1..bytes.len() {
             let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
             let (p, before) = feed_cut(&mut m, &bytes, &[cut]);
-            assert_eq!(p, FrameProgress::Done { used: bytes.len() - before }, "cut {cut}");
+            assert_eq!(
+                p,
+                FrameProgress::Done {
+                    used: bytes.len() - before
+                },
+                "cut {cut}"
+            );
             assert!(m.tolerated().is_some_and(|t| t.contains("8 bytes")));
         }
 
-        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let mut m = tolerant(json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"abc".to_vec()),
+        ));
         let bytes = json_frame(PrefixFormat::I32Le, r#"{"data_size": 3}"#, b"abc");
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
         assert!(m.tolerated().is_some_and(|t| t.contains("data_size")));
 
-        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let mut m = tolerant(json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"abc".to_vec()),
+        ));
         let bytes = json_frame(PrefixFormat::I32Le, r#"{"size": "3"}"#, b"abc");
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
 
-        let mut m = tolerant(json(PrefixFormat::I32Le, "size", BodySpec::Literal(b"abc".to_vec())));
+        let mut m = tolerant(json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"abc".to_vec()),
+        ));
         let bytes = json_frame(PrefixFormat::I32Be, r#"{"size": 3}"#, b"abc");
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
     }

@@ -20,6 +20,7 @@
 pub mod datagram;
 pub mod files;
 pub mod frame;
+mod frame_read;
 mod frame_send;
 pub mod link;
 pub mod mailbox;
