@@ -245,6 +245,34 @@ fn every_datagram_fault_of_the_reference_has_a_fixture() {
     }
 }
 
+/// The faults of the framed remote-command protocols, each with a fixture.
+#[test]
+fn every_framing_fault_of_the_reference_has_a_fixture() {
+    let faults = [
+        ("cmd-len.frame", "prefix counts stdout only"),
+        ("cmd-len.byte-order", "prefix in network order"),
+        ("cmd-len.bytes", "decodes and re-encodes the output"),
+        ("cmd-len.large", "with a socket timeout set, count ignored"),
+        ("cmd-len.large", "stderr pipe to the end before stdout"),
+        ("cmd-len.disconnect", "catches only `ConnectionResetError`"),
+        ("cmd-len.stderr", "placeholder"),
+        ("cmd-len.client.split-prefix", "one receive of 4 for the prefix"),
+        ("cmd-len.client.empty-line", "sends empty lines"),
+        ("cmd-json.header", "prefix counts characters, not bytes"),
+        ("cmd-json.header", "`data_size` under the default profile"),
+        ("cmd-json.header", "`size` sent as a string"),
+        ("cmd-json.client.split-header", "one receive of H for the header"),
+    ];
+    let fixtures = manifest().fixture;
+    for (check, words) in faults {
+        assert!(
+            fixtures.iter().any(|f| f.catches.as_deref() == Some(check)
+                && f.fault.as_deref().is_some_and(|t| t.contains(words))),
+            "no fixture for the fault {words:?} caught by {check}"
+        );
+    }
+}
+
 /// The hostile catalogue: each behaviour has a fixture in the matrix.
 #[test]
 fn every_hostile_behaviour_has_a_fixture() {

@@ -1,0 +1,319 @@
+//! What the remote-command suites over TCP share (`cmd-raw`, `cmd-len`,
+//! `cmd-json`): the commands the checks send, each with the output it
+//! writes wherever it runs (no locale, no working directory, no clock in
+//! it), the `prefix` parameter of the framed two, and the expected answers
+//! built from a profile.
+
+use sockspec_engine::conversations::conversation::Conversation;
+use sockspec_engine::conversations::steps::Conn;
+use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
+use sockspec_engine::judge::frame::PrefixFormat;
+use sockspec_engine::model::cut::Cut;
+use sockspec_engine::model::profile::{Choice, Profile, Text};
+
+/// How a length is written: the course's `struct.pack("i", n)` on Linux
+/// is a little-endian signed 32-bit integer.
+pub const PREFIX: Choice = Choice {
+    key: "prefix",
+    meaning: "how a length is written: i32le is struct.pack(\"i\") on Linux, i32be is \
+              struct.pack(\"!i\")",
+    options: &["i32le", "i32be", "u32le", "u32be", "i64le", "i64be"],
+    default: "i32le",
+};
+
+/// The JSON header's name for the body's length.
+pub const SIZE_KEY: Text = Text {
+    key: "size_key",
+    meaning: "the JSON header's name for the body's length (data_size, total_size, \
+              file_size, filesize and length are seen in assignments)",
+    default: "size",
+    shown_default: "size",
+    refuse_empty: Some("the header's size field needs a name, such as size_key=data_size"),
+};
+
+/// The prefix format a profile asks for.
+pub fn prefix(p: &Profile) -> PrefixFormat {
+    PrefixFormat::parse(p.choice(&PREFIX)).unwrap_or(PrefixFormat::I32Le)
+}
+
+/// A command line a check sends, and what it writes: its stdout, then its
+/// stderr.
+#[derive(Clone, Copy, Debug)]
+pub struct Command {
+    pub line: &'static str,
+    pub stdout: &'static [u8],
+    pub stderr: &'static [u8],
+}
+
+impl Command {
+    /// The answer's body: stdout, then stderr.
+    pub fn output(&self) -> Vec<u8> {
+        [self.stdout, self.stderr].concat()
+    }
+}
+
+/// A command with a short output on stdout.
+pub const HELLO: Command = Command {
+    line: "printf 'hello from sockspec\\n'",
+    stdout: b"hello from sockspec\n",
+    stderr: b"",
+};
+
+/// A failing command that writes only to stderr: its answer is its error
+/// text, whichever stream a server puts first.
+pub const FAILING: Command = Command {
+    line: "printf 'no such thing\\n' >&2; exit 3",
+    stdout: b"",
+    stderr: b"no such thing\n",
+};
+
+/// A command that writes nothing.
+pub const SILENT: Command = Command {
+    line: "true",
+    stdout: b"",
+    stderr: b"",
+};
+
+/// Bytes that are not UTF-8, on stdout.
+pub const NOT_UTF8: Command = Command {
+    line: "printf '\\377\\376\\200 not utf-8\\n'",
+    stdout: b"\xff\xfe\x80 not utf-8\n",
+    stderr: b"",
+};
+
+/// Text that is not ASCII, in the command line and on stdout: a header
+/// that echoes the command holds characters of more than one byte.
+pub const UNICODE: Command = Command {
+    line: "printf '回顾 review\\n'",
+    stdout: "回顾 review\n".as_bytes(),
+    stderr: b"",
+};
+
+/// A few short commands with outputs of different lengths, for a sequence
+/// on one connection.
+pub const SEQUENCE: [Command; 4] = [
+    Command {
+        line: "printf 'one\\n'",
+        stdout: b"one\n",
+        stderr: b"",
+    },
+    Command {
+        line: "printf 'two two\\n'",
+        stdout: b"two two\n",
+        stderr: b"",
+    },
+    Command {
+        line: "printf 'three three three\\n'",
+        stdout: b"three three three\n",
+        stderr: b"",
+    },
+    Command {
+        line: "printf 'four\\n'",
+        stdout: b"four\n",
+        stderr: b"",
+    },
+];
+
+/// The line `yes` repeats for a large output.
+pub const LARGE_LINE: &[u8] = b"0123456789abcde\n";
+
+/// Bytes of the large output: several MiB, far over the 64 KiB a pipe
+/// holds (a server that reads one of the command's pipes to its end before
+/// the other waits for good) and over any socket buffer.
+pub const LARGE_LEN: u64 = 4 << 20;
+
+/// The command that writes [`LARGE_LEN`] bytes of [`LARGE_LINE`]s.
+pub const LARGE_COMMAND: &str = "yes 0123456789abcde | head -c 4194304";
+
+/// The large output, described.
+pub fn large_body() -> BodySpec {
+    BodySpec::Repeated {
+        pattern: LARGE_LINE.to_vec(),
+        len: LARGE_LEN,
+    }
+}
+
+/// The last line of [`large_answer_for_client`]: a client prints it only
+/// if it read every byte before it.
+pub const LARGE_ANSWER_END: &str = "END OF THE LARGE ANSWER";
+
+/// The large answer the harness sends a client: over a MiB of lines, far
+/// more than BUF and than a socket buffer, and a last line that marks its
+/// end.
+pub fn large_answer_for_client() -> Vec<u8> {
+    let mut body = b"large answer line\n".repeat(65_536);
+    body.extend_from_slice(LARGE_ANSWER_END.as_bytes());
+    body.push(b'\n');
+    body
+}
+
+/// A length-prefixed answer of `body`, in the profile's prefix format.
+pub fn length_frame(p: &Profile, body: BodySpec) -> FrameWant {
+    FrameWant {
+        framing: Framing::Length { prefix: prefix(p) },
+        body,
+        tolerant: false,
+    }
+}
+
+/// A JSON-header answer of `body`, with the profile's prefix format and
+/// size key.
+pub fn json_frame(p: &Profile, body: BodySpec) -> FrameWant {
+    FrameWant {
+        framing: Framing::JsonHeader {
+            prefix: prefix(p),
+            size_key: p.text(&SIZE_KEY).to_string(),
+        },
+        body,
+        tolerant: false,
+    }
+}
+
+/// [`length_frame`], taking the known variants of the format (another byte
+/// order, another width) and noting them: for the checks whose subject is
+/// not the format, so that `byte-order` alone blames it.
+pub fn tolerant_length_frame(p: &Profile, body: BodySpec) -> FrameWant {
+    FrameWant {
+        tolerant: true,
+        ..length_frame(p, body)
+    }
+}
+
+/// [`json_frame`], taking the known variants of the format (the prefix in
+/// another byte order, the size under another key or as digits) and noting
+/// them: for the checks whose subject is not the header, so that `header`
+/// alone blames it.
+pub fn tolerant_json_frame(p: &Profile, body: BodySpec) -> FrameWant {
+    FrameWant {
+        tolerant: true,
+        ..json_frame(p, body)
+    }
+}
+
+/// The answer a command's output makes, described.
+pub fn literal(c: &Command) -> BodySpec {
+    BodySpec::Literal(c.output())
+}
+
+/// How a framed suite expects an answer of a body: [`length_frame`] or
+/// [`json_frame`].
+pub type Frame = fn(&Profile, BodySpec) -> FrameWant;
+
+const C1: Conn = Conn(1);
+const C2: Conn = Conn(2);
+const C3: Conn = Conn(3);
+
+/// Sends `command` on `conn` and expects its answer, framed.
+pub fn ask(
+    c: Conversation,
+    p: &Profile,
+    frame: Frame,
+    conn: Conn,
+    command: &Command,
+) -> Conversation {
+    c.send(conn, command.line, Cut::Whole)
+        .expect_frame(conn, frame(p, literal(command)))
+}
+
+/// The server checks' conversations, the same for every framing: each on
+/// a connection of its own, closed at the end.
+pub mod server {
+    use super::*;
+
+    /// A command writing to stdout and a failing one writing to stderr.
+    pub fn frame(p: &Profile, frame: Frame) -> Conversation {
+        let c = ask(Conversation::new().connect(C1), p, frame, C1, &HELLO);
+        ask(c, p, frame, C1, &FAILING).close(C1)
+    }
+
+    /// Commands one after the other on one connection.
+    pub fn sequence(p: &Profile, frame: Frame) -> Conversation {
+        let mut c = Conversation::new().connect(C1);
+        for command in &SEQUENCE {
+            c = ask(c, p, frame, C1, command);
+        }
+        c.close(C1)
+    }
+
+    /// An output of several MiB.
+    pub fn large(p: &Profile, frame: Frame) -> Conversation {
+        Conversation::new()
+            .connect(C1)
+            .send(C1, LARGE_COMMAND, Cut::Whole)
+            .expect_frame(C1, frame(p, large_body()))
+            .close(C1)
+    }
+
+    /// A failing command's error text, and no output at all.
+    pub fn stderr(p: &Profile, frame: Frame) -> Conversation {
+        let c = ask(Conversation::new().connect(C1), p, frame, C1, &FAILING);
+        ask(c, p, frame, C1, &SILENT).close(C1)
+    }
+
+    /// Bytes that are not UTF-8.
+    pub fn bytes(p: &Profile, frame: Frame) -> Conversation {
+        ask(Conversation::new().connect(C1), p, frame, C1, &NOT_UTF8).close(C1)
+    }
+
+    /// One client asks for a large output and closes its side at once
+    /// (the server then writes to a client that has left: on Linux
+    /// `BrokenPipeError`), another resets in the middle of its answer
+    /// (`ConnectionResetError`); each is ended once the server settled,
+    /// blocked writing an answer larger than the connection's buffers
+    /// hold. The next client is served.
+    pub fn disconnect(p: &Profile, frame: Frame) -> Conversation {
+        let c = Conversation::new()
+            .connect(C1)
+            .send(C1, LARGE_COMMAND, Cut::Whole)
+            .shutdown_write(C1)
+            .settle()
+            .close(C1)
+            .connect(C2)
+            .send(C2, LARGE_COMMAND, Cut::Whole)
+            .settle()
+            .reset(C2)
+            .connect(C3);
+        ask(c, p, frame, C3, &HELLO).close(C3)
+    }
+
+    /// A short answer, read in the profile's prefix format.
+    pub fn byte_order(p: &Profile, frame: Frame) -> Conversation {
+        ask(Conversation::new().connect(C1), p, frame, C1, &HELLO).close(C1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockspec_engine::model::profile::ParamSpec;
+
+    #[test]
+    fn the_large_answer_to_a_client_is_over_a_mib_and_ends_with_its_marker() {
+        let body = large_answer_for_client();
+        assert!(body.len() > 1 << 20);
+        assert!(body.ends_with(b"END OF THE LARGE ANSWER\n"));
+    }
+
+    #[test]
+    fn the_profile_chooses_the_prefix_and_the_size_key() {
+        let params = [ParamSpec::Choice(&PREFIX), ParamSpec::Text(&SIZE_KEY)];
+        let p = Profile::of(&["prefix=u32be", "size_key=data_size"], &params).unwrap();
+        assert_eq!(prefix(&p), PrefixFormat::U32Be);
+        let want = json_frame(&p, literal(&HELLO));
+        assert_eq!(
+            want.framing,
+            Framing::JsonHeader {
+                prefix: PrefixFormat::U32Be,
+                size_key: "data_size".into()
+            }
+        );
+        assert_eq!(prefix(&Profile::default()), PrefixFormat::I32Le);
+    }
+
+    #[test]
+    fn every_prefix_the_parameter_takes_is_a_format_the_engine_reads() {
+        for name in PREFIX.options {
+            assert!(PrefixFormat::parse(name).is_some(), "{name}");
+        }
+    }
+}
