@@ -44,7 +44,10 @@ pub fn suite() -> Suite {
             Conversation::new()
                 .connect(C1)
                 .send(C1, "printf sanity", Cut::Whole)
-                .expect_frame(C1, tolerant_length_frame(p, BodySpec::Literal(b"sanity".to_vec())))
+                .expect_frame(
+                    C1,
+                    tolerant_length_frame(p, BodySpec::Literal(b"sanity".to_vec())),
+                )
                 .close(C1)
         },
         params: &[ParamSpec::Choice(&PREFIX), ParamSpec::Number(&BUF)],

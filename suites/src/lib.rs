@@ -7,6 +7,7 @@ use sockspec_engine::conversations::check::Suite;
 pub mod checks;
 pub mod cmd_json;
 pub mod cmd_len;
+pub mod cmd_raw;
 pub mod cmd_udp;
 pub mod commands;
 pub mod tcp_upper;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<Suite> {
         tcp_upper::suite(),
         udp_upper::suite(),
         udp_chat::suite(),
+        cmd_raw::suite(),
         cmd_len::suite(),
         cmd_json::suite(),
         cmd_udp::suite(),

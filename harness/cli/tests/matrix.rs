@@ -256,12 +256,18 @@ fn every_framing_fault_of_the_reference_has_a_fixture() {
         ("cmd-len.large", "stderr pipe to the end before stdout"),
         ("cmd-len.disconnect", "catches only `ConnectionResetError`"),
         ("cmd-len.stderr", "placeholder"),
-        ("cmd-len.client.split-prefix", "one receive of 4 for the prefix"),
+        (
+            "cmd-len.client.split-prefix",
+            "one receive of 4 for the prefix",
+        ),
         ("cmd-len.client.empty-line", "sends empty lines"),
         ("cmd-json.header", "prefix counts characters, not bytes"),
         ("cmd-json.header", "`data_size` under the default profile"),
         ("cmd-json.header", "`size` sent as a string"),
-        ("cmd-json.client.split-header", "one receive of H for the header"),
+        (
+            "cmd-json.client.split-header",
+            "one receive of H for the header",
+        ),
     ];
     let fixtures = manifest().fixture;
     for (check, words) in faults {
