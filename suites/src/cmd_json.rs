@@ -57,6 +57,7 @@ pub fn suite() -> Suite {
         ],
         checks: vec![
             header(),
+            time(),
             sequence(),
             large(),
             stderr(),
@@ -92,6 +93,33 @@ fn header() -> Check {
             Body::Conversation(|p| {
                 let c = ask(Conversation::new().connect(C1), p, json_frame, C1, &UNICODE);
                 ask(c, p, json_frame, C1, &HELLO).close(C1)
+            }),
+        )
+    }
+}
+
+fn time() -> Check {
+    Check {
+        hint: Some(
+            "put the time the command ran in the header: \
+             datetime.datetime.now().strftime(\"%Y-%m-%d %H:%M:%S.%f\")",
+        ),
+        explain: Explain {
+            why: "The protocol's header says when the command ran, so a client can show it; a time fixed in the code, or another field's value, says nothing.",
+            mistake: "header = {'size': n, 'time': '2018-12-26 10:20:30'}   # copied from the example",
+            fix: "header = {'size': n, 'time': datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S.%f')}",
+        },
+        ..server(
+            "cmd-json.time",
+            Level::Should,
+            "time is present and parses as a date-time within a few minutes of the harness clock",
+            "the header of an answer holds time, a date-time such as \
+             \"2018-12-26 10:20:30.123456\" within five minutes of the harness's clock, in \
+             local time or UTC",
+            Body::Conversation(|p| {
+                ask(Conversation::new().connect(C1), p, tolerant_json_frame, C1, &HELLO)
+                    .expect_header_time(C1, Level::Should)
+                    .close(C1)
             }),
         )
     }
@@ -374,6 +402,7 @@ mod tests {
             ids,
             [
                 ("cmd-json.header", Level::Must),
+                ("cmd-json.time", Level::Should),
                 ("cmd-json.sequence", Level::Must),
                 ("cmd-json.large", Level::Must),
                 ("cmd-json.stderr", Level::Must),

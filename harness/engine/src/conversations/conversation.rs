@@ -176,6 +176,12 @@ impl Conversation {
         })
     }
 
+    /// Expects the last JSON header read on `conn` to hold the time its
+    /// answer was made (`time`, near the harness's clock).
+    pub fn expect_header_time(self, conn: Conn, level: Level) -> Self {
+        self.step(FrameStep::ExpectTime { conn, level })
+    }
+
     /// Answers on `conn` with `frame`, cut as `cut` says: the harness
     /// plays the server of a client under test.
     pub fn send_frame(self, conn: Conn, frame: FrameOut, cut: FrameCut) -> Self {

@@ -7,4 +7,5 @@ pub mod expect;
 pub mod expect_datagram;
 pub mod expect_frame;
 pub mod frame;
+pub mod header_time;
 pub mod show;

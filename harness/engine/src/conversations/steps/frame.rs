@@ -16,13 +16,16 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 
 use super::link::Conn;
-use super::{Domain, Runs, StepResult};
+use super::{fault, miss, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
 use crate::judge::expect_frame::{BodySpec, FrameWant, Framing};
 use crate::judge::frame::PrefixFormat;
+use crate::judge::header_time;
 use crate::judge::show;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
@@ -58,6 +61,10 @@ pub enum FrameStep {
         frame: FrameOut,
         cut: FrameCut,
     },
+    /// The `time` field of the last JSON header read on `conn` says when
+    /// the answer was made: a date-time near the harness's clock, in local
+    /// time or UTC ([`crate::judge::header_time`]).
+    ExpectTime { conn: Conn, level: Level },
 }
 
 impl FrameStep {
@@ -185,6 +192,16 @@ impl fmt::Display for FrameStep {
                 Ok(())
             }
             FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, *cut),
+            FrameStep::ExpectTime { conn, level } => {
+                write!(
+                    f,
+                    "expect the last header on {conn} to hold the time it was made"
+                )?;
+                if *level != Level::Must {
+                    write!(f, " [{level}]")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -274,8 +291,16 @@ fn body_words(body: &BodySpec) -> String {
 }
 
 impl Domain for FrameStep {
-    /// Frames live on the stream domain's connections: nothing of their own.
-    type State = ();
+    /// Frames live on the stream domain's connections; the domain keeps
+    /// only the last header read on each.
+    type State = FrameState;
+}
+
+/// What the frame domain keeps during a conversation.
+#[derive(Default)]
+pub(crate) struct FrameState {
+    /// The last JSON header read on each connection.
+    pub(crate) headers: BTreeMap<Conn, Map<String, Value>>,
 }
 
 impl Runs<FrameStep> for Session<'_> {
@@ -290,8 +315,40 @@ impl Runs<FrameStep> for Session<'_> {
                 .expect_frame(*conn, want, *or_end)
                 .map_err(|e| e.at_level(*level)),
             FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, *cut),
+            FrameStep::ExpectTime { conn, level } => self.expect_time(*conn, *level),
         }
     }
+}
+
+impl Session<'_> {
+    fn expect_time(&mut self, conn: Conn, level: Level) -> StepResult {
+        let Some(header) = self.domains.frame.headers.get(&conn) else {
+            return Err(fault(format!(
+                "no JSON header was read on {conn} before (a bug in the suite)"
+            )));
+        };
+        let (now, offset) = clock();
+        match header_time::judge(header.get("time"), now, offset) {
+            Ok(how) => {
+                self.notes.push(how);
+                Ok(())
+            }
+            Err(why) => Err(miss(level, why)),
+        }
+    }
+}
+
+/// The harness's clock: seconds since the epoch, and how far local time
+/// is ahead of UTC.
+fn clock() -> (i64, i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = now as libc::time_t;
+    // SAFETY: localtime_r reads `secs` and writes only the `tm` it is given.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let filled = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    (now, if filled { tm.tm_gmtoff } else { 0 })
 }
 
 #[cfg(test)]

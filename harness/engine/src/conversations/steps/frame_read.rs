@@ -282,6 +282,9 @@ impl Session<'_> {
     /// Records a whole frame and notes, once per connection, who serves it.
     fn frame_done(&mut self, conn: Conn, r: &Reading) {
         self.record(Some(conn), Event::note(r.summary()));
+        if let Some(header) = r.matcher.header() {
+            self.domains.frame.headers.insert(conn, header.clone());
+        }
         // A variant of the format a tolerant frame took is the subject of
         // another check: said once here, judged there.
         if let Some(variant) = r.matcher.tolerated() {
