@@ -334,7 +334,7 @@ fn client_large() -> Check {
             "cmd-len.client.large",
             Level::Must,
             "a body far larger than BUF and than its socket buffer is received whole",
-            "an answer of over 1 MiB is printed whole, up to its last line",
+            "an answer of half a MiB is printed whole, up to its last line",
             Body::Conversation(|p| {
                 Conversation::new()
                     .input("printf large\n")
