@@ -2,7 +2,7 @@
 """Speed of each suite against its Rust reference server.
 
 Runs every suite that has a reference server (tcp-upper, udp-upper,
-udp-chat, cmd-udp) several times against `sockspec serve` and prints, for
+udp-chat, cmd-raw, cmd-len, cmd-json, cmd-udp) several times against `sockspec serve` and prints, for
 each run, the wall time next to what the harness measured in
 that same run: its deliberate waits (pauses where time is the subject, such
 as the CPU-measuring window) and its waits for the kernel to confirm that
@@ -21,7 +21,7 @@ import sys
 import time
 
 # The suites measured, each with its reference server.
-SUITES = ["tcp-upper", "udp-upper", "udp-chat", "cmd-udp"]
+SUITES = ["tcp-upper", "udp-upper", "udp-chat", "cmd-raw", "cmd-len", "cmd-json", "cmd-udp"]
 
 # tcp-upper's wall time against the reference server, in seconds.
 AIM = 1.0
