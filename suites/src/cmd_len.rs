@@ -209,7 +209,8 @@ fn disconnect() -> Check {
             "cmd-len.disconnect",
             Level::Must,
             "a client that closes or resets in the middle of an answer does not stop the server",
-            "one client closes right after asking for a large output and another resets its \
+            "one client closes right after asking for an output that comes late, another \
+             closes its side right after asking for a large output and a third resets its \
              connection in the middle of one; the next client is served",
             Body::Conversation(|p| commands::server::disconnect(p, tolerant_length_frame)),
         )

@@ -67,6 +67,14 @@ pub const FAILING: Command = Command {
     stderr: b"no such thing\n",
 };
 
+/// A command with a short output that comes only after a pause: a client
+/// that closes at once has left before the answer is written.
+pub const LATE_HELLO: Command = Command {
+    line: "sleep 0.2; printf 'hello from sockspec\\n'",
+    stdout: b"hello from sockspec\n",
+    stderr: b"",
+};
+
 /// A command that writes nothing.
 pub const SILENT: Command = Command {
     line: "true",
@@ -202,6 +210,7 @@ pub type Frame = fn(&Profile, BodySpec) -> FrameWant;
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
 const C3: Conn = Conn(3);
+const C4: Conn = Conn(4);
 
 /// Sends `command` on `conn` and expects its answer, framed.
 pub fn ask(
@@ -255,25 +264,32 @@ pub mod server {
         ask(Conversation::new().connect(C1), p, frame, C1, &NOT_UTF8).close(C1)
     }
 
-    /// One client asks for a large output and closes its side at once
-    /// (the server then writes to a client that has left: on Linux
-    /// `BrokenPipeError`), another resets in the middle of its answer
-    /// (`ConnectionResetError`); each is ended once the server settled,
-    /// blocked writing an answer larger than the connection's buffers
-    /// hold. The next client is served.
+    /// One client asks for a short output that comes late and closes at
+    /// once, before the answer is written: the server's first write draws a reset and its
+    /// next one fails (on Linux `BrokenPipeError`), which a server writing
+    /// each answer with a few `send` calls meets even when a failing
+    /// `send` of a large answer only comes back short. Another asks for a
+    /// large output and closes its side at once, a third resets in the
+    /// middle of its answer (`ConnectionResetError`); each of these is
+    /// ended once the server settled, blocked writing an answer larger
+    /// than the connection's buffers hold. The next client is served.
     pub fn disconnect(p: &Profile, frame: Frame) -> Conversation {
         let c = Conversation::new()
             .connect(C1)
-            .send(C1, LARGE_COMMAND, Cut::Whole)
-            .shutdown_write(C1)
-            .settle()
+            .send(C1, LATE_HELLO.line, Cut::Whole)
             .close(C1)
+            .settle()
             .connect(C2)
             .send(C2, LARGE_COMMAND, Cut::Whole)
+            .shutdown_write(C2)
             .settle()
-            .reset(C2)
-            .connect(C3);
-        ask(c, p, frame, C3, &HELLO).close(C3)
+            .close(C2)
+            .connect(C3)
+            .send(C3, LARGE_COMMAND, Cut::Whole)
+            .settle()
+            .reset(C3)
+            .connect(C4);
+        ask(c, p, frame, C4, &HELLO).close(C4)
     }
 
     /// A short answer, read in the profile's prefix format.
