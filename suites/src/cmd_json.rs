@@ -70,8 +70,18 @@ pub fn suite() -> Suite {
     }
 }
 
+const HEADER_HINTS: &[Alternative] = &[Alternative {
+    when: When::InDetail("only the others differ"),
+    text: "the answer is framed rightly, for another command: the command's non-ASCII text \
+           changed before it reached the shell, as when the server decodes the command's bytes \
+           in an encoding other than the client's (data.decode(\"gbk\") of UTF-8 bytes, as \
+           written for a Chinese Windows); decode them as UTF-8, or give Popen the bytes as \
+           they came",
+}];
+
 fn header() -> Check {
     Check {
+        hints: HEADER_HINTS,
         hint: Some(
             "encode the header first and send the length of its bytes: \
              header_bytes = json.dumps(header).encode(); struct.pack(\"i\", len(header_bytes)); \
