@@ -126,8 +126,15 @@ fn sequence() -> Check {
     }
 }
 
+const LARGE_HINTS: &[Alternative] = &[Alternative {
+    when: When::InDetail("where the body has"),
+    text: "the header's size is not the length of the answer: it counts stdout and stderr \
+           together, as the body carries both (cmd-json.header says more)",
+}];
+
 fn large() -> Check {
     Check {
+        hints: LARGE_HINTS,
         hint: Some(
             "read the command's stdout and stderr at the same time (communicate()), then send \
              everything (sendall, not one send)",
@@ -141,8 +148,8 @@ fn large() -> Check {
             "cmd-json.large",
             Level::Must,
             "an output of several MiB is framed and sent whole",
-            "a command writing 4 MiB to stdout gets a header with size 4194304 and every \
-             byte of its output",
+            "a command writing 4 MiB to stdout, then one writing 4 MiB to stderr, each get a \
+             header with size 4194304 and every byte of its output",
             Body::Conversation(|p| commands::server::large(p, tolerant_json_frame)),
         )
     }

@@ -109,11 +109,18 @@ fn sequence() -> Check {
 }
 
 /// Advice for a large answer that stopped coming.
-const LARGE_HINTS: &[Alternative] = &[Alternative {
-    when: When::OnStderr("timed out"),
-    text: "a send with a timeout set stopped part-way (its count ignored): use sendall, \
-           which sends everything or raises",
-}];
+const LARGE_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::OnStderr("timed out"),
+        text: "a send with a timeout set stopped part-way (its count ignored): use sendall, \
+               which sends everything or raises",
+    },
+    Alternative {
+        when: When::InDetail("the prefix reads"),
+        text: "the prefix is not the length of the answer: it counts stdout and stderr \
+               together, as the body carries both (cmd-len.frame says more)",
+    },
+];
 
 fn large() -> Check {
     Check {
@@ -132,8 +139,8 @@ fn large() -> Check {
             "cmd-len.large",
             Level::Must,
             "an output of several MiB is framed and sent whole",
-            "a command writing 4 MiB to stdout gets a prefix of 4194304 and every byte of its \
-             output",
+            "a command writing 4 MiB to stdout, then one writing 4 MiB to stderr, each get a \
+             prefix of 4194304 and every byte of its output",
             Body::Conversation(|p| commands::server::large(p, tolerant_length_frame)),
         )
     }

@@ -133,6 +133,11 @@ pub const LARGE_LEN: u64 = 4 << 20;
 /// The command that writes [`LARGE_LEN`] bytes of [`LARGE_LINE`]s.
 pub const LARGE_COMMAND: &str = "yes 0123456789abcde | head -c 4194304";
 
+/// The same output on stderr: a server that reads stdout to its end before
+/// stderr waits for good on it, as one reading stderr first does on
+/// [`LARGE_COMMAND`].
+pub const LARGE_STDERR_COMMAND: &str = "yes 0123456789abcde | head -c 4194304 >&2";
+
 /// The large output, described.
 pub fn large_body() -> BodySpec {
     BodySpec::Repeated {
@@ -244,11 +249,14 @@ pub mod server {
         c.close(C1)
     }
 
-    /// An output of several MiB.
+    /// An output of several MiB on stdout, then on stderr: more than a
+    /// pipe holds on either stream.
     pub fn large(p: &Profile, frame: Frame) -> Conversation {
         Conversation::new()
             .connect(C1)
             .send(C1, LARGE_COMMAND, Cut::Whole)
+            .expect_frame(C1, frame(p, large_body()))
+            .send(C1, LARGE_STDERR_COMMAND, Cut::Whole)
             .expect_frame(C1, frame(p, large_body()))
             .close(C1)
     }
