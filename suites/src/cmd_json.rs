@@ -70,14 +70,22 @@ pub fn suite() -> Suite {
     }
 }
 
-const HEADER_HINTS: &[Alternative] = &[Alternative {
-    when: When::InDetail("only the others differ"),
-    text: "the answer is framed rightly, for another command: the command's non-ASCII text \
-           changed before it reached the shell, as when the server decodes the command's bytes \
-           in an encoding other than the client's (data.decode(\"gbk\") of UTF-8 bytes, as \
-           written for a Chinese Windows); decode them as UTF-8, or give Popen the bytes as \
-           they came",
-}];
+const HEADER_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::InDetail("only the others differ"),
+        text: "the answer is framed rightly, for another command: the command's non-ASCII \
+               text changed before it reached the shell, as when the server decodes the \
+               command's bytes in an encoding other than the client's (data.decode(\"gbk\") of \
+               UTF-8 bytes, as written for a Chinese Windows); decode them as UTF-8, or give \
+               Popen the bytes as they came",
+    },
+    Alternative {
+        when: When::InDetail("its bytes are not UTF-8"),
+        text: "encode the header as UTF-8: json.dumps(header).encode(\"utf-8\") (a header \
+               encoded with .encode(\"gbk\") is not UTF-8 once it holds non-ASCII text, as \
+               with ensure_ascii=False); send the length of those bytes",
+    },
+];
 
 fn header() -> Check {
     Check {

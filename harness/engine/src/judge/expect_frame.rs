@@ -586,7 +586,21 @@ impl FrameMatch {
                 return Some(FrameProgress::NeedMore);
             }
         }
-        match serde_json::from_slice::<Value>(&self.head[width..width + len]) {
+        let header = &self.head[width..width + len];
+        let parsed = match serde_json::from_slice::<Value>(header) {
+            // A header in another encoding than UTF-8 (GBK) is the header
+            // check's to blame: a tolerant frame reads it with the bytes
+            // that are not UTF-8 replaced, as its size field is ASCII.
+            Err(_) if self.want.tolerant && std::str::from_utf8(header).is_err() => {
+                let lossy = serde_json::from_str::<Value>(&String::from_utf8_lossy(header));
+                if lossy.as_ref().is_ok_and(Value::is_object) {
+                    self.tolerated = Some("the header's bytes are not UTF-8".to_string());
+                }
+                lossy
+            }
+            parsed => parsed,
+        };
+        match parsed {
             Ok(Value::Object(map)) => {
                 self.header = Some(map);
                 return self.header_read();
@@ -627,6 +641,18 @@ impl FrameMatch {
         let why = match serde_json::from_slice::<Value>(header) {
             Ok(Value::Object(_)) => return None,
             Ok(_) => "it is JSON but not an object".to_string(),
+            // Text in another encoding (GBK, Latin-1) is what a header
+            // that does not parse most often is: said before the parser's
+            // words, which speak of code points.
+            Err(_) if std::str::from_utf8(header).is_err() => {
+                let at = std::str::from_utf8(header)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                format!(
+                    "its bytes are not UTF-8 (from byte {at}: {})",
+                    show::quoted(&header[at..], 12)
+                )
+            }
             Err(e) => e.to_string(),
         };
         Some(FrameMiss::BadHeader {
@@ -1207,6 +1233,46 @@ mod tests {
             m.cut_short().expect("short").to_string(),
             r#"the header's "size" is 9 where the body has 3 bytes"#
         );
+    }
+
+    #[test]
+    fn a_header_in_another_encoding_than_utf8_is_named_as_such() {
+        // json.dumps(..., ensure_ascii=False).encode("gbk")
+        let header = b"{\"co\": \"\xba\xbd\xcc\xec\", \"size\": 1}";
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.len() as u64)
+            .expect("fits");
+        bytes.extend_from_slice(header);
+        bytes.push(b'x');
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"x".to_vec()),
+        );
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert_eq!(
+            miss.to_string(),
+            r#"the header "{\"co\": \"\xba\xbd\xcc\xec\", \"size\": 1}" is not a JSON object: its bytes are not UTF-8 (from byte 8: "\xba\xbd\xcc\xec\", \"size"... (17 bytes in all))"#
+        );
+    }
+
+    #[test]
+    fn a_tolerant_frame_reads_a_header_that_is_not_utf8_and_says_so() {
+        let header = b"{\"co\": \"\xba\xbd\", \"size\": 1}";
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.len() as u64)
+            .expect("fits");
+        bytes.extend_from_slice(header);
+        bytes.push(b'x');
+        let mut m = tolerant(json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"x".to_vec()),
+        ));
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+        assert_eq!(m.tolerated(), Some("the header's bytes are not UTF-8"));
     }
 
     #[test]
