@@ -85,6 +85,7 @@ const HEADER_HINTS: &[Alternative] = &[
                encoded with .encode(\"gbk\") is not UTF-8 once it holds non-ASCII text, as \
                with ensure_ascii=False); send the length of those bytes",
     },
+    commands::DIED_WRITING_TO_CLOSED,
 ];
 
 fn header() -> Check {
@@ -117,6 +118,7 @@ fn header() -> Check {
 
 fn sequence() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some("send each answer whole (prefix, header, body) before reading the next command"),
         explain: Explain {
             why: "Many commands share one connection: each answer must be self-contained, so the client can find where one ends and the next begins.",
@@ -134,11 +136,14 @@ fn sequence() -> Check {
     }
 }
 
-const LARGE_HINTS: &[Alternative] = &[Alternative {
-    when: When::InDetail("where the body has"),
-    text: "the header's size is not the length of the answer: it counts stdout and stderr \
-           together, as the body carries both (cmd-json.header says more)",
-}];
+const LARGE_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::InDetail("where the body has"),
+        text: "the header's size is not the length of the answer: it counts stdout and stderr \
+               together, as the body carries both (cmd-json.header says more)",
+    },
+    commands::DIED_WRITING_TO_CLOSED,
+];
 
 fn large() -> Check {
     Check {
@@ -165,6 +170,7 @@ fn large() -> Check {
 
 fn stderr() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the body is the command's output as it is: its error text when it fails, and \
              nothing at all (size 0) when it writes nothing",
@@ -187,6 +193,7 @@ fn stderr() -> Check {
 
 fn bytes() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send the output's bytes as the command wrote them: decoding and encoding again \
              turns bytes that are not UTF-8 into U+FFFD (ef bf bd) and changes the length",

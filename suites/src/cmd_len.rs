@@ -67,6 +67,7 @@ pub fn suite() -> Suite {
 
 fn frame() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the prefix is the length of everything that follows it: len(stdout) + \
              len(stderr), in bytes, and the body is both, as the command wrote them",
@@ -89,6 +90,7 @@ fn frame() -> Check {
 
 fn sequence() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send each answer whole before reading the next command, with its own prefix",
         ),
@@ -120,6 +122,7 @@ const LARGE_HINTS: &[Alternative] = &[
         text: "the prefix is not the length of the answer: it counts stdout and stderr \
                together, as the body carries both (cmd-len.frame says more)",
     },
+    commands::DIED_WRITING_TO_CLOSED,
 ];
 
 fn large() -> Check {
@@ -148,6 +151,7 @@ fn large() -> Check {
 
 fn stderr() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the body is the command's output as it is: its error text when it fails, and \
              nothing at all (a prefix of 0) when it writes nothing",
@@ -170,6 +174,7 @@ fn stderr() -> Check {
 
 fn bytes() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send the output's bytes as the command wrote them: decoding and encoding again \
              turns bytes that are not UTF-8 into U+FFFD (ef bf bd) and changes the length",
@@ -226,6 +231,7 @@ fn disconnect() -> Check {
 
 fn byte_order() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "write the prefix as the assignment says: struct.pack(\"i\", n) is little-endian \
              on Linux, struct.pack(\"!i\", n) big-endian; if your assignment says the other, \

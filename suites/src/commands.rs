@@ -9,6 +9,7 @@ use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
 use sockspec_engine::judge::frame::PrefixFormat;
 use sockspec_engine::model::cut::Cut;
+use sockspec_engine::model::hint::{Alternative, When};
 use sockspec_engine::model::profile::{Choice, Profile, Text};
 
 /// How a length is written: the course's `struct.pack("i", n)` on Linux
@@ -228,6 +229,24 @@ pub fn ask(
     c.send(conn, command.line, Cut::Whole)
         .expect_frame(conn, frame(p, literal(command)))
 }
+
+/// A server that died of `BrokenPipeError` in a check other than the one
+/// about clients that leave: it wrote to a connection the harness had
+/// closed, most often because it does not stop at the empty read a close
+/// gives and runs the empty command.
+pub const DIED_WRITING_TO_CLOSED: Alternative = Alternative {
+    when: When::Both(
+        &When::OnStderr("BrokenPipeError"),
+        &When::InDetail("the server crashed during the check"),
+    ),
+    text: "the server died of BrokenPipeError (in its stderr), writing to a connection the \
+           harness had closed: on Linux a client that closes makes recv return b''; stop \
+           serving it then (if not data: break) rather than run the empty command and write \
+           its answer, and catch BrokenPipeError as well as ConnectionResetError",
+};
+
+/// The conditional hints of a server check that has none of its own.
+pub const CLOSED_HINTS: &[Alternative] = &[DIED_WRITING_TO_CLOSED];
 
 /// The server checks' conversations, the same for every framing: each on
 /// a connection of its own, closed at the end.
