@@ -71,8 +71,27 @@ pub fn suite() -> Suite {
     }
 }
 
+const HEADER_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::InDetail("only the others differ"),
+        text: "the answer is framed rightly, for another command: the command's non-ASCII \
+               text changed before it reached the shell, as when the server decodes the \
+               command's bytes in an encoding other than the client's (data.decode(\"gbk\") of \
+               UTF-8 bytes, as written for a Chinese Windows); decode them as UTF-8, or give \
+               Popen the bytes as they came",
+    },
+    Alternative {
+        when: When::InDetail("its bytes are not UTF-8"),
+        text: "encode the header as UTF-8: json.dumps(header).encode(\"utf-8\") (a header \
+               encoded with .encode(\"gbk\") is not UTF-8 once it holds non-ASCII text, as \
+               with ensure_ascii=False); send the length of those bytes",
+    },
+    commands::DIED_WRITING_TO_CLOSED,
+];
+
 fn header() -> Check {
     Check {
+        hints: HEADER_HINTS,
         hint: Some(
             "encode the header first and send the length of its bytes: \
              header_bytes = json.dumps(header).encode(); struct.pack(\"i\", len(header_bytes)); \
@@ -127,6 +146,7 @@ fn time() -> Check {
 
 fn sequence() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some("send each answer whole (prefix, header, body) before reading the next command"),
         explain: Explain {
             why: "Many commands share one connection: each answer must be self-contained, so the client can find where one ends and the next begins.",
@@ -144,8 +164,18 @@ fn sequence() -> Check {
     }
 }
 
+const LARGE_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::InDetail("where the body has"),
+        text: "the header's size is not the length of the answer: it counts stdout and stderr \
+               together, as the body carries both (cmd-json.header says more)",
+    },
+    commands::DIED_WRITING_TO_CLOSED,
+];
+
 fn large() -> Check {
     Check {
+        hints: LARGE_HINTS,
         hint: Some(
             "read the command's stdout and stderr at the same time (communicate()), then send \
              everything (sendall, not one send)",
@@ -159,8 +189,8 @@ fn large() -> Check {
             "cmd-json.large",
             Level::Must,
             "an output of several MiB is framed and sent whole",
-            "a command writing 4 MiB to stdout gets a header with size 4194304 and every \
-             byte of its output",
+            "a command writing 4 MiB to stdout, then one writing 4 MiB to stderr, each get a \
+             header with size 4194304 and every byte of its output",
             Body::Conversation(|p| commands::server::large(p, tolerant_json_frame)),
         )
     }
@@ -168,6 +198,7 @@ fn large() -> Check {
 
 fn stderr() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the body is the command's output as it is: its error text when it fails, and \
              nothing at all (size 0) when it writes nothing",
@@ -190,6 +221,7 @@ fn stderr() -> Check {
 
 fn bytes() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send the output's bytes as the command wrote them: decoding and encoding again \
              turns bytes that are not UTF-8 into U+FFFD (ef bf bd) and changes the length",
@@ -236,7 +268,8 @@ fn disconnect() -> Check {
             "cmd-json.disconnect",
             Level::Must,
             "a client that closes or resets in the middle of an answer does not stop the server",
-            "one client closes right after asking for a large output and another resets its \
+            "one client closes right after asking for an output that comes late, another \
+             closes its side right after asking for a large output and a third resets its \
              connection in the middle of one; the next client is served",
             Body::Conversation(|p| commands::server::disconnect(p, tolerant_json_frame)),
         )

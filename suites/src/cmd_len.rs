@@ -70,6 +70,7 @@ pub fn suite() -> Suite {
 
 fn frame() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the prefix is the length of everything that follows it: len(stdout) + \
              len(stderr), in bytes, and the body is both, as the command wrote them",
@@ -92,6 +93,7 @@ fn frame() -> Check {
 
 fn sequence() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send each answer whole before reading the next command, with its own prefix",
         ),
@@ -112,11 +114,19 @@ fn sequence() -> Check {
 }
 
 /// Advice for a large answer that stopped coming.
-const LARGE_HINTS: &[Alternative] = &[Alternative {
-    when: When::OnStderr("timed out"),
-    text: "a send with a timeout set stopped part-way (its count ignored): use sendall, \
-           which sends everything or raises",
-}];
+const LARGE_HINTS: &[Alternative] = &[
+    Alternative {
+        when: When::OnStderr("timed out"),
+        text: "a send with a timeout set stopped part-way (its count ignored): use sendall, \
+               which sends everything or raises",
+    },
+    Alternative {
+        when: When::InDetail("the prefix reads"),
+        text: "the prefix is not the length of the answer: it counts stdout and stderr \
+               together, as the body carries both (cmd-len.frame says more)",
+    },
+    commands::DIED_WRITING_TO_CLOSED,
+];
 
 fn large() -> Check {
     Check {
@@ -135,8 +145,8 @@ fn large() -> Check {
             "cmd-len.large",
             Level::Must,
             "an output of several MiB is framed and sent whole",
-            "a command writing 4 MiB to stdout gets a prefix of 4194304 and every byte of its \
-             output",
+            "a command writing 4 MiB to stdout, then one writing 4 MiB to stderr, each get a \
+             prefix of 4194304 and every byte of its output",
             Body::Conversation(|p| commands::server::large(p, tolerant_length_frame)),
         )
     }
@@ -144,6 +154,7 @@ fn large() -> Check {
 
 fn stderr() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "the body is the command's output as it is: its error text when it fails, and \
              nothing at all (a prefix of 0) when it writes nothing",
@@ -166,6 +177,7 @@ fn stderr() -> Check {
 
 fn bytes() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "send the output's bytes as the command wrote them: decoding and encoding again \
              turns bytes that are not UTF-8 into U+FFFD (ef bf bd) and changes the length",
@@ -212,7 +224,8 @@ fn disconnect() -> Check {
             "cmd-len.disconnect",
             Level::Must,
             "a client that closes or resets in the middle of an answer does not stop the server",
-            "one client closes right after asking for a large output and another resets its \
+            "one client closes right after asking for an output that comes late, another \
+             closes its side right after asking for a large output and a third resets its \
              connection in the middle of one; the next client is served",
             Body::Conversation(|p| commands::server::disconnect(p, tolerant_length_frame)),
         )
@@ -221,6 +234,7 @@ fn disconnect() -> Check {
 
 fn byte_order() -> Check {
     Check {
+        hints: commands::CLOSED_HINTS,
         hint: Some(
             "write the prefix as the assignment says: struct.pack(\"i\", n) is little-endian \
              on Linux, struct.pack(\"!i\", n) big-endian; if your assignment says the other, \

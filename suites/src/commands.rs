@@ -9,6 +9,7 @@ use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
 use sockspec_engine::judge::frame::PrefixFormat;
 use sockspec_engine::model::cut::Cut;
+use sockspec_engine::model::hint::{Alternative, When};
 use sockspec_engine::model::profile::{Choice, Profile, Text};
 
 /// How a length is written: the course's `struct.pack("i", n)` on Linux
@@ -65,6 +66,14 @@ pub const FAILING: Command = Command {
     line: "printf 'no such thing\\n' >&2; exit 3",
     stdout: b"",
     stderr: b"no such thing\n",
+};
+
+/// A command with a short output that comes only after a pause: a client
+/// that closes at once has left before the answer is written.
+pub const LATE_HELLO: Command = Command {
+    line: "sleep 0.2; printf 'hello from sockspec\\n'",
+    stdout: b"hello from sockspec\n",
+    stderr: b"",
 };
 
 /// A command that writes nothing.
@@ -124,6 +133,11 @@ pub const LARGE_LEN: u64 = 4 << 20;
 
 /// The command that writes [`LARGE_LEN`] bytes of [`LARGE_LINE`]s.
 pub const LARGE_COMMAND: &str = "yes 0123456789abcde | head -c 4194304";
+
+/// The same output on stderr: a server that reads stdout to its end before
+/// stderr waits for good on it, as one reading stderr first does on
+/// [`LARGE_COMMAND`].
+pub const LARGE_STDERR_COMMAND: &str = "yes 0123456789abcde | head -c 4194304 >&2";
 
 /// The large output, described.
 pub fn large_body() -> BodySpec {
@@ -204,6 +218,7 @@ pub type Frame = fn(&Profile, BodySpec) -> FrameWant;
 const C1: Conn = Conn(1);
 const C2: Conn = Conn(2);
 const C3: Conn = Conn(3);
+const C4: Conn = Conn(4);
 
 /// Sends `command` on `conn` and expects its answer, framed.
 pub fn ask(
@@ -216,6 +231,24 @@ pub fn ask(
     c.send(conn, command.line, Cut::Whole)
         .expect_frame(conn, frame(p, literal(command)))
 }
+
+/// A server that died of `BrokenPipeError` in a check other than the one
+/// about clients that leave: it wrote to a connection the harness had
+/// closed, most often because it does not stop at the empty read a close
+/// gives and runs the empty command.
+pub const DIED_WRITING_TO_CLOSED: Alternative = Alternative {
+    when: When::Both(
+        &When::OnStderr("BrokenPipeError"),
+        &When::InDetail("the server crashed during the check"),
+    ),
+    text: "the server died of BrokenPipeError (in its stderr), writing to a connection the \
+           harness had closed: on Linux a client that closes makes recv return b''; stop \
+           serving it then (if not data: break) rather than run the empty command and write \
+           its answer, and catch BrokenPipeError as well as ConnectionResetError",
+};
+
+/// The conditional hints of a server check that has none of its own.
+pub const CLOSED_HINTS: &[Alternative] = &[DIED_WRITING_TO_CLOSED];
 
 /// The server checks' conversations, the same for every framing: each on
 /// a connection of its own, closed at the end.
@@ -237,11 +270,14 @@ pub mod server {
         c.close(C1)
     }
 
-    /// An output of several MiB.
+    /// An output of several MiB on stdout, then on stderr: more than a
+    /// pipe holds on either stream.
     pub fn large(p: &Profile, frame: Frame) -> Conversation {
         Conversation::new()
             .connect(C1)
             .send(C1, LARGE_COMMAND, Cut::Whole)
+            .expect_frame(C1, frame(p, large_body()))
+            .send(C1, LARGE_STDERR_COMMAND, Cut::Whole)
             .expect_frame(C1, frame(p, large_body()))
             .close(C1)
     }
@@ -257,25 +293,32 @@ pub mod server {
         ask(Conversation::new().connect(C1), p, frame, C1, &NOT_UTF8).close(C1)
     }
 
-    /// One client asks for a large output and closes its side at once
-    /// (the server then writes to a client that has left: on Linux
-    /// `BrokenPipeError`), another resets in the middle of its answer
-    /// (`ConnectionResetError`); each is ended once the server settled,
-    /// blocked writing an answer larger than the connection's buffers
-    /// hold. The next client is served.
+    /// One client asks for a short output that comes late and closes at
+    /// once, before the answer is written: the server's first write draws a reset and its
+    /// next one fails (on Linux `BrokenPipeError`), which a server writing
+    /// each answer with a few `send` calls meets even when a failing
+    /// `send` of a large answer only comes back short. Another asks for a
+    /// large output and closes its side at once, a third resets in the
+    /// middle of its answer (`ConnectionResetError`); each of these is
+    /// ended once the server settled, blocked writing an answer larger
+    /// than the connection's buffers hold. The next client is served.
     pub fn disconnect(p: &Profile, frame: Frame) -> Conversation {
         let c = Conversation::new()
             .connect(C1)
-            .send(C1, LARGE_COMMAND, Cut::Whole)
-            .shutdown_write(C1)
-            .settle()
+            .send(C1, LATE_HELLO.line, Cut::Whole)
             .close(C1)
+            .settle()
             .connect(C2)
             .send(C2, LARGE_COMMAND, Cut::Whole)
+            .shutdown_write(C2)
             .settle()
-            .reset(C2)
-            .connect(C3);
-        ask(c, p, frame, C3, &HELLO).close(C3)
+            .close(C2)
+            .connect(C3)
+            .send(C3, LARGE_COMMAND, Cut::Whole)
+            .settle()
+            .reset(C3)
+            .connect(C4);
+        ask(c, p, frame, C4, &HELLO).close(C4)
     }
 
     /// A short answer, read in the profile's prefix format.

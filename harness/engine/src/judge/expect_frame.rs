@@ -199,6 +199,14 @@ pub enum FrameMiss {
         said: u64,
         expected: u64,
     },
+    /// The header's size is not the body's length, and as many bytes as it
+    /// says followed it, other than the body expected: the header is right
+    /// about a body that is not the one asked for.
+    OtherBody {
+        key: String,
+        expected: Vec<u8>,
+        got: Vec<u8>,
+    },
     /// The body differs from the one expected at `offset`.
     Body {
         offset: u64,
@@ -288,6 +296,24 @@ impl fmt::Display for FrameMiss {
                 f,
                 "the header's {key:?} is {said} where the body has {expected} bytes"
             ),
+            FrameMiss::OtherBody { key, expected, got } => {
+                write!(
+                    f,
+                    "the header's {key:?} is {} and as many bytes follow, but they are not the \
+                     body expected: {} where it is {} ({} bytes)",
+                    got.len(),
+                    show::quoted(got, 48),
+                    show::quoted(expected, 48),
+                    expected.len()
+                )?;
+                if same_ascii(got, expected) {
+                    write!(
+                        f,
+                        "; its ASCII bytes are all there, in order, and only the others differ"
+                    )?;
+                }
+                Ok(())
+            }
             FrameMiss::Body {
                 offset,
                 expected,
@@ -323,6 +349,13 @@ enum Stage {
     /// Reading the body: `seen` of the expected bytes so far.
     Body {
         seen: u64,
+    },
+    /// Reading the `said` bytes a header's wrong size announced, after the
+    /// header's end at `from` in `head`, to tell a wrong size from a body
+    /// other than the one expected.
+    OtherBody {
+        from: usize,
+        said: usize,
     },
     Done,
 }
@@ -404,6 +437,7 @@ impl FrameMatch {
                 Stage::Prefix => self.read_prefix(bytes, &mut at),
                 Stage::Header { len } => self.read_header(len, bytes, &mut at),
                 Stage::Body { seen } => self.read_body(seen, bytes, &mut at),
+                Stage::OtherBody { from, said } => self.read_other_body(from, said, bytes, &mut at),
                 Stage::Done => return FrameProgress::Done { used: at },
             };
             match step {
@@ -446,6 +480,7 @@ impl FrameMatch {
             Stage::Body { seen } => {
                 format!("after {seen} of the body's {} bytes", self.want.body.len())
             }
+            Stage::OtherBody { .. } => return Some(self.wrong_size()),
         };
         Some(FrameMiss::Short { stage })
     }
@@ -551,7 +586,21 @@ impl FrameMatch {
                 return Some(FrameProgress::NeedMore);
             }
         }
-        match serde_json::from_slice::<Value>(&self.head[width..width + len]) {
+        let header = &self.head[width..width + len];
+        let parsed = match serde_json::from_slice::<Value>(header) {
+            // A header in another encoding than UTF-8 (GBK) is the header
+            // check's to blame: a tolerant frame reads it with the bytes
+            // that are not UTF-8 replaced, as its size field is ASCII.
+            Err(_) if self.want.tolerant && std::str::from_utf8(header).is_err() => {
+                let lossy = serde_json::from_str::<Value>(&String::from_utf8_lossy(header));
+                if lossy.as_ref().is_ok_and(Value::is_object) {
+                    self.tolerated = Some("the header's bytes are not UTF-8".to_string());
+                }
+                lossy
+            }
+            parsed => parsed,
+        };
+        match parsed {
             Ok(Value::Object(map)) => {
                 self.header = Some(map);
                 return self.header_read();
@@ -592,6 +641,18 @@ impl FrameMatch {
         let why = match serde_json::from_slice::<Value>(header) {
             Ok(Value::Object(_)) => return None,
             Ok(_) => "it is JSON but not an object".to_string(),
+            // Text in another encoding (GBK, Latin-1) is what a header
+            // that does not parse most often is: said before the parser's
+            // words, which speak of code points.
+            Err(_) if std::str::from_utf8(header).is_err() => {
+                let at = std::str::from_utf8(header)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                format!(
+                    "its bytes are not UTF-8 (from byte {at}: {})",
+                    show::quoted(&header[at..], 12)
+                )
+            }
             Err(e) => e.to_string(),
         };
         Some(FrameMiss::BadHeader {
@@ -628,14 +689,69 @@ impl FrameMatch {
             Err(e) => return Some(FrameProgress::Mismatch(FrameMiss::Size(e))),
         };
         if said != expected {
-            return Some(FrameProgress::Mismatch(FrameMiss::WrongSize {
-                key: size_key.clone(),
-                said,
-                expected,
-            }));
+            // A short literal body is read as far as the size says: the
+            // server may have framed, rightly, an output other than the one
+            // asked for (a command changed on its way to the shell).
+            let from = self.head.len();
+            return match (&self.want.body, usize::try_from(said)) {
+                (BodySpec::Literal(_), Ok(said)) if said <= MAX_OTHER_BODY => {
+                    self.stage = Stage::OtherBody { from, said };
+                    None
+                }
+                _ => Some(FrameProgress::Mismatch(self.wrong_size())),
+            };
         }
         self.stage = Stage::Body { seen: 0 };
         self.finish_if_empty()
+    }
+
+    /// The header's size is not the body's length.
+    fn wrong_size(&self) -> FrameMiss {
+        let (key, said) = match (&self.want.framing, &self.header) {
+            (Framing::JsonHeader { size_key, .. }, Some(header)) => (
+                size_key.clone(),
+                size_field(header, size_key, None).unwrap_or_default(),
+            ),
+            _ => (String::new(), 0),
+        };
+        FrameMiss::WrongSize {
+            key,
+            said,
+            expected: self.want.body.len(),
+        }
+    }
+
+    /// Reads the `said` bytes after the header at `from`: a body other than
+    /// the expected one when they differ from it where both have bytes, a
+    /// wrong size when they are its start (a size too small) or it is
+    /// theirs (too large).
+    fn read_other_body(
+        &mut self,
+        from: usize,
+        said: usize,
+        bytes: &[u8],
+        at: &mut usize,
+    ) -> Option<FrameProgress> {
+        self.take(from + said, bytes, at);
+        if self.head.len() < from + said {
+            return Some(FrameProgress::NeedMore);
+        }
+        let BodySpec::Literal(expected) = &self.want.body else {
+            return Some(FrameProgress::Mismatch(self.wrong_size()));
+        };
+        let got = &self.head[from..];
+        let common = got.len().min(expected.len());
+        if got[..common] == expected[..common] {
+            return Some(FrameProgress::Mismatch(self.wrong_size()));
+        }
+        let Framing::JsonHeader { size_key, .. } = &self.want.framing else {
+            return Some(FrameProgress::Mismatch(self.wrong_size()));
+        };
+        Some(FrameProgress::Mismatch(FrameMiss::OtherBody {
+            key: size_key.clone(),
+            expected: expected.clone(),
+            got: got.to_vec(),
+        }))
     }
 
     fn finish_if_empty(&mut self) -> Option<FrameProgress> {
@@ -738,6 +854,19 @@ impl FrameMatch {
             sent: PrefixFormat::I64Le,
         }
     }
+}
+
+/// The most bytes read after a header whose size is wrong, to tell whether
+/// they are another body: enough for the short outputs compared literally.
+const MAX_OTHER_BODY: usize = 4096;
+
+/// Whether `a` and `b` hold the same ASCII bytes in the same order once
+/// their other bytes are left out, and differ only in those: text whose
+/// non-ASCII characters were changed, as by decoding it in one encoding and
+/// encoding it in another.
+fn same_ascii(a: &[u8], b: &[u8]) -> bool {
+    let ascii = |x: &[u8]| x.iter().copied().filter(u8::is_ascii).collect::<Vec<u8>>();
+    a != b && a.iter().any(|c| !c.is_ascii()) && ascii(a) == ascii(b)
 }
 
 /// Another prefix format under which the bytes `seen` (the prefix and what
@@ -1048,6 +1177,102 @@ mod tests {
             miss.to_string().contains("--param size_key=filesize"),
             "{miss}"
         );
+    }
+
+    #[test]
+    fn a_size_that_frames_another_body_rightly_says_the_body_is_another() {
+        // The command "printf '回顾 review\n'" decoded as GBK and encoded
+        // as UTF-8 on its way to the shell: its output changed, and the
+        // header counts the output it got.
+        let asked = "回顾 review\n".as_bytes();
+        let ran = "鍥為【 review\n".as_bytes();
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "total_size",
+            BodySpec::Literal(asked.to_vec()),
+        );
+        let header = format!(r#"{{"total_size": {}}}"#, ran.len());
+        let bytes = json_frame(PrefixFormat::I32Le, &header, ran);
+        let (progress, _) = feed_cut(&mut m, &bytes, &[3, 20, bytes.len() - 1]);
+        let FrameProgress::Mismatch(miss) = progress else {
+            panic!("{progress:?}")
+        };
+        assert_eq!(
+            miss.to_string(),
+            r#"the header's "total_size" is 17 and as many bytes follow, but they are not the body expected: "\xe9\x8d\xa5\xe7\x82\xba\xe3\x80\x90 review\n" where it is "\xe5\x9b\x9e\xe9\xa1\xbe review\n" (14 bytes); its ASCII bytes are all there, in order, and only the others differ"#
+        );
+    }
+
+    #[test]
+    fn a_size_short_of_the_body_it_begins_is_a_wrong_size() {
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"out\nerr\n".to_vec()),
+        );
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"size": 4}"#, b"out\nerr\n");
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert_eq!(
+            miss.to_string(),
+            r#"the header's "size" is 4 where the body has 8 bytes"#
+        );
+    }
+
+    #[test]
+    fn a_wrong_size_whose_bytes_never_all_come_is_a_wrong_size() {
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"abc".to_vec()),
+        );
+        let bytes = json_frame(PrefixFormat::I32Le, r#"{"size": 9}"#, b"xyz");
+        assert_eq!(m.feed(&bytes), FrameProgress::NeedMore);
+        assert_eq!(
+            m.cut_short().expect("short").to_string(),
+            r#"the header's "size" is 9 where the body has 3 bytes"#
+        );
+    }
+
+    #[test]
+    fn a_header_in_another_encoding_than_utf8_is_named_as_such() {
+        // json.dumps(..., ensure_ascii=False).encode("gbk")
+        let header = b"{\"co\": \"\xba\xbd\xcc\xec\", \"size\": 1}";
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.len() as u64)
+            .expect("fits");
+        bytes.extend_from_slice(header);
+        bytes.push(b'x');
+        let mut m = json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"x".to_vec()),
+        );
+        let FrameProgress::Mismatch(miss) = m.feed(&bytes) else {
+            panic!()
+        };
+        assert_eq!(
+            miss.to_string(),
+            r#"the header "{\"co\": \"\xba\xbd\xcc\xec\", \"size\": 1}" is not a JSON object: its bytes are not UTF-8 (from byte 8: "\xba\xbd\xcc\xec\", \"size"... (17 bytes in all))"#
+        );
+    }
+
+    #[test]
+    fn a_tolerant_frame_reads_a_header_that_is_not_utf8_and_says_so() {
+        let header = b"{\"co\": \"\xba\xbd\", \"size\": 1}";
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.len() as u64)
+            .expect("fits");
+        bytes.extend_from_slice(header);
+        bytes.push(b'x');
+        let mut m = tolerant(json(
+            PrefixFormat::I32Le,
+            "size",
+            BodySpec::Literal(b"x".to_vec()),
+        ));
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+        assert_eq!(m.tolerated(), Some("the header's bytes are not UTF-8"));
     }
 
     #[test]
