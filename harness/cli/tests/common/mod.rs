@@ -61,8 +61,9 @@ pub struct Fixture {
     #[serde(default)]
     pub needs_ipv6: bool,
     /// Its processes spin by design, dozens at a time (a forking server
-    /// whose every child spins): the matrix runs it alone, so that the
-    /// load it makes on purpose does not decide other fixtures' verdicts.
+    /// whose every child spins): the matrix runs such fixtures one at a
+    /// time, so that the load they make on purpose does not add up and
+    /// decide other fixtures' verdicts.
     #[serde(default)]
     pub spins: bool,
     #[serde(default)]
