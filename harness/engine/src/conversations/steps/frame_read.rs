@@ -4,20 +4,18 @@
 //! than the slowest allowed), and what arrived worded when it is not the
 //! frame: where it differs, where it stopped, what was decoded by then.
 
-use std::io::{self, Read};
+use super::stream_read::Received;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::frame::header_shown;
 use super::link::{Conn, End};
-use super::stream::not_open;
-use super::{fault, miss, StepError, StepResult};
+use super::{miss, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect_frame::{FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing};
 use crate::judge::frame::Decoded;
-use crate::kernel::net;
 use crate::model::level::Level;
 use crate::model::timing::{AnswerPace, Deadline};
 
@@ -41,13 +39,6 @@ struct Reading {
     /// When the first receive of the frame came, and the bytes fed before
     /// it (what was left over from an earlier step): the pace's start.
     first: Option<(Instant, u64)>,
-}
-
-/// What one receive brought.
-enum Got {
-    Nothing,
-    Bytes(usize),
-    End(End),
 }
 
 impl Reading {
@@ -257,8 +248,8 @@ impl Session<'_> {
             let got = self.receive(conn, deadline)?;
             let now = Instant::now();
             match got {
-                Got::Nothing => {}
-                Got::Bytes(n) => {
+                Received::Nothing => {}
+                Received::Bytes(n) => {
                     if r.first.is_none() {
                         r.first = Some((now, r.fed));
                     }
@@ -273,8 +264,8 @@ impl Session<'_> {
                         r.unshown.1 += n as u64;
                     }
                 }
-                Got::End(End::Closed) => self.record(Some(conn), Event::Closed),
-                Got::End(End::Reset) => self.record(Some(conn), Event::ResetByPeer),
+                Received::End(End::Closed) => self.record(Some(conn), Event::Closed),
+                Received::End(End::Reset) => self.record(Some(conn), Event::ResetByPeer),
             }
         }
     }
@@ -334,53 +325,6 @@ impl Session<'_> {
             r.so_far()
         );
         Err(frame_miss(want, or_end, got))
-    }
-
-    /// Receives once into `conn`'s buffer, waiting at most until
-    /// `deadline`, without recording: the caller records a frame's first
-    /// receives and counts the rest.
-    fn receive(&mut self, conn: Conn, deadline: Instant) -> Result<Got, StepError> {
-        let Some(link) = self.domains.stream.links.get_mut(&conn) else {
-            return Err(not_open(conn));
-        };
-        if let Some(end) = link.ended {
-            return Ok(Got::End(end));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(Got::Nothing);
-        }
-        let chunk = &mut self.domains.stream.scratch;
-        let _ = link
-            .stream
-            // set_read_timeout refuses a zero timeout.
-            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-        match link.stream.read(chunk) {
-            Ok(0) => {
-                link.ended = Some(End::Closed);
-                Ok(Got::End(End::Closed))
-            }
-            Ok(n) => {
-                net::ack_now(&link.stream);
-                link.buffered.extend_from_slice(&chunk[..n]);
-                Ok(Got::Bytes(n))
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(Got::Nothing)
-            }
-            Err(e) if net::is_peer_gone(&e) => {
-                link.ended = Some(End::Reset);
-                Ok(Got::End(End::Reset))
-            }
-            Err(e) => Err(fault(format!("receiving failed: {e}"))),
-        }
     }
 }
 

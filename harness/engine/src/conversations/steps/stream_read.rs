@@ -17,54 +17,78 @@ use crate::kernel::net;
 use crate::model::level::Level;
 use crate::model::timing::{AnswerPace, Deadline, Timing};
 
+/// What one receive brought.
+pub(crate) enum Received {
+    Nothing,
+    Bytes(usize),
+    End(End),
+}
+
 impl Session<'_> {
-    /// Receives once into the link's buffer, waiting at most until `deadline`.
+    /// Receives once into the link's buffer, waiting at most until
+    /// `deadline`, and records what came.
     pub(crate) fn fill(&mut self, conn: Conn, deadline: Instant) -> StepResult {
-        let transcript = self.transcript.clone();
+        if self.link(conn)?.ended.is_some() {
+            return Ok(());
+        }
+        let event = match self.receive(conn, deadline)? {
+            Received::Nothing => return Ok(()),
+            Received::Bytes(n) => {
+                let buffered = &self.link(conn)?.buffered;
+                Event::read(&buffered[buffered.len() - n..])
+            }
+            Received::End(End::Closed) => Event::Closed,
+            Received::End(End::Reset) => Event::ResetByPeer,
+        };
+        self.record(Some(conn), event);
+        Ok(())
+    }
+
+    /// Receives once into `conn`'s buffer, waiting at most until
+    /// `deadline`, without recording: [`Session::fill`] records every
+    /// receive, a frame only its first few (its body is counted).
+    pub(crate) fn receive(&mut self, conn: Conn, deadline: Instant) -> Result<Received, StepError> {
         let Some(link) = self.domains.stream.links.get_mut(&conn) else {
             return Err(not_open(conn));
         };
-        if link.ended.is_some() {
-            return Ok(());
+        if let Some(end) = link.ended {
+            return Ok(Received::End(end));
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(());
+            return Ok(Received::Nothing);
         }
         let chunk = &mut self.domains.stream.scratch;
         let _ = link
             .stream
             // set_read_timeout refuses a zero timeout.
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-        let event = match link.stream.read(chunk) {
+        match link.stream.read(chunk) {
             Ok(0) => {
                 link.ended = Some(End::Closed);
-                Event::Closed
+                Ok(Received::End(End::Closed))
             }
             Ok(n) => {
                 net::ack_now(&link.stream);
                 link.buffered.extend_from_slice(&chunk[..n]);
-                Event::read(&chunk[..n])
+                Ok(Received::Bytes(n))
             }
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
-                return Ok(())
+                Ok(Received::Nothing)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) if net::is_peer_gone(&e) => {
                 link.ended = Some(End::Reset);
-                Event::ResetByPeer
+                Ok(Received::End(End::Reset))
             }
-            Err(e) => return Err(fault(format!("receiving failed: {e}"))),
-        };
-        if let Ok(mut t) = transcript.lock() {
-            t.record(Some(conn), event);
+            Err(e) => Err(fault(format!("receiving failed: {e}"))),
         }
-        Ok(())
     }
 
     pub(super) fn expect(&mut self, conn: Conn, want: &Want, level: Level) -> StepResult {
