@@ -259,6 +259,29 @@ impl AnswerPace {
 
 const _: () = assert!(AnswerPace::SLOWEST * 5.0 <= 20_000.0);
 
+/// How long a program under test is given to start: a client's first
+/// connection or datagram comes only once its program runs.
+///
+/// Idle, CPython connects 40 to 75 ms after it is started and a JVM after
+/// about a second, so [`Deadline::Accept`] is a wide margin. On a machine
+/// with more runnable processes than cores a program can sit for seconds
+/// waiting for a core before it runs a line: two correct Python clients
+/// once missed the 5 s deadline that way. So past the deadline the wait
+/// goes on while the program still wants a core (it ran, or waited to run,
+/// since the last look) and has used less CPU than a slow starter needs,
+/// up to [`StartPace::STRETCH`] times the deadline. A program that sleeps,
+/// waits for input or has spent its start-up CPU is judged at the deadline
+/// as before.
+pub struct StartPace;
+
+impl StartPace {
+    /// CPU time a program may use before it connects: CPython needs 20 to
+    /// 60 ms of it, a JVM about 1 s spread over its threads.
+    pub const CPU: Duration = Duration::from_secs(3);
+    /// The longest wait, as a multiple of the accept deadline.
+    pub const STRETCH: f64 = 4.0;
+}
+
 /// The harness's patience for one run: deadlines scaled by `--timeout-scale`.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
@@ -290,6 +313,18 @@ impl Timing {
     /// allowed ([`AnswerPace`]), stretched like every deadline.
     pub fn earned(&self, received: usize) -> Duration {
         Duration::from_secs_f64(received as f64 / AnswerPace::SLOWEST * self.scale)
+    }
+
+    /// Whether a program that has not yet shown up after `waited` is still
+    /// given time: before the accept deadline always, and after it while it
+    /// still wants a core and has used less than its start-up CPU
+    /// ([`StartPace`]).
+    pub fn still_starting(&self, waited: Duration, cpu: Duration, wants_core: bool) -> bool {
+        let deadline = self.deadline(Deadline::Accept);
+        waited < deadline
+            || (wants_core
+                && cpu < StartPace::CPU.mul_f64(self.scale)
+                && waited < deadline.mul_f64(StartPace::STRETCH))
     }
 
     /// How often readiness and exit are polled: often enough to add at most
@@ -388,6 +423,23 @@ mod tests {
         let t = Timing::new(3.0);
         assert_eq!(t.deadline(Deadline::Eof), Duration::from_secs(3));
         assert_eq!(Pause::Split.duration(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_starving_program_is_waited_for_past_the_accept_deadline_but_not_forever() {
+        let t = Timing::default();
+        let s = Duration::from_secs;
+        let little = Duration::from_millis(50);
+        // Before the deadline, whatever it does.
+        assert!(t.still_starting(s(4), little, false));
+        // After it: only while it still wants a core, with CPU to spare.
+        assert!(t.still_starting(s(6), little, true));
+        assert!(!t.still_starting(s(6), little, false));
+        assert!(!t.still_starting(s(6), s(4), true));
+        // And never past the stretch.
+        assert!(!t.still_starting(s(21), little, true));
+        // --timeout-scale stretches it all.
+        assert!(Timing::new(2.0).still_starting(s(21), s(4), true));
     }
 
     #[test]

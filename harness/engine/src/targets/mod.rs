@@ -7,4 +7,5 @@
 pub mod fleet;
 pub mod launch;
 pub(crate) mod pty;
+pub mod starting;
 pub mod target;

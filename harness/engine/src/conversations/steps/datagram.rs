@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::mailbox::{Datagram, DatagramState, Mailbox, Sock};
 use super::{fault, miss, miss_with_hint, Domain, Runs, StepError, StepResult};
@@ -21,6 +21,7 @@ use crate::judge::show;
 use crate::model::hint::EchoLength;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
+use crate::targets::starting::StartWatch;
 
 /// A step on the harness's datagram sockets.
 #[derive(Clone, PartialEq, Debug)]
@@ -329,12 +330,17 @@ impl Session<'_> {
                 .mailboxes
                 .values()
                 .all(|m| m.last_sender.is_none());
-        let within = self.timing.deadline(if first_from_client {
-            Deadline::Accept
+        let (got, within, why_longer) = if first_from_client {
+            self.first_datagram(sock)?
         } else {
-            Deadline::Reply
-        });
-        let Some(got) = self.next_datagram(sock, Instant::now() + within, true)? else {
+            let within = self.timing.deadline(Deadline::Reply);
+            (
+                self.next_datagram(sock, Instant::now() + within, true)?,
+                within,
+                "",
+            )
+        };
+        let Some(got) = got else {
             if want.met_by_silence() {
                 return Ok(());
             }
@@ -352,7 +358,7 @@ impl Session<'_> {
             return Err(miss(
                 Level::Must,
                 format!(
-                    "no datagram arrived on {sock} within {:.1}s{gone}{elsewhere}",
+                    "no datagram arrived on {sock} within {:.1}s{why_longer}{gone}{elsewhere}",
                     within.as_secs_f64()
                 ),
             ));
@@ -747,6 +753,36 @@ impl Session<'_> {
             n => format!("{n} more datagrams arrived; the first on {sock}, {first}"),
         };
         Err(miss(Level::Must, format!("{what}; {meaning}")))
+    }
+
+    /// A client's first datagram: it comes once the client's program runs,
+    /// so the wait is the accept deadline, stretched while the program is
+    /// still starting ([`StartWatch`]). Gives what arrived, how long was
+    /// waited and words for a stretched wait.
+    fn first_datagram(
+        &mut self,
+        sock: Sock,
+    ) -> Result<(Option<Datagram>, Duration, &'static str), StepError> {
+        let mut watch = StartWatch::new(self.timing);
+        let slice = Duration::from_millis(100);
+        loop {
+            // Looked at before the receive: a client that sent and exited
+            // left its datagram in the queue for one last receive.
+            let exited = self
+                .peer
+                .process()
+                .is_none_or(|process| process.exited().is_some());
+            if let Some(d) = self.next_datagram(sock, Instant::now() + slice, true)? {
+                return Ok((Some(d), watch.waited(), ""));
+            }
+            let keep = match self.peer.process() {
+                Some(process) if !exited => watch.keep_waiting(process),
+                _ => false,
+            };
+            if !keep {
+                return Ok((None, watch.waited(), watch.why_longer()));
+            }
+        }
     }
 
     /// Receives one datagram on `sock` into its queue by `deadline`, and

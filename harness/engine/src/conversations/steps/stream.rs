@@ -176,7 +176,7 @@ impl Session<'_> {
             }
             StreamStep::ExpectNoConnection { within, level } => {
                 let deadline = Instant::now() + self.timing.deadline(*within);
-                match self.accept_until(deadline) {
+                match self.accept_while(|_| Instant::now() < deadline) {
                     Ok(Some((stray, peer))) => {
                         // Kept, and ended with the rest: dropped now, the
                         // harness would close first and keep its port.

@@ -5,7 +5,6 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
-use std::time::Instant;
 
 use super::link::{Conn, Link};
 use super::{fault, miss, StepResult};
@@ -16,6 +15,8 @@ use crate::kernel::ports;
 use crate::kernel::procfs;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
+use crate::targets::starting::StartWatch;
+use crate::targets::target::Process;
 
 impl Session<'_> {
     /// Who keeps a connection open on the target's side, from the kernel:
@@ -125,12 +126,12 @@ impl Session<'_> {
     }
 
     pub(super) fn accept(&mut self, conn: Conn) -> StepResult {
-        let within = self.timing.deadline(Deadline::Accept);
         let v4_only = self.v4_only();
         if let Some(why) = &v4_only {
             self.record(Some(conn), Event::note(why.clone()));
         }
-        match self.accept_until(Instant::now() + within) {
+        let mut watch = StartWatch::new(self.timing);
+        match self.accept_while(|process| watch.keep_waiting(process)) {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
                 self.record(Some(conn), Event::Accepted { peer });
@@ -143,8 +144,9 @@ impl Session<'_> {
                 Err(miss(
                     Level::Must,
                     format!(
-                        "the client did not connect within {:.1}s{gone}{v4_only}",
-                        within.as_secs_f64()
+                        "the client did not connect within {:.1}s{}{gone}{v4_only}",
+                        watch.waited().as_secs_f64(),
+                        watch.why_longer()
                     ),
                 ))
             }
@@ -167,11 +169,11 @@ impl Session<'_> {
     }
 
     /// Accepts the next connection on either loopback, polling so a client
-    /// that exits early is noticed; `None` at the deadline or when the
-    /// client has exited.
-    pub(super) fn accept_until(
+    /// that exits early is noticed; `None` once `keep` says the wait is
+    /// over or when the client has exited.
+    pub(super) fn accept_while(
         &mut self,
-        deadline: Instant,
+        mut keep: impl FnMut(&mut Process) -> bool,
     ) -> io::Result<Option<(TcpStream, SocketAddr)>> {
         let Peer::Client { listeners, process } = &mut *self.peer else {
             return Err(io::Error::other("only a client connects to the harness"));
@@ -181,7 +183,7 @@ impl Session<'_> {
             if let Some(accepted) = listeners.accept()? {
                 return Ok(Some(accepted));
             }
-            if last_try || Instant::now() >= deadline {
+            if last_try || !keep(process) {
                 return Ok(None);
             }
             // A client that connected and then exited left its connection
