@@ -10,6 +10,7 @@ pub mod cmd_len;
 pub mod cmd_raw;
 pub mod cmd_udp;
 pub mod commands;
+pub mod file_upload;
 pub mod tcp_upper;
 pub mod udp_chat;
 pub mod udp_upper;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Suite> {
         cmd_len::suite(),
         cmd_json::suite(),
         cmd_udp::suite(),
+        file_upload::suite(),
     ]
 }
 
