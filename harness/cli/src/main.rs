@@ -17,7 +17,7 @@ use sockspec_engine::kernel::netns;
 use sockspec_engine::kernel::procfs;
 use sockspec_engine::model::exit;
 use sockspec_engine::model::profile::Profile;
-use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
+use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TapReporter, TextReporter};
 use sockspec_engine::results::{RunError, RunEvent, Summary};
 use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
 use sockspec_engine::runs::select::Selection;
@@ -177,6 +177,8 @@ enum Format {
     Text,
     Json,
     Junit,
+    /// TAP version 14, one test point per check.
+    Tap,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -635,6 +637,10 @@ fn reporters(args: &RunArgs) -> Result<Vec<Box<dyn Reporter>>, i32> {
         }
         Format::Junit => {
             reporters.push(Box::new(JunitReporter::new(machine())));
+            Progress::beside_report(to_file)
+        }
+        Format::Tap => {
+            reporters.push(Box::new(TapReporter::new(machine())));
             Progress::beside_report(to_file)
         }
     };

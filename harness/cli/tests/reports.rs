@@ -83,6 +83,12 @@ fn steady(report: &str) -> String {
         r#"name="isolation" value="[a-z-]+""#,
         r#"name="isolation" value="[isolation]""#,
     );
+    let report = mask(&report, r"duration_ms: \d+", "duration_ms: [duration]");
+    let report = mask(
+        &report,
+        r"(?m)^(# \d+ checks?) in \d+\.\ds$",
+        "$1 in [duration]",
+    );
     let report = mask(&report, r"from port \d+", "from port [port]");
     let report = mask(
         &report,
@@ -142,4 +148,48 @@ fn a_failing_run_in_json_carries_the_miss_and_its_detail() {
 #[test]
 fn a_failing_run_in_junit_is_a_failure_with_its_explanation() {
     insta::assert_snapshot!(steady(&client("junit")));
+}
+
+#[test]
+fn a_passing_run_in_tap() {
+    insta::assert_snapshot!(steady(&server("tap")));
+}
+
+#[test]
+fn a_failing_run_in_tap_is_a_failed_point_with_its_detail() {
+    insta::assert_snapshot!(steady(&client("tap")));
+}
+
+/// TAP read back by a TAP 14 parser: a plan, one point per check named by
+/// its id, `not ok` where the check failed, with its YAML block.
+#[test]
+fn tap_reports_are_read_by_a_tap_parser() {
+    use tap_parser::{TapParser, TapStatement};
+    for (report, failing) in [(server("tap"), vec![]), (client("tap"), vec![1])] {
+        let mut parser = TapParser::new();
+        let statements = parser
+            .parse(&report)
+            .unwrap_or_else(|e| panic!("not TAP ({e:?}):\n{report}"));
+        let plan = statements.iter().find_map(|s| match s {
+            TapStatement::Plan(p) => Some(p.count),
+            _ => None,
+        });
+        let points: Vec<_> = statements
+            .iter()
+            .filter_map(|s| match s {
+                TapStatement::TestPoint(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(plan, Some(points.len()), "{report}");
+        for (i, point) in points.iter().enumerate() {
+            let id = point.desc.unwrap_or_default();
+            assert!(id.starts_with("tcp-upper."), "{id}");
+            assert_eq!(point.number, Some(i + 1));
+            assert_eq!(!point.result, failing.contains(&(i + 1)), "{report}");
+            if !point.result {
+                assert!(!point.yaml.is_empty(), "a failed point explains itself");
+            }
+        }
+    }
 }

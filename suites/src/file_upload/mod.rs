@@ -55,7 +55,13 @@ pub const HEADER: Choice = Choice {
               ftp-put adds \"cmd\": \"put\" and a target folder; bare-json is the JSON alone, \
               read with one receive; bare-json-200 is that with a 200 answer before the body; \
               struct is struct.pack('128sl', name, size), 136 bytes",
-    options: &["prefixed", "ftp-put", "bare-json", "bare-json-200", "struct"],
+    options: &[
+        "prefixed",
+        "ftp-put",
+        "bare-json",
+        "bare-json-200",
+        "struct",
+    ],
     default: "prefixed",
 };
 

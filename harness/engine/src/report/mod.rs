@@ -2,11 +2,12 @@
 //!
 //! Checks never print. The runner emits [`RunEvent`]s carrying typed
 //! [`results`](crate::results), and each reporter (the terminal display, the
-//! JSON document, JUnit XML) renders them into its own output, late, so
+//! JSON document, JUnit XML, TAP) renders them into its own output, late, so
 //! adding a format touches no check.
 
 mod json;
 mod junit;
+mod tap;
 mod text;
 pub mod wording;
 
@@ -14,6 +15,7 @@ use std::io;
 
 pub use json::JsonReporter;
 pub use junit::JunitReporter;
+pub use tap::TapReporter;
 pub use text::TextReporter;
 pub use wording::detail;
 
