@@ -137,6 +137,11 @@ struct RunArgs {
     /// Skip checks whose id matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     skip: Vec<String>,
+    /// A check expected to miss, by its id (repeatable): a known deviation
+    /// of the target. Its miss does not fail the run; its pass does, so
+    /// the list stays true.
+    #[arg(long, value_name = "ID")]
+    xfail: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -471,6 +476,9 @@ fn run_suite(args: RunArgs) -> i32 {
     if let Err(code) = check_selection(&suite, target.role(), &selection) {
         return code;
     }
+    if let Err(code) = check_xfail(&suite, target.role(), &args.xfail) {
+        return code;
+    }
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let mut reporters = match reporters(&args) {
         Ok(r) => r,
@@ -487,6 +495,7 @@ fn run_suite(args: RunArgs) -> i32 {
         profile,
         seed,
         selection,
+        expected_to_miss: args.xfail.clone(),
     };
     let played = play(config, &mut reporters);
     if fleet::interrupted() {
@@ -589,6 +598,23 @@ fn check_selection(suite: &Suite, role: Role, selection: &Selection) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// Every `--xfail` names a check of the suite in this role: a misspelt id
+/// would otherwise expect nothing, silently.
+fn check_xfail(suite: &Suite, role: Role, xfail: &[String]) -> Result<(), i32> {
+    let names: Vec<&str> = suite.checks_for(role).map(|c| c.id.as_str()).collect();
+    match xfail.iter().find(|id| !names.contains(&id.as_str())) {
+        None => Ok(()),
+        Some(id) => Err(usage(&format!(
+            "--xfail {id:?} is not a {} check of {}; the closest are: {} \
+             (see `sockspec list {}`)",
+            role.as_str(),
+            suite.name,
+            suggest::closest(id, &names, 3).join(", "),
+            suite.name
+        ))),
+    }
 }
 
 /// A seed for the generated cuts when `--seed` gives none: from the clock
@@ -739,7 +765,7 @@ fn interrupted(running: Option<String>, reporters: Vec<Box<dyn Reporter>>) -> i3
 /// the reason on stderr when it stopped.
 fn exit_status(outcome: Result<Summary, RunError>, remote: bool) -> i32 {
     match outcome {
-        Ok(summary) if summary.count(Verdict::Fail) > 0 => exit::CHECK_FAILED,
+        Ok(summary) if summary.checks_fail_the_run() => exit::CHECK_FAILED,
         Ok(summary) if summary.count(Verdict::Error) > 0 => exit::HARNESS_ERROR,
         Ok(_) => exit::OK,
         Err(RunError::TargetFailed(msg)) if remote => {

@@ -152,6 +152,59 @@ fn a_failed_must_check_exits_1_and_a_clean_run_exits_0() {
     assert!(out.contains("1 passed"), "{out}");
 }
 
+/// `--xfail ID`: a known deviation. Its miss passes the run and is marked
+/// in the report; its pass fails the run, so the list stays true; an id
+/// that names no check is refused before anything runs.
+#[test]
+fn an_expected_failure_passes_the_run_and_an_unexpected_pass_fails_it() {
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_one_client.py {port}";
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        faulty,
+        "--only",
+        "*.next-client",
+        "--xfail",
+        "tcp-upper.next-client",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["checks"][0]["verdict"], "fail", "{out}");
+    assert_eq!(report["checks"][0]["expected_to_miss"], true, "{out}");
+    assert_eq!(report["summary"]["expected_fails"], 1, "{out}");
+
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--only",
+        "*.echo",
+        "--xfail",
+        "tcp-upper.echo",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 passed unexpectedly"), "{out}");
+    assert!(out.contains("take it off the --xfail list"), "{out}");
+
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--xfail",
+        "tcp-upper.nxt-client",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--xfail \"tcp-upper.nxt-client\"") && err.contains("tcp-upper.next-client"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_warning_alone_does_not_fail_the_run() {
     let faulty = "python3 fixtures/tcp-upper/faulty/server_no_reuseaddr.py {port}";

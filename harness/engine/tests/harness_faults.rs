@@ -68,6 +68,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         profile: Profile::default(),
         seed: 1,
         selection: Selection::new(&[], &[]).unwrap(),
+        expected_to_miss: Vec::new(),
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {

@@ -99,6 +99,7 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         profile: Profile::default(),
         seed: 1,
         selection: Selection::new(&[], &[]).unwrap(),
+        expected_to_miss: Vec::new(),
     }
 }
 

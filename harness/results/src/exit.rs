@@ -1,9 +1,11 @@
 //! Exit statuses of the `sockspec` command. Scripts and CI jobs depend on
 //! these numbers; they never change meaning.
 
-/// No MUST check failed (warnings and skips do not count).
+/// No MUST check failed (warnings, skips and expected failures do not
+/// count).
 pub const OK: i32 = 0;
-/// At least one MUST check failed.
+/// At least one MUST check failed, not counting those expected to
+/// (`--xfail`); or a check expected to miss passed.
 pub const CHECK_FAILED: i32 = 1;
 /// Bad usage or configuration: nothing was run.
 pub const USAGE: i32 = 2;

@@ -86,6 +86,19 @@ pub struct CheckResult {
     pub transcript: Vec<Record>,
     /// The last lines the target wrote to stderr, when the check missed.
     pub stderr_tail: Option<String>,
+    /// Whether the run was told to expect this check to miss (`--xfail`):
+    /// a known deviation of the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expected_to_miss: bool,
+}
+
+/// A check marked `--xfail`, as it came out: an expected miss passes the
+/// run; an unexpected pass fails it, so the list of known deviations stays
+/// true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XFail {
+    MissedAsExpected,
+    UnexpectedPass,
 }
 
 /// An expectation that did not hold.
@@ -150,6 +163,12 @@ pub struct Summary {
     pub total: usize,
     #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
+    /// FAIL verdicts of checks marked `--xfail`: they fail no run.
+    #[serde(default)]
+    pub expected_fails: usize,
+    /// Checks marked `--xfail` that passed: each fails the run.
+    #[serde(default)]
+    pub unexpected_passes: usize,
     /// The waiting the checks do by design.
     #[serde(rename = "deliberate_ms", with = "millis")]
     pub deliberate: Duration,
@@ -205,6 +224,19 @@ impl CheckResult {
             notes: Vec::new(),
             transcript: Vec::new(),
             stderr_tail: None,
+            expected_to_miss: false,
+        }
+    }
+
+    /// How the verdict stands against `--xfail`, for a check marked so.
+    pub fn against_xfail(&self) -> Option<XFail> {
+        if !self.expected_to_miss {
+            return None;
+        }
+        match self.verdict {
+            Verdict::Fail | Verdict::Warn => Some(XFail::MissedAsExpected),
+            Verdict::Pass | Verdict::Info => Some(XFail::UnexpectedPass),
+            Verdict::Skip | Verdict::Error => None,
         }
     }
 
@@ -225,6 +257,12 @@ pub struct Fault {
 impl Summary {
     pub fn count(&self, v: Verdict) -> usize {
         self.counts.get(v)
+    }
+
+    /// Whether the checks fail the run: a MUST check failed that was not
+    /// expected to (`--xfail`), or one expected to miss passed.
+    pub fn checks_fail_the_run(&self) -> bool {
+        self.count(Verdict::Fail) > self.expected_fails || self.unexpected_passes > 0
     }
 }
 

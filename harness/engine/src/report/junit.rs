@@ -1,6 +1,8 @@
 //! JUnit XML, built with quick-junit: one test suite per run, one test case
 //! per check. FAIL is a failure, ERROR an error, SKIP skipped; a WARN passes
 //! and carries its explanation in system-out, since JUnit has no warnings.
+//! A check expected to miss (`--xfail`) that missed passes with its
+//! explanation in system-out; one that passed is a failure.
 //! A run that stopped early adds one test case in error, named after the
 //! suite, that says why: a CI job always has something to show.
 
@@ -10,7 +12,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use super::{detail, explanation, Reporter};
 use crate::model::verdict::Verdict;
-use crate::results::RunEvent;
+use crate::results::{RunEvent, XFail};
 
 pub struct JunitReporter<W: Write> {
     out: W,
@@ -32,8 +34,16 @@ impl<W: Write> Reporter for JunitReporter<W> {
             RunEvent::CheckFinished { result: r, .. } => {
                 let detail = detail(r);
                 let first_line = detail.lines().next().unwrap_or(&r.summary).to_string();
-                let status = match r.verdict {
-                    Verdict::Fail | Verdict::Error => {
+                let status = match (r.verdict, r.against_xfail()) {
+                    // A known deviation passes the build; its detail stays.
+                    (_, Some(XFail::MissedAsExpected)) => TestCaseStatus::success(),
+                    (_, Some(XFail::UnexpectedPass)) => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message("passed, but expected to miss (--xfail)");
+                        s.set_type(r.level.as_str());
+                        s
+                    }
+                    (Verdict::Fail | Verdict::Error, None) => {
                         let kind = if r.verdict == Verdict::Fail {
                             NonSuccessKind::Failure
                         } else {
@@ -45,7 +55,7 @@ impl<W: Write> Reporter for JunitReporter<W> {
                         s.set_description(explanation(r));
                         s
                     }
-                    Verdict::Skip => {
+                    (Verdict::Skip, None) => {
                         let mut s = TestCaseStatus::skipped();
                         s.set_message(first_line);
                         s
@@ -57,7 +67,14 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 case.set_time(r.duration);
                 case.add_property(Property::new("level", r.level.as_str()));
                 case.add_property(Property::new("verdict", r.verdict.as_str()));
-                if matches!(r.verdict, Verdict::Warn | Verdict::Info) {
+                if r.against_xfail() == Some(XFail::MissedAsExpected) {
+                    case.add_property(Property::new("expected_to_miss", "true"));
+                    case.set_system_out(format!(
+                        "{} as expected (--xfail): {}",
+                        r.verdict,
+                        explanation(r)
+                    ));
+                } else if matches!(r.verdict, Verdict::Warn | Verdict::Info) {
                     case.set_system_out(format!("{}: {detail}", r.verdict));
                 }
                 self.cases.push(case);

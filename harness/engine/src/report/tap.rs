@@ -4,14 +4,16 @@
 //! A point fails where the run's exit status does: FAIL and ERROR are
 //! `not ok`; PASS, INFO and WARN are `ok` (a missed SHOULD does not fail a
 //! run), WARN and INFO with their detail in the point's YAML block; SKIP
-//! is `ok` with a SKIP directive. A run that stops early bails out with
+//! is `ok` with a SKIP directive. A check expected to miss (`--xfail`) that
+//! missed is `not ok` with a TODO directive, which fails no consumer; one
+//! that passed is `not ok`. A run that stops early bails out with
 //! the reason, after the points of the checks that ran.
 
 use std::io::{self, Write};
 
 use super::{detail, Reporter};
 use crate::model::verdict::Verdict;
-use crate::results::{CheckResult, RunEvent};
+use crate::results::{CheckResult, RunEvent, XFail};
 
 pub struct TapReporter<W: Write> {
     out: W,
@@ -23,15 +25,19 @@ impl<W: Write> TapReporter<W> {
     }
 
     fn point(&mut self, number: usize, r: &CheckResult) -> io::Result<()> {
-        let ok = if matches!(r.verdict, Verdict::Fail | Verdict::Error) {
-            "not ok"
-        } else {
-            "ok"
+        let ok = match (r.verdict, r.against_xfail()) {
+            (_, Some(_)) | (Verdict::Fail | Verdict::Error, _) => "not ok",
+            _ => "ok",
         };
-        let detail = detail(r);
+        let mut detail = detail(r);
+        if r.against_xfail() == Some(XFail::UnexpectedPass) {
+            detail.insert_str(0, "passed, but expected to miss (--xfail)\n");
+        }
         let first = detail.lines().next().unwrap_or("").trim();
-        let directive = match r.verdict {
-            Verdict::Skip => format!(" # SKIP {}", one_line(first)),
+        // TAP's TODO is an expected failure: a consumer does not count it.
+        let directive = match (r.verdict, r.against_xfail()) {
+            (_, Some(XFail::MissedAsExpected)) => " # TODO expected to miss (--xfail)".into(),
+            (Verdict::Skip, _) => format!(" # SKIP {}", one_line(first)),
             _ => String::new(),
         };
         writeln!(
@@ -39,7 +45,7 @@ impl<W: Write> TapReporter<W> {
             "{ok} {number} - {}{directive}",
             escape(r.id.as_str())
         )?;
-        if !matches!(r.verdict, Verdict::Pass | Verdict::Skip) {
+        if !matches!(r.verdict, Verdict::Pass | Verdict::Skip) || r.expected_to_miss {
             // The YAML block: two spaces more than the point, a document
             // of plain keys and one literal block for the detail.
             writeln!(self.out, "  ---")?;

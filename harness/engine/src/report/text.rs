@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::{detail, explanation, Reporter};
 use crate::model::verdict::Verdict;
-use crate::results::RunEvent;
+use crate::results::{RunEvent, XFail};
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
@@ -98,12 +98,32 @@ impl<W: Write> Reporter for TextReporter<W> {
                     index + 1,
                     r.id
                 )?;
+                match r.against_xfail() {
+                    Some(XFail::MissedAsExpected) => {
+                        let line = "expected to miss (--xfail): it does not fail the run";
+                        writeln!(self.out, "           {}", self.paint(line, "90"))?;
+                    }
+                    Some(XFail::UnexpectedPass) => {
+                        let line = "expected to miss (--xfail), but it passed: this fails the \
+                                    run; take it off the --xfail list";
+                        writeln!(self.out, "           {}", self.paint(line, "1;31"))?;
+                        self.missed
+                            .push(format!("{} {} (expected to miss)", r.verdict, r.id));
+                    }
+                    None => {}
+                }
                 match r.verdict {
                     Verdict::Fail | Verdict::Warn | Verdict::Error => {
                         for line in explanation(r).lines() {
                             writeln!(self.out, "           {line}")?;
                         }
-                        self.missed.push(format!("{} {}", r.verdict, r.id));
+                        let expected = if r.expected_to_miss {
+                            " (expected)"
+                        } else {
+                            ""
+                        };
+                        self.missed
+                            .push(format!("{} {}{expected}", r.verdict, r.id));
                     }
                     Verdict::Skip | Verdict::Info => {
                         for line in detail(r).lines() {
@@ -155,6 +175,19 @@ impl<W: Write> Reporter for TextReporter<W> {
                     )
                 })
                 .collect();
+                let mut parts = parts;
+                if summary.expected_fails > 0 {
+                    parts.push(format!(
+                        "{} failed as expected (--xfail)",
+                        summary.expected_fails
+                    ));
+                }
+                if summary.unexpected_passes > 0 {
+                    parts.push(self.paint(
+                        &format!("{} passed unexpectedly", summary.unexpected_passes),
+                        "1;31",
+                    ));
+                }
                 let total = summary.counts.sum();
                 writeln!(self.out, "------------")?;
                 for m in &self.missed {

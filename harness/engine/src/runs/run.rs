@@ -24,7 +24,9 @@ use crate::model::profile::Profile;
 use crate::model::timing::Timing;
 use crate::model::transport::Transport;
 use crate::model::verdict::Verdict;
-use crate::results::{CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary};
+use crate::results::{
+    CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary, XFail,
+};
 use crate::runs::generated::{self, Ran};
 use crate::runs::select::Selection;
 use crate::targets::fleet::{self, Fleet};
@@ -83,6 +85,9 @@ pub struct RunConfig<'a> {
     pub profile: Profile,
     pub seed: u64,
     pub selection: Selection,
+    /// Ids of checks expected to miss (`--xfail`): known deviations of
+    /// the target.
+    pub expected_to_miss: Vec<String>,
 }
 
 /// Runs every selected check of the config's role, in suite order. A run
@@ -143,9 +148,20 @@ fn run_checks(
             total: checks.len(),
             id: check.id.as_str(),
         });
-        let result = run_check(config, check, first)?;
+        let mut result = run_check(config, check, first)?;
         first = false;
+        result.expected_to_miss = config
+            .expected_to_miss
+            .iter()
+            .any(|id| id == check.id.as_str());
         summary.counts.add(result.verdict);
+        match result.against_xfail() {
+            Some(XFail::MissedAsExpected) if result.verdict == Verdict::Fail => {
+                summary.expected_fails += 1
+            }
+            Some(XFail::UnexpectedPass) => summary.unexpected_passes += 1,
+            _ => {}
+        }
         summary.deliberate += result.deliberate;
         summary.confirming += result.confirming;
         sink(&RunEvent::CheckFinished {
