@@ -142,6 +142,12 @@ struct RunArgs {
     /// the list stays true.
     #[arg(long, value_name = "ID")]
     xfail: Vec<String>,
+    /// Run a check that missed up to N more times, each on a fresh target:
+    /// one that then passes is FLAKY (a race in the program), reported with
+    /// its tries and the first miss, and does not fail the run.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -496,6 +502,7 @@ fn run_suite(args: RunArgs) -> i32 {
         seed,
         selection,
         expected_to_miss: args.xfail.clone(),
+        retries: args.retries,
     };
     let played = play(config, &mut reporters);
     if fleet::interrupted() {

@@ -205,6 +205,85 @@ fn an_expected_failure_passes_the_run_and_an_unexpected_pass_fails_it() {
     );
 }
 
+/// `--retries N`: a check that missed is run again on a fresh target. A
+/// program that misses on its first start only (a race, here forced with
+/// a counter file) is FLAKY: it passes the run, with its tries and the
+/// first miss in the report; a program that misses every time fails.
+#[test]
+fn a_check_that_misses_then_passes_when_run_again_is_flaky() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let count = dir.path().join("starts");
+    // The course server, good or one-shot by the count of its starts.
+    let server = dir.path().join("server.py");
+    std::fs::write(
+        &server,
+        format!(
+            "import socket, sys, os\n\
+             path = {count:?}\n\
+             n = int(open(path).read()) + 1 if os.path.exists(path) else 1\n\
+             open(path, 'w').write(str(n))\n\
+             s = socket.socket()\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+             s.listen()\n\
+             while True:\n\
+             \x20   c, _ = s.accept()\n\
+             \x20   while True:\n\
+             \x20       d = c.recv(1024)\n\
+             \x20       if not d:\n\
+             \x20           break\n\
+             \x20       c.sendall(d.upper())\n\
+             \x20   c.close()\n\
+             \x20   if n == 1:\n\
+             \x20       break\n",
+            count = count.display().to_string()
+        ),
+    )
+    .expect("the server is written");
+    let command = format!("python3 {} {{port}}", server.display());
+    let run = |retries: &str| {
+        stdout_of(cmd().args([
+            "run",
+            "tcp-upper",
+            "--server",
+            &command,
+            "--only",
+            "*.next-client",
+            "--retries",
+            retries,
+            "--format",
+            "json",
+        ]))
+    };
+    let (code, out, _) = run("2");
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    let check = &report["checks"][0];
+    assert_eq!(check["verdict"], "pass", "{out}");
+    assert_eq!(check["earlier_tries"][0]["verdict"], "fail", "{out}");
+    assert_eq!(report["summary"]["flaky"], 1, "{out}");
+
+    // Without retries the same program fails on its first start.
+    std::fs::remove_file(&count).expect("the counter is reset");
+    let (code, out, _) = run("0");
+    assert_eq!(code, 1, "{out}");
+
+    // A program that misses every time misses every try.
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_one_client.py {port}";
+    let (code, out, _) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        faulty,
+        "--only",
+        "*.next-client",
+        "--retries",
+        "1",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("missed all 2 tries"), "{out}");
+}
+
 #[test]
 fn a_warning_alone_does_not_fail_the_run() {
     let faulty = "python3 fixtures/tcp-upper/faulty/server_no_reuseaddr.py {port}";

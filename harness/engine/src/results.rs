@@ -11,7 +11,7 @@
 
 pub use sockspec_results::{
     CheckResult, Counts, FailingCase, Fault, Isolation, Missed, NotRun, RunError, RunInfo,
-    RunResults, StepRef, Summary, XFail, SCHEMA_VERSION,
+    RunResults, StepRef, Summary, Try, XFail, SCHEMA_VERSION,
 };
 
 /// Something that happened in a run, in order: the run starts, each check

@@ -69,6 +69,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         seed: 1,
         selection: Selection::new(&[], &[]).unwrap(),
         expected_to_miss: Vec::new(),
+        retries: 0,
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {

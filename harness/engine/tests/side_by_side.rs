@@ -100,6 +100,7 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         seed: 1,
         selection: Selection::new(&[], &[]).unwrap(),
         expected_to_miss: Vec::new(),
+        retries: 0,
     }
 }
 

@@ -40,7 +40,7 @@ pub use names::{Conn, Sock};
 pub use role::Role;
 pub use run::{
     CheckResult, Counts, FailingCase, Fault, Missed, NotRun, RunError, RunInfo, RunResults,
-    StepRef, Summary, XFail,
+    StepRef, Summary, Try, XFail,
 };
 pub use transcript::{Channel, Entry, Event, Omitted, Record};
 pub use verdict::Verdict;

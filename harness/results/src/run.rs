@@ -90,6 +90,21 @@ pub struct CheckResult {
     /// a known deviation of the target.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expected_to_miss: bool,
+    /// The tries before this one (`--retries`), each on a fresh target:
+    /// a check that missed and then passed is flaky.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_tries: Vec<Try>,
+}
+
+/// One earlier try of a check that was run again (`--retries`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Try {
+    pub verdict: Verdict,
+    #[serde(rename = "duration_ms", with = "millis")]
+    pub duration: Duration,
+    /// What that try missed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<Missed>,
 }
 
 /// A check marked `--xfail`, as it came out: an expected miss passes the
@@ -169,6 +184,9 @@ pub struct Summary {
     /// Checks marked `--xfail` that passed: each fails the run.
     #[serde(default)]
     pub unexpected_passes: usize,
+    /// Checks that missed and then passed when run again (`--retries`).
+    #[serde(default)]
+    pub flaky: usize,
     /// The waiting the checks do by design.
     #[serde(rename = "deliberate_ms", with = "millis")]
     pub deliberate: Duration,
@@ -225,7 +243,26 @@ impl CheckResult {
             transcript: Vec::new(),
             stderr_tail: None,
             expected_to_miss: false,
+            earlier_tries: Vec::new(),
         }
+    }
+
+    /// Missed, then passed on a later try: the program has a race, and one
+    /// run's verdict would grade luck.
+    pub fn is_flaky(&self) -> bool {
+        matches!(self.verdict, Verdict::Pass | Verdict::Info)
+            && self.earlier_tries.iter().any(|t| t.verdict.is_miss())
+    }
+
+    /// How many tries missed, of how many: `(missed, tries)`.
+    pub fn tries(&self) -> (usize, usize) {
+        let missed = self
+            .earlier_tries
+            .iter()
+            .filter(|t| t.verdict.is_miss())
+            .count()
+            + usize::from(self.verdict.is_miss());
+        (missed, self.earlier_tries.len() + 1)
     }
 
     /// How the verdict stands against `--xfail`, for a check marked so.

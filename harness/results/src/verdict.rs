@@ -35,6 +35,11 @@ impl Verdict {
         Verdict::Error,
     ];
 
+    /// A requirement missed: FAIL or WARN.
+    pub fn is_miss(&self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Warn)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",

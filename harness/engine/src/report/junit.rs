@@ -8,7 +8,9 @@
 
 use std::io::{self, Write};
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use super::{detail, explanation, Reporter};
 use crate::model::verdict::Verdict;
@@ -62,6 +64,16 @@ impl<W: Write> Reporter for JunitReporter<W> {
                     }
                     _ => TestCaseStatus::success(),
                 };
+                let mut status = status;
+                // Each earlier try that missed is a rerun: a flaky success
+                // or a failure that missed every time, as nextest writes them.
+                for t in r.earlier_tries.iter().filter(|t| t.verdict.is_miss()) {
+                    let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                    let first = t.misses.first().map(|m| m.detail.as_str()).unwrap_or("");
+                    rerun.set_message(first.lines().next().unwrap_or_default());
+                    rerun.set_description(first);
+                    status.add_rerun(rerun);
+                }
                 let mut case = TestCase::new(r.id.as_str(), status);
                 case.set_classname(r.protocol());
                 case.set_time(r.duration);

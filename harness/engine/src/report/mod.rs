@@ -57,3 +57,27 @@ pub fn explanation(r: &CheckResult) -> String {
     }
     out
 }
+
+/// The tries of a check run again (`--retries`), in words: how many
+/// missed, and what the first miss was. Empty for a check tried once.
+pub fn tries(r: &CheckResult) -> String {
+    let Some(first) = r.earlier_tries.iter().find(|t| t.verdict.is_miss()) else {
+        return String::new();
+    };
+    let (missed, tries) = r.tries();
+    let mut out = if r.is_flaky() {
+        format!(
+            "flaky: missed {missed} of {tries} tries, each on a fresh target, and then \
+             passed: a race in the program, whose verdict one run leaves to luck\n"
+        )
+    } else {
+        format!("missed all {tries} tries, each on a fresh target\n")
+    };
+    out.push_str(&format!("the first try's {}:\n", first.verdict));
+    for miss in &first.misses {
+        for line in miss.detail.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}

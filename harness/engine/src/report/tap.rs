@@ -11,7 +11,7 @@
 
 use std::io::{self, Write};
 
-use super::{detail, Reporter};
+use super::{detail, tries, Reporter};
 use crate::model::verdict::Verdict;
 use crate::results::{CheckResult, RunEvent, XFail};
 
@@ -45,11 +45,19 @@ impl<W: Write> TapReporter<W> {
             "{ok} {number} - {}{directive}",
             escape(r.id.as_str())
         )?;
-        if !matches!(r.verdict, Verdict::Pass | Verdict::Skip) || r.expected_to_miss {
+        let tries = tries(r);
+        if !tries.is_empty() {
+            detail = format!("{tries}{detail}");
+        }
+        if !matches!(r.verdict, Verdict::Pass | Verdict::Skip) || r.expected_to_miss || r.is_flaky()
+        {
             // The YAML block: two spaces more than the point, a document
             // of plain keys and one literal block for the detail.
             writeln!(self.out, "  ---")?;
             writeln!(self.out, "  verdict: {}", r.verdict.as_str())?;
+            if r.is_flaky() {
+                writeln!(self.out, "  flaky: true")?;
+            }
             writeln!(self.out, "  level: {}", r.level.as_str())?;
             writeln!(self.out, "  summary: {}", yaml_quoted(&r.summary))?;
             if !detail.trim().is_empty() {

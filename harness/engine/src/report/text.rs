@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::{detail, explanation, Reporter};
+use super::{detail, explanation, tries, Reporter};
 use crate::model::verdict::Verdict;
 use crate::results::{RunEvent, XFail};
 
@@ -89,15 +89,36 @@ impl<W: Write> Reporter for TextReporter<W> {
                     write!(self.out, "\r\x1b[2K")?;
                 }
                 let w = total.to_string().len();
-                let status = format!("{:>8}", r.verdict.to_string());
+                let label = if r.is_flaky() {
+                    "FLAKY".to_string()
+                } else {
+                    r.verdict.to_string()
+                };
+                let status = format!("{label:>8}");
                 writeln!(
                     self.out,
                     "{} [{:>7.3}s] ({:>w$}/{total}) {}",
-                    self.paint(&status, Self::verdict_code(r.verdict)),
+                    self.paint(
+                        &status,
+                        if r.is_flaky() {
+                            Self::verdict_code(Verdict::Warn)
+                        } else {
+                            Self::verdict_code(r.verdict)
+                        }
+                    ),
                     r.duration.as_secs_f64(),
                     index + 1,
                     r.id
                 )?;
+                if !r.earlier_tries.is_empty() {
+                    for line in tries(r).lines() {
+                        let code = if r.is_flaky() { "33" } else { "90" };
+                        writeln!(self.out, "           {}", self.paint(line, code))?;
+                    }
+                    if r.is_flaky() {
+                        self.missed.push(format!("FLAKY {}", r.id));
+                    }
+                }
                 match r.against_xfail() {
                     Some(XFail::MissedAsExpected) => {
                         let line = "expected to miss (--xfail): it does not fail the run";
@@ -176,6 +197,9 @@ impl<W: Write> Reporter for TextReporter<W> {
                 })
                 .collect();
                 let mut parts = parts;
+                if summary.flaky > 0 {
+                    parts.push(self.paint(&format!("{} flaky", summary.flaky), "33"));
+                }
                 if summary.expected_fails > 0 {
                     parts.push(format!(
                         "{} failed as expected (--xfail)",

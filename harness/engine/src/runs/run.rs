@@ -25,7 +25,7 @@ use crate::model::timing::Timing;
 use crate::model::transport::Transport;
 use crate::model::verdict::Verdict;
 use crate::results::{
-    CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary, XFail,
+    CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary, Try, XFail,
 };
 use crate::runs::generated::{self, Ran};
 use crate::runs::select::Selection;
@@ -88,6 +88,9 @@ pub struct RunConfig<'a> {
     /// Ids of checks expected to miss (`--xfail`): known deviations of
     /// the target.
     pub expected_to_miss: Vec<String>,
+    /// How many more times a check that missed is run, each on a fresh
+    /// target (`--retries`): one that then passes is flaky.
+    pub retries: u32,
 }
 
 /// Runs every selected check of the config's role, in suite order. A run
@@ -150,6 +153,29 @@ fn run_checks(
         });
         let mut result = run_check(config, check, first)?;
         first = false;
+        let expected_to_miss = config
+            .expected_to_miss
+            .iter()
+            .any(|id| id == check.id.as_str());
+        // A known deviation is not run again: its miss is the expected one.
+        let retries = if expected_to_miss {
+            0
+        } else {
+            config.retries as usize
+        };
+        let mut earlier = Vec::new();
+        while result.verdict.is_miss() && earlier.len() < retries {
+            earlier.push(Try {
+                verdict: result.verdict,
+                duration: result.duration,
+                misses: std::mem::take(&mut result.misses),
+            });
+            result = run_check(config, check, false)?;
+        }
+        result.earlier_tries = earlier;
+        if result.is_flaky() {
+            summary.flaky += 1;
+        }
         result.expected_to_miss = config
             .expected_to_miss
             .iter()
