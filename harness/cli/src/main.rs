@@ -393,6 +393,13 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, options: sockspec_reference::Op
             available.join(", ")
         ));
     };
+    // Only cmd-len answers a length in decimal digits.
+    if options.prefix == sockspec_reference::prefix::Prefix::Decimal && suite != "cmd-len" {
+        return usage(&format!(
+            "--prefix decimal is cmd-len's alone; {suite} writes a binary length (i32le, i32be, \
+             u32le, u32be, i64le or i64be)"
+        ));
+    }
     let buf = options.buf;
     let server = match (reference.bind)(host, port, &options) {
         Ok(s) => s,
