@@ -21,7 +21,9 @@ use sockspec_engine::model::profile::{ParamSpec, Profile};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, BUF};
-use crate::commands::{self, length_frame, prefix, tolerant_length_frame, PREFIX};
+use crate::commands::{
+    self, length_frame, length_framing, tolerant_length_frame, LENGTH_PREFIX, READY,
+};
 
 const C1: Conn = Conn(1);
 
@@ -50,7 +52,11 @@ pub fn suite() -> Suite {
                 )
                 .close(C1)
         },
-        params: &[ParamSpec::Choice(&PREFIX), ParamSpec::Number(&BUF)],
+        params: &[
+            ParamSpec::Choice(&LENGTH_PREFIX),
+            ParamSpec::Text(&READY),
+            ParamSpec::Number(&BUF),
+        ],
         checks: vec![
             frame(),
             sequence(),
@@ -256,9 +262,14 @@ fn byte_order() -> Check {
     }
 }
 
-/// The answer the harness sends a client: a length frame of `body`.
+/// The answer the harness sends a client: a length frame of `body`, or
+/// its decimal variant.
 fn answer(p: &Profile, body: &[u8]) -> FrameOut {
-    FrameOut::length(prefix(p), BodySpec::Literal(body.to_vec()))
+    FrameOut {
+        framing: length_framing(p),
+        body: BodySpec::Literal(body.to_vec()),
+        fields: Vec::new(),
+    }
 }
 
 /// Advice for a client that crashed unpacking a short prefix.

@@ -22,6 +22,32 @@ pub const PREFIX: Choice = Choice {
     default: "i32le",
 };
 
+/// How `cmd-len` writes a length: [`PREFIX`]'s formats, or the length as
+/// decimal digits with a handshake, which only `cmd-len` has.
+pub const LENGTH_PREFIX: Choice = Choice {
+    key: "prefix",
+    meaning: "how a length is written: i32le is struct.pack(\"i\") on Linux, i32be is \
+              struct.pack(\"!i\"); decimal (cmd-len only) is str(len(data)).encode() in one \
+              send, the client answering with --param ready before the body comes",
+    options: &[
+        "i32le", "i32be", "u32le", "u32be", "i64le", "i64be", "decimal",
+    ],
+    default: "i32le",
+};
+
+/// The word a client answers a decimal length with.
+pub const READY: Text = Text {
+    key: "ready",
+    meaning: "with prefix=decimal, what the client sends once it has the length, before the \
+              body comes (ok; recv_ready is seen too)",
+    default: "ok",
+    shown_default: "ok",
+    refuse_empty: Some(
+        "the client's ready word needs a text, such as ready=ok: a send of no \
+                        bytes sends nothing",
+    ),
+};
+
 /// The JSON header's name for the body's length.
 pub const SIZE_KEY: Text = Text {
     key: "size_key",
@@ -163,10 +189,21 @@ pub fn large_answer_for_client() -> Vec<u8> {
     body
 }
 
+/// How a `cmd-len` answer is framed: a prefix in the profile's format, or
+/// the length in decimal digits answered with the profile's ready word.
+pub fn length_framing(p: &Profile) -> Framing {
+    match p.choice(&LENGTH_PREFIX) {
+        "decimal" => Framing::Decimal {
+            ready: p.text(&READY).to_string(),
+        },
+        _ => Framing::Length { prefix: prefix(p) },
+    }
+}
+
 /// A length-prefixed answer of `body`, in the profile's prefix format.
 pub fn length_frame(p: &Profile, body: BodySpec) -> FrameWant {
     FrameWant {
-        framing: Framing::Length { prefix: prefix(p) },
+        framing: length_framing(p),
         body,
         tolerant: false,
     }
@@ -360,5 +397,26 @@ mod tests {
         for name in PREFIX.options {
             assert!(PrefixFormat::parse(name).is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn cmd_len_s_prefix_takes_the_formats_and_decimal_with_its_ready_word() {
+        let params = [ParamSpec::Choice(&LENGTH_PREFIX), ParamSpec::Text(&READY)];
+        for name in LENGTH_PREFIX.options {
+            let p = Profile::of(&[&format!("prefix={name}")], &params).unwrap();
+            let framing = length_framing(&p);
+            match PrefixFormat::parse(name) {
+                Some(prefix) => assert_eq!(framing, Framing::Length { prefix }),
+                None => assert_eq!(framing, Framing::Decimal { ready: "ok".into() }),
+            }
+        }
+        let p = Profile::of(&["prefix=decimal", "ready=recv_ready"], &params).unwrap();
+        assert_eq!(
+            length_framing(&p),
+            Framing::Decimal {
+                ready: "recv_ready".into()
+            }
+        );
+        assert!(Profile::of(&["prefix=decimal"], &[ParamSpec::Choice(&PREFIX)]).is_err());
     }
 }

@@ -92,7 +92,8 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         buf: usize,
         /// How cmd-len and cmd-json write a length: i32le, i32be, u32le,
-        /// u32be, i64le or i64be.
+        /// u32be, i64le or i64be; or, for cmd-len, decimal: the digits
+        /// alone, the output once the client answers.
         #[arg(long, default_value = "i32le", value_parser = parse_prefix)]
         prefix: sockspec_reference::prefix::Prefix,
         /// The JSON header's name for the body's size (cmd-json).
@@ -405,6 +406,13 @@ fn serve(suite: &str, host: Ipv4Addr, port: u16, options: sockspec_reference::Op
             available.join(", ")
         ));
     };
+    // Only cmd-len answers a length in decimal digits.
+    if options.prefix == sockspec_reference::prefix::Prefix::Decimal && suite != "cmd-len" {
+        return usage(&format!(
+            "--prefix decimal is cmd-len's alone; {suite} writes a binary length (i32le, i32be, \
+             u32le, u32be, i64le or i64be)"
+        ));
+    }
     let buf = options.buf;
     let server = match (reference.bind)(host, port, &options) {
         Ok(s) => s,

@@ -503,6 +503,14 @@ fn serve_lists_its_protocols_in_its_help_and_names_them_for_an_unknown_one() {
     );
 }
 
+#[test]
+fn serve_takes_a_decimal_prefix_for_cmd_len_alone() {
+    let (code, _, err) =
+        stdout_of(cmd().args(["serve", "cmd-json", "--prefix", "decimal", "--port", "9"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--prefix decimal is cmd-len's alone"), "{err}");
+}
+
 /// A server that answers a receive of 200 to 2999 bytes without upper-casing
 /// it: only generated cuts reach it, and the smallest failing case is a
 /// message of exactly 200 bytes sent in one piece.

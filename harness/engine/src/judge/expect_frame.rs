@@ -1,11 +1,14 @@
 //! Whether the bytes of a framed answer meet what was expected, read as
 //! they arrive, across any number of receives: a length prefix and a body
-//! (`cmd-len`), or a prefix, a JSON header that gives the body's size and
-//! the body (`cmd-json`). A pure state machine fed with bytes, in the style
-//! of [`expect::progress`](crate::judge::expect::progress): it says the
-//! frame is done (and how many of the bytes fed last were its own), that it
+//! (`cmd-len`), the length as decimal digits, the client's ready word and
+//! the body (`cmd-len`'s variant), or a prefix, a JSON header that gives
+//! the body's size and the body (`cmd-json`). A pure state machine fed with
+//! bytes, in the style of
+//! [`expect::progress`](crate::judge::expect::progress): it says the frame
+//! is done (and how many of the bytes fed last were its own), that it
 //! cannot be met any more (where, and why, in words a student can act on),
-//! or that more must come.
+//! that the harness must answer before more can come (the ready word), or
+//! that more must come.
 //!
 //! Memory stays flat whatever a frame claims: the prefix and the header are
 //! kept (a header is bounded by [`MAX_HEADER`]), the body never is. It is
@@ -40,15 +43,31 @@ pub enum Framing {
         prefix: PrefixFormat,
         size_key: String,
     },
+    /// N as decimal ASCII digits in one send, with no terminator; the
+    /// client answers `ready` (`ok`), and only then come the N bytes of
+    /// body. The client reads the digits with one receive, which the
+    /// server's wait for the ready word keeps apart from the body.
+    Decimal { ready: String },
 }
 
 impl Framing {
+    /// The binary prefix of the framings that have one. A decimal length
+    /// is read in a stage of its own, which never asks for it.
     fn prefix(&self) -> PrefixFormat {
         match self {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+            Framing::Decimal { .. } => PrefixFormat::I32Le,
         }
     }
 }
+
+/// The ready word a tolerant binary frame answers a decimal length with:
+/// the course's own.
+pub const READY: &str = "ok";
+
+/// The most digits a decimal length is read to: more than any length
+/// written in decimal has.
+const MAX_DIGITS: usize = 20;
 
 /// A framed answer the harness waits for.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -68,6 +87,11 @@ impl fmt::Display for FrameWant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.framing {
             Framing::Length { prefix } => write!(f, "a {prefix} length prefix and ")?,
+            Framing::Decimal { ready } => write!(
+                f,
+                "the length in decimal digits, answered with {}, and ",
+                show::quoted(ready.as_bytes(), 24)
+            )?,
             Framing::JsonHeader { prefix, size_key } => write!(
                 f,
                 "a {prefix} header length, a JSON header with {size_key:?} and "
@@ -93,6 +117,10 @@ pub enum FrameProgress {
     Done { used: usize },
     /// Cannot be met any more.
     Mismatch(FrameMiss),
+    /// The first `used` bytes of the last feed were read (all of them);
+    /// the sender waits for the harness to write `bytes` (the client's
+    /// ready word) before more can come. Feed what comes after.
+    Reply { used: usize, bytes: Vec<u8> },
     /// Everything so far fits; more must come.
     NeedMore,
 }
@@ -102,6 +130,8 @@ pub enum FrameProgress {
 enum Stage {
     /// Reading the (first) prefix.
     Prefix,
+    /// Reading a decimal length.
+    Digits,
     /// Reading a JSON header of this many bytes.
     Header {
         len: usize,
@@ -135,6 +165,8 @@ pub struct FrameMatch {
     suspect: Option<Difference>,
     /// A variant of the format taken in a tolerant frame, in words.
     tolerated: Option<String>,
+    /// The length's digits, once a decimal length was read.
+    digits: Option<Vec<u8>>,
     digest: Md5,
 }
 
@@ -145,15 +177,26 @@ const HEADER_SLACK: usize = 3 * 1024;
 
 impl FrameMatch {
     pub fn new(want: FrameWant) -> FrameMatch {
+        let stage = match want.framing {
+            Framing::Decimal { .. } => Stage::Digits,
+            _ => Stage::Prefix,
+        };
         FrameMatch {
             want,
-            stage: Stage::Prefix,
+            stage,
             head: Vec::new(),
             header: None,
             suspect: None,
             tolerated: None,
+            digits: None,
             digest: Md5::new(),
         }
+    }
+
+    /// The length's decimal digits, once the length was read as digits (in
+    /// a decimal frame, or taken in a tolerant binary one).
+    pub fn digits(&self) -> Option<&[u8]> {
+        self.digits.as_deref()
     }
 
     /// The frame expected.
@@ -195,6 +238,7 @@ impl FrameMatch {
         loop {
             let step = match self.stage {
                 Stage::Prefix => self.read_prefix(bytes, &mut at),
+                Stage::Digits => self.read_digits(bytes, &mut at),
                 Stage::Header { len } => self.read_header(len, bytes, &mut at),
                 Stage::Body { seen } => self.read_body(seen, bytes, &mut at),
                 Stage::OtherBody { from, said } => self.read_other_body(from, said, bytes, &mut at),
@@ -216,7 +260,15 @@ impl FrameMatch {
         let width = self.want.framing.prefix().width();
         let stage = match self.stage {
             Stage::Done => return None,
-            Stage::Prefix if self.head.is_empty() => "before any byte of it".to_string(),
+            Stage::Prefix | Stage::Digits if self.head.is_empty() => {
+                "before any byte of it".to_string()
+            }
+            // Digits that stopped short of the length, the sender waiting
+            // for a ready word: the length is what they say.
+            Stage::Digits => return Some(self.wrong_digits()),
+            // Digits where a binary prefix was expected: a decimal length
+            // waiting for the ready word the profile does not send.
+            Stage::Prefix if is_digits(&self.head) => return Some(self.decimal_miss()),
             // A wrong prefix waiting to be read as a wider one.
             Stage::Prefix if self.head.len() >= width => return Some(self.wrong_length_now()),
             Stage::Prefix => format!(
@@ -250,9 +302,14 @@ impl FrameMatch {
         let width = format.width();
         if self.head.len() < width {
             self.take(width, bytes, at);
-            if self.head.len() < width {
-                return Some(FrameProgress::NeedMore);
+        }
+        if let Framing::Length { .. } = self.want.framing {
+            if let Some(p) = self.decimal_in_binary(bytes, at) {
+                return Some(p);
             }
+        }
+        if self.head.len() < width {
+            return Some(FrameProgress::NeedMore);
         }
         let Decoded::Done(claimed, _) = format.decode(&self.head) else {
             return Some(FrameProgress::NeedMore);
@@ -286,6 +343,8 @@ impl FrameMatch {
                     _ => Some(FrameProgress::Mismatch(self.wrong_length(claimed))),
                 }
             }
+            // A decimal frame reads its length in a stage of its own.
+            Framing::Decimal { .. } => self.read_digits(bytes, at),
             Framing::JsonHeader { .. } => match usize::try_from(claimed) {
                 Ok(len) if len <= MAX_HEADER => {
                     self.stage = Stage::Header { len };
@@ -310,6 +369,132 @@ impl FrameMatch {
                     })),
                 },
             },
+        }
+    }
+
+    /// A length written in decimal digits where a binary prefix is
+    /// expected: the body's length as digits, then nothing (the sender
+    /// waits for a ready word) or the body. A tolerant frame answers the
+    /// course's ready word and reads the body; otherwise a miss names
+    /// `prefix=decimal`. `None` when the head is no such digits and is read
+    /// as a binary prefix: no binary prefix of a length under 800 MB
+    /// starts with that length's digits.
+    fn decimal_in_binary(&mut self, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        let text = self.want.body.len().to_string();
+        let text = text.as_bytes();
+        let lead = digits_at_start(&self.head);
+        if lead == 0 {
+            return None;
+        }
+        if lead < self.head.len() {
+            // Digits then other bytes: the length and the body together.
+            return (&self.head[..lead] == text)
+                .then(|| FrameProgress::Mismatch(self.decimal_miss()));
+        }
+        if !text.starts_with(&self.head) {
+            return None;
+        }
+        self.take(text.len(), bytes, at);
+        if digits_at_start(&self.head) < self.head.len() {
+            // Not digits after all: a binary prefix, however it was cut.
+            return None;
+        }
+        if self.head.len() < text.len() {
+            return Some(FrameProgress::NeedMore);
+        }
+        if self.head != text || *at < bytes.len() || !self.want.tolerant {
+            return Some(FrameProgress::Mismatch(self.decimal_miss()));
+        }
+        self.tolerated = Some(format!(
+            "the length came as the decimal digits {}, answered with {READY:?}, not as the \
+             profile's {} prefix",
+            show::quoted(text, 24),
+            self.want.framing.prefix()
+        ));
+        Some(self.digits_read(*at))
+    }
+
+    /// A binary prefix expected, decimal digits found.
+    fn decimal_miss(&self) -> FrameMiss {
+        FrameMiss::DecimalLength {
+            digits: self.head[..digits_at_start(&self.head)].to_vec(),
+            expected: self.want.body.len(),
+            configured: self.want.framing.prefix(),
+        }
+    }
+
+    /// Reads a decimal length: digits up to the end of the receive, the
+    /// sender then waiting for the ready word. The digits of the body's
+    /// length, whole, ask for the ready word; their start asks for more.
+    fn read_digits(&mut self, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        while let Some(&b) = bytes.get(*at) {
+            if !b.is_ascii_digit() || self.head.len() >= MAX_DIGITS {
+                break;
+            }
+            self.head.push(b);
+            *at += 1;
+        }
+        let expected = self.want.body.len();
+        let text = expected.to_string();
+        let text = text.as_bytes();
+        if self.head.is_empty() {
+            if *at >= bytes.len() {
+                return Some(FrameProgress::NeedMore);
+            }
+            // Not a digit: perhaps a binary prefix.
+            self.take(8, bytes, at);
+            let other = PrefixFormat::ALL.into_iter().find(|f| {
+                matches!(f.decode(&self.head), Decoded::Done(n, _) if u64::try_from(n).ok() == Some(expected))
+            });
+            return Some(FrameProgress::Mismatch(FrameMiss::NotDigits {
+                got: self.head.clone(),
+                other,
+            }));
+        }
+        if let Some(rest) = bytes.get(*at..).filter(|r| !r.is_empty()) {
+            // Bytes right behind the digits, before any ready word.
+            let miss = match self.head == text {
+                true => FrameMiss::BodyBeforeReady {
+                    digits: self.head.clone(),
+                    after: rest[..rest.len().min(32)].to_vec(),
+                },
+                false => self.wrong_digits(),
+            };
+            return Some(FrameProgress::Mismatch(miss));
+        }
+        if self.head == text {
+            return Some(self.digits_read(*at));
+        }
+        if text.starts_with(&self.head) {
+            return Some(FrameProgress::NeedMore);
+        }
+        Some(FrameProgress::Mismatch(self.wrong_digits()))
+    }
+
+    /// The digits in `head` are the length, the last of them at `used` of
+    /// the feed: the ready word is due, and the body comes after it.
+    fn digits_read(&mut self, used: usize) -> FrameProgress {
+        self.digits = Some(std::mem::take(&mut self.head));
+        let ready = match &self.want.framing {
+            Framing::Decimal { ready } => ready.as_str(),
+            _ => READY,
+        };
+        let bytes = ready.as_bytes().to_vec();
+        self.stage = Stage::Body { seen: 0 };
+        self.finish_if_empty();
+        FrameProgress::Reply { used, bytes }
+    }
+
+    /// Decimal digits that are not the body's length.
+    fn wrong_digits(&self) -> FrameMiss {
+        let claimed = std::str::from_utf8(&self.head)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(i64::MAX);
+        FrameMiss::WrongLength {
+            claimed,
+            expected: self.want.body.len(),
+            other: None,
         }
     }
 
@@ -616,6 +801,16 @@ impl FrameMatch {
     }
 }
 
+/// How many bytes at the start of `bytes` are ASCII digits.
+fn digits_at_start(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+/// Whether `bytes` are ASCII digits, one or more.
+fn is_digits(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && digits_at_start(bytes) == bytes.len()
+}
+
 /// The most bytes read after a header whose size is wrong, to tell whether
 /// they are another body: enough for the short outputs compared literally.
 const MAX_OTHER_BODY: usize = 4096;
@@ -806,6 +1001,153 @@ mod tests {
             panic!()
         };
         assert!(miss.to_string().contains("--param prefix=i32be"), "{miss}");
+    }
+
+    fn decimal(body: BodySpec) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing: Framing::Decimal {
+                ready: "recv_ready".into(),
+            },
+            body,
+            tolerant: false,
+        })
+    }
+
+    fn reply(used: usize, word: &str) -> FrameProgress {
+        FrameProgress::Reply {
+            used,
+            bytes: word.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_decimal_length_asks_for_the_ready_word_and_then_takes_the_body() {
+        let mut m = decimal(BodySpec::Literal(b"hello".to_vec()));
+        assert_eq!(m.feed(b"5"), reply(1, "recv_ready"));
+        assert_eq!(m.digits(), Some(&b"5"[..]));
+        assert_eq!(m.feed(b"hel"), FrameProgress::NeedMore);
+        assert_eq!(m.feed(b"loNEXT"), FrameProgress::Done { used: 2 });
+    }
+
+    #[test]
+    fn the_digits_of_a_decimal_length_may_come_in_pieces() {
+        let mut m = decimal(BodySpec::Repeated {
+            pattern: b"x".to_vec(),
+            len: 4194304,
+        });
+        assert_eq!(m.feed(b"41"), FrameProgress::NeedMore);
+        assert_eq!(m.feed(b"94304"), reply(5, "recv_ready"));
+    }
+
+    #[test]
+    fn a_decimal_length_of_zero_is_whole_once_answered() {
+        let mut m = decimal(BodySpec::Literal(Vec::new()));
+        assert_eq!(m.feed(b"0"), reply(1, "recv_ready"));
+        assert_eq!(m.feed(&[]), FrameProgress::Done { used: 0 });
+    }
+
+    #[test]
+    fn a_decimal_length_that_is_not_the_body_s_is_a_wrong_length() {
+        let mut m = decimal(BodySpec::Literal(b"hello".to_vec()));
+        let FrameProgress::Mismatch(miss) = m.feed(b"14") else {
+            panic!()
+        };
+        assert_eq!(
+            miss.to_string(),
+            "the prefix reads 14 where the answer has 5 bytes"
+        );
+        // Digits that begin the length and stop: the sender waits.
+        let mut m = decimal(BodySpec::Literal(vec![b'x'; 20]));
+        assert_eq!(m.feed(b"2"), FrameProgress::NeedMore);
+        assert!(matches!(
+            m.cut_short(),
+            Some(FrameMiss::WrongLength { claimed: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_body_right_behind_the_decimal_length_did_not_wait_for_the_ready_word() {
+        let mut m = decimal(BodySpec::Literal(b"hello".to_vec()));
+        let FrameProgress::Mismatch(miss) = m.feed(b"5hello") else {
+            panic!()
+        };
+        assert!(
+            matches!(miss, FrameMiss::BodyBeforeReady { ref after, .. } if after == b"hello"),
+            "{miss:?}"
+        );
+        assert!(
+            miss.to_string().contains("before the client answered"),
+            "{miss}"
+        );
+    }
+
+    #[test]
+    fn a_binary_prefix_where_digits_are_expected_names_its_format() {
+        let mut m = decimal(BodySpec::Literal(b"hello".to_vec()));
+        let FrameProgress::Mismatch(miss) = m.feed(&len_frame(PrefixFormat::I32Le, b"hello"))
+        else {
+            panic!()
+        };
+        assert!(miss.to_string().contains("--param prefix=i32le"), "{miss}");
+    }
+
+    #[test]
+    fn decimal_digits_where_a_binary_prefix_is_expected_name_prefix_decimal() {
+        for (body, sent) in [
+            (BodySpec::Literal(b"hello".to_vec()), &b"5"[..]),
+            (BodySpec::Literal(vec![b'x'; 20]), &b"20"[..]),
+            (
+                BodySpec::Repeated {
+                    pattern: b"x".to_vec(),
+                    len: 4194304,
+                },
+                &b"4194304"[..],
+            ),
+        ] {
+            for cut in 1..=sent.len() {
+                let m = FrameMatch::new(FrameWant {
+                    framing: Framing::Length {
+                        prefix: PrefixFormat::I32Le,
+                    },
+                    body: body.clone(),
+                    tolerant: false,
+                });
+                let mut m = m;
+                let (p, _) = feed_cut(&mut m, sent, &[cut]);
+                let FrameProgress::Mismatch(miss) = p else {
+                    panic!("{sent:?} cut at {cut}: {p:?}")
+                };
+                assert!(
+                    miss.to_string().contains("--param prefix=decimal"),
+                    "{miss}"
+                );
+            }
+        }
+        // The digits with the body behind them say the same.
+        let mut m = length(PrefixFormat::I32Le, b"hello");
+        let FrameProgress::Mismatch(miss) = m.feed(b"5hello") else {
+            panic!()
+        };
+        assert!(
+            miss.to_string().contains("--param prefix=decimal"),
+            "{miss}"
+        );
+        // Digits that stop short of the length, then nothing.
+        let mut m = length(PrefixFormat::I32Le, &[b'x'; 20]);
+        assert_eq!(m.feed(b"2"), FrameProgress::NeedMore);
+        assert!(m
+            .cut_short()
+            .is_some_and(|miss| miss.to_string().contains("--param prefix=decimal")));
+    }
+
+    #[test]
+    fn a_tolerant_binary_frame_answers_a_decimal_length_with_ok_and_says_so() {
+        let mut m = tolerant(length(PrefixFormat::I32Le, b"hello"));
+        assert_eq!(m.feed(b"5"), reply(1, READY));
+        assert_eq!(m.feed(b"hello"), FrameProgress::Done { used: 5 });
+        assert!(m
+            .tolerated()
+            .is_some_and(|t| t.contains("decimal digits") && t.contains("i32le")));
     }
 
     fn tolerant(mut m: FrameMatch) -> FrameMatch {

@@ -1,5 +1,6 @@
 //! Why a framed answer cannot be met, in words a student can act on: a
-//! length that is not the body's (and the format under which it would be),
+//! length that is not the body's (and the format under which it would be,
+//! decimal digits among them),
 //! a header that is not a JSON object or not UTF-8, a size under another
 //! key, a body that differs, an answer that stopped.
 
@@ -60,6 +61,23 @@ pub enum FrameMiss {
         configured: PrefixFormat,
         sent: PrefixFormat,
     },
+    /// The length came as decimal digits where the profile reads a binary
+    /// prefix: the decimal variant, which waits for a ready word.
+    DecimalLength {
+        digits: Vec<u8>,
+        expected: u64,
+        configured: PrefixFormat,
+    },
+    /// A decimal length expected, and the first byte is not a digit;
+    /// `other` names a binary format under which the bytes read the body's
+    /// length, when one does.
+    NotDigits {
+        got: Vec<u8>,
+        other: Option<PrefixFormat>,
+    },
+    /// The body came right behind the decimal length, before the harness
+    /// answered with the ready word.
+    BodyBeforeReady { digits: Vec<u8>, after: Vec<u8> },
     /// The stream ended (or the time ran out) before the frame was whole.
     Short { stage: String },
 }
@@ -170,6 +188,41 @@ impl fmt::Display for FrameMiss {
                  the body seems to start with 4 zero bytes; if the assignment writes it so, \
                  run with --param prefix={sent}",
                 configured.width()
+            ),
+            FrameMiss::DecimalLength {
+                digits,
+                expected,
+                configured,
+            } => write!(
+                f,
+                "the answer starts with the decimal digits {} where the profile reads a \
+                 {configured} prefix (the answer has {expected} bytes): if the assignment sends \
+                 the length as text and the body once the client answers ok, run with \
+                 --param prefix=decimal",
+                show::quoted(digits, 24)
+            ),
+            FrameMiss::NotDigits { got, other } => {
+                write!(
+                    f,
+                    "the length is not decimal digits: the answer starts with {}",
+                    show::quoted(got, 16)
+                )?;
+                if let Some(other) = other {
+                    write!(
+                        f,
+                        "; read as {other} it is the answer's length: if the assignment \
+                         writes it so, run with --param prefix={other}"
+                    )?;
+                }
+                Ok(())
+            }
+            FrameMiss::BodyBeforeReady { digits, after } => write!(
+                f,
+                "the length {} came with more bytes right behind it ({}), before the client \
+                 answered it: a client reading the length with one receive gets them too; \
+                 send the body only once the client's ready word is in",
+                show::quoted(digits, 24),
+                show::quoted(after, 32)
             ),
             FrameMiss::Short { stage } => write!(f, "the answer stopped {stage}"),
         }

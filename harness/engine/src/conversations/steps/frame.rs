@@ -107,15 +107,30 @@ impl FrameOut {
         }
     }
 
+    /// N as decimal digits, then, once the client answers `ready`, the N
+    /// bytes of `body`.
+    pub fn decimal(ready: &str, body: BodySpec) -> FrameOut {
+        FrameOut {
+            framing: Framing::Decimal {
+                ready: ready.to_string(),
+            },
+            body,
+            fields: Vec::new(),
+        }
+    }
+
     /// The same frame with one more header field, after those before it.
     pub fn field(mut self, key: &str, value: impl Into<Value>) -> FrameOut {
         self.fields.push((key.to_string(), value.into()));
         self
     }
 
+    /// The binary prefix; a decimal length, which has none, is written
+    /// apart and never asks for it.
     pub(crate) fn prefix(&self) -> PrefixFormat {
         match &self.framing {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+            Framing::Decimal { .. } => PrefixFormat::I32Le,
         }
     }
 
@@ -138,6 +153,7 @@ impl FrameOut {
         let counted = match self.framing {
             Framing::Length { .. } => self.body.len(),
             Framing::JsonHeader { .. } => header.len() as u64,
+            Framing::Decimal { .. } => return Some(self.body.len().to_string().into_bytes()),
         };
         let mut head = self.prefix().encode(counted)?;
         head.extend_from_slice(&header);
@@ -217,14 +233,27 @@ fn write_send(
     let prefix = frame.prefix();
     let width = prefix.width();
     let header = frame.header();
-    let (counted, shown_header) = match frame.framing {
+    let body = body_words(&frame.body);
+    let (counted, shown_header) = match &frame.framing {
+        Framing::Decimal { ready } => {
+            write!(
+                f,
+                "answer on {conn}: the length {} in decimal digits in one write, then, once \
+                 the client answers {}, {body}",
+                frame.body.len(),
+                show::quoted(ready.as_bytes(), 24)
+            )?;
+            if cut != FrameCut::Whole {
+                f.write_str(" (the digits uncut: a client reads them with one receive)")?;
+            }
+            return Ok(());
+        }
         Framing::Length { .. } => (format!("{prefix} prefix {}", frame.body.len()), None),
         Framing::JsonHeader { .. } => (
             format!("{prefix} header length {}", header.len()),
             Some(format!("the header {}", header_shown(&header))),
         ),
     };
-    let body = body_words(&frame.body);
     // A body of many MiB follows its head in as many writes as it takes.
     let whole = match frame.body.len() > STREAM_ABOVE {
         true => "back to back",
@@ -663,6 +692,138 @@ mod tests {
         assert!(out.transcript.len() < 20, "{records}");
         assert!(records.len() < 4096, "{records}");
         assert!(records.contains(&md5_of(&body)), "{records}");
+    }
+
+    fn decimal(body: &[u8]) -> FrameWant {
+        FrameWant {
+            framing: Framing::Decimal { ready: "ok".into() },
+            body: BodySpec::Literal(body.to_vec()),
+            tolerant: false,
+        }
+    }
+
+    /// A server of the decimal variant: the length's digits in one send,
+    /// the client's word read with one receive, then the body, if the word
+    /// is `ok`.
+    fn decimal_server(body: &'static [u8]) -> Peer {
+        peer(move |mut s| {
+            let _ = s.read(&mut [0u8; 64]);
+            let _ = s.write_all(body.len().to_string().as_bytes());
+            let mut word = [0u8; 64];
+            let n = s.read(&mut word).unwrap_or(0);
+            if &word[..n] == b"ok" {
+                let _ = s.write_all(body);
+            }
+            let _ = s.read(&mut [0u8; 64]);
+        })
+    }
+
+    #[test]
+    fn a_decimal_frame_answers_the_length_with_the_ready_word_and_reads_the_body() {
+        let mut p = decimal_server(b"hello");
+        let out = run(&mut p, ask().expect_frame(C1, decimal(b"hello")));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let records = serde_json::to_string(&out.transcript.records()).unwrap();
+        assert!(
+            records.contains("length 5 (in decimal digits)"),
+            "{records}"
+        );
+    }
+
+    #[test]
+    fn a_decimal_frame_of_no_body_is_whole_once_answered() {
+        let mut p = decimal_server(b"");
+        let out = run(
+            &mut p,
+            ask()
+                .expect_frame(C1, decimal(b""))
+                .send(C1, "ls", Cut::Whole),
+        );
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn a_decimal_length_under_a_binary_profile_names_prefix_decimal() {
+        let mut p = decimal_server(b"hello");
+        let out = run(&mut p, ask().expect_frame(C1, length(b"hello")));
+        assert!(
+            first_miss(&out).contains("--param prefix=decimal"),
+            "{}",
+            first_miss(&out)
+        );
+    }
+
+    /// A client of the decimal variant: one receive for the length, `word`
+    /// sent back, then the body read whole and answered with its MD5.
+    fn decimal_client(word: &'static [u8]) -> Peer {
+        peer(move |mut s| {
+            let mut digits = [0u8; 64];
+            let n = s.read(&mut digits).unwrap_or(0);
+            let Some(len) = std::str::from_utf8(&digits[..n])
+                .ok()
+                .and_then(|t| t.parse::<usize>().ok())
+            else {
+                return;
+            };
+            let _ = s.write_all(word);
+            let mut body = vec![0u8; len];
+            if s.read_exact(&mut body).is_err() {
+                return;
+            }
+            let mut d = Md5::new();
+            d.update(&body);
+            let _ = s.write_all(md5_hex(d).as_bytes());
+            let _ = s.read_to_end(&mut Vec::new());
+        })
+    }
+
+    #[test]
+    fn a_decimal_answer_waits_for_the_client_s_ready_word_before_the_body() {
+        let mut p = decimal_client(b"ok");
+        let body = BodySpec::Literal(b"hello".to_vec());
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, FrameOut::decimal("ok", body.clone()), FrameCut::Whole)
+            .expect_bytes(C1, md5_of(&body));
+        let out = run(&mut p, c);
+        assert!(out.fault.is_none(), "{:?}", out.fault);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+    }
+
+    #[test]
+    fn a_decimal_send_prints_its_wait_for_the_ready_word_and_is_never_cut() {
+        let frame = FrameOut::decimal("ok", BodySpec::Literal(b"hello".to_vec()));
+        let c = Conversation::new()
+            .send_frame(C1, frame.clone(), FrameCut::Whole)
+            .send_frame(C1, frame, FrameCut::SplitPrefix);
+        assert_eq!(
+            c.steps[0].to_string(),
+            "answer on c1: the length 5 in decimal digits in one write, then, once the client \
+             answers \"ok\", the body \"hello\""
+        );
+        assert!(c.steps[1]
+            .to_string()
+            .ends_with("(the digits uncut: a client reads them with one receive)"));
+    }
+
+    #[test]
+    fn a_client_that_answers_another_word_misses_and_says_which_was_awaited() {
+        let mut p = decimal_client(b"recv_ready");
+        let c = Conversation::new().connect(C1).send_frame(
+            C1,
+            FrameOut::decimal("ok", BodySpec::Literal(b"hello".to_vec())),
+            FrameCut::Whole,
+        );
+        let out = run(&mut p, c);
+        let detail = first_miss(&out);
+        assert!(
+            detail.starts_with(
+                "the harness sent the length 5 and waited for the client's ready word \"ok\" \
+                 before the body"
+            ),
+            "{detail}"
+        );
+        assert!(detail.contains("recv_ready"), "{detail}");
     }
 
     #[test]

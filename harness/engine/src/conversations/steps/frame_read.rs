@@ -2,8 +2,10 @@
 //! comes and dropped (only what follows the frame is kept for the next
 //! step), the wait bounded as for any answer (a stall, or a pace slower
 //! than the slowest allowed), and what arrived worded when it is not the
-//! frame: where it differs, where it stopped, what was decoded by then.
+//! frame: where it differs, where it stopped, what was decoded by then. A
+//! decimal length is answered with the ready word its sender waits for.
 
+use super::stream::StreamStep;
 use super::stream_read::Received;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect_frame::{FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing};
 use crate::judge::frame::Decoded;
+use crate::model::cut::Cut;
 use crate::model::level::Level;
 use crate::model::timing::{AnswerPace, Deadline};
 
@@ -59,6 +62,8 @@ impl Reading {
     fn width(&self) -> usize {
         match &self.matcher.want().framing {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => prefix.width(),
+            // The digits are the matcher's to keep.
+            Framing::Decimal { .. } => 0,
         }
     }
 
@@ -70,7 +75,7 @@ impl Reading {
         }
         let p = self.matcher.feed(bytes);
         self.fed += match p {
-            FrameProgress::Done { used } => used as u64,
+            FrameProgress::Done { used } | FrameProgress::Reply { used, .. } => used as u64,
             _ => bytes.len() as u64,
         };
         p
@@ -81,6 +86,8 @@ impl Reading {
         let want = self.matcher.want();
         let header = match want.framing {
             Framing::Length { .. } => 0,
+            // The digits of any length.
+            Framing::Decimal { .. } => 20,
             // Real headers are under 200 bytes.
             Framing::JsonHeader { .. } => 1024,
         };
@@ -92,14 +99,20 @@ impl Reading {
         let mut parts = Vec::new();
         let want = self.matcher.want();
         let format = match &want.framing {
-            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
+            Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => Some(*prefix),
+            Framing::Decimal { .. } => None,
         };
-        if let Decoded::Done(n, _) = format.decode(&self.prefix) {
-            let what = match want.framing {
-                Framing::Length { .. } => "prefix",
-                Framing::JsonHeader { .. } => "header length",
-            };
-            parts.push(format!("{what} {n} (as {format})"));
+        if let Some(digits) = self.matcher.digits() {
+            let digits = String::from_utf8_lossy(digits);
+            parts.push(format!("length {digits} (in decimal digits)"));
+        } else if let Some(format) = format {
+            if let Decoded::Done(n, _) = format.decode(&self.prefix) {
+                let what = match want.framing {
+                    Framing::JsonHeader { .. } => "header length",
+                    _ => "prefix",
+                };
+                parts.push(format!("{what} {n} (as {format})"));
+            }
         }
         if let Some(h) = self.matcher.header() {
             parts.push(format!("header {}", header_text(h)));
@@ -213,7 +226,9 @@ impl Session<'_> {
                         let so_far = match why {
                             FrameMiss::WrongLength { .. }
                             | FrameMiss::HeaderLength { .. }
-                            | FrameMiss::WiderPrefix { .. } => String::new(),
+                            | FrameMiss::WiderPrefix { .. }
+                            | FrameMiss::DecimalLength { .. }
+                            | FrameMiss::NotDigits { .. } => String::new(),
                             _ => r.so_far(),
                         };
                         let got = format!("{why}{so_far}{flood}");
@@ -221,6 +236,22 @@ impl Session<'_> {
                     }
                     // The body is never kept: only what follows a frame is.
                     FrameProgress::NeedMore => link.buffered.clear(),
+                    // The sender waits for the client's ready word: the
+                    // harness, as the client, answers it, and reads on.
+                    FrameProgress::Reply { used, bytes } => {
+                        link.buffered.drain(..used);
+                        self.run_stream(&StreamStep::Send {
+                            conn,
+                            data: bytes,
+                            cut: Cut::Whole,
+                        })?;
+                        // An empty body is whole with the length.
+                        if let FrameProgress::Done { .. } = r.feed(&[]) {
+                            self.frame_done(conn, &r);
+                            return Ok(());
+                        }
+                        continue;
+                    }
                 }
             }
             if let Some(end) = link.ended {

@@ -2,7 +2,9 @@
 //! (prefix and header) under the frame's cut, through the stream domain's
 //! send, whose writer keeps the pieces apart as the kernel shows the
 //! client read each one; then, for a body of many MiB, the body streamed
-//! behind it in chunks made from its description, never held whole.
+//! behind it in chunks made from its description, never held whole. A
+//! decimal length is written whole, and its body only once the client's
+//! ready word came.
 
 use std::io::Write as _;
 use std::thread;
@@ -14,14 +16,21 @@ use super::frame::{FrameCut, FrameOut, CHUNK, STREAM_ABOVE};
 use super::link::Conn;
 use super::stream::StreamStep;
 use super::writer::Written;
-use super::{fault, StepResult};
+use super::{fault, miss, StepError, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::{Event, FromBytes};
-use crate::judge::expect_frame::BodySpec;
+use crate::judge::expect::Want;
+use crate::judge::expect_frame::{BodySpec, Framing};
+use crate::judge::show;
+use crate::model::cut::Cut;
+use crate::model::level::Level;
 use crate::model::timing::Deadline;
 
 impl Session<'_> {
     pub(super) fn send_frame(&mut self, conn: Conn, frame: &FrameOut, cut: FrameCut) -> StepResult {
+        if let Framing::Decimal { ready } = &frame.framing {
+            return self.send_decimal(conn, frame, ready);
+        }
         let Some(head) = frame.head() else {
             return Err(fault(format!(
                 "a body of {} bytes does not fit a {} prefix (a bug in the suite)",
@@ -56,6 +65,41 @@ impl Session<'_> {
             }
         };
         self.stream_body(conn, with_body, frame.body.clone())
+    }
+
+    /// A decimal frame: the digits in one write, the client's ready word
+    /// waited for, then the body. The digits are never cut: the client
+    /// reads them with one receive, and the server's wait for the ready
+    /// word is what keeps the body out of it.
+    fn send_decimal(&mut self, conn: Conn, frame: &FrameOut, ready: &str) -> StepResult {
+        let digits = frame.body.len().to_string();
+        self.run_stream(&StreamStep::Send {
+            conn,
+            data: digits.clone().into_bytes(),
+            cut: Cut::Whole,
+        })?;
+        let word = Want::Bytes(ready.as_bytes().to_vec());
+        self.expect(conn, &word, Level::Must).map_err(|e| match e {
+            StepError::Missed { level, detail, .. } => miss(
+                level,
+                format!(
+                    "the harness sent the length {digits} and waited for the client's ready \
+                     word {} before the body: {detail}",
+                    show::quoted(ready.as_bytes(), 24)
+                ),
+            ),
+            fault => fault,
+        })?;
+        if frame.body.len() <= STREAM_ABOVE {
+            let mut data = vec![0; usize::try_from(frame.body.len()).unwrap_or_default()];
+            frame.body.fill(0, &mut data);
+            return self.run_stream(&StreamStep::Send {
+                conn,
+                data,
+                cut: Cut::Whole,
+            });
+        }
+        self.stream_body(conn, Vec::new(), frame.body.clone())
     }
 
     /// Writes `body` after `head` on `conn` in a thread of its own, once
