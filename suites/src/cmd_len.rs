@@ -21,7 +21,7 @@ use sockspec_engine::model::profile::{ParamSpec, Profile};
 use sockspec_engine::Transport;
 
 use crate::checks::{client, server, BUF};
-use crate::commands::{self, length_frame, prefix, tolerant_length_frame, PREFIX};
+use crate::commands::{self, length_frame, prefix, tolerant_length_frame, LARGE_SIZE, PREFIX};
 
 const C1: Conn = Conn(1);
 
@@ -50,7 +50,11 @@ pub fn suite() -> Suite {
                 )
                 .close(C1)
         },
-        params: &[ParamSpec::Choice(&PREFIX), ParamSpec::Number(&BUF)],
+        params: &[
+            ParamSpec::Choice(&PREFIX),
+            ParamSpec::Number(&BUF),
+            ParamSpec::Number(&LARGE_SIZE),
+        ],
         checks: vec![
             frame(),
             sequence(),
@@ -356,7 +360,7 @@ fn client_large() -> Check {
                     .expect(C1, Want::Line(b"printf large".to_vec()))
                     .send_frame(
                         C1,
-                        answer(p, &commands::large_answer_for_client()),
+                        FrameOut::length(prefix(p), commands::large_answer_for_client(p)),
                         FrameCut::Whole,
                     )
                     .expect_output(commands::LARGE_ANSWER_END)
