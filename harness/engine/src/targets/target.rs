@@ -168,11 +168,22 @@ impl Capture {
     }
 }
 
+/// Where `needle` first starts in `hay`. Only where its first byte is is
+/// the rest compared: a client printing many MiB is searched at the pace
+/// of a byte scan, not of one comparison call per byte.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
+    let Some((first, rest)) = needle.split_first() else {
         return Some(0);
+    };
+    let mut at = 0;
+    while let Some(i) = hay.get(at..)?.iter().position(|b| b == first) {
+        let start = at + i;
+        if hay[start + 1..].starts_with(rest) {
+            return Some(start);
+        }
+        at = start + 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 /// Writes what is queued to `stdin` in order, and closes it when the
@@ -743,6 +754,15 @@ mod tests {
         assert!(c.state.lock().unwrap().kept.len() <= 2 * KEPT_OUTPUT);
         let at = c.total() - 3;
         assert_eq!(c.since(at), b"end");
+    }
+
+    #[test]
+    fn a_needle_is_found_at_its_first_place_only_whole() {
+        assert_eq!(find(b"abcabd", b"abd"), Some(3));
+        assert_eq!(find(b"abcab", b"abd"), None);
+        assert_eq!(find(b"ab", b"abc"), None);
+        assert_eq!(find(b"xx", b""), Some(0));
+        assert_eq!(find(b"", b"a"), None);
     }
 
     #[test]
