@@ -23,7 +23,8 @@ use sockspec_engine::Transport;
 
 use crate::checks::{client, server, BUF};
 use crate::commands::{
-    self, ask, json_frame, prefix, tolerant_json_frame, HELLO, PREFIX, SIZE_KEY, UNICODE,
+    self, ask, json_frame, prefix, tolerant_json_frame, HELLO, LARGE_SIZE, PREFIX, SIZE_KEY,
+    UNICODE,
 };
 
 const C1: Conn = Conn(1);
@@ -54,6 +55,7 @@ pub fn suite() -> Suite {
             ParamSpec::Choice(&PREFIX),
             ParamSpec::Text(&SIZE_KEY),
             ParamSpec::Number(&BUF),
+            ParamSpec::Number(&LARGE_SIZE),
         ],
         checks: vec![
             header(),
@@ -278,12 +280,12 @@ fn disconnect() -> Check {
 
 /// The answer the harness sends a client: a JSON-header frame of `body`.
 fn answer(p: &Profile, body: &[u8]) -> FrameOut {
-    FrameOut::json(
-        prefix(p),
-        p.text(&SIZE_KEY),
-        BodySpec::Literal(body.to_vec()),
-    )
-    .field("time", "2026-01-02 03:04:05.678901")
+    described_answer(p, BodySpec::Literal(body.to_vec()))
+}
+
+/// [`answer`] of a body described rather than held.
+fn described_answer(p: &Profile, body: BodySpec) -> FrameOut {
+    FrameOut::json(prefix(p), p.text(&SIZE_KEY), body).field("time", "2026-01-02 03:04:05.678901")
 }
 
 /// Sends `command` as typed and answers it with `answer`, cut as `cut`.
@@ -410,7 +412,7 @@ fn client_large() -> Check {
                 exchange(
                     c,
                     "printf large",
-                    answer(p, &commands::large_answer_for_client()),
+                    described_answer(p, commands::large_answer_for_client(p)),
                     FrameCut::Whole,
                 )
                 .expect_output(commands::LARGE_ANSWER_END)

@@ -22,7 +22,7 @@ use sockspec_engine::Transport;
 
 use crate::checks::{client, server, BUF};
 use crate::commands::{
-    self, length_frame, length_framing, tolerant_length_frame, LENGTH_PREFIX, READY,
+    self, length_frame, length_framing, tolerant_length_frame, LARGE_SIZE, LENGTH_PREFIX, READY,
 };
 
 const C1: Conn = Conn(1);
@@ -56,6 +56,7 @@ pub fn suite() -> Suite {
             ParamSpec::Choice(&LENGTH_PREFIX),
             ParamSpec::Text(&READY),
             ParamSpec::Number(&BUF),
+            ParamSpec::Number(&LARGE_SIZE),
         ],
         checks: vec![
             frame(),
@@ -265,9 +266,14 @@ fn byte_order() -> Check {
 /// The answer the harness sends a client: a length frame of `body`, or
 /// its decimal variant.
 fn answer(p: &Profile, body: &[u8]) -> FrameOut {
+    described_answer(p, BodySpec::Literal(body.to_vec()))
+}
+
+/// The same for a described body, streamed as it is sent.
+fn described_answer(p: &Profile, body: BodySpec) -> FrameOut {
     FrameOut {
         framing: length_framing(p),
-        body: BodySpec::Literal(body.to_vec()),
+        body,
         fields: Vec::new(),
     }
 }
@@ -367,7 +373,7 @@ fn client_large() -> Check {
                     .expect(C1, Want::Line(b"printf large".to_vec()))
                     .send_frame(
                         C1,
-                        answer(p, &commands::large_answer_for_client()),
+                        described_answer(p, commands::large_answer_for_client(p)),
                         FrameCut::Whole,
                     )
                     .expect_output(commands::LARGE_ANSWER_END)

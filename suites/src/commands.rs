@@ -10,7 +10,7 @@ use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
 use sockspec_engine::judge::frame::PrefixFormat;
 use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::hint::{Alternative, When};
-use sockspec_engine::model::profile::{Choice, Profile, Text};
+use sockspec_engine::model::profile::{Choice, Number, Profile, Text};
 
 /// How a length is written: the course's `struct.pack("i", n)` on Linux
 /// is a little-endian signed 32-bit integer.
@@ -177,16 +177,32 @@ pub fn large_body() -> BodySpec {
 /// if it read every byte before it.
 pub const LARGE_ANSWER_END: &str = "END OF THE LARGE ANSWER";
 
-/// The large answer the harness sends a client: half a MiB of lines, far
-/// more than BUF and than the 128 KiB a socket starts with, and a last
-/// line that marks its end. Not more: a course client appends each receive
-/// of BUF bytes to what it has (a copy of it all), and must print the
-/// answer within the output deadline on a loaded machine.
-pub fn large_answer_for_client() -> Vec<u8> {
-    let mut body = b"large answer line\n".repeat(29_000);
-    body.extend_from_slice(LARGE_ANSWER_END.as_bytes());
-    body.push(b'\n');
-    body
+/// The line the large answer to a client repeats before its end.
+const LARGE_ANSWER_LINE: &[u8] = b"large answer line\n";
+
+/// Bytes of the large answer the harness sends a client: by default half
+/// a MiB of lines, far more than BUF and than the 128 KiB a socket starts
+/// with. Not more: a course client appends each receive of BUF bytes to
+/// what it has (a copy of it all), and must print the answer within the
+/// output deadline on a loaded machine. More measures a client's (and the
+/// harness's) throughput.
+pub const LARGE_SIZE: Number = Number {
+    key: "large_size",
+    meaning: "bytes of the large answer the client checks send, its last line included",
+    min: 65_536,
+    max: 1 << 30,
+    default: 29_000 * LARGE_ANSWER_LINE.len() + LARGE_ANSWER_END.len() + 1,
+};
+
+/// The large answer the harness sends a client: [`LARGE_SIZE`] bytes of
+/// lines, the last one [`LARGE_ANSWER_END`]. Described, not held: an
+/// answer of many MiB is streamed as it is written.
+pub fn large_answer_for_client(p: &Profile) -> BodySpec {
+    BodySpec::RepeatedThen {
+        pattern: LARGE_ANSWER_LINE.to_vec(),
+        len: p.number(&LARGE_SIZE) as u64,
+        end: format!("{LARGE_ANSWER_END}\n").into_bytes(),
+    }
 }
 
 /// How a `cmd-len` answer is framed: a prefix in the profile's format, or
@@ -369,10 +385,27 @@ mod tests {
     use super::*;
     use sockspec_engine::model::profile::ParamSpec;
 
+    /// Every byte of `body`, for a body small enough to hold.
+    fn bytes_of(body: &BodySpec) -> Vec<u8> {
+        let mut all = vec![0u8; body.len() as usize];
+        assert_eq!(body.fill(0, &mut all), all.len());
+        all
+    }
+
     #[test]
-    fn the_large_answer_to_a_client_is_over_a_mib_and_ends_with_its_marker() {
-        let body = large_answer_for_client();
-        assert!(body.len() > 4 * 128 * 1024 - 8 * 1024);
+    fn the_large_answer_to_a_client_is_half_a_mib_of_lines_and_ends_with_its_marker() {
+        let body = bytes_of(&large_answer_for_client(&Profile::default()));
+        assert_eq!(body.len(), 522_024);
+        assert!(body.starts_with(b"large answer line\nlarge answer line\n"));
+        assert!(body.ends_with(b"large answer line\nEND OF THE LARGE ANSWER\n"));
+    }
+
+    #[test]
+    fn the_large_answer_is_as_long_as_the_profile_asks_and_still_ends_with_its_marker() {
+        let params = [ParamSpec::Number(&LARGE_SIZE)];
+        let p = Profile::of(&["large_size=100000"], &params).unwrap();
+        let body = bytes_of(&large_answer_for_client(&p));
+        assert_eq!(body.len(), 100_000);
         assert!(body.ends_with(b"END OF THE LARGE ANSWER\n"));
     }
 

@@ -1,12 +1,13 @@
 //! `sockspec`: run a protocol suite against a server or client, list the
-//! checks, print the protocol reference, or serve a reference
-//! implementation.
+//! checks, print the protocol reference, or run a reference server or
+//! client.
 
+mod reference;
 mod spec;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,7 +49,8 @@ use sockspec_engine::targets::target::Workdir;
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
-                  sockspec serve tcp-upper --port 9000"
+                  sockspec serve tcp-upper --port 9000\n  \
+                  sockspec connect cmd-len --port 9000"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -78,41 +80,12 @@ enum Command {
         id: String,
     },
     /// Serve a reference implementation, to test a client against.
-    #[command(after_help = serve_help())]
-    Serve {
-        /// The protocol to serve: one listed below.
-        suite: String,
-        /// The port to listen on.
-        #[arg(long)]
-        port: u16,
-        /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: Ipv4Addr,
-        /// Most bytes read in one receive.
-        #[arg(long, default_value_t = 1024)]
-        buf: usize,
-        /// How cmd-len and cmd-json write a length: i32le, i32be, u32le,
-        /// u32be, i64le or i64be; or, for cmd-len, decimal: the digits
-        /// alone, the output once the client answers.
-        #[arg(long, default_value = "i32le", value_parser = parse_prefix)]
-        prefix: sockspec_reference::prefix::Prefix,
-        /// The JSON header's name for the body's size (cmd-json).
-        #[arg(long, default_value = "size")]
-        size_key: String,
-    },
-}
-
-fn parse_prefix(name: &str) -> Result<sockspec_reference::prefix::Prefix, String> {
-    sockspec_reference::prefix::Prefix::parse(name).ok_or_else(|| {
-        let names: Vec<&str> = sockspec_reference::prefix::Prefix::ALL
-            .iter()
-            .map(|(_, n)| *n)
-            .collect();
-        format!(
-            "{name:?} is not a prefix format; use one of {}",
-            names.join(", ")
-        )
-    })
+    #[command(after_help = reference::serve_help())]
+    Serve(reference::ServeArgs),
+    /// Run a reference client, to test a server against: each line of
+    /// standard input a command, each answer printed.
+    #[command(after_help = reference::connect_help())]
+    Connect(reference::ConnectArgs),
 }
 
 #[derive(Args)]
@@ -218,23 +191,8 @@ fn main() -> ExitCode {
         }
         Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
-        Command::Serve {
-            suite,
-            port,
-            host,
-            buf,
-            prefix,
-            size_key,
-        } => serve(
-            &suite,
-            host,
-            port,
-            sockspec_reference::Options {
-                buf,
-                prefix,
-                size_key,
-            },
-        ),
+        Command::Serve(args) => reference::serve(args),
+        Command::Connect(args) => reference::connect(args),
     };
     ExitCode::from(code as u8)
 }
@@ -355,86 +313,6 @@ fn explain(id: &str) -> i32 {
         e.fix
     );
     exit::OK
-}
-
-/// The protocols `sockspec serve` knows, one a paragraph, with what each
-/// needs said beyond its protocol (the chat's replies come from standard
-/// input), wrapped to fit a terminal.
-fn serve_help() -> String {
-    const INDENT: usize = 15;
-    const WIDTH: usize = 79;
-    let mut help = String::from("Reference servers:");
-    for r in sockspec_reference::SERVERS {
-        let mut line = format!("  {:<10} {}", r.suite, r.transport);
-        if let Some(note) = r.note {
-            line.push(':');
-            for word in note.split(' ') {
-                if line.len() + 1 + word.len() > WIDTH {
-                    help.push('\n');
-                    help.push_str(&line);
-                    line = " ".repeat(INDENT - 1);
-                }
-                line.push(' ');
-                line.push_str(word);
-            }
-        }
-        help.push('\n');
-        help.push_str(&line);
-    }
-    help
-}
-
-fn serve(suite: &str, host: Ipv4Addr, port: u16, options: sockspec_reference::Options) -> i32 {
-    let Some(reference) = sockspec_reference::find(suite) else {
-        let available: Vec<&str> = sockspec_reference::SERVERS
-            .iter()
-            .map(|r| r.suite)
-            .collect();
-        if sockspec_suites::find(suite).is_some() {
-            return usage(&format!(
-                "no reference server for {suite} yet; the reference servers are: {}",
-                available.join(", ")
-            ));
-        }
-        let guess = match suggest::closest(suite, &available, 1).first() {
-            Some(near) if suggest::distance(suite, near) <= 3 => format!("did you mean {near}? "),
-            _ => String::new(),
-        };
-        return usage(&format!(
-            "no protocol named {suite:?}; {guess}the reference servers are: {} \
-             (see `sockspec serve --help`)",
-            available.join(", ")
-        ));
-    };
-    // Only cmd-len answers a length in decimal digits.
-    if options.prefix == sockspec_reference::prefix::Prefix::Decimal && suite != "cmd-len" {
-        return usage(&format!(
-            "--prefix decimal is cmd-len's alone; {suite} writes a binary length (i32le, i32be, \
-             u32le, u32be, i64le or i64be)"
-        ));
-    }
-    let buf = options.buf;
-    let server = match (reference.bind)(host, port, &options) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: could not bind {host}:{port}: {e}; choose another --port");
-            return exit::TARGET_FAILED;
-        }
-    };
-    eprintln!(
-        "sockspec serve: {suite} reference server on {host}:{port} ({}, buf {buf}); Ctrl-C stops it",
-        reference.transport
-    );
-    if let Some(note) = reference.note {
-        eprintln!("sockspec serve: {note}");
-    }
-    match server.serve() {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: the server stopped: {e}");
-            exit::HARNESS_ERROR
-        }
-    }
 }
 
 fn parse_target(text: &str) -> Result<SocketAddr, String> {

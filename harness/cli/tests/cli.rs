@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -509,6 +510,52 @@ fn serve_takes_a_decimal_prefix_for_cmd_len_alone() {
         stdout_of(cmd().args(["serve", "cmd-json", "--prefix", "decimal", "--port", "9"]));
     assert_eq!(code, 2);
     assert!(err.contains("--prefix decimal is cmd-len's alone"), "{err}");
+}
+
+#[test]
+fn connect_sends_each_line_to_the_reference_server_and_prints_each_answer() {
+    let port = free_port();
+    let mut server = Command::new(sockspec())
+        .args(["serve", "cmd-len", "--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut client = cmd()
+        .args(["connect", "cmd-len", "--port", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    input
+        .write_all(b"printf one\n\nprintf two; printf err >&2\n")
+        .unwrap();
+    drop(input);
+    let out = client.wait_with_output().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "onetwoerr");
+}
+
+#[test]
+fn connect_lists_its_protocols_in_its_help_and_exits_3_with_no_server() {
+    let (code, out, _) = stdout_of(cmd().args(["connect", "--help"]));
+    assert_eq!(code, 0);
+    for name in ["cmd-raw", "cmd-len", "cmd-json", "time: ..."] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+    let (code, _, err) = stdout_of(cmd().args(["connect", "tcp-upper", "--port", "9"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no reference client for tcp-upper"), "{err}");
+    let port = free_port().to_string();
+    let (code, _, err) = stdout_of(cmd().args(["connect", "cmd-len", "--port", &port]));
+    assert_eq!(code, 3);
+    assert!(err.contains("could not connect"), "{err}");
 }
 
 /// A server that answers a receive of 200 to 2999 bytes without upper-casing

@@ -16,6 +16,14 @@ pub enum BodySpec {
     /// the output of a command such as `yes LINE | head -c LEN`, which a
     /// server under test can be asked to produce.
     Repeated { pattern: Vec<u8>, len: u64 },
+    /// `pattern` repeated, the last repeat cut short, then `end`: `len`
+    /// bytes in all. A large answer whose last line a client prints only
+    /// if it read every byte before it.
+    RepeatedThen {
+        pattern: Vec<u8>,
+        len: u64,
+        end: Vec<u8>,
+    },
 }
 
 impl BodySpec {
@@ -23,7 +31,9 @@ impl BodySpec {
     pub fn len(&self) -> u64 {
         match self {
             BodySpec::Literal(b) => b.len() as u64,
-            BodySpec::Seeded { len, .. } | BodySpec::Repeated { len, .. } => *len,
+            BodySpec::Seeded { len, .. }
+            | BodySpec::Repeated { len, .. }
+            | BodySpec::RepeatedThen { len, .. } => *len,
         }
     }
 
@@ -43,9 +53,13 @@ impl BodySpec {
                 let word = splitmix64(seed ^ (offset / 8));
                 Some(word.to_le_bytes()[(offset % 8) as usize])
             }
-            BodySpec::Repeated { pattern, .. } => {
-                let at = offset % (pattern.len().max(1) as u64);
-                pattern.get(usize::try_from(at).ok()?).copied()
+            BodySpec::Repeated { pattern, .. } => repeated_at(pattern, offset),
+            BodySpec::RepeatedThen { pattern, len, end } => {
+                let end_at = len.saturating_sub(end.len() as u64);
+                match offset.checked_sub(end_at) {
+                    Some(i) => end.get(usize::try_from(i).ok()?).copied(),
+                    None => repeated_at(pattern, offset),
+                }
             }
         }
     }
@@ -54,7 +68,21 @@ impl BodySpec {
     /// and remain); returns how many were written. For the harness's own
     /// sends of a large body, a chunk at a time.
     pub fn fill(&self, offset: u64, out: &mut [u8]) -> usize {
-        let mut n = 0;
+        // A repeated pattern is copied a run at a time: a body of many
+        // MiB is written as fast as the connection takes it.
+        let mut n = match self {
+            BodySpec::Repeated { pattern, len } => {
+                return fill_repeated(pattern, offset, *len, out)
+            }
+            BodySpec::RepeatedThen { pattern, len, end } => {
+                let end_at = len.saturating_sub(end.len() as u64);
+                fill_repeated(pattern, offset, end_at, out)
+            }
+            _ => 0,
+        };
+        let (offset, out) = (offset + n as u64, &mut out[n..]);
+        let before = n;
+        n = 0;
         for (i, slot) in out.iter_mut().enumerate() {
             match self.byte_at(offset + i as u64) {
                 Some(b) => {
@@ -64,8 +92,34 @@ impl BodySpec {
                 None => break,
             }
         }
-        n
+        before + n
     }
+}
+
+/// The byte at `offset` of `pattern` repeated without end.
+fn repeated_at(pattern: &[u8], offset: u64) -> Option<u8> {
+    let at = offset % (pattern.len().max(1) as u64);
+    pattern.get(usize::try_from(at).ok()?).copied()
+}
+
+/// [`BodySpec::fill`] for `pattern` repeated to `len`, a run of the pattern
+/// at a time.
+fn fill_repeated(pattern: &[u8], offset: u64, len: u64, out: &mut [u8]) -> usize {
+    if pattern.is_empty() || offset >= len {
+        return 0;
+    }
+    let want = usize::try_from(len - offset)
+        .unwrap_or(usize::MAX)
+        .min(out.len());
+    let mut at = (offset % pattern.len() as u64) as usize;
+    let mut n = 0;
+    while n < want {
+        let run = (pattern.len() - at).min(want - n);
+        out[n..n + run].copy_from_slice(&pattern[at..at + run]);
+        n += run;
+        at = 0;
+    }
+    n
 }
 
 /// A well-mixed 64-bit function of its input (SplitMix64's finaliser):
@@ -76,4 +130,56 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte `fill` writes from `offset`, in chunks of `chunk`.
+    fn filled(body: &BodySpec, offset: u64, chunk: usize) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        let mut at = offset;
+        loop {
+            let n = body.fill(at, &mut buf);
+            if n == 0 {
+                return all;
+            }
+            all.extend_from_slice(&buf[..n]);
+            at += n as u64;
+        }
+    }
+
+    fn bytewise(body: &BodySpec, offset: u64) -> Vec<u8> {
+        (offset..body.len())
+            .filter_map(|i| body.byte_at(i))
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_pattern_is_filled_as_it_reads_byte_by_byte_from_any_offset() {
+        let body = BodySpec::Repeated {
+            pattern: b"abcde\n".to_vec(),
+            len: 100,
+        };
+        for (offset, chunk) in [(0, 7), (3, 5), (50, 64), (99, 3)] {
+            assert_eq!(filled(&body, offset, chunk), bytewise(&body, offset));
+        }
+        assert_eq!(&filled(&body, 0, 9)[..8], b"abcde\nab");
+    }
+
+    #[test]
+    fn a_repeated_pattern_then_its_end_fills_to_its_length_with_the_end_last() {
+        let body = BodySpec::RepeatedThen {
+            pattern: b"line\n".to_vec(),
+            len: 17,
+            end: b"END\n".to_vec(),
+        };
+        let all = filled(&body, 0, 4);
+        assert_eq!(all, b"line\nline\nlinEND\n");
+        for offset in 0..17 {
+            assert_eq!(filled(&body, offset, 3), bytewise(&body, offset));
+        }
+    }
 }

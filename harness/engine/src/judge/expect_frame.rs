@@ -105,6 +105,12 @@ impl fmt::Display for FrameWant {
                 "a body of {len} bytes, {} repeated",
                 show::quoted(pattern, 24)
             ),
+            BodySpec::RepeatedThen { pattern, len, end } => write!(
+                f,
+                "a body of {len} bytes, {} repeated, then {}",
+                show::quoted(pattern, 24),
+                show::quoted(end, 32)
+            ),
         }
     }
 }

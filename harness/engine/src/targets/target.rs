@@ -37,19 +37,35 @@ pub struct Capture {
 
 #[derive(Default)]
 struct CaptureState {
-    /// The last [`KEPT_OUTPUT`] bytes.
+    /// The last [`KEPT_OUTPUT`] bytes at least, and fewer than twice as
+    /// many.
     kept: Vec<u8>,
     /// Bytes dropped from the front of `kept`.
     dropped: u64,
     closed: bool,
 }
 
+impl CaptureState {
+    /// What is shown of the output: its last [`KEPT_OUTPUT`] bytes, and
+    /// how many came before them.
+    fn shown(&self) -> (u64, &[u8]) {
+        let extra = self.kept.len().saturating_sub(KEPT_OUTPUT);
+        (self.dropped + extra as u64, &self.kept[extra..])
+    }
+}
+
 impl Capture {
     /// Appends output, as the thread reading the target's pipe does.
+    ///
+    /// The front is dropped only once twice [`KEPT_OUTPUT`] is held, down
+    /// to [`KEPT_OUTPUT`]: each byte is moved at most once, so a target
+    /// printing many MiB costs the harness a copy of what it prints, not
+    /// a move of the whole kept tail per read (a read of a terminal is a
+    /// few KiB), and memory stays under twice the bound.
     pub fn push(&self, bytes: &[u8]) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.kept.extend_from_slice(bytes);
-        if s.kept.len() > KEPT_OUTPUT {
+        if s.kept.len() > 2 * KEPT_OUTPUT {
             let cut = s.kept.len() - KEPT_OUTPUT;
             s.kept.drain(..cut);
             s.dropped += cut as u64;
@@ -64,11 +80,13 @@ impl Capture {
         self.grew.notify_all();
     }
 
-    /// Everything kept, from absolute offset `from` on.
+    /// Everything kept, from absolute offset `from` on: at most the last
+    /// [`KEPT_OUTPUT`] bytes.
     pub fn since(&self, from: u64) -> Vec<u8> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let start = from.saturating_sub(s.dropped) as usize;
-        s.kept.get(start..).unwrap_or(&[]).to_vec()
+        let (dropped, kept) = s.shown();
+        let start = from.saturating_sub(dropped) as usize;
+        kept.get(start..).unwrap_or(&[]).to_vec()
     }
 
     /// The total number of bytes the stream has carried.
@@ -131,7 +149,7 @@ impl Capture {
     pub fn tail(&self, lines: usize) -> String {
         const LONGEST: usize = 400;
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let text = String::from_utf8_lossy(&s.kept);
+        let text = String::from_utf8_lossy(s.shown().1);
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..]
             .iter()
@@ -150,11 +168,22 @@ impl Capture {
     }
 }
 
+/// Where `needle` first starts in `hay`. Only where its first byte is is
+/// the rest compared: a client printing many MiB is searched at the pace
+/// of a byte scan, not of one comparison call per byte.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
+    let Some((first, rest)) = needle.split_first() else {
         return Some(0);
+    };
+    let mut at = 0;
+    while let Some(i) = hay.get(at..)?.iter().position(|b| b == first) {
+        let start = at + i;
+        if hay[start + 1..].starts_with(rest) {
+            return Some(start);
+        }
+        at = start + 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 /// Writes what is queued to `stdin` in order, and closes it when the
@@ -708,6 +737,32 @@ mod tests {
         let end = c.wait_for(b"hello", 0, Instant::now() + Duration::from_secs(5));
         t.join().unwrap();
         assert_eq!(end, Some(9));
+    }
+
+    #[test]
+    fn a_long_output_is_counted_whole_and_its_last_mib_is_kept() {
+        let c = Capture::default();
+        let piece = [b'x'; 4096];
+        for _ in 0..(5 * KEPT_OUTPUT / piece.len()) {
+            c.push(&piece);
+        }
+        c.push(b"the end");
+        assert_eq!(c.total(), 5 * KEPT_OUTPUT as u64 + 7);
+        let shown = c.since(0);
+        assert_eq!(shown.len(), KEPT_OUTPUT);
+        assert!(shown.ends_with(b"xthe end"));
+        assert!(c.state.lock().unwrap().kept.len() <= 2 * KEPT_OUTPUT);
+        let at = c.total() - 3;
+        assert_eq!(c.since(at), b"end");
+    }
+
+    #[test]
+    fn a_needle_is_found_at_its_first_place_only_whole() {
+        assert_eq!(find(b"abcabd", b"abd"), Some(3));
+        assert_eq!(find(b"abcab", b"abd"), None);
+        assert_eq!(find(b"ab", b"abc"), None);
+        assert_eq!(find(b"xx", b""), Some(0));
+        assert_eq!(find(b"", b"a"), None);
     }
 
     #[test]

@@ -316,6 +316,17 @@ fn body_words(body: &BodySpec) -> String {
                 show::quoted(pattern, 24)
             )
         }
+        BodySpec::RepeatedThen { pattern, len, end } => {
+            let streamed = match *len > STREAM_ABOVE {
+                true => format!(", streamed in writes of {} KiB", CHUNK / 1024),
+                false => String::new(),
+            };
+            format!(
+                "a body of {len} bytes, {} repeated, then {}{streamed}",
+                show::quoted(pattern, 24),
+                show::quoted(end, 32)
+            )
+        }
     }
 }
 

@@ -1,0 +1,227 @@
+//! `sockspec serve` and `sockspec connect`: a reference server to test a
+//! client against, and a reference client to test a server against.
+
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+
+use clap::Args;
+use sockspec_engine::model::exit;
+use sockspec_reference::prefix::Prefix;
+
+use crate::{suggest, usage};
+
+/// What both a reference server and a reference client are told.
+#[derive(Args)]
+pub struct Common {
+    /// Most bytes read in one receive.
+    #[arg(long, default_value_t = 1024)]
+    buf: usize,
+    /// How cmd-len and cmd-json write a length: i32le, i32be, u32le,
+    /// u32be, i64le or i64be; or, for cmd-len, decimal: the digits
+    /// alone, the output once the client answers.
+    #[arg(long, default_value = "i32le", value_parser = parse_prefix)]
+    prefix: Prefix,
+    /// The JSON header's name for the body's size (cmd-json).
+    #[arg(long, default_value = "size")]
+    size_key: String,
+}
+
+impl Common {
+    fn options(self) -> sockspec_reference::Options {
+        sockspec_reference::Options {
+            buf: self.buf,
+            prefix: self.prefix,
+            size_key: self.size_key,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The protocol to serve: one listed below.
+    suite: String,
+    /// The port to listen on.
+    #[arg(long)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: Ipv4Addr,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// The protocol to speak: one listed below.
+    suite: String,
+    /// The port of the server.
+    #[arg(long)]
+    port: u16,
+    /// The address of the server.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: Ipv4Addr,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_prefix(name: &str) -> Result<Prefix, String> {
+    Prefix::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Prefix::ALL.iter().map(|(_, n)| *n).collect();
+        format!(
+            "{name:?} is not a prefix format; use one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// `title`, then one paragraph per `(suite, text)`, wrapped to fit a
+/// terminal.
+fn listing<'a>(title: &str, entries: impl Iterator<Item = (&'a str, String)>) -> String {
+    const INDENT: usize = 15;
+    const WIDTH: usize = 79;
+    let mut help = String::from(title);
+    for (suite, text) in entries {
+        let mut line = format!("  {suite:<10}");
+        for word in text.split(' ') {
+            if line.len() + 1 + word.len() > WIDTH {
+                help.push('\n');
+                help.push_str(&line);
+                line = " ".repeat(INDENT - 1);
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        help.push('\n');
+        help.push_str(&line);
+    }
+    help
+}
+
+/// The protocols `sockspec serve` knows, one a paragraph, with what each
+/// needs said beyond its protocol (the chat's replies come from standard
+/// input).
+pub fn serve_help() -> String {
+    listing(
+        "Reference servers:",
+        sockspec_reference::SERVERS.iter().map(|r| {
+            let text = match r.note {
+                Some(note) => format!("{}: {note}", r.transport),
+                None => r.transport.to_string(),
+            };
+            (r.suite, text)
+        }),
+    )
+}
+
+/// The protocols `sockspec connect` knows, one a paragraph, with what
+/// each does with its input and the answers.
+pub fn connect_help() -> String {
+    listing(
+        "Reference clients:",
+        sockspec_reference::CLIENTS
+            .iter()
+            .map(|r| (r.suite, format!("TCP: {}", r.note))),
+    )
+}
+
+/// A usage error for a protocol with no reference of the `kind` asked
+/// (`server`, `client`) among `available`.
+fn no_reference(suite: &str, kind: &str, command: &str, available: &[&str]) -> i32 {
+    if sockspec_suites::find(suite).is_some() {
+        return usage(&format!(
+            "no reference {kind} for {suite} yet; the reference {kind}s are: {}",
+            available.join(", ")
+        ));
+    }
+    let guess = match suggest::closest(suite, available, 1).first() {
+        Some(near) if suggest::distance(suite, near) <= 3 => format!("did you mean {near}? "),
+        _ => String::new(),
+    };
+    usage(&format!(
+        "no protocol named {suite:?}; {guess}the reference {kind}s are: {} \
+         (see `sockspec {command} --help`)",
+        available.join(", ")
+    ))
+}
+
+pub fn serve(args: ServeArgs) -> i32 {
+    let ServeArgs {
+        suite,
+        port,
+        host,
+        common,
+    } = args;
+    let Some(reference) = sockspec_reference::find(&suite) else {
+        let available: Vec<&str> = sockspec_reference::SERVERS
+            .iter()
+            .map(|r| r.suite)
+            .collect();
+        return no_reference(&suite, "server", "serve", &available);
+    };
+    // Only cmd-len answers a length in decimal digits.
+    if common.prefix == Prefix::Decimal && suite != "cmd-len" {
+        return usage(&format!(
+            "--prefix decimal is cmd-len's alone; {suite} writes a binary length (i32le, i32be, \
+             u32le, u32be, i64le or i64be)"
+        ));
+    }
+    let options = common.options();
+    let buf = options.buf;
+    let server = match (reference.bind)(host, port, &options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: could not bind {host}:{port}: {e}; choose another --port");
+            return exit::TARGET_FAILED;
+        }
+    };
+    eprintln!(
+        "sockspec serve: {suite} reference server on {host}:{port} ({}, buf {buf}); Ctrl-C stops it",
+        reference.transport
+    );
+    if let Some(note) = reference.note {
+        eprintln!("sockspec serve: {note}");
+    }
+    match server.serve() {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: the server stopped: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
+}
+
+/// `sockspec connect`: the reference client of a protocol, its commands
+/// from standard input and the answers to standard output, until the end
+/// of the input (status 0). A server that cannot be reached is status 3;
+/// one that breaks off or garbles an answer, 1.
+pub fn connect(args: ConnectArgs) -> i32 {
+    let ConnectArgs {
+        suite,
+        port,
+        host,
+        common,
+    } = args;
+    let Some(reference) = sockspec_reference::find_client(&suite) else {
+        let available: Vec<&str> = sockspec_reference::CLIENTS
+            .iter()
+            .map(|r| r.suite)
+            .collect();
+        return no_reference(&suite, "client", "connect", &available);
+    };
+    let client = match (reference.connect)(host, port, &common.options()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: could not connect to {host}:{port}: {e}; is the server running?");
+            return exit::TARGET_FAILED;
+        }
+    };
+    let mut input = io::stdin().lock();
+    let mut out = io::BufWriter::with_capacity(sockspec_reference::client::CHUNK, io::stdout());
+    match client.run(&mut input, &mut out).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::CHECK_FAILED
+        }
+    }
+}
