@@ -4,6 +4,7 @@
 //! it), the `prefix` parameter of the framed two, and the expected answers
 //! built from a profile.
 
+use proptest::prelude::*;
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
@@ -161,6 +162,30 @@ pub fn large_answer_for_client() -> Vec<u8> {
     body.extend_from_slice(LARGE_ANSWER_END.as_bytes());
     body.push(b'\n');
     body
+}
+
+/// The command a client check's generated cases type, one per case.
+pub const CUT_COMMAND: &str = "printf cut";
+
+/// The body of a generated case's answer: a line of the same length for
+/// every seed, so that a frame's prefix and header lie at the same bytes
+/// in every case, and its own text, so that each case's printed answer is
+/// told from the one before.
+pub fn cut_answer(seed: u64) -> Vec<u8> {
+    format!("ANSWER {seed:016X} CUT IN PIECES\n").into_bytes()
+}
+
+/// Draws [`cut_answer`]s. A failing case's answer is kept as drawn while
+/// its cut shrinks: the text of a line of fixed length is not what a
+/// reader's loops get wrong, and shrinking it would spend the budget of
+/// restarts a client's case costs.
+pub fn cut_answers() -> BoxedStrategy<Vec<u8>> {
+    any::<u64>().no_shrink().prop_map(cut_answer).boxed()
+}
+
+/// How a client prints a body: its text, without the line's end.
+pub fn printed(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).trim_end().to_string()
 }
 
 /// A length-prefixed answer of `body`, in the profile's prefix format.

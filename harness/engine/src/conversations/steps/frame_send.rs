@@ -21,7 +21,12 @@ use crate::judge::expect_frame::BodySpec;
 use crate::model::timing::Deadline;
 
 impl Session<'_> {
-    pub(super) fn send_frame(&mut self, conn: Conn, frame: &FrameOut, cut: FrameCut) -> StepResult {
+    pub(super) fn send_frame(
+        &mut self,
+        conn: Conn,
+        frame: &FrameOut,
+        cut: &FrameCut,
+    ) -> StepResult {
         let Some(head) = frame.head() else {
             return Err(fault(format!(
                 "a body of {} bytes does not fit a {} prefix (a bug in the suite)",
