@@ -379,7 +379,8 @@ mod tests {
     #[test]
     fn a_span_too_short_to_split_is_left_whole() {
         let mut runner = TestRunner::deterministic();
-        let cut = Cut::splitting(&[3..4], 10, 0)
+        let short = Range { start: 3, end: 4 };
+        let cut = Cut::splitting(&[short], 10, 0)
             .new_tree(&mut runner)
             .unwrap()
             .current();

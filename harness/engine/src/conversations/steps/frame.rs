@@ -136,11 +136,11 @@ impl FrameOut {
     /// bytes: the parts a cut splits to test a reader's loops.
     pub fn parts(&self) -> Vec<Range<usize>> {
         let width = self.prefix().width();
-        let mut parts = vec![0..width];
-        if let Framing::JsonHeader { .. } = self.framing {
-            parts.push(width..width + self.header().len());
+        let prefix = 0..width;
+        match self.framing {
+            Framing::Length { .. } => vec![prefix],
+            Framing::JsonHeader { .. } => vec![prefix, width..width + self.header().len()],
         }
-        parts
     }
 
     /// The frame's length in bytes: its head and its body.
@@ -854,7 +854,7 @@ mod tests {
         let mut p = reading_client();
         let body = BodySpec::Literal(b"hello, world".to_vec());
         let frame = FrameOut::length(I32LE, body.clone());
-        assert_eq!(frame.parts(), vec![0..4]);
+        assert_eq!(frame.parts(), [Range { start: 0, end: 4 }]);
         assert_eq!(frame.total_len(), 16);
         // Pieces of 2, 5 and the other 9 bytes: the second ends in the body.
         let cut = FrameCut::Schedule(Cut::pieces(&[2, 5]));
