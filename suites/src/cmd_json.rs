@@ -213,7 +213,9 @@ fn stderr() -> Check {
             Level::Must,
             "a failing command's error text is in the body; a command with no output gets size 0",
             "a failing command writing only to stderr gets its error text as the body; a \
-             command writing nothing gets a header with size 0 and no body",
+             command writing nothing gets a header with size 0 and no body; for a command \
+             writing to both, the order found is observed: stdout then stderr, the reverse, or \
+             stderr alone",
             Body::Conversation(|p| commands::server::stderr(p, tolerant_json_frame)),
         )
     }

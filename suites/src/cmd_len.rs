@@ -170,7 +170,8 @@ fn stderr() -> Check {
             Level::Must,
             "a failing command's error text is in the body; a command with no output gets prefix 0",
             "a failing command writing only to stderr gets its error text as the body; a \
-             command writing nothing gets a prefix of 0 and no body",
+             command writing nothing gets a prefix of 0 and no body; for a command writing to \
+             both, the order found is observed: stdout then stderr, the reverse, or stderr alone",
             Body::Conversation(|p| commands::server::stderr(p, tolerant_length_frame)),
         )
     }

@@ -77,6 +77,14 @@ pub const LATE_HELLO: Command = Command {
     stderr: b"",
 };
 
+/// A command that writes a line to each stream, stdout first: its answer's
+/// body holds both, in the order the server puts them, or stderr alone.
+pub const BOTH: Command = Command {
+    line: "printf 'to stdout\\n'; printf 'to stderr\\n' >&2",
+    stdout: b"to stdout\n",
+    stderr: b"to stderr\n",
+};
+
 /// A command that writes nothing.
 pub const SILENT: Command = Command {
     line: "true",
@@ -307,10 +315,26 @@ pub mod server {
             .close(C1)
     }
 
-    /// A failing command's error text, and no output at all.
+    /// A failing command's error text, and no output at all; then, as an
+    /// observation, the order of the two streams in the answer to a
+    /// command that writes to both.
     pub fn stderr(p: &Profile, frame: Frame) -> Conversation {
         let c = ask(Conversation::new().connect(C1), p, frame, C1, &FAILING);
-        ask(c, p, frame, C1, &SILENT).close(C1)
+        let c = ask(c, p, frame, C1, &SILENT);
+        let both = &BOTH;
+        let ways = [
+            ("stdout then stderr", both.output()),
+            ("stderr then stdout", [both.stderr, both.stdout].concat()),
+            ("stderr alone", both.stderr.to_vec()),
+        ]
+        .map(|(name, body)| (name.to_string(), frame(p, BodySpec::Literal(body))));
+        c.send(C1, both.line, Cut::Whole)
+            .observe_frame(
+                C1,
+                ways,
+                "for a command writing to both stdout and stderr, the body held",
+            )
+            .close(C1)
     }
 
     /// Bytes that are not UTF-8.

@@ -182,6 +182,22 @@ impl Conversation {
         })
     }
 
+    /// Reads one framed answer on `conn` and records which of `ways` (each
+    /// a name and the frame it reads as) it is, as the answer to
+    /// `question`; never a miss.
+    pub fn observe_frame(
+        self,
+        conn: Conn,
+        ways: impl IntoIterator<Item = (String, FrameWant)>,
+        question: impl Into<String>,
+    ) -> Self {
+        self.step(FrameStep::Observe {
+            conn,
+            ways: ways.into_iter().collect(),
+            question: question.into(),
+        })
+    }
+
     /// Expects the last JSON header read on `conn` to hold the time its
     /// answer was made (`time`, near the harness's clock).
     pub fn expect_header_time(self, conn: Conn, level: Level) -> Self {

@@ -62,6 +62,16 @@ pub enum FrameStep {
         frame: FrameOut,
         cut: FrameCut,
     },
+    /// Read one framed answer on `conn` and record, as the answer to
+    /// `question`, which of `ways` it is (each a name and the frame it
+    /// reads as), or that it is none of them; never a miss. For what the
+    /// protocol leaves to the target: the order of a command's stdout and
+    /// stderr in one body.
+    Observe {
+        conn: Conn,
+        ways: Vec<(String, FrameWant)>,
+        question: String,
+    },
     /// The `time` field of the last JSON header read on `conn` says when
     /// the answer was made: a date-time near the harness's clock, in local
     /// time or UTC ([`crate::judge::header_time`]).
@@ -215,6 +225,18 @@ impl fmt::Display for FrameStep {
                 Ok(())
             }
             FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, cut),
+            FrameStep::Observe {
+                conn,
+                ways,
+                question,
+            } => {
+                let names: Vec<&str> = ways.iter().map(|(name, _)| name.as_str()).collect();
+                write!(
+                    f,
+                    "observe on {conn} which answer comes ({}): {question}",
+                    names.join("; ")
+                )
+            }
             FrameStep::ExpectTime { conn, level } => {
                 write!(
                     f,
@@ -353,6 +375,11 @@ impl Runs<FrameStep> for Session<'_> {
                 .expect_frame(*conn, want, *or_end)
                 .map_err(|e| e.at_level(*level)),
             FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, cut),
+            FrameStep::Observe {
+                conn,
+                ways,
+                question,
+            } => self.observe_frame(*conn, ways, question),
             FrameStep::ExpectTime { conn, level } => self.expect_time(*conn, *level),
         }
     }
@@ -847,6 +874,53 @@ mod tests {
             "{records}"
         );
         assert!(records.len() < 4096, "{records}");
+    }
+
+    /// The ways a body of "out" and "err" may come, named.
+    fn orders() -> Vec<(String, FrameWant)> {
+        [
+            ("out, err", "outerr"),
+            ("err, out", "errout"),
+            ("err", "err"),
+        ]
+        .map(|(name, body)| (name.to_string(), length(body.as_bytes())))
+        .to_vec()
+    }
+
+    fn noted(out: &Outcome) -> Vec<String> {
+        out.notes.clone()
+    }
+
+    #[test]
+    fn an_observed_frame_is_named_by_the_way_it_came_and_what_follows_is_kept() {
+        let mut answer = len_frame(I32LE, b"errout");
+        answer.extend_from_slice(b"NEXT");
+        let mut p = server(answer);
+        let c = ask()
+            .observe_frame(C1, orders(), "the order")
+            .expect_bytes(C1, "NEXT");
+        let out = run(&mut p, c);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        assert_eq!(noted(&out), ["the order: err, out"]);
+    }
+
+    #[test]
+    fn an_observed_frame_of_another_length_is_named_too() {
+        let mut p = server(len_frame(I32LE, b"err"));
+        let out = run(&mut p, ask().observe_frame(C1, orders(), "the order"));
+        assert_eq!(noted(&out), ["the order: err"]);
+    }
+
+    #[test]
+    fn an_observed_frame_that_is_none_of_the_ways_is_noted_never_missed() {
+        let mut p = server(len_frame(I32LE, b"other"));
+        let out = run(&mut p, ask().observe_frame(C1, orders(), "the order"));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let notes = noted(&out);
+        assert!(
+            notes[0].starts_with("the order: none of them ("),
+            "{notes:?}"
+        );
     }
 
     #[test]
