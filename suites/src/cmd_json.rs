@@ -10,7 +10,7 @@
 //! (a header echoing the command, written with `ensure_ascii=False`) is
 //! caught.
 
-use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
+use sockspec_engine::conversations::check::{Body, Check, Explain, Generated, Suite, Wire};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::{Conn, FrameCut, FrameOut};
 use sockspec_engine::judge::expect::Want;
@@ -215,7 +215,9 @@ fn stderr() -> Check {
             Level::Must,
             "a failing command's error text is in the body; a command with no output gets size 0",
             "a failing command writing only to stderr gets its error text as the body; a \
-             command writing nothing gets a header with size 0 and no body",
+             command writing nothing gets a header with size 0 and no body; for a command \
+             writing to both, the order found is observed: stdout then stderr, the reverse, or \
+             stderr alone",
             Body::Conversation(|p| commands::server::stderr(p, tolerant_json_frame)),
         )
     }
@@ -318,18 +320,29 @@ fn client_split_header() -> Check {
             "cmd-json.client.split-header",
             Level::Must,
             "prefix and header arriving byte by byte give exactly the body",
-            "the answer's prefix and header arrive one byte at a time, each sent once the \
-             client has read the one before; the client prints exactly the body",
-            Body::Conversation(|p| {
-                let c = Conversation::new().accept(C1);
-                exchange(
-                    c,
-                    "printf split",
-                    answer(p, b"ANSWER AFTER A SPLIT HEADER\n"),
-                    FrameCut::HeaderBytewise,
-                )
-                .expect_output("ANSWER AFTER A SPLIT HEADER")
-                .end_input()
+            "after a plain answer, answers cut in generated pieces, one of them ending inside \
+             the prefix and one inside the header, each sent once the client has read the one \
+             before: the client prints each body; a cut that fails is shrunk to the smallest \
+             that still does",
+            Body::Generated(Generated {
+                setup: |_| Conversation::new().accept(C1),
+                fixed: |_| vec![(commands::cut_answer(0), Cut::Whole)],
+                cases: 16,
+                message: |_| commands::cut_answers(),
+                cut: |p| {
+                    let frame = answer(p, &commands::cut_answer(0));
+                    let total = usize::try_from(frame.total_len()).unwrap_or(usize::MAX);
+                    Cut::splitting(&frame.parts(), total, 3)
+                },
+                case: |p, body, cut| {
+                    exchange(
+                        Conversation::new(),
+                        commands::CUT_COMMAND,
+                        answer(p, body),
+                        FrameCut::Schedule(cut.clone()),
+                    )
+                    .expect_output(&commands::printed(body))
+                },
             }),
         )
     }

@@ -4,12 +4,13 @@
 //!
 //! The server checks send commands whose output is known wherever they run
 //! and read each answer as a frame, however it is cut on the wire; the
-//! client checks play the server and cut the answer: the prefix in two
-//! pieces, each sent once the kernel shows the client read the one before,
-//! so a client that reads the prefix with one receive of 4 gets one byte,
-//! on every run.
+//! client checks play the server and cut the answer: in generated pieces,
+//! one of them always ending inside the prefix, each sent once the kernel
+//! shows the client read the one before, so a client that reads the prefix
+//! with one receive of 4 gets part of it, on every run; the cut that fails
+//! is shrunk to the smallest that still does.
 
-use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
+use sockspec_engine::conversations::check::{Body, Check, Explain, Generated, Suite, Wire};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::{Conn, FrameCut, FrameOut};
 use sockspec_engine::judge::expect::Want;
@@ -176,7 +177,8 @@ fn stderr() -> Check {
             Level::Must,
             "a failing command's error text is in the body; a command with no output gets prefix 0",
             "a failing command writing only to stderr gets its error text as the body; a \
-             command writing nothing gets a prefix of 0 and no body",
+             command writing nothing gets a prefix of 0 and no body; for a command writing to \
+             both, the order found is observed: stdout then stderr, the reverse, or stderr alone",
             Body::Conversation(|p| commands::server::stderr(p, tolerant_length_frame)),
         )
     }
@@ -301,16 +303,27 @@ fn client_split_prefix() -> Check {
             "cmd-len.client.split-prefix",
             Level::Must,
             "a prefix arriving in pieces (1 byte, then 3) still gives exactly the body",
-            "the answer's prefix arrives as 1 byte and then the rest, each piece sent once the \
-             client has read the one before; the client prints exactly the body",
-            Body::Conversation(|p| {
-                Conversation::new()
-                    .input("printf split\n")
-                    .accept(C1)
-                    .expect(C1, Want::Line(b"printf split".to_vec()))
-                    .send_frame(C1, answer(p, b"ANSWER AFTER A SPLIT PREFIX\n"), FrameCut::SplitPrefix)
-                    .expect_output("ANSWER AFTER A SPLIT PREFIX")
-                    .end_input()
+            "after a plain answer, answers cut in generated pieces, one of them ending inside \
+             the prefix, each sent once the client has read the one before: the client prints \
+             each body; a cut that fails is shrunk to the smallest that still does",
+            Body::Generated(Generated {
+                setup: |_| Conversation::new().accept(C1),
+                fixed: |_| vec![(commands::cut_answer(0), Cut::Whole)],
+                cases: 16,
+                message: |_| commands::cut_answers(),
+                cut: |p| {
+                    let frame = answer(p, &commands::cut_answer(0));
+                    let total = usize::try_from(frame.total_len()).unwrap_or(usize::MAX);
+                    Cut::splitting(&frame.parts()[..1], total, 3)
+                },
+                case: |p, body, cut| {
+                    let command = commands::CUT_COMMAND;
+                    Conversation::new()
+                        .input(&format!("{command}\n"))
+                        .expect(C1, Want::Line(command.as_bytes().to_vec()))
+                        .send_frame(C1, answer(p, body), FrameCut::Schedule(cut.clone()))
+                        .expect_output(&commands::printed(body))
+                },
             }),
         )
     }

@@ -9,6 +9,7 @@ use sockspec_engine::conversations::check::{Body, Check, Explain, Suite, Wire};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::judge::expect::Want;
+use sockspec_engine::judge::show;
 use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::ParamSpec;
@@ -120,7 +121,7 @@ fn bleed() -> Check {
             "a command writing 3000 bytes and a short one right after it: both answers arrive \
              back to back, with nothing to tell where the first ends, so a client receiving \
              BUF bytes per command reads the rest of the first as the start of the second",
-            Body::Conversation(|_| {
+            Body::Conversation(|p| {
                 let mut both = long_output();
                 both.extend_from_slice(HELLO.stdout);
                 Conversation::new()
@@ -130,18 +131,36 @@ fn bleed() -> Check {
                     // it: the second is a command of its own.
                     .settle()
                     .send(C1, HELLO.line, Cut::Whole)
-                    .observe(
-                        C1,
-                        Want::Bytes(both),
-                        Deadline::Reply,
-                        "the 3000-byte answer and the next came as one stream of 3020 bytes: a \
-                         client receiving 1024 bytes per command prints the first 1024, and the \
-                         next command's answer begins with the other 1976",
-                    )
+                    .observe(C1, Want::Bytes(both), Deadline::Reply, bled(p.number(&BUF)))
                     .close(C1)
             }),
         )
     }
+}
+
+/// What the bleed observation says arrived: the long answer and the next
+/// as one stream, and which bytes of the long one a client receiving `buf`
+/// bytes per command takes for the start of the next answer.
+fn bled(buf: usize) -> String {
+    let long = long_output();
+    let stream = long.len() + HELLO.stdout.len();
+    let head = format!(
+        "the {}-byte answer and the next came as one stream of {stream} bytes: a client \
+         receiving {buf} bytes per command",
+        long.len()
+    );
+    let Some(rest) = long.get(buf..).filter(|rest| !rest.is_empty()) else {
+        return format!("{head} gets all of the first answer in one receive: none of it bleeds");
+    };
+    const SHOWN: usize = 16;
+    format!(
+        "{head} prints the first {buf}, and the next command's answer begins with the other \
+         {} bytes of it (bytes {buf} to {} of the first answer), from {} to {}",
+        rest.len(),
+        long.len() - 1,
+        show::quoted(&rest[..SHOWN.min(rest.len())], SHOWN),
+        show::quoted(&rest[rest.len().saturating_sub(SHOWN)..], SHOWN),
+    )
 }
 
 #[cfg(test)]
@@ -163,6 +182,25 @@ mod tests {
                 ("cmd-raw.bleed", Level::Info),
             ]
         );
+    }
+
+    #[test]
+    fn the_bleed_names_the_count_and_the_first_and_last_bytes_that_bled() {
+        assert_eq!(
+            bled(1024),
+            "the 3000-byte answer and the next came as one stream of 3020 bytes: a client \
+             receiving 1024 bytes per command prints the first 1024, and the next command's \
+             answer begins with the other 1976 bytes of it (bytes 1024 to 2999 of the first \
+             answer), from \"0123456789abcde\\n\" to \"89abcde\\n01234567\""
+        );
+    }
+
+    #[test]
+    fn nothing_bleeds_for_a_buf_that_holds_the_long_answer() {
+        assert!(bled(3000).ends_with(
+            "receiving 3000 bytes per command gets all of the first answer in one receive: \
+             none of it bleeds"
+        ));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! it), the `prefix` parameter of the framed two, and the expected answers
 //! built from a profile.
 
+use proptest::prelude::*;
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
@@ -100,6 +101,14 @@ pub const LATE_HELLO: Command = Command {
     line: "sleep 0.2; printf 'hello from sockspec\\n'",
     stdout: b"hello from sockspec\n",
     stderr: b"",
+};
+
+/// A command that writes a line to each stream, stdout first: its answer's
+/// body holds both, in the order the server puts them, or stderr alone.
+pub const BOTH: Command = Command {
+    line: "printf 'to stdout\\n'; printf 'to stderr\\n' >&2",
+    stdout: b"to stdout\n",
+    stderr: b"to stderr\n",
 };
 
 /// A command that writes nothing.
@@ -214,6 +223,30 @@ pub fn length_framing(p: &Profile) -> Framing {
         },
         _ => Framing::Length { prefix: prefix(p) },
     }
+}
+
+/// The command a client check's generated cases type, one per case.
+pub const CUT_COMMAND: &str = "printf cut";
+
+/// The body of a generated case's answer: a line of the same length for
+/// every seed, so that a frame's prefix and header lie at the same bytes
+/// in every case, and its own text, so that each case's printed answer is
+/// told from the one before.
+pub fn cut_answer(seed: u64) -> Vec<u8> {
+    format!("ANSWER {seed:016X} CUT IN PIECES\n").into_bytes()
+}
+
+/// Draws [`cut_answer`]s. A failing case's answer is kept as drawn while
+/// its cut shrinks: the text of a line of fixed length is not what a
+/// reader's loops get wrong, and shrinking it would spend the budget of
+/// restarts a client's case costs.
+pub fn cut_answers() -> BoxedStrategy<Vec<u8>> {
+    any::<u64>().no_shrink().prop_map(cut_answer).boxed()
+}
+
+/// How a client prints a body: its text, without the line's end.
+pub fn printed(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).trim_end().to_string()
 }
 
 /// A length-prefixed answer of `body`, in the profile's prefix format.
@@ -335,10 +368,26 @@ pub mod server {
             .close(C1)
     }
 
-    /// A failing command's error text, and no output at all.
+    /// A failing command's error text, and no output at all; then, as an
+    /// observation, the order of the two streams in the answer to a
+    /// command that writes to both.
     pub fn stderr(p: &Profile, frame: Frame) -> Conversation {
         let c = ask(Conversation::new().connect(C1), p, frame, C1, &FAILING);
-        ask(c, p, frame, C1, &SILENT).close(C1)
+        let c = ask(c, p, frame, C1, &SILENT);
+        let both = &BOTH;
+        let ways = [
+            ("stdout then stderr", both.output()),
+            ("stderr then stdout", [both.stderr, both.stdout].concat()),
+            ("stderr alone", both.stderr.to_vec()),
+        ]
+        .map(|(name, body)| (name.to_string(), frame(p, BodySpec::Literal(body))));
+        c.send(C1, both.line, Cut::Whole)
+            .observe_frame(
+                C1,
+                ways,
+                "for a command writing to both stdout and stderr, the body held",
+            )
+            .close(C1)
     }
 
     /// Bytes that are not UTF-8.

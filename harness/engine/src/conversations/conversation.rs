@@ -103,12 +103,18 @@ impl Conversation {
 
     /// Records whether `want` arrives on `conn` within `within`, as the
     /// answer to `question`; never a miss.
-    pub fn observe(self, conn: Conn, want: Want, within: Deadline, question: &'static str) -> Self {
+    pub fn observe(
+        self,
+        conn: Conn,
+        want: Want,
+        within: Deadline,
+        question: impl Into<String>,
+    ) -> Self {
         self.step(StreamStep::Observe {
             conn,
             want,
             within,
-            question,
+            question: question.into(),
             noted: true,
         })
     }
@@ -121,13 +127,13 @@ impl Conversation {
         conn: Conn,
         want: Want,
         within: Deadline,
-        question: &'static str,
+        question: impl Into<String>,
     ) -> Self {
         self.step(StreamStep::Observe {
             conn,
             want,
             within,
-            question,
+            question: question.into(),
             noted: false,
         })
     }
@@ -173,6 +179,22 @@ impl Conversation {
             want,
             level,
             or_end: true,
+        })
+    }
+
+    /// Reads one framed answer on `conn` and records which of `ways` (each
+    /// a name and the frame it reads as) it is, as the answer to
+    /// `question`; never a miss.
+    pub fn observe_frame(
+        self,
+        conn: Conn,
+        ways: impl IntoIterator<Item = (String, FrameWant)>,
+        question: impl Into<String>,
+    ) -> Self {
+        self.step(FrameStep::Observe {
+            conn,
+            ways: ways.into_iter().collect(),
+            question: question.into(),
         })
     }
 

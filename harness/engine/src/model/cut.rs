@@ -151,6 +151,53 @@ impl Cut {
     }
 }
 
+impl Cut {
+    /// Generated cuts of a message of `total` bytes that end a piece
+    /// strictly inside each of `spans` (ranges of the message, such as a
+    /// frame's prefix and its header), and at up to `extra` more places
+    /// anywhere; each piece is read by the target before the next. Shrinks
+    /// towards the fewest places, each as early as it may be: a piece
+    /// ending one byte into each span. A span too short to end a piece
+    /// inside is left whole.
+    pub fn splitting(spans: &[Range<usize>], total: usize, extra: usize) -> BoxedStrategy<Cut> {
+        let inside: Vec<BoxedStrategy<usize>> = spans
+            .iter()
+            .filter(|s| s.end > s.start + 1)
+            .map(|s| (s.start + 1..s.end).boxed())
+            .collect();
+        let anywhere = proptest::collection::vec(1..total.max(2), 0..=extra);
+        (inside, anywhere)
+            .prop_map(move |(mut ends, more)| {
+                ends.extend(more);
+                Cut::ending_at(&ends, total)
+            })
+            .boxed()
+    }
+
+    /// Pieces that end at the given offsets of a message of `total` bytes,
+    /// in any order and repeated or not; each read by the target before the
+    /// next, the bytes after the last offset in one last write.
+    pub fn ending_at(ends: &[usize], total: usize) -> Cut {
+        let mut ends: Vec<usize> = ends
+            .iter()
+            .copied()
+            .filter(|&e| e > 0 && e < total)
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        let mut at = 0;
+        let lens: Vec<usize> = ends
+            .into_iter()
+            .map(|e| {
+                let len = e - at;
+                at = e;
+                len
+            })
+            .collect();
+        Cut::pieces(&lens)
+    }
+}
+
 impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -285,5 +332,59 @@ mod tests {
             .current();
         assert!(matches!(&cut, Cut::Pieces(p) if !p.is_empty()));
         assert!(matches!(cut, Cut::Pieces(p) if p.iter().all(|p| p.gap == Gap::Read)));
+    }
+
+    #[test]
+    fn pieces_ending_at_offsets_ignore_their_order_repeats_and_the_ends() {
+        let cut = Cut::ending_at(&[5, 1, 5, 0, 9, 12], 9);
+        assert_eq!(cut, Cut::pieces(&[1, 4]));
+        assert_eq!(ranges(&cut, 9), vec![0..1, 1..5, 5..9]);
+    }
+
+    /// The offsets where a cut's pieces end, before the last write.
+    fn ends(cut: &Cut, total: usize) -> Vec<usize> {
+        let plan = cut.plan(total);
+        plan[..plan.len() - 1].iter().map(|w| w.range.end).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn a_splitting_cut_ends_a_piece_inside_each_span(
+            cut in Cut::splitting(&[0..4, 4..60], 100, 4),
+        ) {
+            let ends = ends(&cut, 100);
+            prop_assert!(ends.iter().any(|e| (1..4).contains(e)), "{:?}", ends);
+            prop_assert!(ends.iter().any(|e| (5..60).contains(e)), "{:?}", ends);
+            prop_assert!(ends.len() <= 6);
+            if let Cut::Pieces(pieces) = &cut {
+                prop_assert!(pieces.iter().all(|p| p.gap == Gap::Read));
+            }
+        }
+    }
+
+    #[test]
+    fn a_splitting_cut_shrinks_to_one_byte_into_each_span() {
+        let strategy = Cut::splitting(&[0..4, 4..60], 100, 4);
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..8 {
+            let mut tree = strategy.new_tree(&mut runner).unwrap();
+            // Every cut fails, as every one does for a client that reads
+            // the prefix and the header with one receive each.
+            while tree.simplify() {}
+            assert_eq!(tree.current(), Cut::pieces(&[1, 4]));
+            assert_eq!(tree.current().to_string(), "pieces 1 4 rest");
+        }
+    }
+
+    #[test]
+    fn a_span_too_short_to_split_is_left_whole() {
+        let mut runner = TestRunner::deterministic();
+        let short = Range { start: 3, end: 4 };
+        let cut = Cut::splitting(&[short], 10, 0)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        assert_eq!(cut, Cut::pieces(&[]));
+        assert_eq!(ranges(&cut, 10), vec![0..10]);
     }
 }

@@ -73,6 +73,9 @@ fn rng_for(seed: u64) -> TestRng {
 struct Streak<'p> {
     active: Option<Session<'p>>,
     idle: Option<&'p mut Peer>,
+    /// Whether the idle peer has played no session yet: a client under
+    /// test that has is started afresh for the next, as it connects once.
+    fresh: bool,
     /// Deliberate pauses of the sessions already finished.
     paused: Duration,
     /// Waiting for the kernel's view, in the sessions already finished.
@@ -109,7 +112,8 @@ impl<'p> Streak<'p> {
             }
             None => {
                 let peer = self.idle.take()?;
-                revive(context, peer);
+                revive(context, peer, self.fresh);
+                self.fresh = false;
                 let mut session = Session::new(peer, context.timing);
                 let setup = (g.setup)(profile);
                 session.play(&setup.steps);
@@ -242,6 +246,7 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
     let mut streak = Streak {
         active: None,
         idle: Some(peer),
+        fresh: true,
         paused: Duration::ZERO,
         confirming: Duration::ZERO,
         unearned: Vec::new(),
@@ -387,16 +392,24 @@ pub(crate) fn run(context: &Context, check: &Check, g: &Generated, peer: &mut Pe
 }
 
 /// Starts the target afresh if it died, so each case of a generated check
-/// meets a live target.
-fn revive(context: &Context, peer: &mut Peer) {
-    if let Peer::Launched(l) = peer {
-        if l.process().exited().is_some() {
+/// meets a live target; and a client under test that already played a
+/// session (`fresh` false), as it connects only once, at its start.
+fn revive(context: &Context, peer: &mut Peer, fresh: bool) {
+    match peer {
+        Peer::Launched(l) => {
+            if l.process().exited().is_none() {
+                return;
+            }
             // What the dead instance left on a fixed port goes first.
             l.end();
-            if let Some(fresh) = (context.restart)() {
-                *peer = fresh;
-            }
         }
+        Peer::Client { process, .. } | Peer::DatagramClient { process, .. } if !fresh => {
+            process.kill();
+        }
+        _ => return,
+    }
+    if let Some(started) = (context.restart)() {
+        *peer = started;
     }
 }
 

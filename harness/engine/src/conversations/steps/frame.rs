@@ -15,6 +15,7 @@
 //! body's length and MD5), not one line per receive of a 64 MiB body.
 
 use std::fmt;
+use std::ops::Range;
 
 use std::collections::BTreeMap;
 
@@ -60,6 +61,16 @@ pub enum FrameStep {
         conn: Conn,
         frame: FrameOut,
         cut: FrameCut,
+    },
+    /// Read one framed answer on `conn` and record, as the answer to
+    /// `question`, which of `ways` it is (each a name and the frame it
+    /// reads as), or that it is none of them; never a miss. For what the
+    /// protocol leaves to the target: the order of a command's stdout and
+    /// stderr in one body.
+    Observe {
+        conn: Conn,
+        ways: Vec<(String, FrameWant)>,
+        question: String,
     },
     /// The `time` field of the last JSON header read on `conn` says when
     /// the answer was made: a date-time near the harness's clock, in local
@@ -146,6 +157,31 @@ impl FrameOut {
         format!("{{{}}}", parts.join(", ")).into_bytes()
     }
 
+    /// Where the prefix and, in a JSON frame, the header lie in the frame's
+    /// bytes: the parts a cut splits to test a reader's loops.
+    pub fn parts(&self) -> Vec<Range<usize>> {
+        let width = self.prefix_len();
+        let prefix = 0..width;
+        match self.framing {
+            Framing::Length { .. } | Framing::Decimal { .. } => vec![prefix],
+            Framing::JsonHeader { .. } => vec![prefix, width..width + self.header().len()],
+        }
+    }
+
+    /// The frame's length in bytes: its head and its body.
+    pub fn total_len(&self) -> u64 {
+        (self.prefix_len() + self.header().len()) as u64 + self.body.len()
+    }
+
+    /// How many bytes the length takes: its format's width, or its
+    /// decimal digits.
+    fn prefix_len(&self) -> usize {
+        match self.framing {
+            Framing::Decimal { .. } => self.body.len().to_string().len(),
+            _ => self.prefix().width(),
+        }
+    }
+
     /// The prefix and the header: what comes before the body. `None` when
     /// the length does not fit the prefix's format.
     pub fn head(&self) -> Option<Vec<u8>> {
@@ -165,7 +201,7 @@ impl FrameOut {
 /// piece waits until the kernel shows the target read the one before it
 /// (a pause stands in where the kernel cannot show it), so the target's
 /// receives get the pieces apart.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FrameCut {
     /// Prefix, header and body in one write (a body of many MiB follows
     /// the head without waiting, in as many writes as it takes).
@@ -175,16 +211,22 @@ pub enum FrameCut {
     SplitPrefix,
     /// The prefix and the header one byte at a time, then the body.
     HeaderBytewise,
+    /// The whole frame, prefix, header and body, written under this cut
+    /// (a generated one, say: [`Cut::splitting`] over the frame's
+    /// [`parts`](FrameOut::parts)). Of a body streamed in chunks, the cut
+    /// covers the head only.
+    Schedule(Cut),
 }
 
 impl FrameCut {
     /// The cut of a frame's first bytes: `head` bytes of head, the prefix
     /// `width` of them.
-    pub(crate) fn cut(self, width: usize, head: usize) -> Cut {
+    pub(crate) fn cut(&self, width: usize, head: usize) -> Cut {
         match self {
             FrameCut::Whole => Cut::Whole,
             FrameCut::SplitPrefix => Cut::pieces(&[1, width - 1]),
             FrameCut::HeaderBytewise => Cut::pieces(&vec![1; head]),
+            FrameCut::Schedule(cut) => cut.clone(),
         }
     }
 }
@@ -207,7 +249,19 @@ impl fmt::Display for FrameStep {
                 }
                 Ok(())
             }
-            FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, *cut),
+            FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, cut),
+            FrameStep::Observe {
+                conn,
+                ways,
+                question,
+            } => {
+                let names: Vec<&str> = ways.iter().map(|(name, _)| name.as_str()).collect();
+                write!(
+                    f,
+                    "observe on {conn} which answer comes ({}): {question}",
+                    names.join("; ")
+                )
+            }
             FrameStep::ExpectTime { conn, level } => {
                 write!(
                     f,
@@ -228,8 +282,13 @@ fn write_send(
     f: &mut fmt::Formatter<'_>,
     conn: Conn,
     frame: &FrameOut,
-    cut: FrameCut,
+    cut: &FrameCut,
 ) -> fmt::Result {
+    // A schedule of one write is the whole answer.
+    let cut = match cut {
+        FrameCut::Schedule(Cut::Whole) => &FrameCut::Whole,
+        cut => cut,
+    };
     let prefix = frame.prefix();
     let width = prefix.width();
     let header = frame.header();
@@ -243,7 +302,7 @@ fn write_send(
                 frame.body.len(),
                 show::quoted(ready.as_bytes(), 24)
             )?;
-            if cut != FrameCut::Whole {
+            if *cut != FrameCut::Whole {
                 f.write_str(" (the digits uncut: a client reads them with one receive)")?;
             }
             return Ok(());
@@ -275,6 +334,16 @@ fn write_send(
                 Some(h) => write!(f, "{h} and {body}"),
                 None => write!(f, "{body}"),
             }
+        }
+        (FrameCut::Schedule(cut), h) => {
+            write!(f, "answer on {conn}: {counted}")?;
+            if let Some(h) = h {
+                write!(f, ", {h}")?;
+            }
+            write!(
+                f,
+                " and {body}, cut over the whole answer: {cut} (each read before the next)"
+            )
         }
         (FrameCut::HeaderBytewise, h) => {
             write!(f, "answer on {conn}: {counted}")?;
@@ -354,7 +423,12 @@ impl Runs<FrameStep> for Session<'_> {
             } => self
                 .expect_frame(*conn, want, *or_end)
                 .map_err(|e| e.at_level(*level)),
-            FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, *cut),
+            FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, cut),
+            FrameStep::Observe {
+                conn,
+                ways,
+                question,
+            } => self.observe_frame(*conn, ways, question),
             FrameStep::ExpectTime { conn, level } => self.expect_time(*conn, *level),
         }
     }
@@ -981,6 +1055,105 @@ mod tests {
             "{records}"
         );
         assert!(records.len() < 4096, "{records}");
+    }
+
+    /// The ways a body of "out" and "err" may come, named.
+    fn orders() -> Vec<(String, FrameWant)> {
+        [
+            ("out, err", "outerr"),
+            ("err, out", "errout"),
+            ("err", "err"),
+        ]
+        .map(|(name, body)| (name.to_string(), length(body.as_bytes())))
+        .to_vec()
+    }
+
+    fn noted(out: &Outcome) -> Vec<String> {
+        out.notes.clone()
+    }
+
+    #[test]
+    fn an_observed_frame_is_named_by_the_way_it_came_and_what_follows_is_kept() {
+        let mut answer = len_frame(I32LE, b"errout");
+        answer.extend_from_slice(b"NEXT");
+        let mut p = server(answer);
+        let c = ask()
+            .observe_frame(C1, orders(), "the order")
+            .expect_bytes(C1, "NEXT");
+        let out = run(&mut p, c);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        assert_eq!(noted(&out), ["the order: err, out"]);
+    }
+
+    #[test]
+    fn an_observed_frame_of_another_length_is_named_too() {
+        let mut p = server(len_frame(I32LE, b"err"));
+        let out = run(&mut p, ask().observe_frame(C1, orders(), "the order"));
+        assert_eq!(noted(&out), ["the order: err"]);
+    }
+
+    #[test]
+    fn an_observed_frame_that_is_none_of_the_ways_is_noted_never_missed() {
+        let mut p = server(len_frame(I32LE, b"other"));
+        let out = run(&mut p, ask().observe_frame(C1, orders(), "the order"));
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let notes = noted(&out);
+        assert!(
+            notes[0].starts_with("the order: none of them ("),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_cut_spans_the_whole_answer_each_piece_read_before_the_next() {
+        let mut p = reading_client();
+        let body = BodySpec::Literal(b"hello, world".to_vec());
+        let frame = FrameOut::length(I32LE, body.clone());
+        assert_eq!(frame.parts(), [Range { start: 0, end: 4 }]);
+        assert_eq!(frame.total_len(), 16);
+        // Pieces of 2, 5 and the other 9 bytes: the second ends in the body.
+        let cut = FrameCut::Schedule(Cut::pieces(&[2, 5]));
+        let c = Conversation::new()
+            .connect(C1)
+            .send_frame(C1, frame, cut)
+            .expect_bytes(C1, md5_of(&body));
+        let out = run(&mut p, c);
+        assert!(out.misses.is_empty(), "{:?}", out.misses);
+        let (entries, _) = out.transcript.entries();
+        let wrote: Vec<usize> = entries
+            .filter_map(|e| match &e.event {
+                Event::Wrote { len, .. } => Some(*len),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(wrote, [2, 5, 9]);
+    }
+
+    #[test]
+    fn a_json_frame_names_its_prefix_and_header_as_its_parts() {
+        let frame = FrameOut::json(I32LE, "size", BodySpec::Literal(b"hi".to_vec()))
+            .field("time", "2026-12-07 10:20:30");
+        let header = frame.header().len();
+        assert_eq!(frame.parts(), vec![0..4, 4..4 + header]);
+        assert_eq!(frame.total_len(), (4 + header + 2) as u64);
+    }
+
+    #[test]
+    fn a_scheduled_send_prints_its_cut_over_the_whole_answer() {
+        let frame = FrameOut::length(I32LE, BodySpec::Literal(b"hello".to_vec()));
+        let cut = FrameCut::Schedule(Cut::pieces(&[1, 4]));
+        let c = Conversation::new()
+            .send_frame(C1, frame.clone(), cut)
+            .send_frame(C1, frame, FrameCut::Schedule(Cut::Whole));
+        assert_eq!(
+            c.steps[0].to_string(),
+            "answer on c1: i32le prefix 5 and the body \"hello\", cut over the whole answer: \
+             pieces 1 4 rest (each read before the next)"
+        );
+        assert_eq!(
+            c.steps[1].to_string(),
+            "answer on c1 in one write: i32le prefix 5 and the body \"hello\""
+        );
     }
 
     #[test]

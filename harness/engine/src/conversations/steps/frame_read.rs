@@ -301,6 +301,107 @@ impl Session<'_> {
         }
     }
 
+    /// Reads one frame on `conn` as each of `ways` at once, and records
+    /// which it is (the first met), or that it is none of them, as the
+    /// answer to `question`: an observation, never a miss. What follows
+    /// the frame stays buffered for the next step; the rest of an answer
+    /// that is none of them is dropped.
+    pub(super) fn observe_frame(
+        &mut self,
+        conn: Conn,
+        ways: &[(String, FrameWant)],
+        question: &str,
+    ) -> StepResult {
+        let within = self.timing.deadline(Deadline::Reply);
+        let mut live: Vec<(usize, Reading)> = ways
+            .iter()
+            .enumerate()
+            .map(|(i, (_, want))| (i, Reading::new(want)))
+            .collect();
+        let mut last_miss = None;
+        self.link(conn)?.message_end = None;
+        let answer = loop {
+            let link = self.link(conn)?;
+            if !link.buffered.is_empty() {
+                let mut met = None;
+                let mut reply = None;
+                live.retain_mut(|(i, r)| match r.feed(&link.buffered) {
+                    FrameProgress::Done { used } => {
+                        met = met.or(Some((*i, used)));
+                        true
+                    }
+                    // Every way reads the same decimal length: the ready
+                    // word is answered once, and they read on.
+                    FrameProgress::Reply { used, bytes } => {
+                        reply = reply.take().or(Some((used, bytes)));
+                        true
+                    }
+                    FrameProgress::Mismatch(why) => {
+                        last_miss = Some(why.to_string());
+                        false
+                    }
+                    FrameProgress::NeedMore => true,
+                });
+                if let Some((used, bytes)) = reply {
+                    link.buffered.drain(..used);
+                    self.run_stream(&StreamStep::Send {
+                        conn,
+                        data: bytes,
+                        cut: Cut::Whole,
+                    })?;
+                    continue;
+                }
+                if let Some((i, used)) = met {
+                    link.buffered.drain(..used);
+                    if let Some((_, r)) = live.iter().find(|(j, _)| *j == i) {
+                        self.record(Some(conn), Event::note(r.summary()));
+                    }
+                    break ways[i].0.clone();
+                }
+                if live.is_empty() {
+                    link.buffered.clear();
+                    let flood = self.discard_answer(conn);
+                    let why = last_miss.unwrap_or_default();
+                    break format!("none of them ({why}{flood})");
+                }
+                link.buffered.clear();
+            }
+            if let Some(end) = link.ended {
+                let how = match end {
+                    End::Closed => "closed",
+                    End::Reset => "reset",
+                };
+                break format!("none of them: the connection was {how} first");
+            }
+            let last = live.first().map_or_else(Instant::now, |(_, r)| r.last);
+            let deadline = last + within;
+            if Instant::now() >= deadline {
+                break format!(
+                    "none of them: nothing more came for {:.1}s",
+                    within.as_secs_f64()
+                );
+            }
+            match self.receive(conn, deadline)? {
+                Received::Bytes(n) => {
+                    let now = Instant::now();
+                    for (_, r) in &mut live {
+                        r.last = now;
+                    }
+                    let link = self.link(conn)?;
+                    let event = Event::read(&link.buffered[link.buffered.len() - n..]);
+                    self.record(Some(conn), event);
+                }
+                Received::Nothing => {}
+                Received::End(End::Closed) => self.record(Some(conn), Event::Closed),
+                Received::End(End::Reset) => self.record(Some(conn), Event::ResetByPeer),
+            }
+        };
+        let note = format!("{question}: {answer}");
+        self.record(Some(conn), Event::note(note.clone()));
+        self.notes.push(note);
+        Ok(())
+    }
+
     /// Records a whole frame and notes, once per connection, who serves it.
     fn frame_done(&mut self, conn: Conn, r: &Reading) {
         self.record(Some(conn), Event::note(r.summary()));

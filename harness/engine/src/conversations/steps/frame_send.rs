@@ -27,7 +27,12 @@ use crate::model::level::Level;
 use crate::model::timing::Deadline;
 
 impl Session<'_> {
-    pub(super) fn send_frame(&mut self, conn: Conn, frame: &FrameOut, cut: FrameCut) -> StepResult {
+    pub(super) fn send_frame(
+        &mut self,
+        conn: Conn,
+        frame: &FrameOut,
+        cut: &FrameCut,
+    ) -> StepResult {
         if let Framing::Decimal { ready } = &frame.framing {
             return self.send_decimal(conn, frame, ready);
         }

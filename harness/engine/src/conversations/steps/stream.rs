@@ -48,7 +48,7 @@ pub enum StreamStep {
         conn: Conn,
         want: Want,
         within: Deadline,
-        question: &'static str,
+        question: String,
         /// Whether the answer is one of the check's observations; a wait
         /// that only paces the check (the server done with a connection
         /// before its CPU is measured) is kept to the transcript.
