@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{miss, miss_with_hint, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
@@ -16,7 +16,7 @@ use crate::kernel::busy;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Timing};
 use crate::targets::launch::stderr_block;
-use crate::targets::target::describe_exit;
+use crate::targets::target::{describe_exit, Process};
 
 /// A step on the target's standard input or output.
 #[derive(Clone, PartialEq, Debug)]
@@ -271,14 +271,20 @@ impl Session<'_> {
 
     fn expect_output(&mut self, text: &str, level: Level, if_missing: Option<&str>) -> StepResult {
         let within = self.timing.deadline(Deadline::Output);
+        let timing = self.timing;
         let from = self.domains.stdio.output_seen;
         let err_from = self.domains.stdio.error_seen;
         let who = self.who();
         let p = self.own_process("use the standard streams of")?;
-        match p
-            .stdout()
-            .wait_for(text.as_bytes(), from, Instant::now() + within)
-        {
+        let (found, waited) = wait_for_output(p, text.as_bytes(), from, timing);
+        // Past the deadline only while output kept coming: that is the
+        // time to report.
+        let within = if waited > within + Duration::from_millis(500) {
+            waited
+        } else {
+            within
+        };
+        match found {
             Some(end) => {
                 self.domains.stdio.output_seen = end;
                 Ok(())
@@ -517,5 +523,44 @@ mod tests {
     fn a_reply_printed_piece_by_piece_before_the_next_is_not_called_stuck() {
         let words = whole_or_parts(b"ABCDEFGHIJ", b"ABCDEF\nGHIJ\nNEXT\n", b"NEXT");
         assert!(words.contains("printed on their own"), "{words}");
+    }
+}
+
+/// Waits for `needle` on the target's output after offset `from`, as long
+/// as output keeps coming: the output deadline is the longest stall, and
+/// the whole wait may go on while what was printed keeps the slowest pace
+/// allowed ([`crate::model::timing::AnswerPace`]), as a socket read does.
+/// A client printing an answer of many MiB through its terminal is judged
+/// on what it prints, not on how fast a terminal carries it. Gives the
+/// offset past the needle, if it came, and how long was waited.
+fn wait_for_output(
+    p: &mut Process,
+    needle: &[u8],
+    from: u64,
+    timing: Timing,
+) -> (Option<u64>, Duration) {
+    let within = timing.deadline(Deadline::Output);
+    let started = Instant::now();
+    let mut seen = p.stdout().total();
+    let mut last_growth = started;
+    loop {
+        let grown = usize::try_from(seen.saturating_sub(from)).unwrap_or(usize::MAX);
+        let deadline = (last_growth + within).min(started + within + timing.earned(grown));
+        let now = Instant::now();
+        if now >= deadline {
+            return (None, started.elapsed());
+        }
+        // Looked at again every slice, to see whether output still comes.
+        let slice = deadline.min(now + Duration::from_millis(200));
+        if let Some(end) = p.stdout().wait_for(needle, from, slice) {
+            return (Some(end), started.elapsed());
+        }
+        let total = p.stdout().total();
+        if total > seen {
+            seen = total;
+            last_growth = Instant::now();
+        } else if p.stdout().wait_closed(Instant::now()) {
+            return (None, started.elapsed());
+        }
     }
 }
