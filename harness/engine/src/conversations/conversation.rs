@@ -44,6 +44,12 @@ impl Conversation {
         self.steps.iter().any(Step::needs_process)
     }
 
+    /// Whether any step looks at the files the target writes: the target
+    /// of a check made of this conversation works in a folder of its own.
+    pub fn touches_files(&self) -> bool {
+        self.steps.iter().any(Step::touches_files)
+    }
+
     pub fn connect(self, conn: Conn) -> Self {
         self.step(StreamStep::Connect {
             conn,
