@@ -11,13 +11,13 @@ use std::fmt;
 
 use crate::conversations::steps::datagram::Seen;
 use crate::conversations::steps::{
-    Conn, DatagramStep, FrameCut, FrameOut, FrameStep, IfNext, ProcessStep, Sock, StdioStep, Step,
-    StreamStep,
+    Conn, DatagramStep, FileStep, FrameCut, FrameOut, FrameStep, IfNext, ProcessStep, Sock,
+    StdioStep, Step, StreamStep,
 };
 use crate::conversations::transcript::Channel;
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
-use crate::judge::expect_frame::FrameWant;
+use crate::judge::expect_frame::{BodySpec, FrameWant};
 use crate::model::cut::Cut;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Pause};
@@ -195,6 +195,34 @@ impl Conversation {
     }
 
     /// Sends one datagram from `sock` to the target.
+    /// Expects the target to have stored `body` as the file `name` in its
+    /// folder; with `any_name`, under whatever name it stored it.
+    pub fn expect_file(self, name: &str, body: BodySpec, any_name: bool, level: Level) -> Self {
+        self.step(FileStep::Expect {
+            name: name.to_string(),
+            body,
+            any_name,
+            level,
+        })
+    }
+
+    /// Expects no file written anywhere in the target's scratch tree
+    /// outside its folder.
+    pub fn expect_no_file_outside(self, level: Level) -> Self {
+        self.step(FileStep::ExpectNoneOutside { level })
+    }
+
+    /// Records what the target's folder holds.
+    pub fn list_files(self) -> Self {
+        self.step(FileStep::List)
+    }
+
+    /// Starts the target again if it exited once done with its client;
+    /// with `report`, the exit is an INFO miss.
+    pub fn restart_if_exited(self, report: bool) -> Self {
+        self.step(ProcessStep::RestartIfExited { report })
+    }
+
     pub fn send_datagram(self, sock: Sock, data: impl Into<Vec<u8>>) -> Self {
         self.step(DatagramStep::Send {
             sock,

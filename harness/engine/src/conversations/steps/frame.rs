@@ -73,6 +73,9 @@ impl FrameStep {
     }
 }
 
+/// What stands for the target's scratch directory in a header field.
+const SCRATCH: &str = "{scratch}";
+
 /// A frame the harness writes.
 #[derive(Clone, PartialEq, Debug)]
 pub struct FrameOut {
@@ -111,6 +114,26 @@ impl FrameOut {
     pub fn field(mut self, key: &str, value: impl Into<Value>) -> FrameOut {
         self.fields.push((key.to_string(), value.into()));
         self
+    }
+
+    /// Whether a header field names the target's scratch directory, as
+    /// `{scratch}` (a path the target is sent that must land in its tree).
+    pub(crate) fn names_scratch(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|(_, v)| v.as_str().is_some_and(|s| s.contains(SCRATCH)))
+    }
+
+    /// The same frame with `{scratch}` in its header fields made `scratch`,
+    /// the target's scratch directory, as in its command.
+    pub(crate) fn in_scratch(&self, scratch: &std::path::Path) -> FrameOut {
+        let mut placed = self.clone();
+        for (_, v) in &mut placed.fields {
+            if let Some(s) = v.as_str() {
+                *v = Value::from(s.replace(SCRATCH, &scratch.to_string_lossy()));
+            }
+        }
+        placed
     }
 
     pub(crate) fn prefix(&self) -> PrefixFormat {
@@ -159,6 +182,9 @@ pub enum FrameCut {
     SplitPrefix,
     /// The prefix and the header one byte at a time, then the body.
     HeaderBytewise,
+    /// The prefix and the header in one write, then the body once they
+    /// are read: a reader's loop for the body is on its own.
+    HeadApart,
 }
 
 impl FrameCut {
@@ -169,6 +195,7 @@ impl FrameCut {
             FrameCut::Whole => Cut::Whole,
             FrameCut::SplitPrefix => Cut::pieces(&[1, width - 1]),
             FrameCut::HeaderBytewise => Cut::pieces(&vec![1; head]),
+            FrameCut::HeadApart => Cut::pieces(&[head]),
         }
     }
 }
@@ -257,6 +284,13 @@ fn write_send(
                 " one byte at a time (each read before the next), then {body}"
             )
         }
+        (FrameCut::HeadApart, h) => {
+            write!(f, "answer on {conn}: {counted}")?;
+            if let Some(h) = h {
+                write!(f, " and {h}")?;
+            }
+            write!(f, " in one write, then, once read, {body}")
+        }
     }
 }
 
@@ -270,7 +304,7 @@ pub(super) fn header_shown(header: &[u8]) -> String {
     }
 }
 
-fn body_words(body: &BodySpec) -> String {
+pub(super) fn body_words(body: &BodySpec) -> String {
     match body {
         BodySpec::Literal(b) if b.is_empty() => "an empty body".to_string(),
         BodySpec::Literal(b) => format!("the body {}", show::quoted(b, 48)),

@@ -22,6 +22,14 @@ use crate::model::timing::Deadline;
 
 impl Session<'_> {
     pub(super) fn send_frame(&mut self, conn: Conn, frame: &FrameOut, cut: FrameCut) -> StepResult {
+        let placed;
+        let frame = match self.peer.process() {
+            Some(p) if frame.names_scratch() => {
+                placed = frame.in_scratch(p.scratch());
+                &placed
+            }
+            _ => frame,
+        };
         let Some(head) = frame.head() else {
             return Err(fault(format!(
                 "a body of {} bytes does not fit a {} prefix (a bug in the suite)",

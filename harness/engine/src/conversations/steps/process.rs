@@ -33,6 +33,11 @@ pub enum ProcessStep {
     KillTarget,
     /// Start the target again on the same port and expect it to listen.
     RestartTarget,
+    /// Once the target has acted on what it was sent, start it again if
+    /// it exited, so the next exchange finds it: for servers that serve
+    /// one client and exit, as some assignments ask. With `report`, the
+    /// exit is an INFO miss (the check that reports it); without, a note.
+    RestartIfExited { report: bool },
 }
 
 impl ProcessStep {
@@ -51,6 +56,9 @@ impl fmt::Display for ProcessStep {
             }
             ProcessStep::KillTarget => f.write_str("kill the target (SIGKILL, whole process tree)"),
             ProcessStep::RestartTarget => f.write_str("restart the target on the same port"),
+            ProcessStep::RestartIfExited { .. } => {
+                f.write_str("if the target exited, start it again on the same port")
+            }
         }
     }
 }
@@ -100,6 +108,35 @@ impl Session<'_> {
                 Ok(())
             }
             ProcessStep::RestartTarget => self.restart(),
+            ProcessStep::RestartIfExited { report } => self.restart_if_exited(*report),
+        }
+    }
+
+    fn restart_if_exited(&mut self, report: bool) -> StepResult {
+        let timing = self.timing;
+        let Peer::Launched(l) = &mut *self.peer else {
+            return Err(fault("cannot restart a target the harness did not start"));
+        };
+        l.settle(&timing);
+        let Some(status) = l.process().exited() else {
+            return Ok(());
+        };
+        let how = describe_exit(status);
+        self.restart()?;
+        let said = format!("the server exited ({how}) when its client was done");
+        self.record(None, Event::note(format!("{said}; started again")));
+        match report {
+            true => Err(miss(
+                Level::Info,
+                format!("{said}: it serves one client and ends"),
+            )),
+            false => {
+                let note = format!("{said}; it was started again for the next exchange");
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+                Ok(())
+            }
         }
     }
 
