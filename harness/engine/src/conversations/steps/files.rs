@@ -123,7 +123,7 @@ impl Runs<FileStep> for Session<'_> {
                 let (_, folder) = self.places()?;
                 self.wait_written(0)?;
                 let held = listing(&folder, &walk(&folder, None));
-                self.record(None, Event::note(format!("the target's folder {held}")));
+                self.record(None, Event::note(held));
                 Ok(())
             }
         }
