@@ -12,6 +12,7 @@ use sockspec_engine::conversations::check::{Body, Check, Explain};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::{Conn, FrameCut, FrameOut};
 use sockspec_engine::judge::expect_frame::BodySpec;
+use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::Profile;
 
@@ -142,6 +143,7 @@ pub fn checks() -> Vec<Check> {
         merged(),
         name(),
         traversal(),
+        truncated(),
         one_shot(),
     ]
 }
@@ -323,6 +325,51 @@ fn traversal() -> Check {
             })
         },
     )
+}
+
+/// How much of the body a disconnecting client sends, and how much it
+/// claims.
+const SENT_OF_TRUNCATED: u64 = 64 * 1024;
+const CLAIMED_BY_TRUNCATED: u64 = 1024 * 1024;
+
+fn truncated() -> Check {
+    Check {
+        abusive: true,
+        ..check(
+            "file-upload.truncated",
+            Level::Should,
+            "a client that disconnects mid-body leaves a server that neither spins nor crashes",
+            "when the connection ends before `size` bytes are in, the server stops reading \
+             (recv returned b''), closes the file and the connection, and serves the next \
+             client",
+            "end the body's loop when recv returns b'' (the client is gone): `if not data: \
+             break`; a loop on `received < size` alone receives b'' forever at full CPU",
+            Explain {
+                why: "A client can vanish in the middle of an upload: recv then returns b'' \
+                      at once, every time, and a loop that only counts bytes never ends.",
+                mistake: "while received < size:\n    data = conn.recv(1024)\n    \
+                          f.write(data)\n    received += len(data)",
+                fix:
+                    "while received < size:\n    data = conn.recv(1024)\n    if not data:\n        \
+                      break  # the client left: the upload is incomplete\n    f.write(data)\n    \
+                      received += len(data)",
+            },
+            |p| {
+                // The head of an upload of CLAIMED bytes, then only SENT of
+                // them, then the end of the connection.
+                let frame = upload_frame(p, "truncated.bin", repeated(CLAIMED_BY_TRUNCATED));
+                let mut data = frame.head().unwrap_or_default();
+                data.extend(TEXT.iter().cycle().take(SENT_OF_TRUNCATED as usize));
+                Conversation::new()
+                    .connect(Conn(1))
+                    .send(Conn(1), data, Cut::Whole)
+                    .close(Conn(1))
+                    .expect_idle()
+                    .list_files()
+                    .restart_if_exited(false)
+            },
+        )
+    }
 }
 
 fn one_shot() -> Check {

@@ -101,8 +101,17 @@ fn shown_name(name: &str) -> String {
 }
 
 impl Domain for FileStep {
-    /// Nothing: the files are the target's, on disk.
-    type State = ();
+    /// The files already judged, as they were then.
+    type State = FileState;
+}
+
+/// What the files domain keeps during a conversation.
+#[derive(Default)]
+pub(crate) struct FileState {
+    /// Each file a step judged, with its length and time of change then:
+    /// a file unchanged since is not taken for a later upload stored
+    /// under another name.
+    judged: Vec<(PathBuf, u64, Option<SystemTime>)>,
 }
 
 impl Runs<FileStep> for Session<'_> {
@@ -199,9 +208,19 @@ impl Session<'_> {
             named
         } else {
             let files = walk(&folder, None);
+            // Only a file written during this conversation, and changed
+            // since a step judged it, can be this upload.
+            let began = self.transcript.lock().ok().map(|t| t.start().elapsed());
+            let began = began.and_then(|ago| SystemTime::now().checked_sub(ago));
+            let judged = &self.domains.files.judged;
             let newest = files
                 .iter()
                 .filter(|f| f.is_file)
+                .filter(|f| match (began, f.modified) {
+                    (Some(b), Some(m)) => m >= b,
+                    _ => true,
+                })
+                .filter(|f| !judged.contains(&(f.path.clone(), f.len, f.modified)))
                 .max_by_key(|f| f.modified)
                 .map(|f| f.path.clone());
             match (any_name, newest) {
@@ -227,6 +246,12 @@ impl Session<'_> {
             }
         };
         let shown = shown_name(&relative(&folder, &path));
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            self.domains
+                .files
+                .judged
+                .push((path.clone(), meta.len(), meta.modified().ok()));
+        }
         match compare(&path, body) {
             Ok(Same::Yes) => {
                 self.record(

@@ -36,7 +36,9 @@ pub enum ProcessStep {
     /// Once the target has acted on what it was sent, start it again if
     /// it exited, so the next exchange finds it: for servers that serve
     /// one client and exit, as some assignments ask. With `report`, the
-    /// exit is an INFO miss (the check that reports it); without, a note.
+    /// exit is an INFO miss (the check that reports it); without, a note,
+    /// and a crash (an unsuccessful exit) is left as it is, for the end of
+    /// the check to report.
     RestartIfExited { report: bool },
 }
 
@@ -121,6 +123,11 @@ impl Session<'_> {
         let Some(status) = l.process().exited() else {
             return Ok(());
         };
+        if !status.success() && !report {
+            // A crash is not a way of serving one client: it is left for
+            // the end of the check to report, with its stderr.
+            return Ok(());
+        }
         let how = describe_exit(status);
         self.restart()?;
         let said = format!("the server exited ({how}) when its client was done");
