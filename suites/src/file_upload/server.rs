@@ -144,6 +144,7 @@ pub fn checks() -> Vec<Check> {
         name(),
         traversal(),
         truncated(),
+        bad_header(),
         one_shot(),
     ]
 }
@@ -367,6 +368,73 @@ fn truncated() -> Check {
                     .expect_idle()
                     .list_files()
                     .restart_if_exited(false)
+            },
+        )
+    }
+}
+
+/// The most virtual memory a server may reserve while a lying prefix's
+/// bytes have not arrived: far above any buffer a reader needs, far below
+/// the 2 GiB `recv(2**31 - 1)` reserves.
+const RESERVED_AT_MOST_MIB: u32 = 256;
+
+/// `prefix(len)` then `bytes`: a head that need not tell the truth.
+fn head(p: &Profile, len: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut data = prefix(p).encode(len).unwrap_or_default();
+    data.extend_from_slice(bytes);
+    data
+}
+
+fn bad_header() -> Check {
+    Check {
+        abusive: true,
+        ..check(
+            "file-upload.bad-header",
+            Level::Must,
+            "a lying prefix, a header that is not JSON or a negative size closes that \
+             connection without a crash or a reservation of the claimed size",
+            "the server checks what the prefix and the header claim before acting on it: a \
+             header length of 2^31-1 is not reserved in memory, a header that is not JSON and \
+             a negative size end that connection, and the server serves the next client",
+            "read the header in pieces of at most BUF bytes (recv(min(BUF, left))), and refuse \
+             a header length above a limit; catch ValueError around json.loads and check that \
+             size is an int >= 0, closing that connection and going back to accept",
+            Explain {
+                why: "The prefix and the header come from the network: a client that lies \
+                      about them must not make the server reserve gigabytes or crash, losing \
+                      every other client's upload.",
+                mistake: "head_len = struct.unpack('i', conn.recv(4))[0]\n\
+                          header = json.loads(conn.recv(head_len))  # reserves head_len bytes",
+                fix: "if not 0 < head_len <= 65536:\n    conn.close()\n    continue\ntry:\n    \
+                      header = json.loads(recv_exactly(conn, head_len))\nexcept ValueError:\n    \
+                      conn.close()\n    continue",
+            },
+            |p| {
+                let negative = "{\"size\": -5, \"file_size\": -5, \"filesize\": -5, \
+                                \"filename\": \"negative.bin\", \"file_name\": \"negative.bin\"}";
+                Conversation::new()
+                    .remember_memory()
+                    .connect(Conn(1))
+                    .send(Conn(1), head(p, 0x7fff_ffff, b"{\"size\": "), Cut::Whole)
+                    .settle()
+                    .expect_memory_within(RESERVED_AT_MOST_MIB)
+                    .close(Conn(1))
+                    .restart_if_exited(false)
+                    .connect(Conn(2))
+                    .send(Conn(2), head(p, 11, b"not json!!!"), Cut::Whole)
+                    .settle()
+                    .close(Conn(2))
+                    .restart_if_exited(false)
+                    .connect(Conn(3))
+                    .send(
+                        Conn(3),
+                        head(p, negative.len() as u64, negative.as_bytes()),
+                        Cut::Whole,
+                    )
+                    .settle()
+                    .close(Conn(3))
+                    .restart_if_exited(false)
+                    .list_files()
             },
         )
     }

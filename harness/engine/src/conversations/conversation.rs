@@ -217,6 +217,17 @@ impl Conversation {
         self.step(FileStep::List)
     }
 
+    /// Remembers the target's peak virtual memory.
+    pub fn remember_memory(self) -> Self {
+        self.step(ProcessStep::RememberMemory)
+    }
+
+    /// Expects the target's peak virtual memory grown by less than `mib`
+    /// MiB since it was remembered.
+    pub fn expect_memory_within(self, mib: u32) -> Self {
+        self.step(ProcessStep::ExpectMemoryWithin { mib })
+    }
+
     /// Starts the target again if it exited once done with its client;
     /// with `report`, the exit is an INFO miss.
     pub fn restart_if_exited(self, report: bool) -> Self {
