@@ -940,6 +940,44 @@ fn a_server_with_relative_paths_runs_in_the_folder_given_with_workdir() {
 }
 
 #[test]
+fn an_upload_server_typed_in_its_own_folder_runs_in_a_folder_of_the_harness_and_leaves_nothing() {
+    // The student's folder holds the server; the harness's temporary tree
+    // is one of the test's own, so what is left in it can be seen.
+    let folder = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_root().join("fixtures/file-upload/dev_server.py"),
+        folder.path().join("server.py"),
+    )
+    .unwrap();
+    let out = Command::new(sockspec())
+        .current_dir(folder.path())
+        .env("TMPDIR", tmp.path())
+        .args([
+            "run",
+            "file-upload",
+            "--server",
+            "python3 server.py {port}",
+            "--only",
+            "file-upload.name",
+            "--only",
+            "file-upload.traversal",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(folder.path()), vec!["server.py".to_string()]);
+    assert!(names(tmp.path()).is_empty(), "{:?}", names(tmp.path()));
+}
+
+#[test]
 fn a_missing_workdir_is_a_usage_error_that_names_it() {
     let (code, _, err) = stdout_of(cmd().args([
         "run",

@@ -148,6 +148,23 @@ impl Check {
             }
         }
     }
+
+    /// Whether the target works in a folder of its own, deep inside a
+    /// scratch tree the harness owns: a check that looks at the files the
+    /// target writes asks for it, so that everything the target writes is
+    /// inside that tree and nothing lands where the harness was started.
+    pub fn works_in_own_folder(&self) -> bool {
+        let p = Profile::default();
+        match &self.body {
+            Body::Conversation(build) => build(&p).touches_files(),
+            Body::Generated(g) => {
+                (g.setup)(&p).touches_files()
+                    || (g.fixed)(&p)
+                        .iter()
+                        .any(|(message, cut)| (g.case)(&p, message, cut).touches_files())
+            }
+        }
+    }
 }
 
 /// What goes on the wire, in the words a student implements from: what

@@ -11,13 +11,13 @@ use std::fmt;
 
 use crate::conversations::steps::datagram::Seen;
 use crate::conversations::steps::{
-    Conn, DatagramStep, FrameCut, FrameOut, FrameStep, IfNext, ProcessStep, Sock, StdioStep, Step,
-    StreamStep,
+    Conn, DatagramStep, FileStep, FrameCut, FrameOut, FrameStep, IfNext, ProcessStep, Sock,
+    StdioStep, Step, StreamStep,
 };
 use crate::conversations::transcript::Channel;
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
-use crate::judge::expect_frame::FrameWant;
+use crate::judge::expect_frame::{BodySpec, FrameWant};
 use crate::model::cut::Cut;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Pause};
@@ -42,6 +42,12 @@ impl Conversation {
     /// conversation is skipped against a server the harness did not start.
     pub fn needs_process(&self) -> bool {
         self.steps.iter().any(Step::needs_process)
+    }
+
+    /// Whether any step looks at the files the target writes: the target
+    /// of a check made of this conversation works in a folder of its own.
+    pub fn touches_files(&self) -> bool {
+        self.steps.iter().any(Step::touches_files)
     }
 
     pub fn connect(self, conn: Conn) -> Self {
@@ -211,6 +217,45 @@ impl Conversation {
     }
 
     /// Sends one datagram from `sock` to the target.
+    /// Expects the target to have stored `body` as the file `name` in its
+    /// folder; with `any_name`, under whatever name it stored it.
+    pub fn expect_file(self, name: &str, body: BodySpec, any_name: bool, level: Level) -> Self {
+        self.step(FileStep::Expect {
+            name: name.to_string(),
+            body,
+            any_name,
+            level,
+        })
+    }
+
+    /// Expects no file written anywhere in the target's scratch tree
+    /// outside its folder.
+    pub fn expect_no_file_outside(self, level: Level) -> Self {
+        self.step(FileStep::ExpectNoneOutside { level })
+    }
+
+    /// Records what the target's folder holds.
+    pub fn list_files(self) -> Self {
+        self.step(FileStep::List)
+    }
+
+    /// Remembers the target's peak virtual memory.
+    pub fn remember_memory(self) -> Self {
+        self.step(ProcessStep::RememberMemory)
+    }
+
+    /// Expects the target's peak virtual memory grown by less than `mib`
+    /// MiB since it was remembered.
+    pub fn expect_memory_within(self, mib: u32) -> Self {
+        self.step(ProcessStep::ExpectMemoryWithin { mib })
+    }
+
+    /// Starts the target again if it exited once done with its client;
+    /// with `report`, the exit is an INFO miss.
+    pub fn restart_if_exited(self, report: bool) -> Self {
+        self.step(ProcessStep::RestartIfExited { report })
+    }
+
     pub fn send_datagram(self, sock: Sock, data: impl Into<Vec<u8>>) -> Self {
         self.step(DatagramStep::Send {
             sock,

@@ -122,6 +122,27 @@ fn fill_repeated(pattern: &[u8], offset: u64, len: u64, out: &mut [u8]) -> usize
     n
 }
 
+impl BodySpec {
+    /// The MD5 digest of the body, 32 lowercase hex digits, computed a
+    /// chunk at a time.
+    pub fn md5_hex(&self) -> String {
+        use md5::{Digest, Md5};
+        let mut digest = Md5::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut offset = 0u64;
+        while offset < self.len() {
+            let n = self.fill(offset, &mut chunk);
+            digest.update(&chunk[..n]);
+            offset += n as u64;
+        }
+        digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// A well-mixed 64-bit function of its input (SplitMix64's finaliser):
 /// neighbouring offsets give unrelated bytes, so a body shifted by one
 /// byte differs at once.

@@ -312,7 +312,11 @@ pub(crate) enum BringUpError {
 
 /// Starts what a check talks to, as a target of the run's fleet. Once the
 /// harness is interrupted the run goes no further.
-pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
+///
+/// With `own_folder` (the check looks at the files the target writes) a
+/// server works in a folder of its own inside its scratch tree
+/// ([`Workdir::own`]).
+pub(crate) fn bring_up(config: &RunConfig, own_folder: bool) -> Result<Peer, BringUpError> {
     if fleet::interrupted() {
         return Err(BringUpError::Run(RunError::Harness(
             "interrupted: no check starts any more".into(),
@@ -339,7 +343,10 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                 port,
                 stdin: true,
                 transport: *transport,
-                workdir: workdir.clone(),
+                workdir: match own_folder {
+                    true => workdir.own(),
+                    false => workdir.clone(),
+                },
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -448,7 +455,8 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     if !matches!(config.target, TargetSpec::Remote { .. }) {
         netns::fresh_loopback();
     }
-    let mut peer = match bring_up(config) {
+    let own_folder = check.works_in_own_folder();
+    let mut peer = match bring_up(config, own_folder) {
         Ok(p) => p,
         Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
         Err(BringUpError::Start(e)) => return Ok(not_started(header(Verdict::Error), e)),
@@ -468,7 +476,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
             }
         }
         Body::Generated(g) => {
-            let restart = || bring_up(config).ok();
+            let restart = || bring_up(config, own_folder).ok();
             let context = generated::Context {
                 profile: &config.profile,
                 timing: config.timing,
@@ -574,7 +582,7 @@ fn once_more(
         Peer::Remote(_) => {}
     }
     if !matches!(peer, Peer::Remote(_)) {
-        match bring_up(config) {
+        match bring_up(config, conversation.touches_files()) {
             Ok(fresh) => *peer = fresh,
             Err(BringUpError::Run(e)) => return Err(e),
             // The first try's misses stand: the target did not come back.

@@ -5,6 +5,7 @@
 //! ([`launch`]).
 
 pub mod fleet;
+pub mod folder;
 pub mod launch;
 pub(crate) mod pty;
 pub mod starting;

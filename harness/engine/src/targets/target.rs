@@ -22,6 +22,7 @@ use crate::kernel::procfs::{self, Stat};
 use crate::model::timing::Timing;
 use crate::model::transport::Transport;
 use crate::targets::fleet::{self, Fleet};
+use crate::targets::folder;
 use crate::targets::pty::Pty;
 
 /// How much of each output stream is kept: enough for any traceback and
@@ -245,6 +246,28 @@ pub enum Workdir {
     Scratch,
     /// A directory of the user's choosing.
     Dir(PathBuf),
+    /// A fresh folder of the target's own deep inside its scratch tree
+    /// ([`folder::OWN_FOLDER`]), for a target whose work is writing files;
+    /// the command's words naming files in `base` (where it was typed) are
+    /// made absolute, so they are still found.
+    Own { base: Option<PathBuf> },
+}
+
+impl Workdir {
+    /// This working directory made a folder of the target's own, the
+    /// command's relative paths still read from where they were meant.
+    pub fn own(&self) -> Workdir {
+        match self {
+            Workdir::Here => Workdir::Own {
+                base: std::env::current_dir().ok(),
+            },
+            Workdir::Scratch => Workdir::Own { base: None },
+            Workdir::Dir(dir) => Workdir::Own {
+                base: Some(dir.clone()),
+            },
+            own @ Workdir::Own { .. } => own.clone(),
+        }
+    }
 }
 
 /// The environment variable naming a target's scratch directory (also
@@ -293,6 +316,8 @@ pub struct Process {
     fleet: Fleet,
     /// A fresh directory of the target's own, removed when it is ended.
     scratch: PathBuf,
+    /// The folder of its own it runs in, inside `scratch`, when asked.
+    folder: Option<PathBuf>,
     /// Feeds the target's standard input from a thread of its own: a
     /// client that never reads its input must not block the harness.
     stdin: Option<Sender<Vec<u8>>>,
@@ -337,9 +362,26 @@ impl Process {
                 )
             })?
             .keep();
-        let command = launch
+        let mut command = launch
             .command_line()
             .replace("{scratch}", &scratch.to_string_lossy());
+        let folder = match &launch.workdir {
+            Workdir::Own { base } => {
+                let folder = folder::own_folder(&scratch);
+                if let Err(e) = std::fs::create_dir_all(&folder) {
+                    let _ = std::fs::remove_dir_all(&scratch);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("could not make the folder {}: {e}", folder.display()),
+                    ));
+                }
+                if let Some(base) = base {
+                    command = folder::resolve_paths(&command, base);
+                }
+                Some(folder)
+            }
+            _ => None,
+        };
         let pty = match Pty::open() {
             Ok(pty) => pty,
             Err(e) => {
@@ -371,6 +413,11 @@ impl Process {
             }
             Workdir::Dir(dir) => {
                 cmd.current_dir(dir);
+            }
+            Workdir::Own { .. } => {
+                if let Some(folder) = &folder {
+                    cmd.current_dir(folder);
+                }
             }
         }
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
@@ -404,6 +451,7 @@ impl Process {
             pid,
             fleet: fleet.clone(),
             scratch,
+            folder,
             stdout,
             stderr,
             status: None,
@@ -426,6 +474,12 @@ impl Process {
     /// `{scratch}` for it), whatever directory it runs in.
     pub fn scratch(&self) -> &Path {
         &self.scratch
+    }
+
+    /// The folder of its own the target runs in ([`Workdir::Own`]), inside
+    /// its scratch tree.
+    pub fn folder(&self) -> Option<&Path> {
+        self.folder.as_deref()
     }
 
     /// The exit status, if the target has exited.
@@ -598,6 +652,38 @@ mod tests {
         assert!(
             !scratch.exists(),
             "the scratch directory outlived its target"
+        );
+    }
+
+    #[test]
+    fn a_target_in_a_folder_of_its_own_runs_deep_in_its_scratch_tree_and_finds_its_script() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::write(base.path().join("hello.sh"), "echo hello\n").unwrap();
+        let mut l = launch("pwd; sh hello.sh; touch ../../../../left");
+        l.workdir = Workdir::Own {
+            base: Some(base.path().to_path_buf()),
+        };
+        let mut p = Fleet::new().spawn(&l).unwrap();
+        let scratch = p.scratch().to_path_buf();
+        let folder = p.folder().unwrap().to_path_buf();
+        assert!(folder.starts_with(&scratch) && folder != scratch);
+        assert_eq!(
+            printed(&mut p),
+            folder.canonicalize().unwrap().display().to_string()
+        );
+        let out = String::from_utf8_lossy(&p.stdout().since(0)).into_owned();
+        assert_eq!(out.lines().nth(1).map(str::trim), Some("hello"), "{out}");
+        assert!(
+            scratch.join("left").exists(),
+            "four levels up is the tree's root"
+        );
+        p.kill();
+        assert!(!scratch.exists(), "the tree outlived its target");
+        let left: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
+        assert_eq!(
+            left.len(),
+            1,
+            "nothing is written where the command was typed"
         );
     }
 

@@ -84,6 +84,9 @@ impl FrameStep {
     }
 }
 
+/// What stands for the target's scratch directory in a header field.
+const SCRATCH: &str = "{scratch}";
+
 /// A frame the harness writes.
 #[derive(Clone, PartialEq, Debug)]
 pub struct FrameOut {
@@ -134,6 +137,26 @@ impl FrameOut {
     pub fn field(mut self, key: &str, value: impl Into<Value>) -> FrameOut {
         self.fields.push((key.to_string(), value.into()));
         self
+    }
+
+    /// Whether a header field names the target's scratch directory, as
+    /// `{scratch}` (a path the target is sent that must land in its tree).
+    pub(crate) fn names_scratch(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|(_, v)| v.as_str().is_some_and(|s| s.contains(SCRATCH)))
+    }
+
+    /// The same frame with `{scratch}` in its header fields made `scratch`,
+    /// the target's scratch directory, as in its command.
+    pub(crate) fn in_scratch(&self, scratch: &std::path::Path) -> FrameOut {
+        let mut placed = self.clone();
+        for (_, v) in &mut placed.fields {
+            if let Some(s) = v.as_str() {
+                *v = Value::from(s.replace(SCRATCH, &scratch.to_string_lossy()));
+            }
+        }
+        placed
     }
 
     /// The binary prefix; a decimal length, which has none, is written
@@ -216,6 +239,9 @@ pub enum FrameCut {
     /// [`parts`](FrameOut::parts)). Of a body streamed in chunks, the cut
     /// covers the head only.
     Schedule(Cut),
+    /// The prefix and the header in one write, then the body once they
+    /// are read: a reader's loop for the body is on its own.
+    HeadApart,
 }
 
 impl FrameCut {
@@ -227,6 +253,7 @@ impl FrameCut {
             FrameCut::SplitPrefix => Cut::pieces(&[1, width - 1]),
             FrameCut::HeaderBytewise => Cut::pieces(&vec![1; head]),
             FrameCut::Schedule(cut) => cut.clone(),
+            FrameCut::HeadApart => Cut::pieces(&[head]),
         }
     }
 }
@@ -355,6 +382,13 @@ fn write_send(
                 " one byte at a time (each read before the next), then {body}"
             )
         }
+        (FrameCut::HeadApart, h) => {
+            write!(f, "answer on {conn}: {counted}")?;
+            if let Some(h) = h {
+                write!(f, " and {h}")?;
+            }
+            write!(f, " in one write, then, once read, {body}")
+        }
     }
 }
 
@@ -368,7 +402,7 @@ pub(super) fn header_shown(header: &[u8]) -> String {
     }
 }
 
-fn body_words(body: &BodySpec) -> String {
+pub(super) fn body_words(body: &BodySpec) -> String {
     match body {
         BodySpec::Literal(b) if b.is_empty() => "an empty body".to_string(),
         BodySpec::Literal(b) => format!("the body {}", show::quoted(b, 48)),

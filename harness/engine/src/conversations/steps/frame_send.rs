@@ -33,6 +33,14 @@ impl Session<'_> {
         frame: &FrameOut,
         cut: &FrameCut,
     ) -> StepResult {
+        let placed;
+        let frame = match self.peer.process() {
+            Some(p) if frame.names_scratch() => {
+                placed = frame.in_scratch(p.scratch());
+                &placed
+            }
+            _ => frame,
+        };
         if let Framing::Decimal { ready } = &frame.framing {
             return self.send_decimal(conn, frame, ready);
         }

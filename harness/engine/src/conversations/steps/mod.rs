@@ -124,6 +124,17 @@ macro_rules! domains {
                 }
             }
 
+            /// Whether the step looks at the files the target writes: its
+            /// target then works in a folder of its own.
+            pub fn touches_files(&self) -> bool {
+                match self {
+                    Step::Files(_) => true,
+                    Step::Repeat { steps, .. } => steps.iter().any(Step::touches_files),
+                    Step::IfNext(n) => n.then.iter().any(Step::touches_files),
+                    _ => false,
+                }
+            }
+
             /// Runs a domain's step on `session`; `None` for the steps the
             /// session runs itself.
             pub(crate) fn run_in<S>(&self, session: &mut S) -> Option<StepResult>

@@ -33,6 +33,19 @@ pub enum ProcessStep {
     KillTarget,
     /// Start the target again on the same port and expect it to listen.
     RestartTarget,
+    /// Once the target has acted on what it was sent, start it again if
+    /// it exited, so the next exchange finds it: for servers that serve
+    /// one client and exit, as some assignments ask. With `report`, the
+    /// exit is an INFO miss (the check that reports it); without, a note,
+    /// and a crash (an unsuccessful exit) is left as it is, for the end of
+    /// the check to report.
+    RestartIfExited { report: bool },
+    /// Remember the virtual memory of the target's processes.
+    RememberMemory,
+    /// Expect no process of the target to have reserved more than `mib`
+    /// MiB of virtual memory (its peak) beyond what was remembered: a
+    /// claimed size must not be reserved before its bytes arrive.
+    ExpectMemoryWithin { mib: u32 },
 }
 
 impl ProcessStep {
@@ -51,6 +64,16 @@ impl fmt::Display for ProcessStep {
             }
             ProcessStep::KillTarget => f.write_str("kill the target (SIGKILL, whole process tree)"),
             ProcessStep::RestartTarget => f.write_str("restart the target on the same port"),
+            ProcessStep::RestartIfExited { .. } => {
+                f.write_str("if the target exited, start it again on the same port")
+            }
+            ProcessStep::RememberMemory => {
+                f.write_str("remember the target's virtual memory (VmPeak)")
+            }
+            ProcessStep::ExpectMemoryWithin { mib } => write!(
+                f,
+                "expect the target's virtual memory (VmPeak) grown by less than {mib} MiB"
+            ),
         }
     }
 }
@@ -62,6 +85,8 @@ pub(crate) struct ProcessState {
     pub(crate) descriptors: Option<BTreeMap<i32, usize>>,
     /// Whether the target was ended on purpose.
     pub(crate) killed: bool,
+    /// The peak virtual memory remembered, in KiB, by process.
+    pub(crate) memory: Option<BTreeMap<i32, u64>>,
 }
 
 impl Domain for ProcessStep {
@@ -100,6 +125,110 @@ impl Session<'_> {
                 Ok(())
             }
             ProcessStep::RestartTarget => self.restart(),
+            ProcessStep::RestartIfExited { report } => self.restart_if_exited(*report),
+            ProcessStep::RememberMemory => {
+                let peaks = self.memory_peaks()?;
+                let most = peaks.values().max().copied().unwrap_or(0);
+                self.record(
+                    None,
+                    Event::note(format!(
+                        "the target's virtual memory peaked at {} MiB so far",
+                        most / 1024
+                    )),
+                );
+                self.domains.process.memory = Some(peaks);
+                Ok(())
+            }
+            ProcessStep::ExpectMemoryWithin { mib } => self.expect_memory_within(*mib),
+        }
+    }
+
+    /// The peak virtual memory of each process of the target, in KiB.
+    fn memory_peaks(&mut self) -> Result<BTreeMap<i32, u64>, StepError> {
+        let p = self.own_process("measure the memory of")?;
+        Ok(procfs::family_of(p.pid())
+            .iter()
+            .filter(|s| !s.zombie)
+            .filter_map(|s| Some((s.pid, procfs::virtual_memory(s.pid)?.peak_kib)))
+            .collect())
+    }
+
+    fn expect_memory_within(&mut self, mib: u32) -> StepResult {
+        let before = self
+            .domains
+            .process
+            .memory
+            .clone()
+            .ok_or_else(|| fault("no memory was remembered before (a bug in the suite)"))?;
+        let now = self.memory_peaks()?;
+        // A process started since (a child for a client) is held to the
+        // largest peak remembered.
+        let largest = before.values().max().copied().unwrap_or(0);
+        let grown = now
+            .iter()
+            .map(|(pid, peak)| {
+                let was = before.get(pid).copied().unwrap_or(largest);
+                (*pid, was, *peak)
+            })
+            .max_by_key(|(_, was, peak)| peak.saturating_sub(*was));
+        let Some((pid, was, peak)) = grown else {
+            return Ok(());
+        };
+        let by = peak.saturating_sub(was);
+        self.record(
+            None,
+            Event::note(format!(
+                "the target's virtual memory peak: {} MiB, {} MiB more than before",
+                peak / 1024,
+                by / 1024
+            )),
+        );
+        if by > u64::from(mib) * 1024 {
+            return Err(miss(
+                Level::Must,
+                format!(
+                    "the server reserved {} MiB of address space (process {pid}'s VmPeak went \
+                     from {} to {} MiB) for a size it was only told, before any of those bytes \
+                     arrived; its resident memory need not show it",
+                    by / 1024,
+                    was / 1024,
+                    peak / 1024
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn restart_if_exited(&mut self, report: bool) -> StepResult {
+        let timing = self.timing;
+        let Peer::Launched(l) = &mut *self.peer else {
+            return Err(fault("cannot restart a target the harness did not start"));
+        };
+        l.settle(&timing);
+        let Some(status) = l.process().exited() else {
+            return Ok(());
+        };
+        if !status.success() && !report {
+            // A crash is not a way of serving one client: it is left for
+            // the end of the check to report, with its stderr.
+            return Ok(());
+        }
+        let how = describe_exit(status);
+        self.restart()?;
+        let said = format!("the server exited ({how}) when its client was done");
+        self.record(None, Event::note(format!("{said}; started again")));
+        match report {
+            true => Err(miss(
+                Level::Info,
+                format!("{said}: it serves one client and ends"),
+            )),
+            false => {
+                let note = format!("{said}; it was started again for the next exchange");
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -240,3 +240,56 @@ mod tests {
         assert!((f - 15.0 / ticks_per_second() as f64).abs() < 1e-9);
     }
 }
+
+/// A process's virtual memory, from `/proc/PID/status`, in KiB: its size
+/// now (`VmSize`) and the most it ever had (`VmPeak`). Address space
+/// reserved and never touched counts here and not in its resident memory,
+/// as CPython's buffer for a `recv(n)` of a lying `n` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtualMemory {
+    pub size_kib: u64,
+    pub peak_kib: u64,
+}
+
+/// The virtual memory of `pid`, if it still exists.
+pub fn virtual_memory(pid: i32) -> Option<VirtualMemory> {
+    parse_virtual_memory(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+fn parse_virtual_memory(status: &str) -> Option<VirtualMemory> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    Some(VirtualMemory {
+        size_kib: field("VmSize:")?,
+        peak_kib: field("VmPeak:")?,
+    })
+}
+
+#[cfg(test)]
+mod virtual_memory_tests {
+    use super::*;
+
+    #[test]
+    fn virtual_memory_is_read_from_the_status_fields() {
+        let status =
+            "Name:\tpython3\nVmPeak:\t 2117000 kB\nVmSize:\t   20000 kB\nVmRSS:\t 9000 kB\n";
+        assert_eq!(
+            parse_virtual_memory(status),
+            Some(VirtualMemory {
+                size_kib: 20_000,
+                peak_kib: 2_117_000
+            })
+        );
+        assert_eq!(parse_virtual_memory("Name:\tzombie\n"), None);
+    }
+
+    #[test]
+    fn the_harness_s_own_virtual_memory_is_readable() {
+        let vm = virtual_memory(std::process::id() as i32).unwrap();
+        assert!(vm.peak_kib >= vm.size_kib && vm.size_kib > 0);
+    }
+}
