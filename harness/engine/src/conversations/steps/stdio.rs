@@ -484,6 +484,45 @@ fn escaped_bytes(text: &[u8]) -> Option<String> {
     )
 }
 
+/// Waits for `needle` on the target's output after offset `from`, as long
+/// as output keeps coming: the output deadline is the longest stall, and
+/// the whole wait may go on while what was printed keeps the slowest pace
+/// allowed ([`crate::model::timing::AnswerPace`]), as a socket read does.
+/// A client printing an answer of many MiB through its terminal is judged
+/// on what it prints, not on how fast a terminal carries it. Gives the
+/// offset past the needle, if it came, and how long was waited.
+fn wait_for_output(
+    p: &mut Process,
+    needle: &[u8],
+    from: u64,
+    timing: Timing,
+) -> (Option<u64>, Duration) {
+    let within = timing.deadline(Deadline::Output);
+    let started = Instant::now();
+    let mut seen = p.stdout().total();
+    let mut last_growth = started;
+    loop {
+        let grown = usize::try_from(seen.saturating_sub(from)).unwrap_or(usize::MAX);
+        let deadline = (last_growth + within).min(started + within + timing.earned(grown));
+        let now = Instant::now();
+        if now >= deadline {
+            return (None, started.elapsed());
+        }
+        // Looked at again every slice, to see whether output still comes.
+        let slice = deadline.min(now + Duration::from_millis(200));
+        if let Some(end) = p.stdout().wait_for(needle, from, slice) {
+            return (Some(end), started.elapsed());
+        }
+        let total = p.stdout().total();
+        if total > seen {
+            seen = total;
+            last_growth = Instant::now();
+        } else if p.stdout().wait_closed(Instant::now()) {
+            return (None, started.elapsed());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,44 +562,5 @@ mod tests {
     fn a_reply_printed_piece_by_piece_before_the_next_is_not_called_stuck() {
         let words = whole_or_parts(b"ABCDEFGHIJ", b"ABCDEF\nGHIJ\nNEXT\n", b"NEXT");
         assert!(words.contains("printed on their own"), "{words}");
-    }
-}
-
-/// Waits for `needle` on the target's output after offset `from`, as long
-/// as output keeps coming: the output deadline is the longest stall, and
-/// the whole wait may go on while what was printed keeps the slowest pace
-/// allowed ([`crate::model::timing::AnswerPace`]), as a socket read does.
-/// A client printing an answer of many MiB through its terminal is judged
-/// on what it prints, not on how fast a terminal carries it. Gives the
-/// offset past the needle, if it came, and how long was waited.
-fn wait_for_output(
-    p: &mut Process,
-    needle: &[u8],
-    from: u64,
-    timing: Timing,
-) -> (Option<u64>, Duration) {
-    let within = timing.deadline(Deadline::Output);
-    let started = Instant::now();
-    let mut seen = p.stdout().total();
-    let mut last_growth = started;
-    loop {
-        let grown = usize::try_from(seen.saturating_sub(from)).unwrap_or(usize::MAX);
-        let deadline = (last_growth + within).min(started + within + timing.earned(grown));
-        let now = Instant::now();
-        if now >= deadline {
-            return (None, started.elapsed());
-        }
-        // Looked at again every slice, to see whether output still comes.
-        let slice = deadline.min(now + Duration::from_millis(200));
-        if let Some(end) = p.stdout().wait_for(needle, from, slice) {
-            return (Some(end), started.elapsed());
-        }
-        let total = p.stdout().total();
-        if total > seen {
-            seen = total;
-            last_growth = Instant::now();
-        } else if p.stdout().wait_closed(Instant::now()) {
-            return (None, started.elapsed());
-        }
     }
 }
