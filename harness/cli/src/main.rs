@@ -98,6 +98,9 @@ enum Command {
         /// The JSON header's name for the body's size (cmd-json).
         #[arg(long, default_value = "size")]
         size_key: String,
+        /// The folder file-upload stores uploads in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -211,6 +214,7 @@ fn main() -> ExitCode {
             buf,
             prefix,
             size_key,
+            dir,
         } => serve(
             &suite,
             host,
@@ -219,6 +223,7 @@ fn main() -> ExitCode {
                 buf,
                 prefix,
                 size_key,
+                dir,
             },
         ),
     };
@@ -347,18 +352,26 @@ fn explain(id: &str) -> i32 {
 /// needs said beyond its protocol (the chat's replies come from standard
 /// input), wrapped to fit a terminal.
 fn serve_help() -> String {
-    const INDENT: usize = 15;
     const WIDTH: usize = 79;
+    // The names' column is as wide as the longest name, and at least as
+    // wide as it always was.
+    let name_width = sockspec_reference::SERVERS
+        .iter()
+        .map(|r| r.suite.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let indent = name_width + 5;
     let mut help = String::from("Reference servers:");
     for r in sockspec_reference::SERVERS {
-        let mut line = format!("  {:<10} {}", r.suite, r.transport);
+        let mut line = format!("  {:<name_width$} {}", r.suite, r.transport);
         if let Some(note) = r.note {
             line.push(':');
             for word in note.split(' ') {
                 if line.len() + 1 + word.len() > WIDTH {
                     help.push('\n');
                     help.push_str(&line);
-                    line = " ".repeat(INDENT - 1);
+                    line = " ".repeat(indent - 1);
                 }
                 line.push(' ');
                 line.push_str(word);
