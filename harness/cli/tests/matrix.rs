@@ -301,6 +301,7 @@ fn every_file_upload_fault_of_the_reference_has_a_fixture() {
             "file-upload.client.header",
             "header length counted in characters",
         ),
+        ("file-upload.client.header", "`size` in characters"),
         (
             "file-upload.client.slow-reader",
             "with a socket timeout set, count ignored",
