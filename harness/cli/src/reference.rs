@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use clap::Args;
 use sockspec_engine::model::exit;
@@ -32,6 +33,7 @@ impl Common {
             buf: self.buf,
             prefix: self.prefix,
             size_key: self.size_key,
+            ..sockspec_reference::Options::default()
         }
     }
 }
@@ -46,6 +48,9 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
+    /// The folder file-upload stores uploads in.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
     #[command(flatten)]
     common: Common,
 }
@@ -77,16 +82,24 @@ fn parse_prefix(name: &str) -> Result<Prefix, String> {
 /// `title`, then one paragraph per `(suite, text)`, wrapped to fit a
 /// terminal.
 fn listing<'a>(title: &str, entries: impl Iterator<Item = (&'a str, String)>) -> String {
-    const INDENT: usize = 15;
     const WIDTH: usize = 79;
+    let entries: Vec<(&str, String)> = entries.collect();
+    // The names' column is as wide as the longest name, and at least 10.
+    let name_width = entries
+        .iter()
+        .map(|(s, _)| s.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let indent = name_width + 5;
     let mut help = String::from(title);
     for (suite, text) in entries {
-        let mut line = format!("  {suite:<10}");
+        let mut line = format!("  {suite:<name_width$}");
         for word in text.split(' ') {
             if line.len() + 1 + word.len() > WIDTH {
                 help.push('\n');
                 help.push_str(&line);
-                line = " ".repeat(INDENT - 1);
+                line = " ".repeat(indent - 1);
             }
             line.push(' ');
             line.push_str(word);
@@ -149,6 +162,7 @@ pub fn serve(args: ServeArgs) -> i32 {
         suite,
         port,
         host,
+        dir,
         common,
     } = args;
     let Some(reference) = sockspec_reference::find(&suite) else {
@@ -165,7 +179,10 @@ pub fn serve(args: ServeArgs) -> i32 {
              u32le, u32be, i64le or i64be)"
         ));
     }
-    let options = common.options();
+    let options = sockspec_reference::Options {
+        dir,
+        ..common.options()
+    };
     let buf = options.buf;
     let server = match (reference.bind)(host, port, &options) {
         Ok(s) => s,

@@ -281,6 +281,44 @@ fn every_framing_fault_of_the_reference_has_a_fixture() {
     }
 }
 
+/// The upload faults of the protocol reference, each with a fixture.
+#[test]
+fn every_file_upload_fault_of_the_reference_has_a_fixture() {
+    let faults = [
+        (
+            "file-upload.split-header",
+            "one receive of 4 for the prefix, one of H for the header",
+        ),
+        ("file-upload.content", "one receive of `size` for the body"),
+        ("file-upload.traversal", "uses the filename as a path"),
+        ("file-upload.content", "writes the body as decoded text"),
+        (
+            "file-upload.bad-header",
+            "`recv(claimed_size)` for a 2^31-1 prefix",
+        ),
+        ("file-upload.truncated", "no end-of-stream check"),
+        (
+            "file-upload.client.header",
+            "header length counted in characters",
+        ),
+        ("file-upload.client.header", "`size` in characters"),
+        (
+            "file-upload.client.slow-reader",
+            "with a socket timeout set, count ignored",
+        ),
+        ("file-upload.client.md5", "MD5"),
+        ("file-upload.client.content", "reads the file as text"),
+    ];
+    let fixtures = manifest().fixture;
+    for (check, words) in faults {
+        assert!(
+            fixtures.iter().any(|f| f.catches.as_deref() == Some(check)
+                && f.fault.as_deref().is_some_and(|t| t.contains(words))),
+            "no fixture for the fault {words:?} caught by {check}"
+        );
+    }
+}
+
 /// The hostile catalogue: each behaviour has a fixture in the matrix.
 #[test]
 fn every_hostile_behaviour_has_a_fixture() {
@@ -306,6 +344,8 @@ fn every_hostile_behaviour_has_a_fixture() {
         "answers every datagram ten times",
         "never binds",
         "binds the port after the one it is given",
+        "never stops reading",
+        "8 GiB of zeros",
     ];
     let fixtures = manifest().fixture;
     for b in behaviours {
