@@ -17,6 +17,7 @@ use crate::conversations::steps::{
 use crate::conversations::transcript::Channel;
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
+use crate::judge::body::{BodySpec, GivenFile};
 use crate::judge::expect_frame::FrameWant;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
@@ -26,6 +27,9 @@ use crate::model::timing::{Deadline, Pause};
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Conversation {
     pub steps: Vec<Step>,
+    /// A file made for a client under test before it starts (`{file}` in
+    /// its command, `SOCKSPEC_FILE`): what it uploads.
+    pub file: Option<GivenFile>,
 }
 
 impl Conversation {
@@ -153,6 +157,13 @@ impl Conversation {
     /// next step.
     pub fn expect_frame(self, conn: Conn, want: FrameWant) -> Self {
         self.expect_frame_at(conn, want, Level::Must)
+    }
+
+    /// Expects the frame `want` on `conn`, read slowly through the smallest
+    /// receive buffer the kernel allows: a sender whose partial sends are
+    /// not continued loses bytes.
+    pub fn expect_frame_slowly(self, conn: Conn, want: FrameWant) -> Self {
+        self.step(FrameStep::ExpectSlowly { conn, want })
     }
 
     pub fn expect_frame_at(self, conn: Conn, want: FrameWant, level: Level) -> Self {
@@ -365,6 +376,30 @@ impl Conversation {
 
     pub fn restart_target(self) -> Self {
         self.step(ProcessStep::RestartTarget)
+    }
+
+    /// Gives the client a file named `name` (the last component only)
+    /// holding `body`, made in its scratch directory before it starts.
+    pub fn give_file(mut self, name: &str, body: BodySpec) -> Self {
+        self.file = Some(GivenFile::new(name, body));
+        self
+    }
+
+    /// Types `before`, the given file's path and a newline, for a client
+    /// that asks for the file on its standard input (`before` empty) or
+    /// reads commands such as `put <path>` (`before` "put ").
+    pub fn type_file_path(self, before: &str) -> Self {
+        self.step(StdioStep::InputFilePath {
+            before: before.to_string(),
+        })
+    }
+
+    /// Ends the client and starts it again with a file named `name`
+    /// holding `body`.
+    pub fn start_client_with(self, name: &str, body: BodySpec) -> Self {
+        self.step(ProcessStep::StartClientWith {
+            file: GivenFile::new(name, body),
+        })
     }
 
     pub fn input(self, text: &str) -> Self {

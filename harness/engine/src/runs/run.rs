@@ -14,6 +14,7 @@ use crate::conversations::check::{Body, Check, Role, Suite};
 use crate::conversations::conversation::Conversation;
 use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::steps::{ProcessStep, Step};
+use crate::judge::body::GivenFile;
 use crate::kernel::loopback;
 use crate::kernel::net;
 use crate::kernel::netns;
@@ -271,6 +272,15 @@ pub(crate) enum BringUpError {
 /// Starts what a check talks to, as a target of the run's fleet. Once the
 /// harness is interrupted the run goes no further.
 pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
+    bring_up_with(config, None)
+}
+
+/// Starts what a check talks to, a client with `file` made for it first
+/// when the check's conversation gives one.
+pub(crate) fn bring_up_with(
+    config: &RunConfig,
+    file: Option<&GivenFile>,
+) -> Result<Peer, BringUpError> {
     if fleet::interrupted() {
         return Err(BringUpError::Run(RunError::Harness(
             "interrupted: no check starts any more".into(),
@@ -298,6 +308,7 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                 stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
+                file: None,
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -311,7 +322,7 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
             workdir,
         } => {
             if *transport == Transport::Datagram {
-                return bring_up_datagram_client(config, command, *port, workdir);
+                return bring_up_datagram_client(config, command, *port, workdir, file);
             }
             // Both loopbacks: a client may connect to ::1 as well as to
             // 127.0.0.1, and `localhost` often means ::1 first.
@@ -331,6 +342,7 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
                 stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
+                file: file.cloned(),
             };
             let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
@@ -353,6 +365,7 @@ fn bring_up_datagram_client(
     command: &str,
     port: Option<u16>,
     workdir: &Workdir,
+    file: Option<&GivenFile>,
 ) -> Result<Peer, BringUpError> {
     // Both loopbacks on one port, as for a stream client: a client may send
     // to ::1 as well as to 127.0.0.1.
@@ -379,6 +392,7 @@ fn bring_up_datagram_client(
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),
+        file: file.cloned(),
     };
     let process = config.fleet.spawn(&launch).map_err(|e| {
         BringUpError::Run(RunError::TargetFailed(format!(
@@ -406,15 +420,21 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
     if !matches!(config.target, TargetSpec::Remote { .. }) {
         netns::fresh_loopback();
     }
-    let mut peer = match bring_up(config) {
+    // A conversation is built before its target starts: a client is
+    // started with the file the conversation gives it.
+    let body = match &check.body {
+        Body::Conversation(build) => Ok(build(&config.profile)),
+        Body::Generated(g) => Err(g),
+    };
+    let file = body.as_ref().ok().and_then(|c| c.file.as_ref());
+    let mut peer = match bring_up_with(config, file) {
         Ok(p) => p,
         Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
         Err(BringUpError::Start(e)) => return Ok(not_started(header(Verdict::Error), e)),
         Err(BringUpError::Run(e)) => return Err(e),
     };
-    let mut ran = match &check.body {
-        Body::Conversation(build) => {
-            let conversation = build(&config.profile);
+    let mut ran = match body {
+        Ok(conversation) => {
             let mut outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
             if spoiled_by_a_cut(&outcome) {
                 outcome = once_more(config, &mut peer, &conversation, outcome)?;
@@ -425,7 +445,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
                 case: None,
             }
         }
-        Body::Generated(g) => {
+        Err(g) => {
             let restart = || bring_up(config).ok();
             let context = generated::Context {
                 profile: &config.profile,
@@ -532,7 +552,7 @@ fn once_more(
         Peer::Remote(_) => {}
     }
     if !matches!(peer, Peer::Remote(_)) {
-        match bring_up(config) {
+        match bring_up_with(config, conversation.file.as_ref()) {
             Ok(fresh) => *peer = fresh,
             Err(BringUpError::Run(e)) => return Err(e),
             // The first try's misses stand: the target did not come back.

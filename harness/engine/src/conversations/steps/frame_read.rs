@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::frame::header_shown;
 use super::link::{Conn, End};
-use super::{miss, StepError, StepResult};
+use super::{fault, miss, StepError, StepResult};
+use crate::kernel::net;
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect_frame::{FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing};
@@ -182,14 +183,29 @@ fn header_text(h: &serde_json::Map<String, Value>) -> String {
 }
 
 impl Session<'_> {
+    /// Shrinks the receive buffer of `conn` to the smallest the kernel
+    /// allows, and records the size in force.
+    pub(super) fn shrink_receive_buffer(&mut self, conn: Conn) -> StepResult {
+        let link = self.link(conn)?;
+        let size = net::shrink_receive_buffer(&link.stream)
+            .map_err(|e| fault(format!("could not shrink the receive buffer of {conn}: {e}")))?;
+        self.record(
+            Some(conn),
+            Event::note(format!("receive buffer read back: SO_RCVBUF {size}")),
+        );
+        Ok(())
+    }
+
     /// Waits for the frame `want` on `conn`, feeding what is buffered and
     /// each receive to the matcher; what follows the frame stays buffered
-    /// for the next step.
+    /// for the next step. With `pause`, the harness waits that long after
+    /// each receive: a slow reader.
     pub(super) fn expect_frame(
         &mut self,
         conn: Conn,
         want: &FrameWant,
         or_end: bool,
+        pause: Option<Duration>,
     ) -> StepResult {
         let within = self.timing.deadline(Deadline::Reply);
         let mut r = Reading::new(want);
@@ -246,6 +262,9 @@ impl Session<'_> {
                 return Err(frame_miss(want, or_end, got));
             }
             let got = self.receive(conn, deadline)?;
+            if let (Some(pause), Received::Bytes(_)) = (pause, &got) {
+                std::thread::sleep(pause);
+            }
             let now = Instant::now();
             match got {
                 Received::Nothing => {}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{pause_for, Peer, Session};
 use crate::conversations::transcript::Event;
+use crate::judge::body::GivenFile;
 use crate::kernel::busy;
 use crate::kernel::ports::Holder;
 use crate::kernel::procfs;
@@ -21,7 +22,7 @@ use crate::model::timing::{Deadline, SpinRule, Timing};
 use crate::targets::target::{describe_exit, Process};
 
 /// A step on the target's process.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ProcessStep {
     /// Measure the CPU of the target's whole process tree and expect it idle.
     ExpectIdle,
@@ -33,6 +34,9 @@ pub enum ProcessStep {
     KillTarget,
     /// Start the target again on the same port and expect it to listen.
     RestartTarget,
+    /// End the client under test and start it again, on the same port,
+    /// with `file` made for it: one more upload in the same check.
+    StartClientWith { file: GivenFile },
 }
 
 impl ProcessStep {
@@ -51,6 +55,12 @@ impl fmt::Display for ProcessStep {
             }
             ProcessStep::KillTarget => f.write_str("kill the target (SIGKILL, whole process tree)"),
             ProcessStep::RestartTarget => f.write_str("restart the target on the same port"),
+            ProcessStep::StartClientWith { file } => write!(
+                f,
+                "start the client again with a file {:?} of {} bytes",
+                file.name,
+                file.body.len()
+            ),
         }
     }
 }
@@ -100,6 +110,7 @@ impl Session<'_> {
                 Ok(())
             }
             ProcessStep::RestartTarget => self.restart(),
+            ProcessStep::StartClientWith { file } => self.start_client_with(file),
         }
     }
 
@@ -157,6 +168,35 @@ impl Session<'_> {
     fn descriptors_by_process(&mut self) -> Result<BTreeMap<i32, usize>, StepError> {
         let p = self.own_process("inspect")?;
         Ok(procfs::descriptors_by_process(&p.tree()))
+    }
+
+    fn start_client_with(&mut self, file: &GivenFile) -> StepResult {
+        let (Peer::Client { process, .. } | Peer::DatagramClient { process, .. }) =
+            &mut *self.peer
+        else {
+            return Err(fault("only a client under test is started again with a file"));
+        };
+        process.kill();
+        let fresh = process.start_again(Some(file.clone())).map_err(|e| {
+            miss(
+                Level::Must,
+                format!("could not start the client again: {e}"),
+            )
+        })?;
+        *process = fresh;
+        // The new process's output is read from its start.
+        self.domains.stdio.output_seen = 0;
+        self.domains.stdio.error_seen = 0;
+        self.domains.stdio.typed.clear();
+        self.record(
+            None,
+            Event::note(format!(
+                "started the client again with {:?} ({} bytes)",
+                file.name,
+                file.body.len()
+            )),
+        );
+        Ok(())
     }
 
     fn restart(&mut self) -> StepResult {
