@@ -6,7 +6,7 @@
 
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
+use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing, HeaderWant};
 use sockspec_engine::judge::frame::PrefixFormat;
 use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::hint::{Alternative, When};
@@ -169,6 +169,7 @@ pub fn length_frame(p: &Profile, body: BodySpec) -> FrameWant {
         framing: Framing::Length { prefix: prefix(p) },
         body,
         tolerant: false,
+        header: HeaderWant::default(),
     }
 }
 
@@ -182,6 +183,7 @@ pub fn json_frame(p: &Profile, body: BodySpec) -> FrameWant {
         },
         body,
         tolerant: false,
+        header: HeaderWant::default(),
     }
 }
 

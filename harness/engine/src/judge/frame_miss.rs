@@ -60,6 +60,17 @@ pub enum FrameMiss {
         configured: PrefixFormat,
         sent: PrefixFormat,
     },
+    /// A header field does not hold what it must (`got`), or is missing
+    /// under every one of `keys`.
+    Field {
+        keys: Vec<String>,
+        what: &'static str,
+        expected: String,
+        got: Option<String>,
+    },
+    /// The header's `md5` is not the body's MD5 (`said` as sent, JSON;
+    /// `None` when missing).
+    Md5 { said: Option<String>, actual: String },
     /// The stream ended (or the time ran out) before the frame was whole.
     Short { stage: String },
 }
@@ -170,6 +181,44 @@ impl fmt::Display for FrameMiss {
                  the body seems to start with 4 zero bytes; if the assignment writes it so, \
                  run with --param prefix={sent}",
                 configured.width()
+            ),
+            FrameMiss::Field {
+                keys,
+                what,
+                expected,
+                got: Some(got),
+            } => write!(
+                f,
+                "the header's {} is {got:?} where it should be {what}, {expected:?}",
+                keys.iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            FrameMiss::Field {
+                keys,
+                what,
+                expected,
+                got: None,
+            } => write!(
+                f,
+                "the header has no {} (expected {what}, {expected:?})",
+                keys.iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            FrameMiss::Md5 {
+                said: Some(said),
+                actual,
+            } => write!(
+                f,
+                "the header's \"md5\" is {said} where the MD5 of the bytes that followed is \
+                 {actual:?}"
+            ),
+            FrameMiss::Md5 { said: None, actual } => write!(
+                f,
+                "the header has no \"md5\" (the MD5 of the bytes that followed is {actual:?})"
             ),
             FrameMiss::Short { stage } => write!(f, "the answer stopped {stage}"),
         }

@@ -379,6 +379,7 @@ mod tests {
     //! connected does not matter to a frame: the harness connects to both.
 
     use super::*;
+    use crate::judge::expect_frame::HeaderWant;
     use crate::conversations::conversation::Conversation;
     use crate::conversations::session::Peer;
     use crate::conversations::session::{Outcome, Session};
@@ -431,6 +432,7 @@ mod tests {
             framing: Framing::Length { prefix: I32LE },
             body: BodySpec::Literal(body.to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         }
     }
 
@@ -500,6 +502,7 @@ mod tests {
             },
             body: BodySpec::Literal(b"hello".to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         };
         let out = run(&mut p, ask().expect_frame(C1, want));
         assert!(out.misses.is_empty(), "{:?}", out.misses);
@@ -667,6 +670,7 @@ mod tests {
             framing: Framing::Length { prefix: I32LE },
             body: body.clone(),
             tolerant: false,
+            header: HeaderWant::default(),
         };
         let mut session = Session::new(&mut p, Timing::new(2.0));
         let c = ask().expect_frame(C1, want).expect_bytes(C1, "NEXT");
