@@ -15,9 +15,9 @@ use crate::conversations::steps::{
     StreamStep,
 };
 use crate::conversations::transcript::Channel;
+use crate::judge::body::{BodySpec, GivenFile};
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
-use crate::judge::body::{BodySpec, GivenFile};
 use crate::judge::expect_frame::FrameWant;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
@@ -30,6 +30,10 @@ pub struct Conversation {
     /// A file made for a client under test before it starts (`{file}` in
     /// its command, `SOCKSPEC_FILE`): what it uploads.
     pub file: Option<GivenFile>,
+    /// Whether the harness listens for a client under test with the
+    /// smallest receive buffer the kernel allows, so the connections it
+    /// accepts keep a small window: for a frame read slowly.
+    pub small_receive_buffer: bool,
 }
 
 impl Conversation {
@@ -160,9 +164,10 @@ impl Conversation {
     }
 
     /// Expects the frame `want` on `conn`, read slowly through the smallest
-    /// receive buffer the kernel allows: a sender whose partial sends are
-    /// not continued loses bytes.
-    pub fn expect_frame_slowly(self, conn: Conn, want: FrameWant) -> Self {
+    /// receive buffer the kernel allows (the harness listens so for a
+    /// client): a sender whose partial sends are not continued loses bytes.
+    pub fn expect_frame_slowly(mut self, conn: Conn, want: FrameWant) -> Self {
+        self.small_receive_buffer = true;
         self.step(FrameStep::ExpectSlowly { conn, want })
     }
 

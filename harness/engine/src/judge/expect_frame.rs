@@ -889,21 +889,26 @@ mod tests {
             panic!("{p:?}")
         };
         let words = miss.to_string();
-        assert!(words.contains("\"file_name\" is \"/tmp/x/回顾.mp4\""), "{words}");
+        assert!(
+            words.contains("\"file_name\" is \"/tmp/x/回顾.mp4\""),
+            "{words}"
+        );
         assert!(words.contains("the file's name, \"回顾.mp4\""), "{words}");
     }
 
     #[test]
     fn an_md5_that_is_not_the_body_s_is_a_miss_once_the_body_is_in() {
         let mut m = upload(b"abc");
-        let header = r#"{"filename": "回顾.mp4", "size": 3, "md5": "00000000000000000000000000000000"}"#;
+        let header =
+            r#"{"filename": "回顾.mp4", "size": 3, "md5": "00000000000000000000000000000000"}"#;
         let p = m.feed(&json_frame(PrefixFormat::I32Le, header, b"abc"));
         let FrameProgress::Mismatch(FrameMiss::Md5 { actual, .. }) = p else {
             panic!("{p:?}")
         };
         assert_eq!(actual, "900150983cd24fb0d6963f7d28e17f72");
         let mut m = upload(b"abc");
-        let header = r#"{"filename": "回顾.mp4", "size": 3, "md5": "900150983CD24FB0D6963F7D28E17F72"}"#;
+        let header =
+            r#"{"filename": "回顾.mp4", "size": 3, "md5": "900150983CD24FB0D6963F7D28E17F72"}"#;
         let bytes = json_frame(PrefixFormat::I32Le, header, b"abc");
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
     }

@@ -70,7 +70,10 @@ pub enum FrameMiss {
     },
     /// The header's `md5` is not the body's MD5 (`said` as sent, JSON;
     /// `None` when missing).
-    Md5 { said: Option<String>, actual: String },
+    Md5 {
+        said: Option<String>,
+        actual: String,
+    },
     /// The stream ended (or the time ran out) before the frame was whole.
     Short { stage: String },
 }

@@ -50,11 +50,11 @@ pub fn connect(
     Ok((socket.into(), buffers))
 }
 
-/// Asks for the smallest receive buffer on an open connection; returns the
-/// size in force, as read back. The window the peer sees shrinks as the
-/// harness reads.
-pub fn shrink_receive_buffer(stream: &TcpStream) -> io::Result<usize> {
-    let socket = socket2::SockRef::from(stream);
+/// Asks for the smallest receive buffer on a listener, which the
+/// connections it accepts inherit from their first packet: their window
+/// stays small. Returns the size in force, as read back.
+pub fn shrink_receive_buffer(listener: &TcpListener) -> io::Result<usize> {
+    let socket = socket2::SockRef::from(listener);
     socket.set_recv_buffer_size(SMALLEST_BUFFER)?;
     socket.recv_buffer_size()
 }

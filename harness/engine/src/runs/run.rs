@@ -275,12 +275,15 @@ pub(crate) fn bring_up(config: &RunConfig) -> Result<Peer, BringUpError> {
     bring_up_with(config, None)
 }
 
-/// Starts what a check talks to, a client with `file` made for it first
-/// when the check's conversation gives one.
+/// Starts what a check talks to as its conversation asks: a client with
+/// the file the conversation gives it made first, listened for with a
+/// small receive buffer when the conversation reads slowly.
 pub(crate) fn bring_up_with(
     config: &RunConfig,
-    file: Option<&GivenFile>,
+    conversation: Option<&Conversation>,
 ) -> Result<Peer, BringUpError> {
+    let file = conversation.and_then(|c| c.file.as_ref());
+    let small_receive_buffer = conversation.is_some_and(|c| c.small_receive_buffer);
     if fleet::interrupted() {
         return Err(BringUpError::Run(RunError::Harness(
             "interrupted: no check starts any more".into(),
@@ -336,6 +339,15 @@ pub(crate) fn bring_up_with(
                     e.to_string(),
                 ))
             })?;
+            if small_receive_buffer {
+                for listener in listeners.sockets() {
+                    net::shrink_receive_buffer(listener).map_err(|e| {
+                        BringUpError::Run(RunError::Harness(format!(
+                            "could not shrink the receive buffer of the harness's listener: {e}"
+                        )))
+                    })?;
+                }
+            }
             let launch = Launch {
                 command: command.clone(),
                 port: listeners.port(),
@@ -426,8 +438,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         Body::Conversation(build) => Ok(build(&config.profile)),
         Body::Generated(g) => Err(g),
     };
-    let file = body.as_ref().ok().and_then(|c| c.file.as_ref());
-    let mut peer = match bring_up_with(config, file) {
+    let mut peer = match bring_up_with(config, body.as_ref().ok()) {
         Ok(p) => p,
         Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
         Err(BringUpError::Start(e)) => return Ok(not_started(header(Verdict::Error), e)),
@@ -552,7 +563,7 @@ fn once_more(
         Peer::Remote(_) => {}
     }
     if !matches!(peer, Peer::Remote(_)) {
-        match bring_up_with(config, conversation.file.as_ref()) {
+        match bring_up_with(config, Some(conversation)) {
             Ok(fresh) => *peer = fresh,
             Err(BringUpError::Run(e)) => return Err(e),
             // The first try's misses stand: the target did not come back.

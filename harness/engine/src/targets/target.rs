@@ -578,7 +578,10 @@ fn write_given(dir: &Path, given: &GivenFile) -> io::Result<PathBuf> {
     let context = |e: io::Error| {
         io::Error::new(
             e.kind(),
-            format!("could not write the file for the target, {}: {e}", path.display()),
+            format!(
+                "could not write the file for the target, {}: {e}",
+                path.display()
+            ),
         )
     };
     let mut out = io::BufWriter::with_capacity(FILE_CHUNK, File::create(&path).map_err(context)?);

@@ -331,7 +331,6 @@ impl Runs<FrameStep> for Session<'_> {
                 .expect_frame(*conn, want, *or_end, None)
                 .map_err(|e| e.at_level(*level)),
             FrameStep::ExpectSlowly { conn, want } => {
-                self.shrink_receive_buffer(*conn)?;
                 self.expect_frame(*conn, want, false, Some(SLOW_READ_PAUSE))
             }
             FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, *cut),
@@ -379,13 +378,13 @@ mod tests {
     //! connected does not matter to a frame: the harness connects to both.
 
     use super::*;
-    use crate::judge::expect_frame::HeaderWant;
     use crate::conversations::conversation::Conversation;
     use crate::conversations::session::Peer;
     use crate::conversations::session::{Outcome, Session};
     use crate::conversations::steps::link::READ_CHUNK;
     use crate::conversations::transcript::Event;
     use crate::judge::expect_frame::FrameWant;
+    use crate::judge::expect_frame::HeaderWant;
     use crate::kernel::net;
     use crate::model::timing::Timing;
     use md5::{Digest, Md5};

@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::frame::header_shown;
 use super::link::{Conn, End};
-use super::{fault, miss, StepError, StepResult};
-use crate::kernel::net;
+use super::{miss, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
 use crate::judge::expect_frame::{FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing};
@@ -23,6 +22,10 @@ use crate::model::timing::{AnswerPace, Deadline};
 /// How many of a frame's receives are recorded one by one: enough for its
 /// prefix and header and the start of its body; the rest are counted.
 const READS_SHOWN: usize = 4;
+
+/// The most bytes one receive of a slow reader takes: the smallest receive
+/// buffer the kernel allows on these machines (see `kernel/net.rs`).
+const SLOW_READ_PIECE: usize = 2304;
 
 /// A frame being read, with what the transcript and a miss say of it.
 struct Reading {
@@ -183,19 +186,6 @@ fn header_text(h: &serde_json::Map<String, Value>) -> String {
 }
 
 impl Session<'_> {
-    /// Shrinks the receive buffer of `conn` to the smallest the kernel
-    /// allows, and records the size in force.
-    pub(super) fn shrink_receive_buffer(&mut self, conn: Conn) -> StepResult {
-        let link = self.link(conn)?;
-        let size = net::shrink_receive_buffer(&link.stream)
-            .map_err(|e| fault(format!("could not shrink the receive buffer of {conn}: {e}")))?;
-        self.record(
-            Some(conn),
-            Event::note(format!("receive buffer read back: SO_RCVBUF {size}")),
-        );
-        Ok(())
-    }
-
     /// Waits for the frame `want` on `conn`, feeding what is buffered and
     /// each receive to the matcher; what follows the frame stays buffered
     /// for the next step. With `pause`, the harness waits that long after
@@ -261,7 +251,10 @@ impl Session<'_> {
                 };
                 return Err(frame_miss(want, or_end, got));
             }
-            let got = self.receive(conn, deadline)?;
+            let got = match pause {
+                Some(_) => self.receive_at_most(conn, deadline, SLOW_READ_PIECE)?,
+                None => self.receive(conn, deadline)?,
+            };
             if let (Some(pause), Received::Bytes(_)) = (pause, &got) {
                 std::thread::sleep(pause);
             }

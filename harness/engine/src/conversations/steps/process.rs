@@ -171,10 +171,11 @@ impl Session<'_> {
     }
 
     fn start_client_with(&mut self, file: &GivenFile) -> StepResult {
-        let (Peer::Client { process, .. } | Peer::DatagramClient { process, .. }) =
-            &mut *self.peer
+        let (Peer::Client { process, .. } | Peer::DatagramClient { process, .. }) = &mut *self.peer
         else {
-            return Err(fault("only a client under test is started again with a file"));
+            return Err(fault(
+                "only a client under test is started again with a file",
+            ));
         };
         process.kill();
         let fresh = process.start_again(Some(file.clone())).map_err(|e| {

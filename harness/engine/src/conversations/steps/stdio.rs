@@ -72,9 +72,14 @@ impl fmt::Display for StdioStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StdioStep::Input(b) => write!(f, "type {}", show::quoted(b, 60)),
-            StdioStep::InputFilePath { before } => {
-                write!(f, "type {}the given file's path", show::quoted(before.as_bytes(), 40))
+            StdioStep::InputFilePath { before } if before.is_empty() => {
+                f.write_str("type the given file's path and a newline")
             }
+            StdioStep::InputFilePath { before } => write!(
+                f,
+                "type {} then the given file's path and a newline",
+                show::quoted(before.as_bytes(), 40)
+            ),
             StdioStep::EndInput => f.write_str("end the input"),
             StdioStep::ExpectOutput { text, .. } => {
                 write!(f, "expect output {}", show::quoted(text.as_bytes(), 60))
