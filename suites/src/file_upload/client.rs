@@ -230,7 +230,7 @@ fn md5() -> Check {
             Level::Must,
             "when md5 is sent it matches the content",
             "a client given a file of 64 KiB sends it; the header's md5, when sent (always \
-             with --param md5=on), is the MD5 of the bytes that follow",
+             with --param md5=yes), is the MD5 of the bytes that follow",
             Body::Conversation(|p| uploads(p, PLAIN_NAME, &[64 * 1024])),
         )
     }
