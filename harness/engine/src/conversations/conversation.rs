@@ -502,4 +502,38 @@ mod tests {
         let nested = Conversation::new().repeat(2, Conversation::new().count_descriptors());
         assert!(nested.needs_process());
     }
+
+    #[test]
+    fn a_given_file_is_the_conversation_s_and_its_path_typing_and_next_client_print_as_steps() {
+        let body = BodySpec::Seeded { seed: 1, len: 10 };
+        let c = Conversation::new()
+            .give_file("回顾.mp4", body.clone())
+            .type_file_path("put ")
+            .start_client_with("b.bin", body.clone())
+            .type_file_path("");
+        assert_eq!(c.file, Some(GivenFile::new("回顾.mp4", body)));
+        assert!(!c.small_receive_buffer);
+        assert_eq!(
+            c.to_string(),
+            "  1. type \"put \" then the given file's path and a newline\n  \
+             2. start the client again with a file \"b.bin\" of 10 bytes\n  \
+             3. type the given file's path and a newline\n"
+        );
+    }
+
+    #[test]
+    fn a_frame_read_slowly_asks_for_a_listener_with_the_smallest_receive_buffer() {
+        let want = FrameWant {
+            framing: crate::judge::expect_frame::Framing::Length {
+                prefix: crate::judge::frame::PrefixFormat::I32Le,
+            },
+            body: BodySpec::Literal(b"x".to_vec()),
+            tolerant: false,
+            header: Default::default(),
+        };
+        let c = Conversation::new()
+            .accept(Conn(1))
+            .expect_frame_slowly(Conn(1), want);
+        assert!(c.small_receive_buffer);
+    }
 }
