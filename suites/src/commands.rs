@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing};
+use sockspec_engine::judge::expect_frame::{BodySpec, FrameWant, Framing, HeaderWant};
 use sockspec_engine::judge::frame::PrefixFormat;
 use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::hint::{Alternative, When};
@@ -255,6 +255,7 @@ pub fn length_frame(p: &Profile, body: BodySpec) -> FrameWant {
         framing: length_framing(p),
         body,
         tolerant: false,
+        header: HeaderWant::default(),
     }
 }
 
@@ -268,6 +269,7 @@ pub fn json_frame(p: &Profile, body: BodySpec) -> FrameWant {
         },
         body,
         tolerant: false,
+        header: HeaderWant::default(),
     }
 }
 

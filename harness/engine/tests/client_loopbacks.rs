@@ -22,6 +22,7 @@ fn idle_client(listeners: Pair<TcpListener>) -> Peer {
         stdin: true,
         transport: Transport::Stream,
         workdir: Workdir::Here,
+        file: None,
     };
     let process = Fleet::new().spawn(&launch).unwrap();
     Peer::Client { listeners, process }

@@ -15,9 +15,10 @@ use crate::conversations::steps::{
     StdioStep, Step, StreamStep,
 };
 use crate::conversations::transcript::Channel;
+use crate::judge::body::{BodySpec, GivenFile};
 use crate::judge::expect::Want;
 use crate::judge::expect_datagram::DatagramWant;
-use crate::judge::expect_frame::{BodySpec, FrameWant};
+use crate::judge::expect_frame::FrameWant;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
 use crate::model::timing::{Deadline, Pause};
@@ -26,6 +27,13 @@ use crate::model::timing::{Deadline, Pause};
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Conversation {
     pub steps: Vec<Step>,
+    /// A file made for a client under test before it starts (`{file}` in
+    /// its command, `SOCKSPEC_FILE`): what it uploads.
+    pub file: Option<GivenFile>,
+    /// Whether the harness listens for a client under test with the
+    /// smallest receive buffer the kernel allows, so the connections it
+    /// accepts keep a small window: for a frame read slowly.
+    pub small_receive_buffer: bool,
 }
 
 impl Conversation {
@@ -165,6 +173,14 @@ impl Conversation {
     /// next step.
     pub fn expect_frame(self, conn: Conn, want: FrameWant) -> Self {
         self.expect_frame_at(conn, want, Level::Must)
+    }
+
+    /// Expects the frame `want` on `conn`, read slowly through the smallest
+    /// receive buffer the kernel allows (the harness listens so for a
+    /// client): a sender whose partial sends are not continued loses bytes.
+    pub fn expect_frame_slowly(mut self, conn: Conn, want: FrameWant) -> Self {
+        self.small_receive_buffer = true;
+        self.step(FrameStep::ExpectSlowly { conn, want })
     }
 
     pub fn expect_frame_at(self, conn: Conn, want: FrameWant, level: Level) -> Self {
@@ -434,6 +450,30 @@ impl Conversation {
         self.step(ProcessStep::RestartTarget)
     }
 
+    /// Gives the client a file named `name` (the last component only)
+    /// holding `body`, made in its scratch directory before it starts.
+    pub fn give_file(mut self, name: &str, body: BodySpec) -> Self {
+        self.file = Some(GivenFile::new(name, body));
+        self
+    }
+
+    /// Types `before`, the given file's path and a newline, for a client
+    /// that asks for the file on its standard input (`before` empty) or
+    /// reads commands such as `put <path>` (`before` "put ").
+    pub fn type_file_path(self, before: &str) -> Self {
+        self.step(StdioStep::InputFilePath {
+            before: before.to_string(),
+        })
+    }
+
+    /// Ends the client and starts it again with a file named `name`
+    /// holding `body`.
+    pub fn start_client_with(self, name: &str, body: BodySpec) -> Self {
+        self.step(ProcessStep::StartClientWith {
+            file: GivenFile::new(name, body),
+        })
+    }
+
     pub fn input(self, text: &str) -> Self {
         self.step(StdioStep::Input(text.as_bytes().to_vec()))
     }
@@ -528,5 +568,39 @@ mod tests {
         assert!(talk.clone().expect_idle().needs_process());
         let nested = Conversation::new().repeat(2, Conversation::new().count_descriptors());
         assert!(nested.needs_process());
+    }
+
+    #[test]
+    fn a_given_file_is_the_conversation_s_and_its_path_typing_and_next_client_print_as_steps() {
+        let body = BodySpec::Seeded { seed: 1, len: 10 };
+        let c = Conversation::new()
+            .give_file("回顾.mp4", body.clone())
+            .type_file_path("put ")
+            .start_client_with("b.bin", body.clone())
+            .type_file_path("");
+        assert_eq!(c.file, Some(GivenFile::new("回顾.mp4", body)));
+        assert!(!c.small_receive_buffer);
+        assert_eq!(
+            c.to_string(),
+            "  1. type \"put \" then the given file's path and a newline\n  \
+             2. start the client again with a file \"b.bin\" of 10 bytes\n  \
+             3. type the given file's path and a newline\n"
+        );
+    }
+
+    #[test]
+    fn a_frame_read_slowly_asks_for_a_listener_with_the_smallest_receive_buffer() {
+        let want = FrameWant {
+            framing: crate::judge::expect_frame::Framing::Length {
+                prefix: crate::judge::frame::PrefixFormat::I32Le,
+            },
+            body: BodySpec::Literal(b"x".to_vec()),
+            tolerant: false,
+            header: Default::default(),
+        };
+        let c = Conversation::new()
+            .accept(Conn(1))
+            .expect_frame_slowly(Conn(1), want);
+        assert!(c.small_receive_buffer);
     }
 }

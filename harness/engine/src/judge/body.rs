@@ -68,6 +68,22 @@ impl BodySpec {
     /// and remain); returns how many were written. For the harness's own
     /// sends of a large body, a chunk at a time.
     pub fn fill(&self, offset: u64, out: &mut [u8]) -> usize {
+        if let BodySpec::Seeded { seed, len } = self {
+            // A word of the generator gives eight bytes: computed once for
+            // them, as a given file of 100 MiB is written through here.
+            let n = usize::try_from(len.saturating_sub(offset))
+                .unwrap_or(usize::MAX)
+                .min(out.len());
+            let mut word = [0u8; 8];
+            for (i, slot) in out[..n].iter_mut().enumerate() {
+                let at = offset + i as u64;
+                if i == 0 || at.is_multiple_of(8) {
+                    word = splitmix64(seed ^ (at / 8)).to_le_bytes();
+                }
+                *slot = word[(at % 8) as usize];
+            }
+            return n;
+        }
         // A repeated pattern is copied a run at a time: a body of many
         // MiB is written as fast as the connection takes it.
         let mut n = match self {
@@ -140,6 +156,25 @@ impl BodySpec {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// A file the harness makes for a client under test before starting it,
+/// in the client's scratch directory: its name (the last component only)
+/// and its content, described so that a file of many MiB is written a
+/// chunk at a time and compared as it comes back without being held.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GivenFile {
+    pub name: String,
+    pub body: BodySpec,
+}
+
+impl GivenFile {
+    pub fn new(name: &str, body: BodySpec) -> GivenFile {
+        GivenFile {
+            name: name.to_string(),
+            body,
+        }
     }
 }
 

@@ -81,6 +81,64 @@ pub struct FrameWant {
     /// not the format (a sequence, a large output), so that one mistake in
     /// the format is blamed by the check about it, not by every check.
     pub tolerant: bool,
+    /// What a JSON header must hold besides the body's size; nothing more
+    /// by default.
+    pub header: HeaderWant,
+}
+
+/// What a JSON header must hold besides the size under the framing's key:
+/// other keys the size may be under, fields with a known value, an MD5 of
+/// the body. An upload's header names the file and may carry its digest,
+/// and assignments spell the keys differently.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct HeaderWant {
+    /// Other keys the body's size may be under, any one taken when the
+    /// framing's key is absent.
+    pub other_size_keys: Vec<String>,
+    /// Fields that must hold a text, each under any one of its keys.
+    pub fields: Vec<FieldWant>,
+    /// What is asked of an `md5` field.
+    pub md5: Md5Want,
+}
+
+/// A header field that must hold `value`, under any one of `keys`;
+/// `what` names the value for a miss ("the file's name").
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FieldWant {
+    pub keys: Vec<String>,
+    pub value: String,
+    pub what: &'static str,
+}
+
+/// What is asked of a header's `md5` field: 32 hex digits of the body's
+/// MD5.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Md5Want {
+    /// Not looked at.
+    #[default]
+    Ignored,
+    /// Judged when the header has one.
+    WhenSent,
+    /// Required, and judged.
+    Required,
+}
+
+/// The name of the MD5 field in a header.
+pub const MD5_KEY: &str = "md5";
+
+/// `keys` as `"a" (or "b", "c")`.
+fn keys_words(keys: &[String]) -> String {
+    match keys {
+        [] => String::new(),
+        [one] => format!("{one:?}"),
+        [first, rest @ ..] => format!(
+            "{first:?} (or {})",
+            rest.iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 impl fmt::Display for FrameWant {
@@ -92,10 +150,24 @@ impl fmt::Display for FrameWant {
                 "the length in decimal digits, answered with {}, and ",
                 show::quoted(ready.as_bytes(), 24)
             )?,
-            Framing::JsonHeader { prefix, size_key } => write!(
-                f,
-                "a {prefix} header length, a JSON header with {size_key:?} and "
-            )?,
+            Framing::JsonHeader { prefix, size_key } => {
+                let mut keys = vec![size_key.clone()];
+                keys.extend(self.header.other_size_keys.iter().cloned());
+                write!(
+                    f,
+                    "a {prefix} header length, a JSON header with {}",
+                    keys_words(&keys)
+                )?;
+                for field in &self.header.fields {
+                    write!(f, ", {} {:?}", keys_words(&field.keys), field.value)?;
+                }
+                match self.header.md5 {
+                    Md5Want::Ignored => {}
+                    Md5Want::WhenSent => write!(f, ", {MD5_KEY:?} if sent")?,
+                    Md5Want::Required => write!(f, ", {MD5_KEY:?}")?,
+                }
+                f.write_str(" and ")?;
+            }
         }
         match &self.body {
             BodySpec::Literal(b) => write!(f, "the body {}", show::quoted(b, 48)),
@@ -248,16 +320,81 @@ impl FrameMatch {
                 Stage::Header { len } => self.read_header(len, bytes, &mut at),
                 Stage::Body { seen } => self.read_body(seen, bytes, &mut at),
                 Stage::OtherBody { from, said } => self.read_other_body(from, said, bytes, &mut at),
-                Stage::Done => return FrameProgress::Done { used: at },
+                Stage::Done => return self.done(at),
             };
             match step {
                 Some(FrameProgress::NeedMore) if at < bytes.len() => continue,
                 Some(p) => return p,
-                None if self.stage == Stage::Done => return FrameProgress::Done { used: at },
+                None if self.stage == Stage::Done => return self.done(at),
                 None if at >= bytes.len() => return FrameProgress::NeedMore,
                 None => continue,
             }
         }
+    }
+
+    /// The frame is whole, `used` bytes of the last feed its own: done,
+    /// unless its header's MD5 is not the body's.
+    fn done(&self, used: usize) -> FrameProgress {
+        if self.want.header.md5 == Md5Want::Ignored {
+            return FrameProgress::Done { used };
+        }
+        let actual = self.body_digest();
+        match self.header.as_ref().and_then(|h| h.get(MD5_KEY)) {
+            None if self.want.header.md5 == Md5Want::WhenSent => FrameProgress::Done { used },
+            Some(Value::String(said)) if said.eq_ignore_ascii_case(&actual) => {
+                FrameProgress::Done { used }
+            }
+            said => FrameProgress::Mismatch(FrameMiss::Md5 {
+                said: said.map(Value::to_string),
+                actual,
+            }),
+        }
+    }
+
+    /// The key the body's size is under in `header`: the framing's, or
+    /// the first other one accepted that the header has.
+    fn size_key(&self, header: &Map<String, Value>) -> String {
+        let Framing::JsonHeader { size_key, .. } = &self.want.framing else {
+            return String::new();
+        };
+        if header.contains_key(size_key) {
+            return size_key.clone();
+        }
+        self.want
+            .header
+            .other_size_keys
+            .iter()
+            .find(|k| header.contains_key(k.as_str()))
+            .unwrap_or(size_key)
+            .clone()
+    }
+
+    /// The first field of the header that does not hold what it must.
+    fn field_miss(&self, header: &Map<String, Value>) -> Option<FrameMiss> {
+        self.want.header.fields.iter().find_map(|field| {
+            let found = field
+                .keys
+                .iter()
+                .find_map(|k| header.get(k).map(|v| (k.clone(), v)));
+            match found {
+                Some((_, Value::String(got))) if *got == field.value => None,
+                Some((key, got)) => Some(FrameMiss::Field {
+                    keys: vec![key],
+                    what: field.what,
+                    expected: field.value.clone(),
+                    got: Some(match got {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    }),
+                }),
+                None => Some(FrameMiss::Field {
+                    keys: field.keys.clone(),
+                    what: field.what,
+                    expected: field.value.clone(),
+                    got: None,
+                }),
+            }
+        })
     }
 
     /// The stream ended, or the deadline passed, before the frame was
@@ -613,11 +750,15 @@ impl FrameMatch {
     }
 
     fn header_read(&mut self) -> Option<FrameProgress> {
-        let Framing::JsonHeader { size_key, .. } = &self.want.framing else {
+        if !matches!(self.want.framing, Framing::JsonHeader { .. }) {
             return None;
-        };
+        }
         let expected = self.want.body.len();
         let header = self.header.as_ref()?;
+        if let Some(miss) = self.field_miss(header) {
+            return Some(FrameProgress::Mismatch(miss));
+        }
+        let size_key = &self.size_key(header);
         let said = match size_field(header, size_key, Some(expected)) {
             Ok(n) => n,
             Err(SizeError::Missing {
@@ -659,10 +800,11 @@ impl FrameMatch {
     /// The header's size is not the body's length.
     fn wrong_size(&self) -> FrameMiss {
         let (key, said) = match (&self.want.framing, &self.header) {
-            (Framing::JsonHeader { size_key, .. }, Some(header)) => (
-                size_key.clone(),
-                size_field(header, size_key, None).unwrap_or_default(),
-            ),
+            (Framing::JsonHeader { .. }, Some(header)) => {
+                let key = self.size_key(header);
+                let said = size_field(header, &key, None).unwrap_or_default();
+                (key, said)
+            }
             _ => (String::new(), 0),
         };
         FrameMiss::WrongSize {
@@ -893,6 +1035,7 @@ mod tests {
             framing: Framing::Length { prefix },
             body: BodySpec::Literal(body.to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         })
     }
 
@@ -904,7 +1047,90 @@ mod tests {
             },
             body,
             tolerant: false,
+            header: HeaderWant::default(),
         })
+    }
+
+    /// An upload's header: the size under "size" or "filesize", the name
+    /// under "filename" or "file_name", the md5 judged when sent.
+    fn upload(body: &[u8]) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing: Framing::JsonHeader {
+                prefix: PrefixFormat::I32Le,
+                size_key: "size".into(),
+            },
+            body: BodySpec::Literal(body.to_vec()),
+            tolerant: false,
+            header: HeaderWant {
+                other_size_keys: vec!["filesize".into()],
+                fields: vec![FieldWant {
+                    keys: vec!["filename".into(), "file_name".into()],
+                    value: "回顾.mp4".into(),
+                    what: "the file's name",
+                }],
+                md5: Md5Want::WhenSent,
+            },
+        })
+    }
+
+    #[test]
+    fn an_upload_header_takes_any_accepted_size_key_and_the_file_name() {
+        let mut m = upload(b"abc");
+        let header = r#"{"filename": "回顾.mp4", "filesize": 3}"#;
+        let bytes = json_frame(PrefixFormat::I32Le, header, b"abc");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    #[test]
+    fn an_upload_header_naming_another_file_is_a_miss_that_quotes_both() {
+        let mut m = upload(b"abc");
+        let header = r#"{"file_name": "/tmp/x/回顾.mp4", "size": 3}"#;
+        let p = m.feed(&json_frame(PrefixFormat::I32Le, header, b"abc"));
+        let FrameProgress::Mismatch(miss) = p else {
+            panic!("{p:?}")
+        };
+        let words = miss.to_string();
+        assert!(
+            words.contains("\"file_name\" is \"/tmp/x/回顾.mp4\""),
+            "{words}"
+        );
+        assert!(words.contains("the file's name, \"回顾.mp4\""), "{words}");
+    }
+
+    #[test]
+    fn an_md5_that_is_not_the_body_s_is_a_miss_once_the_body_is_in() {
+        let mut m = upload(b"abc");
+        let header =
+            r#"{"filename": "回顾.mp4", "size": 3, "md5": "00000000000000000000000000000000"}"#;
+        let p = m.feed(&json_frame(PrefixFormat::I32Le, header, b"abc"));
+        let FrameProgress::Mismatch(FrameMiss::Md5 { actual, .. }) = p else {
+            panic!("{p:?}")
+        };
+        assert_eq!(actual, "900150983cd24fb0d6963f7d28e17f72");
+        let mut m = upload(b"abc");
+        let header =
+            r#"{"filename": "回顾.mp4", "size": 3, "md5": "900150983CD24FB0D6963F7D28E17F72"}"#;
+        let bytes = json_frame(PrefixFormat::I32Le, header, b"abc");
+        assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    #[test]
+    fn an_upload_header_counted_in_characters_is_named_so() {
+        let mut m = upload(b"abcdef");
+        let header = r#"{"filename": "回顾.mp4", "filesize": 6}"#;
+        let mut bytes = PrefixFormat::I32Le
+            .encode(header.chars().count() as u64)
+            .expect("fits");
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(b"abcdef");
+        let p = m.feed(&bytes);
+        assert_eq!(
+            p,
+            FrameProgress::Mismatch(FrameMiss::CountsCharacters {
+                chars: header.chars().count(),
+                bytes: header.len()
+            })
+        );
     }
 
     /// Feeds `bytes` cut at `cuts` (offsets, in order); the progress of
@@ -1016,6 +1242,7 @@ mod tests {
             },
             body,
             tolerant: false,
+            header: HeaderWant::default(),
         })
     }
 
@@ -1117,6 +1344,7 @@ mod tests {
                     },
                     body: body.clone(),
                     tolerant: false,
+                    header: HeaderWant::default(),
                 });
                 let mut m = m;
                 let (p, _) = feed_cut(&mut m, sent, &[cut]);

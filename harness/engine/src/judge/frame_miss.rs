@@ -78,6 +78,20 @@ pub enum FrameMiss {
     /// The body came right behind the decimal length, before the harness
     /// answered with the ready word.
     BodyBeforeReady { digits: Vec<u8>, after: Vec<u8> },
+    /// A header field does not hold what it must (`got`), or is missing
+    /// under every one of `keys`.
+    Field {
+        keys: Vec<String>,
+        what: &'static str,
+        expected: String,
+        got: Option<String>,
+    },
+    /// The header's `md5` is not the body's MD5 (`said` as sent, JSON;
+    /// `None` when missing).
+    Md5 {
+        said: Option<String>,
+        actual: String,
+    },
     /// The stream ended (or the time ran out) before the frame was whole.
     Short { stage: String },
 }
@@ -223,6 +237,44 @@ impl fmt::Display for FrameMiss {
                  send the body only once the client's ready word is in",
                 show::quoted(digits, 24),
                 show::quoted(after, 32)
+            ),
+            FrameMiss::Field {
+                keys,
+                what,
+                expected,
+                got: Some(got),
+            } => write!(
+                f,
+                "the header's {} is {got:?} where it should be {what}, {expected:?}",
+                keys.iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            FrameMiss::Field {
+                keys,
+                what,
+                expected,
+                got: None,
+            } => write!(
+                f,
+                "the header has no {} (expected {what}, {expected:?})",
+                keys.iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            FrameMiss::Md5 {
+                said: Some(said),
+                actual,
+            } => write!(
+                f,
+                "the header's \"md5\" is {said} where the MD5 of the bytes that followed is \
+                 {actual:?}"
+            ),
+            FrameMiss::Md5 { said: None, actual } => write!(
+                f,
+                "the header has no \"md5\" (the MD5 of the bytes that followed is {actual:?})"
             ),
             FrameMiss::Short { stage } => write!(f, "the answer stopped {stage}"),
         }

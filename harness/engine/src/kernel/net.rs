@@ -50,6 +50,15 @@ pub fn connect(
     Ok((socket.into(), buffers))
 }
 
+/// Asks for the smallest receive buffer on a listener, which the
+/// connections it accepts inherit from their first packet: their window
+/// stays small. Returns the size in force, as read back.
+pub fn shrink_receive_buffer(listener: &TcpListener) -> io::Result<usize> {
+    let socket = socket2::SockRef::from(listener);
+    socket.set_recv_buffer_size(SMALLEST_BUFFER)?;
+    socket.recv_buffer_size()
+}
+
 /// Aborts a connection with a reset: `SO_LINGER` on with a zero timeout,
 /// then close. A peer blocked in its receive gets ECONNRESET.
 pub fn reset(stream: TcpStream) -> io::Result<()> {

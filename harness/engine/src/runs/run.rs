@@ -14,6 +14,7 @@ use crate::conversations::check::{Body, Check, Role, Suite};
 use crate::conversations::conversation::Conversation;
 use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::steps::{ProcessStep, Step};
+use crate::judge::body::GivenFile;
 use crate::kernel::loopback;
 use crate::kernel::net;
 use crate::kernel::netns;
@@ -317,6 +318,19 @@ pub(crate) enum BringUpError {
 /// server works in a folder of its own inside its scratch tree
 /// ([`Workdir::own`]).
 pub(crate) fn bring_up(config: &RunConfig, own_folder: bool) -> Result<Peer, BringUpError> {
+    bring_up_with(config, None, own_folder)
+}
+
+/// Starts what a check talks to as its conversation asks: a client with
+/// the file the conversation gives it made first, listened for with a
+/// small receive buffer when the conversation reads slowly.
+pub(crate) fn bring_up_with(
+    config: &RunConfig,
+    conversation: Option<&Conversation>,
+    own_folder: bool,
+) -> Result<Peer, BringUpError> {
+    let file = conversation.and_then(|c| c.file.as_ref());
+    let small_receive_buffer = conversation.is_some_and(|c| c.small_receive_buffer);
     if fleet::interrupted() {
         return Err(BringUpError::Run(RunError::Harness(
             "interrupted: no check starts any more".into(),
@@ -347,6 +361,7 @@ pub(crate) fn bring_up(config: &RunConfig, own_folder: bool) -> Result<Peer, Bri
                     true => workdir.own(),
                     false => workdir.clone(),
                 },
+                file: None,
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -360,7 +375,7 @@ pub(crate) fn bring_up(config: &RunConfig, own_folder: bool) -> Result<Peer, Bri
             workdir,
         } => {
             if *transport == Transport::Datagram {
-                return bring_up_datagram_client(config, command, *port, workdir);
+                return bring_up_datagram_client(config, command, *port, workdir, file);
             }
             // Both loopbacks: a client may connect to ::1 as well as to
             // 127.0.0.1, and `localhost` often means ::1 first.
@@ -374,12 +389,22 @@ pub(crate) fn bring_up(config: &RunConfig, own_folder: bool) -> Result<Peer, Bri
                     e.to_string(),
                 ))
             })?;
+            if small_receive_buffer {
+                for listener in listeners.sockets() {
+                    net::shrink_receive_buffer(listener).map_err(|e| {
+                        BringUpError::Run(RunError::Harness(format!(
+                            "could not shrink the receive buffer of the harness's listener: {e}"
+                        )))
+                    })?;
+                }
+            }
             let launch = Launch {
                 command: command.clone(),
                 port: listeners.port(),
                 stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
+                file: file.cloned(),
             };
             let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
@@ -402,6 +427,7 @@ fn bring_up_datagram_client(
     command: &str,
     port: Option<u16>,
     workdir: &Workdir,
+    file: Option<&GivenFile>,
 ) -> Result<Peer, BringUpError> {
     // Both loopbacks on one port, as for a stream client: a client may send
     // to ::1 as well as to 127.0.0.1.
@@ -428,6 +454,7 @@ fn bring_up_datagram_client(
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),
+        file: file.cloned(),
     };
     let process = config.fleet.spawn(&launch).map_err(|e| {
         BringUpError::Run(RunError::TargetFailed(format!(
@@ -456,15 +483,20 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
         netns::fresh_loopback();
     }
     let own_folder = check.works_in_own_folder();
-    let mut peer = match bring_up(config, own_folder) {
+    // A conversation is built before its target starts: a client is
+    // started with the file the conversation gives it.
+    let body = match &check.body {
+        Body::Conversation(build) => Ok(build(&config.profile)),
+        Body::Generated(g) => Err(g),
+    };
+    let mut peer = match bring_up_with(config, body.as_ref().ok(), own_folder) {
         Ok(p) => p,
         Err(BringUpError::Start(e)) if first => return Err(RunError::TargetFailed(e.full())),
         Err(BringUpError::Start(e)) => return Ok(not_started(header(Verdict::Error), e)),
         Err(BringUpError::Run(e)) => return Err(e),
     };
-    let mut ran = match &check.body {
-        Body::Conversation(build) => {
-            let conversation = build(&config.profile);
+    let mut ran = match body {
+        Ok(conversation) => {
             let mut outcome = Session::new(&mut peer, config.timing).run(&conversation.steps);
             if spoiled_by_a_cut(&outcome) {
                 outcome = once_more(config, &mut peer, &conversation, outcome)?;
@@ -475,7 +507,7 @@ fn run_check(config: &RunConfig, check: &Check, first: bool) -> Result<CheckResu
                 case: None,
             }
         }
-        Body::Generated(g) => {
+        Err(g) => {
             let restart = || bring_up(config, own_folder).ok();
             let context = generated::Context {
                 profile: &config.profile,
@@ -582,7 +614,7 @@ fn once_more(
         Peer::Remote(_) => {}
     }
     if !matches!(peer, Peer::Remote(_)) {
-        match bring_up(config, conversation.touches_files()) {
+        match bring_up_with(config, Some(conversation), conversation.touches_files()) {
             Ok(fresh) => *peer = fresh,
             Err(BringUpError::Run(e)) => return Err(e),
             // The first try's misses stand: the target did not come back.

@@ -408,6 +408,7 @@ mod tests {
             stdin: false,
             transport: Transport::Stream,
             workdir: Workdir::Here,
+            file: None,
         }
     }
 

@@ -449,6 +449,7 @@ mod tests {
             stdin: false,
             transport,
             workdir: Workdir::Here,
+            file: None,
         }
     }
 

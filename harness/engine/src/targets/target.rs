@@ -9,6 +9,7 @@
 //! own when asked (the directory is always made, and removed at its end).
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::judge::body::GivenFile;
 use crate::kernel::procfs::{self, Stat};
 use crate::model::timing::Timing;
 use crate::model::transport::Transport;
@@ -274,6 +276,13 @@ impl Workdir {
 /// `{scratch}` in its command).
 pub const SCRATCH_VAR: &str = "SOCKSPEC_SCRATCH";
 
+/// The environment variable naming the file the harness made for a client
+/// to upload (also `{file}` in its command).
+pub const FILE_VAR: &str = "SOCKSPEC_FILE";
+
+/// How much of a given file one write carries.
+const FILE_CHUNK: usize = 64 * 1024;
+
 /// The shell a target's command runs through.
 const SHELL: &str = "/bin/sh";
 
@@ -281,7 +290,7 @@ const SHELL: &str = "/bin/sh";
 #[derive(Clone, Debug)]
 pub struct Launch {
     /// A shell command; `{port}` is replaced by the port, `{scratch}` by
-    /// the target's scratch directory.
+    /// the target's scratch directory, `{file}` by the given file's path.
     pub command: String,
     /// The port given to the target through `{port}` and `SOCKSPEC_PORT`.
     pub port: u16,
@@ -291,6 +300,9 @@ pub struct Launch {
     pub transport: Transport,
     /// Where the command runs.
     pub workdir: Workdir,
+    /// A file made in the target's scratch directory before it starts,
+    /// named to it by `{file}` and `SOCKSPEC_FILE`: what a client uploads.
+    pub file: Option<GivenFile>,
 }
 
 impl Launch {
@@ -318,6 +330,10 @@ pub struct Process {
     scratch: PathBuf,
     /// The folder of its own it runs in, inside `scratch`, when asked.
     folder: Option<PathBuf>,
+    /// The file made for the target in its scratch directory, if any.
+    file: Option<PathBuf>,
+    /// How it was started, to start it again with another file.
+    launch: Launch,
     /// Feeds the target's standard input from a thread of its own: a
     /// client that never reads its input must not block the harness.
     stdin: Option<Sender<Vec<u8>>>,
@@ -362,9 +378,22 @@ impl Process {
                 )
             })?
             .keep();
+        let file = match &launch.file {
+            Some(given) => match write_given(&scratch, given) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&scratch);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let mut command = launch
             .command_line()
             .replace("{scratch}", &scratch.to_string_lossy());
+        if let Some(path) = &file {
+            command = command.replace("{file}", &path.to_string_lossy());
+        }
         let folder = match &launch.workdir {
             Workdir::Own { base } => {
                 let folder = folder::own_folder(&scratch);
@@ -406,6 +435,9 @@ impl Process {
             .stdout(Stdio::from(pty.slave))
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(path) = &file {
+            cmd.env(FILE_VAR, path);
+        }
         match &launch.workdir {
             Workdir::Here => {}
             Workdir::Scratch => {
@@ -452,6 +484,8 @@ impl Process {
             fleet: fleet.clone(),
             scratch,
             folder,
+            file,
+            launch: launch.clone(),
             stdout,
             stderr,
             status: None,
@@ -480,6 +514,26 @@ impl Process {
     /// its scratch tree.
     pub fn folder(&self) -> Option<&Path> {
         self.folder.as_deref()
+    }
+
+    /// The path of the file made for the target (`{file}`), if any.
+    pub fn given_file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// How the target was started.
+    pub fn launch(&self) -> &Launch {
+        &self.launch
+    }
+
+    /// Starts the same command again as a target of the same fleet, with
+    /// `file` made for it instead of the one before.
+    pub fn start_again(&self, file: Option<GivenFile>) -> io::Result<Process> {
+        let launch = Launch {
+            file,
+            ..self.launch.clone()
+        };
+        self.fleet.spawn(&launch)
     }
 
     /// The exit status, if the target has exited.
@@ -600,6 +654,31 @@ impl Process {
     }
 }
 
+/// Writes `given` into `dir` a chunk at a time (a file of many MiB costs
+/// one chunk of memory); returns its path.
+fn write_given(dir: &Path, given: &GivenFile) -> io::Result<PathBuf> {
+    let path = dir.join(&given.name);
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "could not write the file for the target, {}: {e}",
+                path.display()
+            ),
+        )
+    };
+    let mut out = io::BufWriter::with_capacity(FILE_CHUNK, File::create(&path).map_err(context)?);
+    let mut chunk = vec![0u8; FILE_CHUNK];
+    let mut offset = 0;
+    while offset < given.body.len() {
+        let n = given.body.fill(offset, &mut chunk);
+        out.write_all(&chunk[..n]).map_err(context)?;
+        offset += n as u64;
+    }
+    out.flush().map_err(context)?;
+    Ok(path)
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if !self.ended {
@@ -611,6 +690,8 @@ impl Drop for Process {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::body::BodySpec;
+    use md5::Digest;
 
     fn launch(cmd: &str) -> Launch {
         Launch {
@@ -619,6 +700,7 @@ mod tests {
             stdin: true,
             transport: Transport::Stream,
             workdir: Workdir::Here,
+            file: None,
         }
     }
 
@@ -685,6 +767,43 @@ mod tests {
             1,
             "nothing is written where the command was typed"
         );
+    }
+
+    #[test]
+    fn a_given_file_is_made_in_the_scratch_directory_and_named_by_placeholder_and_env() {
+        let body = BodySpec::Seeded {
+            seed: 7,
+            len: 200_000,
+        };
+        let l = Launch {
+            file: Some(GivenFile::new("回顾.mp4", body.clone())),
+            ..launch("md5sum < {file}; [ \"$SOCKSPEC_FILE\" = {file} ] && basename {file}")
+        };
+        let mut p = Fleet::new().spawn(&l).unwrap();
+        let path = p.given_file().unwrap().to_path_buf();
+        assert_eq!(path, p.scratch().join("回顾.mp4"));
+        printed(&mut p);
+        let out = String::from_utf8_lossy(&p.stdout().since(0)).into_owned();
+        let mut bytes = vec![0u8; 200_000];
+        assert_eq!(body.fill(0, &mut bytes), 200_000);
+        let sum: String = md5::Md5::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(out.contains(&sum), "{out}");
+        assert!(out.contains("回顾.mp4"), "{out}");
+        p.kill();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_seeded_body_fills_as_it_reads_byte_by_byte_from_any_offset() {
+        let body = BodySpec::Seeded { seed: 3, len: 100 };
+        let mut out = [0u8; 40];
+        assert_eq!(body.fill(77, &mut out), 23);
+        for (i, b) in out[..23].iter().enumerate() {
+            assert_eq!(Some(*b), body.byte_at(77 + i as u64));
+        }
     }
 
     #[test]

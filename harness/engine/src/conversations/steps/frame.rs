@@ -39,6 +39,11 @@ pub(crate) const STREAM_ABOVE: u64 = 1024 * 1024;
 /// How much of a streamed body one write carries.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
+/// The harness's pause after each receive of a frame read slowly: with
+/// the smallest receive buffer (about 2 KiB) about 1 MB a second, slow
+/// enough that a sender's buffer fills, fast enough for a MiB in a second.
+pub(crate) const SLOW_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A step on a framed answer.
 #[derive(Clone, PartialEq, Debug)]
 pub enum FrameStep {
@@ -52,6 +57,11 @@ pub enum FrameStep {
         level: Level,
         or_end: bool,
     },
+    /// Wait for the frame `want` from the target, read slowly through the
+    /// smallest receive buffer the kernel allows (a pause after each
+    /// receive), so the target's sends meet a full, small window: a sender
+    /// that ignores how much a send took loses bytes.
+    ExpectSlowly { conn: Conn, want: FrameWant },
     /// Answer with `frame`, written under `cut`. Writing goes on in the
     /// background while later steps run, as for a stream send; the
     /// conversation's end stops a body still being written, so a step
@@ -276,6 +286,12 @@ impl fmt::Display for FrameStep {
                 }
                 Ok(())
             }
+            FrameStep::ExpectSlowly { conn, want } => write!(
+                f,
+                "expect on {conn} {want}, read slowly (smallest receive buffer, {} ms after \
+                 each receive)",
+                SLOW_READ_PAUSE.as_millis()
+            ),
             FrameStep::Send { conn, frame, cut } => write_send(f, *conn, frame, cut),
             FrameStep::Observe {
                 conn,
@@ -455,8 +471,11 @@ impl Runs<FrameStep> for Session<'_> {
                 level,
                 or_end,
             } => self
-                .expect_frame(*conn, want, *or_end)
+                .expect_frame(*conn, want, *or_end, None)
                 .map_err(|e| e.at_level(*level)),
+            FrameStep::ExpectSlowly { conn, want } => {
+                self.expect_frame(*conn, want, false, Some(SLOW_READ_PAUSE))
+            }
             FrameStep::Send { conn, frame, cut } => self.send_frame(*conn, frame, cut),
             FrameStep::Observe {
                 conn,
@@ -513,6 +532,7 @@ mod tests {
     use crate::conversations::steps::link::READ_CHUNK;
     use crate::conversations::transcript::Event;
     use crate::judge::expect_frame::FrameWant;
+    use crate::judge::expect_frame::HeaderWant;
     use crate::kernel::net;
     use crate::model::timing::Timing;
     use md5::{Digest, Md5};
@@ -559,6 +579,7 @@ mod tests {
             framing: Framing::Length { prefix: I32LE },
             body: BodySpec::Literal(body.to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         }
     }
 
@@ -628,6 +649,7 @@ mod tests {
             },
             body: BodySpec::Literal(b"hello".to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         };
         let out = run(&mut p, ask().expect_frame(C1, want));
         assert!(out.misses.is_empty(), "{:?}", out.misses);
@@ -795,6 +817,7 @@ mod tests {
             framing: Framing::Length { prefix: I32LE },
             body: body.clone(),
             tolerant: false,
+            header: HeaderWant::default(),
         };
         let mut session = Session::new(&mut p, Timing::new(2.0));
         let c = ask().expect_frame(C1, want).expect_bytes(C1, "NEXT");
@@ -818,6 +841,7 @@ mod tests {
             framing: Framing::Decimal { ready: "ok".into() },
             body: BodySpec::Literal(body.to_vec()),
             tolerant: false,
+            header: HeaderWant::default(),
         }
     }
 

@@ -26,6 +26,10 @@ use crate::model::timing::{AnswerPace, Deadline};
 /// prefix and header and the start of its body; the rest are counted.
 const READS_SHOWN: usize = 4;
 
+/// The most bytes one receive of a slow reader takes: the smallest receive
+/// buffer the kernel allows on these machines (see `kernel/net.rs`).
+const SLOW_READ_PIECE: usize = 2304;
+
 /// A frame being read, with what the transcript and a miss say of it.
 struct Reading {
     matcher: FrameMatch,
@@ -197,12 +201,14 @@ fn header_text(h: &serde_json::Map<String, Value>) -> String {
 impl Session<'_> {
     /// Waits for the frame `want` on `conn`, feeding what is buffered and
     /// each receive to the matcher; what follows the frame stays buffered
-    /// for the next step.
+    /// for the next step. With `pause`, the harness waits that long after
+    /// each receive: a slow reader.
     pub(super) fn expect_frame(
         &mut self,
         conn: Conn,
         want: &FrameWant,
         or_end: bool,
+        pause: Option<Duration>,
     ) -> StepResult {
         let within = self.timing.deadline(Deadline::Reply);
         let mut r = Reading::new(want);
@@ -276,7 +282,13 @@ impl Session<'_> {
                 };
                 return Err(frame_miss(want, or_end, got));
             }
-            let got = self.receive(conn, deadline)?;
+            let got = match pause {
+                Some(_) => self.receive_at_most(conn, deadline, SLOW_READ_PIECE)?,
+                None => self.receive(conn, deadline)?,
+            };
+            if let (Some(pause), Received::Bytes(_)) = (pause, &got) {
+                std::thread::sleep(pause);
+            }
             let now = Instant::now();
             match got {
                 Received::Nothing => {}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::{fault, miss, Domain, Runs, StepError, StepResult};
 use crate::conversations::session::{pause_for, Peer, Session};
 use crate::conversations::transcript::Event;
+use crate::judge::body::GivenFile;
 use crate::kernel::busy;
 use crate::kernel::ports::Holder;
 use crate::kernel::procfs;
@@ -21,7 +22,7 @@ use crate::model::timing::{Deadline, SpinRule, Timing};
 use crate::targets::target::{describe_exit, Process};
 
 /// A step on the target's process.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ProcessStep {
     /// Measure the CPU of the target's whole process tree and expect it idle.
     ExpectIdle,
@@ -46,6 +47,9 @@ pub enum ProcessStep {
     /// MiB of virtual memory (its peak) beyond what was remembered: a
     /// claimed size must not be reserved before its bytes arrive.
     ExpectMemoryWithin { mib: u32 },
+    /// End the client under test and start it again, on the same port,
+    /// with `file` made for it: one more upload in the same check.
+    StartClientWith { file: GivenFile },
 }
 
 impl ProcessStep {
@@ -73,6 +77,12 @@ impl fmt::Display for ProcessStep {
             ProcessStep::ExpectMemoryWithin { mib } => write!(
                 f,
                 "expect the target's virtual memory (VmPeak) grown by less than {mib} MiB"
+            ),
+            ProcessStep::StartClientWith { file } => write!(
+                f,
+                "start the client again with a file {:?} of {} bytes",
+                file.name,
+                file.body.len()
             ),
         }
     }
@@ -140,6 +150,7 @@ impl Session<'_> {
                 Ok(())
             }
             ProcessStep::ExpectMemoryWithin { mib } => self.expect_memory_within(*mib),
+            ProcessStep::StartClientWith { file } => self.start_client_with(file),
         }
     }
 
@@ -286,6 +297,36 @@ impl Session<'_> {
     fn descriptors_by_process(&mut self) -> Result<BTreeMap<i32, usize>, StepError> {
         let p = self.own_process("inspect")?;
         Ok(procfs::descriptors_by_process(&p.tree()))
+    }
+
+    fn start_client_with(&mut self, file: &GivenFile) -> StepResult {
+        let (Peer::Client { process, .. } | Peer::DatagramClient { process, .. }) = &mut *self.peer
+        else {
+            return Err(fault(
+                "only a client under test is started again with a file",
+            ));
+        };
+        process.kill();
+        let fresh = process.start_again(Some(file.clone())).map_err(|e| {
+            miss(
+                Level::Must,
+                format!("could not start the client again: {e}"),
+            )
+        })?;
+        *process = fresh;
+        // The new process's output is read from its start.
+        self.domains.stdio.output_seen = 0;
+        self.domains.stdio.error_seen = 0;
+        self.domains.stdio.typed.clear();
+        self.record(
+            None,
+            Event::note(format!(
+                "started the client again with {:?} ({} bytes)",
+                file.name,
+                file.body.len()
+            )),
+        );
+        Ok(())
     }
 
     fn restart(&mut self) -> StepResult {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{miss, miss_with_hint, Domain, Runs, StepResult};
+use super::{fault, miss, miss_with_hint, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
 use crate::conversations::transcript::Event;
 use crate::judge::show;
@@ -23,6 +23,10 @@ use crate::targets::target::{describe_exit, Process};
 pub enum StdioStep {
     /// Write to the target's standard input.
     Input(Vec<u8>),
+    /// Type `before`, the path of the file made for the target (`{file}`)
+    /// and a newline: for a client that asks for the file to upload, or
+    /// reads commands such as `put <path>`.
+    InputFilePath { before: String },
     /// Close the target's standard input (end of input).
     EndInput,
     /// Expect `text` on the target's standard output (after what earlier
@@ -68,6 +72,14 @@ impl fmt::Display for StdioStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StdioStep::Input(b) => write!(f, "type {}", show::quoted(b, 60)),
+            StdioStep::InputFilePath { before } if before.is_empty() => {
+                f.write_str("type the given file's path and a newline")
+            }
+            StdioStep::InputFilePath { before } => write!(
+                f,
+                "type {} then the given file's path and a newline",
+                show::quoted(before.as_bytes(), 40)
+            ),
             StdioStep::EndInput => f.write_str("end the input"),
             StdioStep::ExpectOutput { text, .. } => {
                 write!(f, "expect output {}", show::quoted(text.as_bytes(), 60))
@@ -145,6 +157,18 @@ impl Session<'_> {
                         format!("could not write to the {who}'s standard input: {e}"),
                     )
                 })
+            }
+            StdioStep::InputFilePath { before } => {
+                let p = self.own_process("use the standard streams of")?;
+                let Some(path) = p.given_file() else {
+                    return Err(fault(
+                        "no file was made for the target to type the path of (a bug in the suite)",
+                    ));
+                };
+                let mut line = before.as_bytes().to_vec();
+                line.extend_from_slice(path.as_os_str().as_encoded_bytes());
+                line.push(b'\n');
+                self.run_stdio(&StdioStep::Input(line))
             }
             StdioStep::EndInput => {
                 self.own_process("use the standard streams of")?

@@ -48,6 +48,17 @@ impl Session<'_> {
     /// `deadline`, without recording: [`Session::fill`] records every
     /// receive, a frame only its first few (its body is counted).
     pub(crate) fn receive(&mut self, conn: Conn, deadline: Instant) -> Result<Received, StepError> {
+        self.receive_at_most(conn, deadline, usize::MAX)
+    }
+
+    /// [`Session::receive`] taking at most `most` bytes: a slow reader's
+    /// small receives.
+    pub(crate) fn receive_at_most(
+        &mut self,
+        conn: Conn,
+        deadline: Instant,
+        most: usize,
+    ) -> Result<Received, StepError> {
         let Some(link) = self.domains.stream.links.get_mut(&conn) else {
             return Err(not_open(conn));
         };
@@ -63,7 +74,8 @@ impl Session<'_> {
             .stream
             // set_read_timeout refuses a zero timeout.
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
-        match link.stream.read(chunk) {
+        let most = most.min(chunk.len());
+        match link.stream.read(&mut chunk[..most]) {
             Ok(0) => {
                 link.ended = Some(End::Closed);
                 Ok(Received::End(End::Closed))
