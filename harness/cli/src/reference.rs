@@ -65,6 +65,12 @@ pub struct ConnectArgs {
     /// The address of the server.
     #[arg(long, default_value = "127.0.0.1")]
     host: Ipv4Addr,
+    /// The file to upload (file-upload), such as the harness's `{file}`.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Send the content's MD5 in the header (file-upload).
+    #[arg(long)]
+    md5: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -133,9 +139,15 @@ pub fn connect_help() -> String {
         "Reference clients:",
         sockspec_reference::CLIENTS
             .iter()
-            .map(|r| (r.suite, format!("TCP: {}", r.note))),
+            .map(|r| (r.suite, format!("TCP: {}", r.note)))
+            .chain([("file-upload", UPLOAD_NOTE.to_string())]),
     )
 }
+
+/// What the upload client does, for `connect --help`.
+const UPLOAD_NOTE: &str = "TCP: uploads --file as a length prefix (--prefix), a JSON header \
+                           with its name (filename) and size (--size-key, default size; md5 \
+                           with --md5), then its bytes, and ends; no standard input";
 
 /// A usage error for a protocol with no reference of the `kind` asked
 /// (`server`, `client`) among `available`.
@@ -216,8 +228,19 @@ pub fn connect(args: ConnectArgs) -> i32 {
         suite,
         port,
         host,
+        file,
+        md5,
         common,
     } = args;
+    if suite == "file-upload" {
+        return upload(host, port, file, md5, common);
+    }
+    if file.is_some() || md5 {
+        return usage(&format!(
+            "--file and --md5 are file-upload's; {suite}'s client reads commands from its \
+             standard input"
+        ));
+    }
     let Some(reference) = sockspec_reference::find_client(&suite) else {
         let available: Vec<&str> = sockspec_reference::CLIENTS
             .iter()
@@ -238,6 +261,34 @@ pub fn connect(args: ConnectArgs) -> i32 {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
+            exit::CHECK_FAILED
+        }
+    }
+}
+
+/// `sockspec connect file-upload`: one upload of `--file`, status 0 once
+/// it is sent whole.
+fn upload(host: Ipv4Addr, port: u16, file: Option<PathBuf>, md5: bool, common: Common) -> i32 {
+    let Some(path) = file else {
+        return usage("connect file-upload needs --file PATH: the file to upload");
+    };
+    if common.prefix == Prefix::Decimal {
+        return usage("--prefix decimal is cmd-len's alone; file-upload writes a binary length");
+    }
+    let upload = sockspec_reference::file_upload::Upload {
+        prefix: common.prefix,
+        size_key: common.size_key,
+        md5,
+        ..Default::default()
+    };
+    match sockspec_reference::file_upload::run_client(host, port, &path, &upload) {
+        Ok(_) => exit::OK,
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            eprintln!("error: could not connect to {host}:{port}: {e}; is the server running?");
+            exit::TARGET_FAILED
+        }
+        Err(e) => {
+            eprintln!("error: uploading {}: {e}", path.display());
             exit::CHECK_FAILED
         }
     }

@@ -217,6 +217,12 @@ impl Session<'_> {
         };
         l.settle(&timing);
         let Some(status) = l.process().exited() else {
+            if report {
+                self.notes.push(
+                    "the server was still running once its client was done: it serves the next"
+                        .into(),
+                );
+            }
             return Ok(());
         };
         if !status.success() && !report {
