@@ -71,10 +71,13 @@ fn upload(
         .send_frame(conn, upload_frame(p, name, body), cut)
 }
 
-/// Ends an upload: the connection closed, and a server that exited once
-/// done with its client started again for the next.
+/// Ends an upload: the connection closed (reset if the server closed
+/// first: the course's one-shot server binds its fixed port without
+/// SO_REUSEADDR, and its closing connection would hold the port for a
+/// minute), and a server that exited once done with its client started
+/// again for the next.
 fn done(c: Conversation, conn: Conn) -> Conversation {
-    c.close(conn).restart_if_exited(false)
+    c.release(conn).restart_if_exited(false)
 }
 
 /// Uploads `body` and expects it stored, byte for byte, under any name.
@@ -418,12 +421,12 @@ fn bad_header() -> Check {
                     .send(Conn(1), head(p, 0x7fff_ffff, b"{\"size\": "), Cut::Whole)
                     .settle()
                     .expect_memory_within(RESERVED_AT_MOST_MIB)
-                    .close(Conn(1))
+                    .release(Conn(1))
                     .restart_if_exited(false)
                     .connect(Conn(2))
                     .send(Conn(2), head(p, 11, b"not json!!!"), Cut::Whole)
                     .settle()
-                    .close(Conn(2))
+                    .release(Conn(2))
                     .restart_if_exited(false)
                     .connect(Conn(3))
                     .send(
@@ -432,7 +435,7 @@ fn bad_header() -> Check {
                         Cut::Whole,
                     )
                     .settle()
-                    .close(Conn(3))
+                    .release(Conn(3))
                     .restart_if_exited(false)
                     .list_files()
             },
@@ -468,7 +471,7 @@ fn one_shot() -> Check {
                 FrameCut::Whole,
             )
             .expect_file("one.bin", body, true, Level::Must)
-            .close(Conn(1))
+            .release(Conn(1))
             .restart_if_exited(true)
         },
     )

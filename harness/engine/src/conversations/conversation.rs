@@ -164,6 +164,12 @@ impl Conversation {
         self.step(StreamStep::Close { conn })
     }
 
+    /// Closes `conn`, with a reset if the target closed it first, so the
+    /// target's port is free for it at once ([`StreamStep::Release`]).
+    pub fn release(self, conn: Conn) -> Self {
+        self.step(StreamStep::Release { conn })
+    }
+
     pub fn expect_no_connection(self, within: Deadline, level: Level) -> Self {
         self.step(StreamStep::ExpectNoConnection { within, level })
     }

@@ -68,6 +68,17 @@ pub fn reset(stream: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the peer has closed its side: end of stream is next to read
+/// (looked at without waiting and without taking any byte).
+pub fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let closed = matches!(stream.peek(&mut [0u8; 1]), Ok(0));
+    let _ = stream.set_nonblocking(false);
+    closed
+}
+
 /// Half-closes: the peer reads end of stream, the harness can still read.
 pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)

@@ -60,6 +60,12 @@ pub enum StreamStep {
     Reset { conn: Conn },
     /// Close normally.
     Close { conn: Conn },
+    /// Close; but when the target closed its side first, reset instead:
+    /// the side that closes first waits out TIME_WAIT on its port, and a
+    /// server that exits after one client (and binds a fixed port without
+    /// SO_REUSEADDR) could not be started again on it for a minute. A
+    /// reset ends the target's closing connection at once.
+    Release { conn: Conn },
     /// Expect that no further connection arrives within `within`.
     ExpectNoConnection { within: Deadline, level: Level },
 }
@@ -103,6 +109,10 @@ impl fmt::Display for StreamStep {
             StreamStep::ShutdownWrite { conn } => write!(f, "half-close {conn} (shutdown write)"),
             StreamStep::Reset { conn } => write!(f, "reset {conn} (SO_LINGER 0, close)"),
             StreamStep::Close { conn } => write!(f, "close {conn}"),
+            StreamStep::Release { conn } => write!(
+                f,
+                "close {conn} (a reset if the target closed first, so its port is free again)"
+            ),
             StreamStep::ExpectNoConnection { .. } => f.write_str("expect no other connection"),
         }
     }
@@ -157,7 +167,19 @@ impl Session<'_> {
                 join_writer(link);
                 let r = net::shutdown_write(&link.stream);
                 self.record(Some(*conn), Event::ShutdownWrite);
-                r.map_err(|e| miss(Level::Must, format!("could not half-close: {e}")))
+                r.map_err(|e| {
+                    let why = match e.kind() {
+                        // The target reset the connection first: that is
+                        // what to report, not the half-close it stopped.
+                        io::ErrorKind::NotConnected => format!(
+                            "the {} had already reset the connection, so it could not be \
+                             half-closed",
+                            self.who()
+                        ),
+                        _ => format!("could not half-close: {e}"),
+                    };
+                    miss(Level::Must, why)
+                })
             }
             StreamStep::Reset { conn } => {
                 self.judge_message_end(*conn);
@@ -170,6 +192,22 @@ impl Session<'_> {
             StreamStep::Close { conn } => {
                 self.judge_message_end(*conn);
                 let link = self.take_link(*conn)?;
+                self.end_link(link, false);
+                self.record(Some(*conn), Event::note("closed by the harness"));
+                Ok(())
+            }
+            StreamStep::Release { conn } => {
+                self.judge_message_end(*conn);
+                let mut link = self.take_link(*conn)?;
+                join_writer(&mut link);
+                if net::peer_closed(&link.stream) {
+                    let r = net::reset(link.stream);
+                    self.record(
+                        Some(*conn),
+                        Event::note("the target closed first: reset by the harness"),
+                    );
+                    return r.map_err(|e| miss(Level::Must, format!("could not reset: {e}")));
+                }
                 self.end_link(link, false);
                 self.record(Some(*conn), Event::note("closed by the harness"));
                 Ok(())
