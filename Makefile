@@ -60,6 +60,7 @@ fuzz:
 BENCH_RUNS ?= 10
 bench: build
 	python3 scripts/bench.py $(SOCKSPEC) $(BENCH_RUNS)
+	python3 scripts/bench_upload.py $(SOCKSPEC) 3
 
 ## The protocol reference, docs/protocols.md, printed from the suites (a test holds the file to it).
 docs: build

@@ -87,6 +87,7 @@ pub fn suite() -> Suite {
             ParamSpec::Text(&NAME_KEY),
             ParamSpec::Switch(&MD5),
             ParamSpec::Number(&BUF),
+            ParamSpec::Number(&server::LARGEST),
             ParamSpec::Choice(&client::FILE_FROM),
         ],
         checks: server::checks().into_iter().chain(client::checks()).collect(),

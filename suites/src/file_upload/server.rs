@@ -14,7 +14,7 @@ use sockspec_engine::conversations::steps::{Conn, FrameCut, FrameOut};
 use sockspec_engine::judge::expect_frame::BodySpec;
 use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::level::Level;
-use sockspec_engine::model::profile::Profile;
+use sockspec_engine::model::profile::{Number, Profile};
 
 use super::{MD5, NAME_KEY, SIZE_KEY};
 use crate::checks::{server, BUF};
@@ -152,10 +152,21 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
+/// The largest upload of `content`: 100 MiB by default, streamed; the
+/// bench raises it to 1 GiB.
+pub const LARGEST: Number = Number {
+    key: "largest",
+    meaning: "the largest file file-upload.content uploads to a server, in bytes",
+    min: 1 << 20,
+    max: 1 << 34,
+    default: 100 << 20,
+};
+
 /// The sizes `content` uploads: the edges of one receive, then large.
 fn sizes(p: &Profile) -> Vec<u64> {
     let buf = p.number(&BUF) as u64;
-    let mut sizes = vec![0, 1, buf - 1, buf, buf + 1, MIB, 100 * MIB];
+    let mut sizes = vec![0, 1, buf - 1, buf, buf + 1, MIB, p.number(&LARGEST) as u64];
+    sizes.sort_unstable();
     sizes.dedup();
     sizes
 }

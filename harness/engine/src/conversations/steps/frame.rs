@@ -37,7 +37,7 @@ use crate::model::level::Level;
 pub(crate) const STREAM_ABOVE: u64 = 1024 * 1024;
 
 /// How much of a streamed body one write carries.
-pub(crate) const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// The harness's pause after each receive of a frame read slowly: with
 /// the smallest receive buffer (about 2 KiB) about 1 MB a second, slow
