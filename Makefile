@@ -56,7 +56,8 @@ fuzz:
 	time PROPTEST_CASES=$(CASES) $(CARGO) test --release -p sockspec-engine --test decoders
 
 ## Suite wall time against the Rust reference server, BENCH_RUNS runs in a row (default 10),
-## next to its deliberate waits and its waits for the kernel; then the deliberate waits left per check.
+## next to its deliberate waits and its waits for the kernel; then the deliberate waits left per check;
+## then a 1 GiB upload against a plain sender.
 BENCH_RUNS ?= 10
 bench: build
 	python3 scripts/bench.py $(SOCKSPEC) $(BENCH_RUNS)
