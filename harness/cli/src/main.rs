@@ -2,6 +2,7 @@
 //! checks, print the protocol reference, or run a reference server or
 //! client.
 
+mod profile;
 mod reference;
 mod spec;
 
@@ -79,6 +80,13 @@ enum Command {
         /// The check's id, such as tcp-upper.no-spin (see `sockspec list`).
         id: String,
     },
+    /// Print a starting assignment profile for a suite (TOML): every check
+    /// at one point, visible and run, every parameter at its default,
+    /// commented. Edit it and pass it to `run --profile`.
+    Profile {
+        /// The suite, such as tcp-upper (see `sockspec list`).
+        suite: String,
+    },
     /// Serve a reference implementation, to test a client against.
     #[command(after_help = reference::serve_help())]
     Serve(reference::ServeArgs),
@@ -111,6 +119,11 @@ struct RunArgs {
     /// Skip checks whose id matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     skip: Vec<String>,
+    /// An assignment profile (TOML; `sockspec profile SUITE` prints one to
+    /// start from): parameters, checks that do not run, what each depends
+    /// on, expected misses, retries. `--param` overrides its parameters.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
     /// A check expected to miss, by its id (repeatable): a known deviation
     /// of the target. Its miss does not fail the run; its pass does, so
     /// the list stays true.
@@ -119,9 +132,9 @@ struct RunArgs {
     /// Run a check that missed up to N more times, each on a fresh target:
     /// one that then passes is FLAKY (a race in the program), reported with
     /// its tries and the first miss, and does not fail the run.
-    #[arg(long, value_name = "N", default_value_t = 0,
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=10))]
-    retries: u32,
+    retries: Option<u32>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -191,6 +204,13 @@ fn main() -> ExitCode {
         }
         Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
+        Command::Profile { suite } => match sockspec_suites::find(&suite) {
+            Some(s) => {
+                print!("{}", profile::starting(&s));
+                exit::OK
+            }
+            None => unknown_suite(&suite),
+        },
         Command::Serve(args) => reference::serve(args),
         Command::Connect(args) => reference::connect(args),
     };
@@ -347,6 +367,13 @@ fn run_suite(args: RunArgs) -> i32 {
         return code;
     }
     let mut profile = Profile::default();
+    let asked = match &args.profile {
+        Some(path) => match profile::load(path, &suite, &mut profile) {
+            Ok(a) => a,
+            Err(e) => return usage(&e),
+        },
+        None => profile::Asked::default(),
+    };
     for p in &args.param {
         let Some((key, value)) = p.split_once('=') else {
             return usage(&format!(
@@ -357,7 +384,8 @@ fn run_suite(args: RunArgs) -> i32 {
             return usage(&e.to_string());
         }
     }
-    let selection = match Selection::new(&args.only, &args.skip) {
+    let skipped: Vec<String> = args.skip.iter().chain(&asked.skipped).cloned().collect();
+    let selection = match Selection::new(&args.only, &skipped) {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
@@ -368,9 +396,31 @@ fn run_suite(args: RunArgs) -> i32 {
     if let Err(code) = check_selection(&suite, target.role(), &selection) {
         return code;
     }
+    if let Some(role) = asked.role.filter(|r| *r != target.role()) {
+        return usage(&format!(
+            "the profile grades the {} checks of {}, and this run plays its {} \
+             (give --{} or change its role)",
+            role.as_str(),
+            suite.name,
+            target.role().as_str(),
+            role.as_str()
+        ));
+    }
     if let Err(code) = check_xfail(&suite, target.role(), &args.xfail) {
         return code;
     }
+    // The profile's expected misses of this role, then the command line's.
+    let xfail: Vec<String> = asked
+        .xfail
+        .iter()
+        .filter(|id| {
+            suite
+                .checks_for(target.role())
+                .any(|c| c.id.as_str() == *id)
+        })
+        .chain(&args.xfail)
+        .cloned()
+        .collect();
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let mut reporters = match reporters(&args) {
         Ok(r) => r,
@@ -387,8 +437,10 @@ fn run_suite(args: RunArgs) -> i32 {
         profile,
         seed,
         selection,
-        expected_to_miss: args.xfail.clone(),
-        retries: args.retries,
+        expected_to_miss: xfail,
+        retries: args.retries.or(asked.retries).unwrap_or(0),
+        depends: asked.depends,
+        grading: asked.grading,
     };
     let played = play(config, &mut reporters);
     if fleet::interrupted() {

@@ -285,6 +285,90 @@ fn a_check_that_misses_then_passes_when_run_again_is_flaky() {
     assert!(out.contains("missed all 2 tries"), "{out}");
 }
 
+/// `--profile FILE`: a check that does not run is left out, a check whose
+/// dependency missed is skipped with the reason (one root cause costs one
+/// check), and each check's points and visibility reach the report; a
+/// profile `sockspec profile` prints is one `--profile` takes.
+#[test]
+fn an_assignment_profile_skips_runs_and_grades_checks() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("assignment.toml");
+    std::fs::write(
+        &path,
+        "suite = \"tcp-upper\"\nrole = \"server\"\n\
+         [params]\nbuf = 1024\n\
+         [checks.\"tcp-upper.echo\"]\npoints = 2\n\
+         [checks.\"tcp-upper.next-client\"]\npoints = 3\nvisibility = \"hidden\"\n\
+         [checks.\"tcp-upper.reset\"]\ndepends = [\"tcp-upper.next-client\"]\n\
+         [checks.\"tcp-upper.no-spin\"]\nrun = false\n",
+    )
+    .expect("the profile is written");
+    let faulty = "python3 fixtures/tcp-upper/faulty/server_one_client.py {port}";
+    let (code, out, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        faulty,
+        "--profile",
+        path.to_str().unwrap(),
+        "--only",
+        "*.echo",
+        "--only",
+        "*.next-client",
+        "--only",
+        "*.reset",
+        "--only",
+        "*.no-spin",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+            .cloned()
+    };
+    assert!(
+        check("tcp-upper.no-spin").is_none(),
+        "run = false leaves it out: {out}"
+    );
+    assert_eq!(check("tcp-upper.echo").unwrap()["grading"]["points"], 2.0);
+    let next = check("tcp-upper.next-client").unwrap();
+    assert_eq!(next["verdict"], "fail");
+    assert_eq!(next["grading"]["visibility"], "hidden");
+    let reset = check("tcp-upper.reset").unwrap();
+    assert_eq!(reset["verdict"], "skip", "{out}");
+    assert_eq!(reset["not_run"]["on"], "tcp-upper.next-client", "{out}");
+
+    let (code, starting, _) = stdout_of(cmd().args(["profile", "tcp-upper"]));
+    assert_eq!(code, 0);
+    std::fs::write(&path, starting).expect("the starting profile is written");
+    let (code, out, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--profile",
+        path.to_str().unwrap(),
+        "--only",
+        "*.echo",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "udp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--profile",
+        path.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("a profile for tcp-upper"), "{err}");
+}
+
 #[test]
 fn a_warning_alone_does_not_fail_the_run() {
     let faulty = "python3 fixtures/tcp-upper/faulty/server_no_reuseaddr.py {port}";

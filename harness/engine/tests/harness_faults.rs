@@ -70,6 +70,8 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         selection: Selection::new(&[], &[]).unwrap(),
         expected_to_miss: Vec::new(),
         retries: 0,
+        depends: Default::default(),
+        grading: Default::default(),
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {

@@ -101,6 +101,8 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         selection: Selection::new(&[], &[]).unwrap(),
         expected_to_miss: Vec::new(),
         retries: 0,
+        depends: Default::default(),
+        grading: Default::default(),
     }
 }
 

@@ -39,8 +39,8 @@ pub use level::Level;
 pub use names::{Conn, Sock};
 pub use role::Role;
 pub use run::{
-    CheckResult, Counts, FailingCase, Fault, Missed, NotRun, RunError, RunInfo, RunResults,
-    StepRef, Summary, Try, XFail,
+    CheckResult, Counts, FailingCase, Fault, Grading, Missed, NotRun, RunError, RunInfo,
+    RunResults, StepRef, Summary, Try, Visibility, XFail,
 };
 pub use transcript::{Channel, Entry, Event, Omitted, Record};
 pub use verdict::Verdict;

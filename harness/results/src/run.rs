@@ -94,6 +94,30 @@ pub struct CheckResult {
     /// a check that missed and then passed is flaky.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_tries: Vec<Try>,
+    /// What an assignment profile says the check is worth and who sees
+    /// it, for the graders that read the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grading: Option<Grading>,
+}
+
+/// A check's worth in an assignment, from its profile.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grading {
+    /// Finite and not negative: the profile is refused otherwise.
+    pub points: f64,
+    pub visibility: Visibility,
+}
+
+// Points are never NaN (see above), so equality is total.
+impl Eq for Grading {}
+
+/// Who sees a check's result on a grading platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Visible,
+    Hidden,
+    AfterDueDate,
 }
 
 /// One earlier try of a check that was run again (`--retries`).
@@ -150,6 +174,9 @@ pub enum NotRun {
     /// The machine kept the program from starting (another process holds
     /// its port, say): never the program's failure.
     StartPrevented { message: String },
+    /// A check it depends on (an assignment profile's `depends`) missed:
+    /// one root cause costs one check, not a cascade.
+    DependencyMissed { on: String, verdict: Verdict },
 }
 
 /// The case of a generated check that missed.
@@ -244,6 +271,7 @@ impl CheckResult {
             stderr_tail: None,
             expected_to_miss: false,
             earlier_tries: Vec::new(),
+            grading: None,
         }
     }
 

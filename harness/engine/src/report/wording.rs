@@ -84,6 +84,10 @@ pub fn not_run(why: &NotRun) -> String {
             "the target could not be started for this check, through no fault of the \
              program: {message}"
         ),
+        NotRun::DependencyMissed { on, verdict } => format!(
+            "not run: it depends on {on}, which gave {verdict}; that check's miss is the one \
+             to fix first"
+        ),
     }
 }
 

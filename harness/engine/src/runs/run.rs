@@ -7,6 +7,7 @@
 //! check against a fresh listener. A check that crashes or wedges the target
 //! therefore costs that check alone: one root cause, one failure.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ use crate::model::timing::Timing;
 use crate::model::transport::Transport;
 use crate::model::verdict::Verdict;
 use crate::results::{
-    CheckResult, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary, Try, XFail,
+    CheckResult, Grading, Missed, NotRun, RunError, RunEvent, RunInfo, StepRef, Summary, Try, XFail,
 };
 use crate::runs::generated::{self, Ran};
 use crate::runs::select::Selection;
@@ -92,6 +93,13 @@ pub struct RunConfig<'a> {
     /// How many more times a check that missed is run, each on a fresh
     /// target (`--retries`): one that then passes is flaky.
     pub retries: u32,
+    /// For a check id, the checks it depends on (an assignment profile's
+    /// `depends`), each run before it: when one misses (FAIL, WARN, ERROR
+    /// or SKIP), the check is skipped with the reason.
+    pub depends: BTreeMap<String, Vec<String>>,
+    /// For a check id, its worth in an assignment (a profile's points and
+    /// visibility), carried into its result for graders.
+    pub grading: BTreeMap<String, Grading>,
 }
 
 /// Runs every selected check of the config's role, in suite order. A run
@@ -146,12 +154,38 @@ fn run_checks(
 ) -> Result<(), RunError> {
     preflight(config)?;
     let mut first = true;
+    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
     for (index, check) in checks.iter().enumerate() {
         sink(&RunEvent::CheckStarted {
             index,
             total: checks.len(),
             id: check.id.as_str(),
         });
+        let missed_dependency = config.depends.get(check.id.as_str()).and_then(|on| {
+            on.iter().find_map(|id| {
+                verdicts
+                    .get(id.as_str())
+                    .filter(|v| !matches!(v, Verdict::Pass | Verdict::Info))
+                    .map(|v| (id.clone(), *v))
+            })
+        });
+        if let Some((on, verdict)) = missed_dependency {
+            let result = CheckResult {
+                summary: check.summary.into(),
+                expectation: check.expectation.into(),
+                not_run: Some(NotRun::DependencyMissed { on, verdict }),
+                grading: config.grading.get(check.id.as_str()).copied(),
+                ..CheckResult::new(check.id.as_str(), check.level, Verdict::Skip)
+            };
+            verdicts.insert(check.id.as_str().to_string(), result.verdict);
+            summary.counts.add(result.verdict);
+            sink(&RunEvent::CheckFinished {
+                index,
+                total: checks.len(),
+                result: &result,
+            });
+            continue;
+        }
         let mut result = run_check(config, check, first)?;
         first = false;
         let expected_to_miss = config
@@ -174,6 +208,7 @@ fn run_checks(
             result = run_check(config, check, false)?;
         }
         result.earlier_tries = earlier;
+        result.grading = config.grading.get(check.id.as_str()).copied();
         if result.is_flaky() {
             summary.flaky += 1;
         }
@@ -181,6 +216,7 @@ fn run_checks(
             .expected_to_miss
             .iter()
             .any(|id| id == check.id.as_str());
+        verdicts.insert(check.id.as_str().to_string(), result.verdict);
         summary.counts.add(result.verdict);
         match result.against_xfail() {
             Some(XFail::MissedAsExpected) if result.verdict == Verdict::Fail => {
