@@ -697,7 +697,10 @@ fn a_generated_failure_shrinks_to_the_smallest_case_and_its_seed_reproduces_it()
 /// A server that is busy for 0.7 s after every receive of one byte, and
 /// answers a receive of exactly 17 bytes without upper-casing it. Sent one
 /// byte at a time, "one byte at a time" (18 bytes) meets it busy after the
-/// first byte: the second stays unread past the read deadline, so the
+/// first byte (0.9 s: past the 0.5 s the second byte is waited for even
+/// when a loaded machine makes the harness see the first one read 0.4 s
+/// late, and within the 0.5 s more the whole message is waited for after
+/// its last piece): the second stays unread past the read deadline, so the
 /// harness cannot make that cut, and the 17 bytes the server then reads
 /// at once are answered wrong.
 const BUSY_AFTER_ONE_BYTE: &str = "python3 -c '
@@ -714,7 +717,7 @@ while True:
         if not d:
             break
         if len(d) == 1:
-            time.sleep(0.7)
+            time.sleep(0.9)
         c.sendall(d if len(d) == 17 else d.upper())
     c.close()
 ' {port}";
