@@ -11,16 +11,13 @@
 use sockspec_engine::conversations::check::{Body, Check, Explain};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::judge::expect_frame::{
-    BodySpec, FieldWant, FrameWant, Framing, HeaderWant, Md5Want,
-};
+use sockspec_engine::judge::expect_frame::{BodySpec, FieldWant, FrameWant, HeaderWant, Md5Want};
 use sockspec_engine::model::hint::{Alternative, When};
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{Choice, Profile};
 
-use super::{form, Form, MD5, NAME_KEY, SIZE_KEY};
+use super::{form, framing, Form, MD5, NAME_KEY, SIZE_KEY};
 use crate::checks::{client, BUF};
-use crate::commands::prefix;
 
 /// How the client learns which file to upload.
 pub const FILE_FROM: Choice = Choice {
@@ -60,10 +57,7 @@ fn upload(p: &Profile, name: &str, body: BodySpec) -> FrameWant {
     let mut size_keys = keys(p.text(&SIZE_KEY), SIZE_KEYS);
     let size_key = size_keys.remove(0);
     FrameWant {
-        framing: Framing::JsonHeader {
-            prefix: prefix(p),
-            size_key,
-        },
+        framing: framing(p, &size_key),
         body,
         tolerant: false,
         header: HeaderWant {

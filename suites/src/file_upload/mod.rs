@@ -9,11 +9,12 @@
 //! differently and some frame it differently.
 
 use sockspec_engine::conversations::check::{Suite, Wire};
+use sockspec_engine::judge::expect_frame::Framing;
 use sockspec_engine::model::profile::{Choice, ParamSpec, Profile, Switch, Text};
 use sockspec_engine::Transport;
 
 use crate::checks::BUF;
-use crate::commands::PREFIX;
+use crate::commands::{prefix, PREFIX};
 
 pub mod client;
 pub mod server;
@@ -94,6 +95,25 @@ pub fn form(p: &Profile) -> Form {
         "bare-json-200" => Form::BareJson { ready: true },
         "struct" => Form::Struct,
         _ => Form::Prefixed,
+    }
+}
+
+/// The answer a bare JSON header waits for before the body.
+const READY: &[u8] = b"200";
+
+/// How `p`'s upload is framed, its size under `size_key` where the header
+/// has keys.
+pub fn framing(p: &Profile, size_key: &str) -> Framing {
+    match form(p) {
+        Form::Prefixed | Form::FtpPut => Framing::JsonHeader {
+            prefix: prefix(p),
+            size_key: size_key.to_string(),
+        },
+        Form::BareJson { ready } => Framing::BareJson {
+            size_key: size_key.to_string(),
+            ready: ready.then(|| READY.to_vec()),
+        },
+        Form::Struct => Framing::Struct128sl,
     }
 }
 

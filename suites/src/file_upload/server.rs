@@ -16,7 +16,7 @@ use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{Number, Profile};
 
-use super::{form, stored_as, Form, MD5, NAME_KEY, SIZE_KEY};
+use super::{form, framing, stored_as, Form, MD5, NAME_KEY, SIZE_KEY};
 use crate::checks::{server, BUF};
 use crate::commands::prefix;
 
@@ -46,6 +46,7 @@ pub fn upload_frame(p: &Profile, name: &str, body: BodySpec) -> FrameOut {
     let len = body.len();
     let md5 = p.switch(&MD5).then(|| body.md5_hex());
     let mut frame = FrameOut::json(prefix(p), &sizes[0], body);
+    frame.framing = framing(p, &sizes[0]);
     for key in &sizes[1..] {
         frame = frame.field(key, len);
     }
