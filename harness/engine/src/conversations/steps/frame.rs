@@ -210,7 +210,10 @@ impl FrameOut {
         match self.framing {
             Framing::Length { .. } | Framing::Decimal { .. } => vec![prefix],
             Framing::JsonHeader { .. } => vec![prefix, width..width + self.header().len()],
-            Framing::BareJson { .. } | Framing::Struct128sl => vec![0..self.header().len()],
+            Framing::BareJson { .. } | Framing::Struct128sl => {
+                let header = 0..self.header().len();
+                vec![header]
+            }
         }
     }
 
