@@ -1238,6 +1238,66 @@ mod tests {
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
     }
 
+    /// [`upload`] framed as `framing`.
+    fn upload_framed(framing: Framing, body: &[u8]) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing,
+            ..upload(body).want
+        })
+    }
+
+    #[test]
+    fn a_bare_json_header_ends_at_its_closing_brace_and_is_answered_before_the_body() {
+        let framing = Framing::BareJson {
+            size_key: "size".into(),
+            ready: Some(b"200".to_vec()),
+        };
+        let mut m = upload_framed(framing, b"abc");
+        let header = r#"{"filename": "回顾.mp4", "filesize": 3}"#;
+        let (p, _) = feed_cut(&mut m, header.as_bytes(), &[5, 20]);
+        assert_eq!(
+            p,
+            FrameProgress::Reply {
+                used: header.len() - 20,
+                bytes: b"200".to_vec()
+            }
+        );
+        assert_eq!(m.feed(b"abc"), FrameProgress::Done { used: 3 });
+    }
+
+    #[test]
+    fn a_bare_json_header_leaves_the_bytes_after_it_to_the_body() {
+        let framing = Framing::BareJson {
+            size_key: "size".into(),
+            ready: None,
+        };
+        let mut m = upload_framed(framing, b"abc");
+        let bytes = r#"{"filename": "回顾.mp4", "size": 3}abc"#.as_bytes();
+        assert_eq!(m.feed(bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    #[test]
+    fn a_struct_header_is_a_padded_name_and_a_little_endian_size() {
+        let mut bytes = "回顾.mp4".as_bytes().to_vec();
+        bytes.resize(STRUCT_NAME, 0);
+        bytes.extend_from_slice(&3i64.to_le_bytes());
+        bytes.extend_from_slice(b"abc");
+        let mut m = upload_framed(Framing::Struct128sl, b"abc");
+        let (p, _) = feed_cut(&mut m, &bytes, &[1, 130]);
+        assert!(matches!(p, FrameProgress::Done { .. }), "{p:?}");
+        let mut wrong = bytes.clone();
+        wrong[STRUCT_NAME] = 4;
+        let mut m = upload_framed(Framing::Struct128sl, b"abc");
+        // A size of 4 waits for a fourth byte; the end of the stream
+        // names the size wrong.
+        assert_eq!(m.feed(&wrong), FrameProgress::NeedMore);
+        let miss = m.cut_short();
+        assert!(
+            matches!(miss, Some(FrameMiss::WrongSize { .. })),
+            "{miss:?}"
+        );
+    }
+
     #[test]
     fn an_upload_header_counted_in_characters_is_named_so() {
         let mut m = upload(b"abcdef");
