@@ -71,6 +71,17 @@ impl Session<'_> {
                 cut: head_cut,
             });
         }
+        // A bare JSON header is read before a body of many MiB is written:
+        // one piece of a cut is not waited for once written.
+        if let Framing::BareJson { ready: None, .. } = &frame.framing {
+            self.run_stream(&StreamStep::Send {
+                conn,
+                data: head,
+                cut: Cut::Whole,
+            })?;
+            self.settle();
+            return self.stream_body(conn, Vec::new(), frame.body.clone());
+        }
         // A whole frame's head goes out with the body's first chunk; a cut
         // head is written (and confirmed read, piece by piece) first.
         let with_body = match cut {
