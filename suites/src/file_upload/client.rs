@@ -11,16 +11,13 @@
 use sockspec_engine::conversations::check::{Body, Check, Explain};
 use sockspec_engine::conversations::conversation::Conversation;
 use sockspec_engine::conversations::steps::Conn;
-use sockspec_engine::judge::expect_frame::{
-    BodySpec, FieldWant, FrameWant, Framing, HeaderWant, Md5Want,
-};
+use sockspec_engine::judge::expect_frame::{BodySpec, FieldWant, FrameWant, HeaderWant, Md5Want};
 use sockspec_engine::model::hint::{Alternative, When};
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{Choice, Profile};
 
-use super::{MD5, NAME_KEY, SIZE_KEY};
+use super::{form, framing, Form, MD5, NAME_KEY, SIZE_KEY};
 use crate::checks::{client, BUF};
-use crate::commands::prefix;
 
 /// How the client learns which file to upload.
 pub const FILE_FROM: Choice = Choice {
@@ -60,19 +57,26 @@ fn upload(p: &Profile, name: &str, body: BodySpec) -> FrameWant {
     let mut size_keys = keys(p.text(&SIZE_KEY), SIZE_KEYS);
     let size_key = size_keys.remove(0);
     FrameWant {
-        framing: Framing::JsonHeader {
-            prefix: prefix(p),
-            size_key,
-        },
+        framing: framing(p, &size_key),
         body,
         tolerant: false,
         header: HeaderWant {
             other_size_keys: size_keys,
-            fields: vec![FieldWant {
-                keys: keys(p.text(&NAME_KEY), NAME_KEYS),
-                value: name.to_string(),
-                what: "the file's name",
-            }],
+            fields: {
+                let mut fields = vec![FieldWant {
+                    keys: keys(p.text(&NAME_KEY), NAME_KEYS),
+                    value: name.to_string(),
+                    what: "the file's name",
+                }];
+                if form(p) == Form::FtpPut {
+                    fields.push(FieldWant {
+                        keys: vec!["cmd".to_string()],
+                        value: "put".to_string(),
+                        what: "the command",
+                    });
+                }
+                fields
+            },
             md5: match p.switch(&MD5) {
                 true => Md5Want::Required,
                 false => Md5Want::WhenSent,
@@ -94,9 +98,10 @@ fn content(len: u64) -> BodySpec {
 /// profile says: nothing more when it is in the command line, its path
 /// typed otherwise.
 fn tell_file(c: Conversation, p: &Profile) -> Conversation {
-    match p.choice(&FILE_FROM) {
-        "stdin" => c.type_file_path(""),
-        "put" => c.type_file_path("put "),
+    // The FTP skeleton's client takes its files only as `put` commands.
+    match (p.choice(&FILE_FROM), form(p)) {
+        ("stdin", _) => c.type_file_path(""),
+        ("put", _) | (_, Form::FtpPut) => c.type_file_path("put "),
         _ => c,
     }
 }

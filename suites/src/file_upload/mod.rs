@@ -9,11 +9,12 @@
 //! differently and some frame it differently.
 
 use sockspec_engine::conversations::check::{Suite, Wire};
-use sockspec_engine::model::profile::{Choice, ParamSpec, Switch, Text};
+use sockspec_engine::judge::expect_frame::Framing;
+use sockspec_engine::model::profile::{Choice, ParamSpec, Profile, Switch, Text};
 use sockspec_engine::Transport;
 
 use crate::checks::BUF;
-use crate::commands::PREFIX;
+use crate::commands::{prefix, PREFIX};
 
 pub mod client;
 pub mod server;
@@ -64,6 +65,66 @@ pub const HEADER: Choice = Choice {
     ],
     default: "prefixed",
 };
+
+/// How a profile's upload travels, from its `header` parameter: the one
+/// place the suite's checks learn it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Form {
+    /// `prefix(H)` then H bytes of JSON.
+    Prefixed,
+    /// The course's FTP skeleton: the prefixed header also says
+    /// `"cmd": "put"`, the client is told its file as the command line
+    /// `put <path>`, and the server stores it in [`FTP_FOLDER`].
+    FtpPut,
+    /// The JSON alone, read with one receive; `ready` when the receiver
+    /// answers `200` before the body.
+    BareJson { ready: bool },
+    /// `struct.pack('128sl', name, size)`: 136 bytes.
+    Struct,
+}
+
+/// The folder, in the server's own, where the course's FTP skeleton
+/// stores what is put.
+pub const FTP_FOLDER: &str = "file_upload";
+
+/// The form `p` asks for.
+pub fn form(p: &Profile) -> Form {
+    match p.choice(&HEADER) {
+        "ftp-put" => Form::FtpPut,
+        "bare-json" => Form::BareJson { ready: false },
+        "bare-json-200" => Form::BareJson { ready: true },
+        "struct" => Form::Struct,
+        _ => Form::Prefixed,
+    }
+}
+
+/// The answer a bare JSON header waits for before the body.
+const READY: &[u8] = b"200";
+
+/// How `p`'s upload is framed, its size under `size_key` where the header
+/// has keys.
+pub fn framing(p: &Profile, size_key: &str) -> Framing {
+    match form(p) {
+        Form::Prefixed | Form::FtpPut => Framing::JsonHeader {
+            prefix: prefix(p),
+            size_key: size_key.to_string(),
+        },
+        Form::BareJson { ready } => Framing::BareJson {
+            size_key: size_key.to_string(),
+            ready: ready.then(|| READY.to_vec()),
+        },
+        Form::Struct => Framing::Struct128sl,
+    }
+}
+
+/// Where a server of form `p` stores the upload named `name`, relative to
+/// its folder.
+pub fn stored_as(p: &Profile, name: &str) -> String {
+    match form(p) {
+        Form::FtpPut => format!("{FTP_FOLDER}/{name}"),
+        _ => name.to_string(),
+    }
+}
 
 pub fn suite() -> Suite {
     Suite {

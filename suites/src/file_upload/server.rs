@@ -16,7 +16,7 @@ use sockspec_engine::model::cut::Cut;
 use sockspec_engine::model::level::Level;
 use sockspec_engine::model::profile::{Number, Profile};
 
-use super::{MD5, NAME_KEY, SIZE_KEY};
+use super::{form, framing, stored_as, Form, MD5, NAME_KEY, SIZE_KEY};
 use crate::checks::{server, BUF};
 use crate::commands::prefix;
 
@@ -46,6 +46,7 @@ pub fn upload_frame(p: &Profile, name: &str, body: BodySpec) -> FrameOut {
     let len = body.len();
     let md5 = p.switch(&MD5).then(|| body.md5_hex());
     let mut frame = FrameOut::json(prefix(p), &sizes[0], body);
+    frame.framing = framing(p, &sizes[0]);
     for key in &sizes[1..] {
         frame = frame.field(key, len);
     }
@@ -54,6 +55,9 @@ pub fn upload_frame(p: &Profile, name: &str, body: BodySpec) -> FrameOut {
     }
     if let Some(sum) = md5 {
         frame = frame.field("md5", sum);
+    }
+    if form(p) == Form::FtpPut {
+        frame = frame.field("cmd", "put");
     }
     frame
 }
@@ -89,7 +93,12 @@ fn stored(
     body: BodySpec,
     cut: FrameCut,
 ) -> Conversation {
-    let c = upload(c, p, conn, name, body.clone(), cut).expect_file(name, body, true, Level::Must);
+    let c = upload(c, p, conn, name, body.clone(), cut).expect_file(
+        &stored_as(p, name),
+        body,
+        true,
+        Level::Must,
+    );
     done(c, conn)
 }
 
@@ -300,7 +309,7 @@ fn name() -> Check {
                 text(),
                 FrameCut::Whole,
             )
-            .expect_file(name, text(), false, Level::Should)
+            .expect_file(&stored_as(p, name), text(), false, Level::Should)
             .list_files();
             done(c, Conn(1))
         },

@@ -400,7 +400,7 @@ impl<'p> Session<'p> {
     /// harness closed closed and all its processes asleep, as the kernel
     /// shows them. A target the harness did not start cannot be watched:
     /// a fixed pause stands in.
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         let timing = self.timing;
         let started = Instant::now();
         let note = match &mut *self.peer {

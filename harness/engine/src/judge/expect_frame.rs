@@ -48,6 +48,17 @@ pub enum Framing {
     /// body. The client reads the digits with one receive, which the
     /// server's wait for the ready word keeps apart from the body.
     Decimal { ready: String },
+    /// A UTF-8 JSON object with no prefix, in one write, its `size_key`
+    /// field N, then N bytes of body; when `ready` is set the receiver
+    /// answers it (`200`) before the body comes.
+    BareJson {
+        size_key: String,
+        ready: Option<Vec<u8>>,
+    },
+    /// C's `struct.pack('128sl', name, N)`: [`STRUCT_NAME`] bytes of the
+    /// name in UTF-8 padded with NULs, N as 8 bytes little-endian signed,
+    /// then N bytes of body. The name is the header's first field.
+    Struct128sl,
 }
 
 impl Framing {
@@ -56,10 +67,19 @@ impl Framing {
     fn prefix(&self) -> PrefixFormat {
         match self {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
-            Framing::Decimal { .. } => PrefixFormat::I32Le,
+            Framing::Decimal { .. } | Framing::BareJson { .. } | Framing::Struct128sl => {
+                PrefixFormat::I32Le
+            }
         }
     }
 }
+
+/// The bytes of the name in a `128sl` header.
+pub const STRUCT_NAME: usize = 128;
+/// A `128sl` header's length: the name and an 8-byte size.
+pub const STRUCT_LEN: usize = STRUCT_NAME + 8;
+/// The key a `128sl` header's size is shown under.
+const STRUCT_SIZE: &str = "size";
 
 /// The ready word a tolerant binary frame answers a decimal length with:
 /// the course's own.
@@ -150,14 +170,27 @@ impl fmt::Display for FrameWant {
                 "the length in decimal digits, answered with {}, and ",
                 show::quoted(ready.as_bytes(), 24)
             )?,
-            Framing::JsonHeader { prefix, size_key } => {
-                let mut keys = vec![size_key.clone()];
-                keys.extend(self.header.other_size_keys.iter().cloned());
+            Framing::Struct128sl => {
                 write!(
                     f,
-                    "a {prefix} header length, a JSON header with {}",
-                    keys_words(&keys)
+                    "a 128sl struct header (name {STRUCT_NAME} bytes, size 8 bytes)"
                 )?;
+                for field in self.header.fields.iter().take(1) {
+                    write!(f, ", named {:?}", field.value)?;
+                }
+                f.write_str(", and ")?;
+            }
+            Framing::JsonHeader { size_key, .. } | Framing::BareJson { size_key, .. } => {
+                let mut keys = vec![size_key.clone()];
+                keys.extend(self.header.other_size_keys.iter().cloned());
+                match &self.framing {
+                    Framing::JsonHeader { prefix, .. } => write!(
+                        f,
+                        "a {prefix} header length, a JSON header with {}",
+                        keys_words(&keys)
+                    )?,
+                    _ => write!(f, "a JSON header alone with {}", keys_words(&keys))?,
+                }
                 for field in &self.header.fields {
                     write!(f, ", {} {:?}", keys_words(&field.keys), field.value)?;
                 }
@@ -210,6 +243,8 @@ enum Stage {
     Prefix,
     /// Reading a decimal length.
     Digits,
+    /// Reading a header with no prefix.
+    Bare,
     /// Reading a JSON header of this many bytes.
     Header {
         len: usize,
@@ -257,6 +292,7 @@ impl FrameMatch {
     pub fn new(want: FrameWant) -> FrameMatch {
         let stage = match want.framing {
             Framing::Decimal { .. } => Stage::Digits,
+            Framing::BareJson { .. } | Framing::Struct128sl => Stage::Bare,
             _ => Stage::Prefix,
         };
         FrameMatch {
@@ -317,6 +353,7 @@ impl FrameMatch {
             let step = match self.stage {
                 Stage::Prefix => self.read_prefix(bytes, &mut at),
                 Stage::Digits => self.read_digits(bytes, &mut at),
+                Stage::Bare => self.read_bare(bytes, &mut at),
                 Stage::Header { len } => self.read_header(len, bytes, &mut at),
                 Stage::Body { seen } => self.read_body(seen, bytes, &mut at),
                 Stage::OtherBody { from, said } => self.read_other_body(from, said, bytes, &mut at),
@@ -354,8 +391,10 @@ impl FrameMatch {
     /// The key the body's size is under in `header`: the framing's, or
     /// the first other one accepted that the header has.
     fn size_key(&self, header: &Map<String, Value>) -> String {
-        let Framing::JsonHeader { size_key, .. } = &self.want.framing else {
-            return String::new();
+        let size_key = match &self.want.framing {
+            Framing::JsonHeader { size_key, .. } | Framing::BareJson { size_key, .. } => size_key,
+            Framing::Struct128sl => return STRUCT_SIZE.to_string(),
+            _ => return String::new(),
         };
         if header.contains_key(size_key) {
             return size_key.clone();
@@ -403,7 +442,7 @@ impl FrameMatch {
         let width = self.want.framing.prefix().width();
         let stage = match self.stage {
             Stage::Done => return None,
-            Stage::Prefix | Stage::Digits if self.head.is_empty() => {
+            Stage::Prefix | Stage::Digits | Stage::Bare if self.head.is_empty() => {
                 "before any byte of it".to_string()
             }
             // Digits that stopped short of the length, the sender waiting
@@ -414,6 +453,11 @@ impl FrameMatch {
             Stage::Prefix if is_digits(&self.head) => return Some(self.decimal_miss()),
             // A wrong prefix waiting to be read as a wider one.
             Stage::Prefix if self.head.len() >= width => return Some(self.wrong_length_now()),
+            Stage::Bare => format!(
+                "after {} bytes of the header ({})",
+                self.head.len(),
+                show::quoted(&self.head, 32)
+            ),
             Stage::Prefix => format!(
                 "after {} of the prefix's {width} bytes ({})",
                 self.head.len(),
@@ -488,6 +532,7 @@ impl FrameMatch {
             }
             // A decimal frame reads its length in a stage of its own.
             Framing::Decimal { .. } => self.read_digits(bytes, at),
+            Framing::BareJson { .. } | Framing::Struct128sl => self.read_bare(bytes, at),
             Framing::JsonHeader { .. } => match usize::try_from(claimed) {
                 Ok(len) if len <= MAX_HEADER => {
                     self.stage = Stage::Header { len };
@@ -749,8 +794,84 @@ impl FrameMatch {
         })
     }
 
+    /// A header with no prefix: a `128sl` struct of fixed length, or a JSON
+    /// object read to its closing brace. Bytes past its end are the body's.
+    fn read_bare(&mut self, bytes: &[u8], at: &mut usize) -> Option<FrameProgress> {
+        let header = match &self.want.framing {
+            Framing::Struct128sl => {
+                self.take(STRUCT_LEN, bytes, at);
+                if self.head.len() < STRUCT_LEN {
+                    return Some(FrameProgress::NeedMore);
+                }
+                let name = &self.head[..STRUCT_NAME];
+                let end = name.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                let name = String::from_utf8_lossy(&name[..end]).into_owned();
+                let mut size = [0u8; 8];
+                size.copy_from_slice(&self.head[STRUCT_NAME..STRUCT_LEN]);
+                let mut header = Map::new();
+                // The struct's name answers to every key the name is
+                // asked under: it has no keys of its own.
+                if let Some(field) = self.want.header.fields.first() {
+                    for key in &field.keys {
+                        header.insert(key.clone(), Value::from(name.clone()));
+                    }
+                }
+                header.insert(STRUCT_SIZE.into(), Value::from(i64::from_le_bytes(size)));
+                header
+            }
+            _ => {
+                let before = self.head.len();
+                self.take(MAX_HEADER, bytes, at);
+                let mut values =
+                    serde_json::Deserializer::from_slice(&self.head).into_iter::<Value>();
+                match values.next() {
+                    Some(Ok(Value::Object(map))) => {
+                        // What follows the object is the body's.
+                        let end = values.byte_offset();
+                        let past = self.head.len() - end;
+                        *at -= past.min(self.head.len() - before);
+                        self.head.truncate(end);
+                        map
+                    }
+                    Some(Err(e)) if e.is_eof() && self.head.len() < MAX_HEADER => {
+                        return Some(FrameProgress::NeedMore);
+                    }
+                    None => return Some(FrameProgress::NeedMore),
+                    Some(Ok(other)) => {
+                        return Some(FrameProgress::Mismatch(FrameMiss::BadHeader {
+                            why: format!("it is {other}, not a JSON object"),
+                            header: self.head.clone(),
+                        }))
+                    }
+                    Some(Err(e)) => {
+                        return Some(FrameProgress::Mismatch(FrameMiss::BadHeader {
+                            why: e.to_string(),
+                            header: self.head.clone(),
+                        }))
+                    }
+                }
+            }
+        };
+        self.header = Some(header);
+        if let Some(p) = self.header_read() {
+            return Some(p);
+        }
+        match &self.want.framing {
+            Framing::BareJson {
+                ready: Some(ready), ..
+            } => Some(FrameProgress::Reply {
+                used: *at,
+                bytes: ready.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     fn header_read(&mut self) -> Option<FrameProgress> {
-        if !matches!(self.want.framing, Framing::JsonHeader { .. }) {
+        if matches!(
+            self.want.framing,
+            Framing::Length { .. } | Framing::Decimal { .. }
+        ) {
             return None;
         }
         let expected = self.want.body.len();
@@ -800,7 +921,10 @@ impl FrameMatch {
     /// The header's size is not the body's length.
     fn wrong_size(&self) -> FrameMiss {
         let (key, said) = match (&self.want.framing, &self.header) {
-            (Framing::JsonHeader { .. }, Some(header)) => {
+            (
+                Framing::JsonHeader { .. } | Framing::BareJson { .. } | Framing::Struct128sl,
+                Some(header),
+            ) => {
                 let key = self.size_key(header);
                 let said = size_field(header, &key, None).unwrap_or_default();
                 (key, said)
@@ -1112,6 +1236,66 @@ mod tests {
             r#"{"filename": "回顾.mp4", "size": 3, "md5": "900150983CD24FB0D6963F7D28E17F72"}"#;
         let bytes = json_frame(PrefixFormat::I32Le, header, b"abc");
         assert_eq!(m.feed(&bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    /// [`upload`] framed as `framing`.
+    fn upload_framed(framing: Framing, body: &[u8]) -> FrameMatch {
+        FrameMatch::new(FrameWant {
+            framing,
+            ..upload(body).want
+        })
+    }
+
+    #[test]
+    fn a_bare_json_header_ends_at_its_closing_brace_and_is_answered_before_the_body() {
+        let framing = Framing::BareJson {
+            size_key: "size".into(),
+            ready: Some(b"200".to_vec()),
+        };
+        let mut m = upload_framed(framing, b"abc");
+        let header = r#"{"filename": "回顾.mp4", "filesize": 3}"#;
+        let (p, _) = feed_cut(&mut m, header.as_bytes(), &[5, 20]);
+        assert_eq!(
+            p,
+            FrameProgress::Reply {
+                used: header.len() - 20,
+                bytes: b"200".to_vec()
+            }
+        );
+        assert_eq!(m.feed(b"abc"), FrameProgress::Done { used: 3 });
+    }
+
+    #[test]
+    fn a_bare_json_header_leaves_the_bytes_after_it_to_the_body() {
+        let framing = Framing::BareJson {
+            size_key: "size".into(),
+            ready: None,
+        };
+        let mut m = upload_framed(framing, b"abc");
+        let bytes = r#"{"filename": "回顾.mp4", "size": 3}abc"#.as_bytes();
+        assert_eq!(m.feed(bytes), FrameProgress::Done { used: bytes.len() });
+    }
+
+    #[test]
+    fn a_struct_header_is_a_padded_name_and_a_little_endian_size() {
+        let mut bytes = "回顾.mp4".as_bytes().to_vec();
+        bytes.resize(STRUCT_NAME, 0);
+        bytes.extend_from_slice(&3i64.to_le_bytes());
+        bytes.extend_from_slice(b"abc");
+        let mut m = upload_framed(Framing::Struct128sl, b"abc");
+        let (p, _) = feed_cut(&mut m, &bytes, &[1, 130]);
+        assert!(matches!(p, FrameProgress::Done { .. }), "{p:?}");
+        let mut wrong = bytes.clone();
+        wrong[STRUCT_NAME] = 4;
+        let mut m = upload_framed(Framing::Struct128sl, b"abc");
+        // A size of 4 waits for a fourth byte; the end of the stream
+        // names the size wrong.
+        assert_eq!(m.feed(&wrong), FrameProgress::NeedMore);
+        let miss = m.cut_short();
+        assert!(
+            matches!(miss, Some(FrameMiss::WrongSize { .. })),
+            "{miss:?}"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use super::link::Conn;
 use super::{fault, miss, Domain, Runs, StepResult};
 use crate::conversations::session::Session;
-use crate::judge::expect_frame::{BodySpec, FrameWant, Framing};
+use crate::judge::expect_frame::{BodySpec, FrameWant, Framing, STRUCT_NAME};
 use crate::judge::frame::PrefixFormat;
 use crate::judge::header_time;
 use crate::judge::show;
@@ -174,15 +174,27 @@ impl FrameOut {
     pub(crate) fn prefix(&self) -> PrefixFormat {
         match &self.framing {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => *prefix,
-            Framing::Decimal { .. } => PrefixFormat::I32Le,
+            Framing::Decimal { .. } | Framing::BareJson { .. } | Framing::Struct128sl => {
+                PrefixFormat::I32Le
+            }
         }
     }
 
     /// The JSON header's bytes, its fields in the order given, the size
-    /// first; empty for a length frame.
+    /// first; a `128sl` struct's bytes, named by the first field that is
+    /// text; empty for a length frame.
     pub fn header(&self) -> Vec<u8> {
-        let Framing::JsonHeader { size_key, .. } = &self.framing else {
-            return Vec::new();
+        let size_key = match &self.framing {
+            Framing::JsonHeader { size_key, .. } | Framing::BareJson { size_key, .. } => size_key,
+            Framing::Struct128sl => {
+                let name = self.fields.iter().find_map(|(_, v)| v.as_str());
+                let mut head = name.unwrap_or_default().as_bytes().to_vec();
+                head.resize(STRUCT_NAME, 0);
+                let len = i64::try_from(self.body.len()).unwrap_or(i64::MAX);
+                head.extend_from_slice(&len.to_le_bytes());
+                return head;
+            }
+            Framing::Length { .. } | Framing::Decimal { .. } => return Vec::new(),
         };
         let key = |k: &str| Value::from(k).to_string();
         let mut parts = vec![format!("{}: {}", key(size_key), self.body.len())];
@@ -198,6 +210,10 @@ impl FrameOut {
         match self.framing {
             Framing::Length { .. } | Framing::Decimal { .. } => vec![prefix],
             Framing::JsonHeader { .. } => vec![prefix, width..width + self.header().len()],
+            Framing::BareJson { .. } | Framing::Struct128sl => {
+                let header = 0..self.header().len();
+                vec![header]
+            }
         }
     }
 
@@ -211,6 +227,7 @@ impl FrameOut {
     fn prefix_len(&self) -> usize {
         match self.framing {
             Framing::Decimal { .. } => self.body.len().to_string().len(),
+            Framing::BareJson { .. } | Framing::Struct128sl => 0,
             _ => self.prefix().width(),
         }
     }
@@ -223,6 +240,7 @@ impl FrameOut {
             Framing::Length { .. } => self.body.len(),
             Framing::JsonHeader { .. } => header.len() as u64,
             Framing::Decimal { .. } => return Some(self.body.len().to_string().into_bytes()),
+            Framing::BareJson { .. } | Framing::Struct128sl => return Some(header),
         };
         let mut head = self.prefix().encode(counted)?;
         head.extend_from_slice(&header);
@@ -351,6 +369,29 @@ fn write_send(
             return Ok(());
         }
         Framing::Length { .. } => (format!("{prefix} prefix {}", frame.body.len()), None),
+        Framing::Struct128sl => (
+            format!(
+                "a 128sl struct header ({STRUCT_NAME} bytes of name, size {})",
+                frame.body.len()
+            ),
+            None,
+        ),
+        Framing::BareJson { ready, .. } => {
+            write!(
+                f,
+                "answer on {conn}: the header {} alone in one write, then, once ",
+                header_shown(&header)
+            )?;
+            match ready {
+                Some(ready) => write!(f, "the target answers {}", show::quoted(ready, 24))?,
+                None => f.write_str("the target read it")?,
+            }
+            write!(f, ", {body}")?;
+            if *cut != FrameCut::Whole {
+                f.write_str(" (the header uncut: it is read with one receive)")?;
+            }
+            return Ok(());
+        }
         Framing::JsonHeader { .. } => (
             format!("{prefix} header length {}", header.len()),
             Some(format!("the header {}", header_shown(&header))),

@@ -16,7 +16,9 @@ use super::link::{Conn, End};
 use super::{miss, StepError, StepResult};
 use crate::conversations::session::{Peer, Session};
 use crate::conversations::transcript::{Event, FromBytes};
-use crate::judge::expect_frame::{FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing};
+use crate::judge::expect_frame::{
+    FrameMatch, FrameMiss, FrameProgress, FrameWant, Framing, STRUCT_LEN,
+};
 use crate::judge::frame::Decoded;
 use crate::model::cut::Cut;
 use crate::model::level::Level;
@@ -66,8 +68,9 @@ impl Reading {
     fn width(&self) -> usize {
         match &self.matcher.want().framing {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => prefix.width(),
-            // The digits are the matcher's to keep.
-            Framing::Decimal { .. } => 0,
+            // The digits, and a header with no prefix, are the matcher's
+            // to keep.
+            Framing::Decimal { .. } | Framing::BareJson { .. } | Framing::Struct128sl => 0,
         }
     }
 
@@ -93,7 +96,8 @@ impl Reading {
             // The digits of any length.
             Framing::Decimal { .. } => 20,
             // Real headers are under 200 bytes.
-            Framing::JsonHeader { .. } => 1024,
+            Framing::JsonHeader { .. } | Framing::BareJson { .. } => 1024,
+            Framing::Struct128sl => STRUCT_LEN as u64,
         };
         self.width() as u64 + header + want.body.len()
     }
@@ -104,7 +108,7 @@ impl Reading {
         let want = self.matcher.want();
         let format = match &want.framing {
             Framing::Length { prefix } | Framing::JsonHeader { prefix, .. } => Some(*prefix),
-            Framing::Decimal { .. } => None,
+            Framing::Decimal { .. } | Framing::BareJson { .. } | Framing::Struct128sl => None,
         };
         if let Some(digits) = self.matcher.digits() {
             let digits = String::from_utf8_lossy(digits);

@@ -42,6 +42,15 @@ impl Session<'_> {
         if let Framing::Decimal { ready } = &frame.framing {
             return self.send_decimal(conn, frame, ready);
         }
+        // The JSON alone is read with one receive: it goes in one write,
+        // and the body only once the target read it, or answered it.
+        let cut = match &frame.framing {
+            Framing::BareJson {
+                ready: Some(ready), ..
+            } => return self.send_after(conn, frame, ready),
+            Framing::BareJson { ready: None, .. } => &FrameCut::HeadApart,
+            _ => cut,
+        };
         let Some(head) = frame.head() else {
             return Err(fault(format!(
                 "a body of {} bytes does not fit a {} prefix (a bug in the suite)",
@@ -61,6 +70,17 @@ impl Session<'_> {
                 data,
                 cut: head_cut,
             });
+        }
+        // A bare JSON header is read before a body of many MiB is written:
+        // one piece of a cut is not waited for once written.
+        if let Framing::BareJson { ready: None, .. } = &frame.framing {
+            self.run_stream(&StreamStep::Send {
+                conn,
+                data: head,
+                cut: Cut::Whole,
+            })?;
+            self.settle();
+            return self.stream_body(conn, Vec::new(), frame.body.clone());
         }
         // A whole frame's head goes out with the body's first chunk; a cut
         // head is written (and confirmed read, piece by piece) first.
@@ -97,6 +117,38 @@ impl Session<'_> {
                     "the harness sent the length {digits} and waited for the client's ready \
                      word {} before the body: {detail}",
                     show::quoted(ready.as_bytes(), 24)
+                ),
+            ),
+            fault => fault,
+        })?;
+        if frame.body.len() <= STREAM_ABOVE {
+            let mut data = vec![0; usize::try_from(frame.body.len()).unwrap_or_default()];
+            frame.body.fill(0, &mut data);
+            return self.run_stream(&StreamStep::Send {
+                conn,
+                data,
+                cut: Cut::Whole,
+            });
+        }
+        self.stream_body(conn, Vec::new(), frame.body.clone())
+    }
+
+    /// A bare JSON header in one write, the target's `ready` answer waited
+    /// for, then the body.
+    fn send_after(&mut self, conn: Conn, frame: &FrameOut, ready: &[u8]) -> StepResult {
+        self.run_stream(&StreamStep::Send {
+            conn,
+            data: frame.header(),
+            cut: Cut::Whole,
+        })?;
+        let word = Want::Bytes(ready.to_vec());
+        self.expect(conn, &word, Level::Must).map_err(|e| match e {
+            StepError::Missed { level, detail, .. } => miss(
+                level,
+                format!(
+                    "the harness sent the header and waited for the answer {} before the \
+                     body: {detail}",
+                    show::quoted(ready, 24)
                 ),
             ),
             fault => fault,
