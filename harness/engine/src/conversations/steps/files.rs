@@ -169,9 +169,9 @@ impl Session<'_> {
         for polls in 0u32.. {
             let p = self.own_process("watch")?;
             let exited = p.exited().is_some();
-            let asleep = procfs::family_of(p.pid())
-                .iter()
-                .all(|s| s.zombie || s.sleeping);
+            // Every thread asleep: a server that stores on a thread of its
+            // own has its main thread asleep in accept while it writes.
+            let asleep = procfs::threads_asleep(&procfs::family_of(p.pid()));
             let now = signature(&walk(&scratch, None));
             if last.as_ref() != Some(&now) {
                 last = Some(now);
