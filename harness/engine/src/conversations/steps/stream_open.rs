@@ -130,7 +130,14 @@ impl Session<'_> {
         if let Some(why) = &v4_only {
             self.record(Some(conn), Event::note(why.clone()));
         }
-        let mut watch = StartWatch::new(self.timing);
+        let given = match &*self.peer {
+            Peer::Client { process, .. } => process
+                .given_file()
+                .and_then(|path| std::fs::metadata(path).ok())
+                .map_or(0, |m| m.len()),
+            _ => 0,
+        };
+        let mut watch = StartWatch::with_file(self.timing, given);
         match self.accept_while(|process| watch.keep_waiting(process)) {
             Ok(Some((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
