@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 use sockspec_engine::conversations::check::{Role, Suite};
 use sockspec_engine::model::profile::{ParamSpec, Profile};
-use sockspec_engine::results::{Grading, Visibility};
+use sockspec_engine::results::{FlakyCredit, Grading, Visibility};
 
 use crate::suggest;
 
@@ -29,6 +29,9 @@ pub struct AssignmentProfile {
     pub xfail: Vec<String>,
     /// How many more times a missed check runs (`--retries`).
     pub retries: Option<u32>,
+    /// How a FLAKY check scores: `full`, `half` (the default) or `none`.
+    #[serde(default)]
+    pub flaky: FlakyCredit,
     #[serde(default)]
     pub checks: BTreeMap<String, CheckEntry>,
 }
@@ -161,9 +164,14 @@ pub fn load(path: &Path, suite: &Suite, params: &mut Profile) -> Result<Asked, S
                 )));
             }
             let visibility = entry.visibility.unwrap_or(Visibility::Visible);
-            asked
-                .grading
-                .insert(id.clone(), Grading { points, visibility });
+            asked.grading.insert(
+                id.clone(),
+                Grading {
+                    points,
+                    visibility,
+                    flaky: file.flaky,
+                },
+            );
         }
     }
     Ok(asked)
@@ -185,7 +193,8 @@ pub fn starting(suite: &Suite) -> String {
         "# role = \"server\"   # or \"client\": the checks this assignment grades\n\
          # retries = 0        # run a missed check again up to N times, each on a fresh \
          target: one that then passes is FLAKY\n\
-         # xfail = []         # checks a known deviation is expected to miss\n"
+         # xfail = []         # checks a known deviation is expected to miss\n\
+         # flaky = \"half\"     # what a FLAKY check scores: \"full\", \"half\" or \"none\"\n"
     );
     let _ = writeln!(out, "[params]");
     for p in suite.params {

@@ -10,8 +10,8 @@
 //! or the reporters.
 
 pub use sockspec_results::{
-    CheckResult, Counts, FailingCase, Fault, Grading, Isolation, Missed, NotRun, RunError, RunInfo,
-    RunResults, StepRef, Summary, Try, Visibility, XFail, SCHEMA_VERSION,
+    CheckResult, Counts, FailingCase, Fault, FlakyCredit, Grading, Isolation, Missed, NotRun,
+    RunError, RunInfo, RunResults, Score, StepRef, Summary, Try, Visibility, XFail, SCHEMA_VERSION,
 };
 
 /// Something that happened in a run, in order: the run starts, each check

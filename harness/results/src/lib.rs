@@ -31,6 +31,7 @@ mod level;
 mod names;
 mod role;
 mod run;
+mod score;
 mod transcript;
 mod verdict;
 
@@ -42,6 +43,7 @@ pub use run::{
     CheckResult, Counts, FailingCase, Fault, Grading, Missed, NotRun, RunError, RunInfo,
     RunResults, StepRef, Summary, Try, Visibility, XFail,
 };
+pub use score::{FlakyCredit, Score};
 pub use transcript::{Channel, Entry, Event, Omitted, Record};
 pub use verdict::Verdict;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Isolation, Level, Record, Role, Verdict};
+use crate::{FlakyCredit, Isolation, Level, Record, Role, Verdict};
 
 /// A whole run's results: the JSON report's document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +106,9 @@ pub struct Grading {
     /// Finite and not negative: the profile is refused otherwise.
     pub points: f64,
     pub visibility: Visibility,
+    /// How the check scores when it was flaky.
+    #[serde(default)]
+    pub flaky: FlakyCredit,
 }
 
 // Points are never NaN (see above), so equality is total.
