@@ -146,17 +146,24 @@ fn every_fixture_gets_the_verdicts_of_the_manifest() {
     for run in 1..=runs {
         let seed = seed().wrapping_add(run as u64);
         eprintln!("matrix run {run} of {runs}");
-        // Three at a time: most hostile runs only wait out deadlines. The
-        // fixtures that spin dozens of processes on purpose have a lane of
-        // their own, one at a time, beside two lanes for the others.
+        // The fixtures that spin dozens of processes on purpose have a
+        // lane of their own, one at a time, so the load they make does not
+        // add up; those that only sleep through deadlines have two lanes
+        // beside the two for the others, as they cost no CPU.
         let (spinning, rest): (Vec<Fixture>, Vec<Fixture>) =
             fixtures.iter().cloned().partition(|f| f.spins);
-        let (alone, others) = std::thread::scope(|s| {
+        let (waiting, rest): (Vec<Fixture>, Vec<Fixture>) = rest.into_iter().partition(|f| f.waits);
+        let (alone, asleep, others) = std::thread::scope(|s| {
             let alone = s.spawn(|| parallel(spinning, 1, |f| problems(&f, seed)));
+            let asleep = s.spawn(|| parallel(waiting, 2, |f| problems(&f, seed)));
             let others = parallel(rest, 2, |f| problems(&f, seed));
-            (alone.join().expect("the spinning fixtures ran"), others)
+            (
+                alone.join().expect("the spinning fixtures ran"),
+                asleep.join().expect("the waiting fixtures ran"),
+                others,
+            )
         });
-        all.extend(others.into_iter().chain(alone).flatten());
+        all.extend(others.into_iter().chain(alone).chain(asleep).flatten());
     }
     assert!(
         all.is_empty(),

@@ -66,6 +66,12 @@ pub struct Fixture {
     /// decide other fixtures' verdicts.
     #[serde(default)]
     pub spins: bool,
+    /// It only sleeps through the harness's deadlines (never listens,
+    /// never answers, answers a byte a second): it costs the machine no
+    /// CPU, so the matrix runs such fixtures in lanes of their own beside
+    /// the others instead of letting them hold a lane for half a minute.
+    #[serde(default)]
+    pub waits: bool,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
     /// Words a check's detail must hold: that it names the cause (a
