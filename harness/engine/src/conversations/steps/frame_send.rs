@@ -121,16 +121,7 @@ impl Session<'_> {
             ),
             fault => fault,
         })?;
-        if frame.body.len() <= STREAM_ABOVE {
-            let mut data = vec![0; usize::try_from(frame.body.len()).unwrap_or_default()];
-            frame.body.fill(0, &mut data);
-            return self.run_stream(&StreamStep::Send {
-                conn,
-                data,
-                cut: Cut::Whole,
-            });
-        }
-        self.stream_body(conn, Vec::new(), frame.body.clone())
+        self.send_body(conn, frame)
     }
 
     /// A bare JSON header in one write, the target's `ready` answer waited
@@ -153,6 +144,12 @@ impl Session<'_> {
             ),
             fault => fault,
         })?;
+        self.send_body(conn, frame)
+    }
+
+    /// A frame's body alone, once its head was answered: in one write
+    /// when small, streamed otherwise.
+    fn send_body(&mut self, conn: Conn, frame: &FrameOut) -> StepResult {
         if frame.body.len() <= STREAM_ABOVE {
             let mut data = vec![0; usize::try_from(frame.body.len()).unwrap_or_default()];
             frame.body.fill(0, &mut data);
