@@ -18,7 +18,7 @@ use sockspec_engine::{Timing, Transport};
 fn idle_client(listeners: Pair<TcpListener>) -> Peer {
     let launch = Launch {
         command: "sleep 10".into(),
-        port: listeners.port(),
+        port: Some(listeners.port()),
         stdin: true,
         transport: Transport::Stream,
         workdir: Workdir::Here,

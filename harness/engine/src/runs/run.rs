@@ -35,15 +35,30 @@ use crate::targets::fleet::{self, Fleet};
 use crate::targets::launch::{Blame, Launched, StartError};
 use crate::targets::target::{describe_exit, Launch, Workdir};
 
+/// The port of a server the harness starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerPort {
+    /// A free port the harness picks for each start, given in `{port}`
+    /// and `$SOCKSPEC_PORT`.
+    #[default]
+    Free,
+    /// The port written in the server's code, given in `{port}` too.
+    Fixed(u16),
+    /// The server binds a port of its own choosing, given nothing: the
+    /// harness finds it from the kernel (the socket its processes hold)
+    /// at each start. With a private loopback per check, servers that
+    /// write the same port in their code run at once.
+    Auto,
+}
+
 /// What the checks run against. A program the harness starts talks over
 /// `transport` (the suite's) and runs in `workdir`.
 #[derive(Clone, Debug)]
 pub enum TargetSpec {
-    /// A server the harness starts with a shell command; `port` is fixed
-    /// when the server's port is written in its code.
+    /// A server the harness starts with a shell command, on `port`.
     Server {
         command: String,
-        port: Option<u16>,
+        port: ServerPort,
         transport: Transport,
         workdir: Workdir,
     },
@@ -246,12 +261,21 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
         return remote_present(*addr, config.suite.transport);
     }
     let TargetSpec::Server {
-        port: Some(port),
+        command,
+        port,
         transport,
         ..
     } = &config.target
     else {
         return Ok(());
+    };
+    let port = match port {
+        ServerPort::Fixed(port) => port,
+        ServerPort::Free => return Ok(()),
+        ServerPort::Auto if command.contains("{port}") => {
+            return Err(RunError::TargetFailed(AUTO_WITH_PLACEHOLDER.into()))
+        }
+        ServerPort::Auto => return Ok(()),
     };
     if ports::waiting_on(*port, *transport).is_empty() {
         return Ok(());
@@ -267,6 +291,12 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
         }
     )))
 }
+
+/// Why a server command with `{port}` cannot be given `--port auto`.
+pub const AUTO_WITH_PLACEHOLDER: &str =
+    "--port auto is for a server that binds a port written in its code, and is given none: \
+     the command names {port}, so give it no --port (the harness picks a free one) or a \
+     fixed --port N";
 
 /// A `--target` on a loopback address is on this machine, so the kernel
 /// shows whether anything listens there (a UDP socket bound there) without
@@ -380,10 +410,11 @@ pub(crate) fn bring_up_with(
             workdir,
         } => {
             let port = match port {
-                Some(p) => *p,
-                None => net::free_port().map_err(|e| {
+                ServerPort::Fixed(p) => Some(*p),
+                ServerPort::Free => Some(net::free_port().map_err(|e| {
                     BringUpError::Run(RunError::Harness(format!("no free port: {e}")))
-                })?,
+                })?),
+                ServerPort::Auto => None,
             };
             // The harness holds every server's standard input: a chat
             // server reads its replies from it, and any other waits on it
@@ -436,7 +467,7 @@ pub(crate) fn bring_up_with(
             }
             let launch = Launch {
                 command: command.clone(),
-                port: listeners.port(),
+                port: Some(listeners.port()),
                 stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
@@ -486,7 +517,7 @@ fn bring_up_datagram_client(
     let bound = server.port();
     let launch = Launch {
         command: command.to_string(),
-        port: bound,
+        port: Some(bound),
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),

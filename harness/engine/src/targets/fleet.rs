@@ -404,7 +404,7 @@ mod tests {
     fn launch(cmd: &str) -> Launch {
         Launch {
             command: cmd.to_string(),
-            port: 4242,
+            port: Some(4242),
             stdin: false,
             transport: Transport::Stream,
             workdir: Workdir::Here,

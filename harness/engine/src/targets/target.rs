@@ -292,8 +292,10 @@ pub struct Launch {
     /// A shell command; `{port}` is replaced by the port, `{scratch}` by
     /// the target's scratch directory, `{file}` by the given file's path.
     pub command: String,
-    /// The port given to the target through `{port}` and `SOCKSPEC_PORT`.
-    pub port: u16,
+    /// The port given to the target through `{port}` and `SOCKSPEC_PORT`;
+    /// none for a server that binds a port of its own choosing (written in
+    /// its code), found from the kernel once it is ready.
+    pub port: Option<u16>,
     /// Whether the harness writes the target's standard input.
     pub stdin: bool,
     /// How the target talks, so the harness knows when a server is ready.
@@ -309,7 +311,10 @@ impl Launch {
     /// The command with its port; `{scratch}` is left as written (each
     /// start has a directory of its own).
     pub fn command_line(&self) -> String {
-        self.command.replace("{port}", &self.port.to_string())
+        match self.port {
+            Some(port) => self.command.replace("{port}", &port.to_string()),
+            None => self.command.clone(),
+        }
     }
 }
 
@@ -423,7 +428,6 @@ impl Process {
         let mut cmd = Command::new(SHELL);
         cmd.arg("-c")
             .arg(command)
-            .env("SOCKSPEC_PORT", launch.port.to_string())
             .env(SCRATCH_VAR, &scratch)
             .stdin(if launch.stdin {
                 Stdio::piped()
@@ -435,6 +439,9 @@ impl Process {
             .stdout(Stdio::from(pty.slave))
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(port) = launch.port {
+            cmd.env("SOCKSPEC_PORT", port.to_string());
+        }
         if let Some(path) = &file {
             cmd.env(FILE_VAR, path);
         }
@@ -696,7 +703,7 @@ mod tests {
     fn launch(cmd: &str) -> Launch {
         Launch {
             command: cmd.to_string(),
-            port: 4242,
+            port: Some(4242),
             stdin: true,
             transport: Transport::Stream,
             workdir: Workdir::Here,
