@@ -442,6 +442,7 @@ fn run_suite(args: RunArgs) -> i32 {
         retries: args.retries.or(asked.retries).unwrap_or(0),
         depends: asked.depends,
         grading: asked.grading,
+        confine: None,
     };
     let played = play(config, &mut reporters);
     if fleet::interrupted() {

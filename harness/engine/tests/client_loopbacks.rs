@@ -23,6 +23,7 @@ fn idle_client(listeners: Pair<TcpListener>) -> Peer {
         transport: Transport::Stream,
         workdir: Workdir::Here,
         file: None,
+        confine: None,
     };
     let process = Fleet::new().spawn(&launch).unwrap();
     Peer::Client { listeners, process }

@@ -72,6 +72,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         retries: 0,
         depends: Default::default(),
         grading: Default::default(),
+        confine: None,
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {

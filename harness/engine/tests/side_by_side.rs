@@ -103,6 +103,7 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         retries: 0,
         depends: Default::default(),
         grading: Default::default(),
+        confine: None,
     }
 }
 

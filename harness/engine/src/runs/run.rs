@@ -16,6 +16,7 @@ use crate::conversations::conversation::Conversation;
 use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::steps::{ProcessStep, Step};
 use crate::judge::body::GivenFile;
+use crate::kernel::confine::Confinement;
 use crate::kernel::loopback;
 use crate::kernel::net;
 use crate::kernel::netns;
@@ -115,6 +116,11 @@ pub struct RunConfig<'a> {
     /// For a check id, its worth in an assignment (a profile's points and
     /// visibility), carried into its result for graders.
     pub grading: BTreeMap<String, Grading>,
+    /// What every target the run starts is kept from seeing of the files
+    /// (a grader's other submissions and profile), where the machine grants
+    /// a namespace ([`crate::kernel::confine::can_confine`]; each start
+    /// says whether it was, [`crate::targets::target::Process::confined`]).
+    pub confine: Option<Confinement>,
 }
 
 /// Runs every selected check of the config's role, in suite order. A run
@@ -429,6 +435,7 @@ pub(crate) fn bring_up_with(
                     false => workdir.clone(),
                 },
                 file: None,
+                confine: config.confine.clone(),
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -472,6 +479,7 @@ pub(crate) fn bring_up_with(
                 transport: *transport,
                 workdir: workdir.clone(),
                 file: file.cloned(),
+                confine: config.confine.clone(),
             };
             let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
@@ -522,6 +530,7 @@ fn bring_up_datagram_client(
         transport: Transport::Datagram,
         workdir: workdir.clone(),
         file: file.cloned(),
+        confine: config.confine.clone(),
     };
     let process = config.fleet.spawn(&launch).map_err(|e| {
         BringUpError::Run(RunError::TargetFailed(format!(

@@ -409,6 +409,7 @@ mod tests {
             transport: Transport::Stream,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 

@@ -546,6 +546,7 @@ mod tests {
             transport,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 

@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::judge::body::GivenFile;
+use crate::kernel::confine::{self, Confinement, Prepared};
 use crate::kernel::procfs::{self, Stat};
 use crate::model::timing::Timing;
 use crate::model::transport::Transport;
@@ -305,6 +306,10 @@ pub struct Launch {
     /// A file made in the target's scratch directory before it starts,
     /// named to it by `{file}` and `SOCKSPEC_FILE`: what a client uploads.
     pub file: Option<GivenFile>,
+    /// What the target is kept from seeing of the files (other
+    /// submissions, the assignment profile), where the machine grants a
+    /// namespace: [`Process::confined`] says whether it was.
+    pub confine: Option<Confinement>,
 }
 
 impl Launch {
@@ -356,6 +361,8 @@ pub struct Process {
     /// Whether every process of the target was ended and its scratch
     /// directory removed.
     ended: bool,
+    /// Whether it runs confined as its launch asked.
+    confined: bool,
 }
 
 impl Process {
@@ -459,12 +466,40 @@ impl Process {
                 }
             }
         }
+        // Confined where the machine grants a namespace; where it grants
+        // none the target runs as it is, and says so.
+        let confinement = match &launch.confine {
+            Some(c) if confine::can_confine() => {
+                let cwd = match &launch.workdir {
+                    Workdir::Here => std::env::current_dir()?,
+                    Workdir::Scratch => scratch.clone(),
+                    Workdir::Dir(dir) => dir.clone(),
+                    Workdir::Own { .. } => folder.clone().unwrap_or_else(|| scratch.clone()),
+                };
+                match Prepared::new(c, &[&scratch], &cwd) {
+                    Ok(prepared) => Some(prepared),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&scratch);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("cannot confine the target: {}", e.0),
+                        ));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let confined = confinement.is_some();
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // the shell if the harness dies without cleaning up.
+        // the shell if the harness dies without cleaning up. The confinement
+        // makes system calls alone, on paths prepared before the fork.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                Ok(())
+                match &confinement {
+                    Some(c) => c.apply(),
+                    None => Ok(()),
+                }
             });
         }
         let mut child = match fleet.start(&mut cmd, &scratch) {
@@ -500,6 +535,7 @@ impl Process {
             parents: BTreeMap::new(),
             started: Instant::now(),
             ended: false,
+            confined,
         })
     }
 
@@ -526,6 +562,13 @@ impl Process {
     /// The path of the file made for the target (`{file}`), if any.
     pub fn given_file(&self) -> Option<&Path> {
         self.file.as_deref()
+    }
+
+    /// Whether the target runs confined as its launch asked: false when
+    /// it asked for nothing, and where the machine grants no namespace
+    /// ([`confine::can_confine`]).
+    pub fn confined(&self) -> bool {
+        self.confined
     }
 
     /// How the target was started.
@@ -708,6 +751,7 @@ mod tests {
             transport: Transport::Stream,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 
