@@ -17,14 +17,16 @@ use std::time::{Duration, Instant};
 
 use sockspec_engine::kernel::confine::{self, Confinement};
 use sockspec_engine::kernel::netns::{self, Isolation};
+use sockspec_engine::model::timing::Timing;
 use sockspec_engine::targets::fleet::Fleet;
+use sockspec_engine::targets::launch::Launched;
 use sockspec_engine::targets::target::{Launch, Process, Workdir};
 use sockspec_engine::Transport;
 
 /// What the submission looks at, each line `name = what it saw` or
 /// `name ! the error it got`.
 const LOOK: &str = r#"import os, socket, sys
-subs, profile = sys.argv[1], sys.argv[2]
+subs, profile, neighbour = sys.argv[1], sys.argv[2], sys.argv[3]
 def look(name, what):
     try:
         print(name, "=", what())
@@ -32,12 +34,29 @@ def look(name, what):
         print(name, "!", type(e).__name__)
 look("submissions", lambda: sorted(os.listdir(subs)))
 look("neighbour", lambda: sorted(os.listdir(os.path.join(subs, "b"))))
-look("neighbour-file", lambda: open(os.path.join(subs, "b", "server.py")).read())
+look("neighbour-file", lambda: repr(open(os.path.join(subs, "b", "server.py")).read()))
 look("profile", lambda: repr(open(profile).read()))
 look("own", lambda: sorted(os.listdir(".")))
 look("interfaces", lambda: sorted(name for _, name in socket.if_nameindex()))
 look("scratch", lambda: os.access(os.environ["SOCKSPEC_SCRATCH"], os.W_OK))
+look("through-harness", lambda: sorted(os.listdir(f"/proc/{os.getppid()}/root{subs}")))
+look("through-neighbour", lambda: sorted(os.listdir(f"/proc/{neighbour}/cwd")))
+def unmount():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(subs.encode(), 0) != 0:
+        raise OSError(ctypes.get_errno(), "umount2")
+    return sorted(os.listdir(subs))
+look("unmounted", unmount)
 "#;
+
+/// A server with its port written in its code, as the neighbour's is.
+const SERVER: &str = "import socket, time
+s = socket.socket()
+s.bind((\"127.0.0.1\", 47914))
+s.listen()
+time.sleep(30)
+";
 
 const SECRET: &str = "hidden-check-expects-XYZZY";
 
@@ -47,7 +66,7 @@ fn course(root: &Path) {
     std::fs::create_dir_all(root.join("submissions/a")).unwrap();
     std::fs::create_dir_all(root.join("submissions/b")).unwrap();
     std::fs::write(root.join("submissions/a/look.py"), LOOK).unwrap();
-    std::fs::write(root.join("submissions/b/server.py"), "print('b')\n").unwrap();
+    std::fs::write(root.join("submissions/b/server.py"), SERVER).unwrap();
     std::fs::write(
         root.join("profile.toml"),
         format!("[checks.hidden]\nvisibility = \"hidden\"\n# {SECRET}\n"),
@@ -55,21 +74,19 @@ fn course(root: &Path) {
     .unwrap();
 }
 
-fn launch(root: &Path, runs_in: &str) -> Launch {
+/// Submission `name` of the class in `root`, started confined with
+/// `command`, given no port.
+fn launch(root: &Path, name: &str, command: String) -> Launch {
     let subs = root.join("submissions");
     Launch {
-        command: format!(
-            "exec python3 look.py {} {}",
-            subs.display(),
-            root.join("profile.toml").display()
-        ),
+        command,
         port: None,
         stdin: false,
         transport: Transport::Stream,
-        workdir: Workdir::Dir(subs.join(runs_in)),
+        workdir: Workdir::Dir(subs.join(name)),
         file: None,
         confine: Some(Confinement {
-            show: subs.join("a"),
+            show: subs.join(name),
             hide: vec![subs, root.join("profile.toml")],
         }),
     }
@@ -92,7 +109,7 @@ fn seen(p: &mut Process) -> BTreeMap<String, String> {
             Some((name.to_string(), what.to_string()))
         })
         .collect();
-    assert_eq!(seen.len(), 7, "{out}\n{err}");
+    assert_eq!(seen.len(), 10, "{out}\n{err}");
     seen
 }
 
@@ -103,7 +120,25 @@ fn main() {
     // The submission is started on this thread's loopback, as a check's is.
     let loopback = netns::fresh_loopback();
     let fleet = Fleet::new();
-    let mut p = fleet.spawn(&launch(root.path(), "a")).unwrap();
+    // The neighbour runs at the same time, its port found from the kernel.
+    let mut neighbour = Launched::start(
+        launch(root.path(), "b", "exec python3 server.py".into()),
+        &fleet,
+        &Timing::default(),
+    )
+    .map_err(|e| e.full())
+    .unwrap();
+    assert_eq!(neighbour.port(), 47914);
+    let subs = root.path().join("submissions");
+    let look = format!(
+        "exec python3 look.py {} {} {}",
+        subs.display(),
+        root.path().join("profile.toml").display(),
+        neighbour.process().pid(),
+    );
+    let mut p = fleet
+        .spawn(&launch(root.path(), "a", look.clone()))
+        .unwrap();
     let saw = seen(&mut p);
     let can = confine::can_confine();
     println!("isolation {level:?}, loopback {loopback:?}, can confine: {can}");
@@ -116,6 +151,7 @@ fn main() {
         assert!(!can, "confinement claimed without a namespace");
         assert_eq!(saw["submissions"], "= ['a', 'b']");
         assert_eq!(saw["neighbour"], "= ['server.py']");
+        assert_eq!(saw["through-neighbour"], "= ['server.py']");
         println!("confinement: not in force where no namespace is granted, as reported");
         return;
     }
@@ -133,6 +169,11 @@ fn main() {
         "its scratch directory stays writable"
     );
     assert_eq!(saw["interfaces"], "= ['lo']", "its own loopback alone");
+    // Nor through the harness's or the neighbour's view, nor by undoing
+    // the mounts (as root, too).
+    assert_eq!(saw["through-harness"], "! PermissionError");
+    assert_eq!(saw["through-neighbour"], "! PermissionError");
+    assert!(saw["unmounted"].starts_with('!'), "{}", saw["unmounted"]);
     // The harness's own view is untouched.
     assert!(root.path().join("submissions/b/server.py").is_file());
     assert!(std::fs::read_to_string(root.path().join("profile.toml"))
@@ -140,10 +181,12 @@ fn main() {
         .contains(SECRET));
 
     // A submission cannot be started in a folder the confinement hides.
-    let refused = fleet
-        .spawn(&launch(root.path(), "b"))
-        .err()
-        .expect("refused");
+    let mut elsewhere = launch(root.path(), "b", look);
+    elsewhere.confine = Some(Confinement {
+        show: subs.join("a"),
+        hide: vec![subs.clone()],
+    });
+    let refused = fleet.spawn(&elsewhere).err().expect("refused");
     assert!(refused.to_string().contains("would be hidden"), "{refused}");
     println!("confinement: in force under {level:?}");
 }

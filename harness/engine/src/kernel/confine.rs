@@ -324,9 +324,85 @@ impl Prepared {
             for fd in fds.into_iter().take(next) {
                 libc::close(fd);
             }
+            own_user_namespace()
         }
-        Ok(())
     }
+}
+
+/// Moves the calling process, its mounts made, into a user namespace of
+/// its own, as the same user, and into a copy of its mount namespace that
+/// the new user namespace owns.
+///
+/// The copy's mounts are locked to it: not even a target running as root
+/// can unmount or remount what hides a path. And a process of another user
+/// namespace, even of the same user, is out of its reach: it cannot look
+/// through `/proc/PID/root` or `/proc/PID/cwd` of the harness or of another
+/// submission started confined, which see what it must not.
+///
+/// # Safety
+///
+/// For a single-threaded child between fork and exec: system calls alone.
+unsafe fn own_user_namespace() -> io::Result<()> {
+    let (uid, gid) = (libc::geteuid(), libc::getegid());
+    if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Mapping its own ids alone, a process may do without a privilege over
+    // the namespace around, once it gives up setgroups(2).
+    write_file(c"/proc/self/setgroups", b"deny")?;
+    let mut line = [0u8; 32];
+    write_file(c"/proc/self/uid_map", id_map(uid, &mut line))?;
+    write_file(c"/proc/self/gid_map", id_map(gid, &mut line))?;
+    check(libc::unshare(libc::CLONE_NEWNS))
+}
+
+/// Writes `bytes` to the file at `path` in one write.
+///
+/// # Safety
+///
+/// System calls alone.
+unsafe fn write_file(path: &CStr, bytes: &[u8]) -> io::Result<()> {
+    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+    let result = if written == bytes.len() as isize {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    };
+    libc::close(fd);
+    result
+}
+
+/// `ID ID 1`, the line that maps `id` to itself, written into `buf`
+/// without allocating.
+fn id_map(id: u32, buf: &mut [u8; 32]) -> &[u8] {
+    let mut len = decimal(id, &mut buf[..]);
+    buf[len] = b' ';
+    len += 1;
+    len += decimal(id, &mut buf[len..]);
+    buf[len..len + 3].copy_from_slice(b" 1\n");
+    &buf[..len + 3]
+}
+
+/// Writes `n` in decimal at the start of `buf`; returns how many bytes.
+fn decimal(n: u32, buf: &mut [u8]) -> usize {
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (n, 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[i] = digits[len - 1 - i];
+    }
+    len
 }
 
 fn check(result: libc::c_int) -> io::Result<()> {
@@ -340,20 +416,7 @@ fn check(result: libc::c_int) -> io::Result<()> {
 fn fd_path(fd: libc::c_int, buf: &mut [u8; 32]) -> &CStr {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 10];
-    let mut n = fd.max(0) as u32;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        buf[PREFIX.len() + i] = digits[len - 1 - i];
-    }
+    let len = decimal(fd.max(0) as u32, &mut buf[PREFIX.len()..]);
     buf[PREFIX.len() + len] = 0;
     CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd")
 }
@@ -504,5 +567,12 @@ mod tests {
         let mut buf = [0u8; 32];
         assert_eq!(fd_path(7, &mut buf), c"/proc/self/fd/7");
         assert_eq!(fd_path(1234, &mut buf), c"/proc/self/fd/1234");
+    }
+
+    #[test]
+    fn an_id_is_mapped_to_itself_alone() {
+        let mut buf = [0u8; 32];
+        assert_eq!(id_map(0, &mut buf), b"0 0 1\n");
+        assert_eq!(id_map(4294967294, &mut buf), b"4294967294 4294967294 1\n");
     }
 }
