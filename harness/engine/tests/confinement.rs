@@ -85,10 +85,10 @@ fn launch(root: &Path, name: &str, command: String) -> Launch {
         transport: Transport::Stream,
         workdir: Workdir::Dir(subs.join(name)),
         file: None,
-        confine: Some(Confinement {
+        confine: Some(Box::new(Confinement {
             show: subs.join(name),
             hide: vec![subs, root.join("profile.toml")],
-        }),
+        })),
     }
 }
 
@@ -182,10 +182,10 @@ fn main() {
 
     // A submission cannot be started in a folder the confinement hides.
     let mut elsewhere = launch(root.path(), "b", look);
-    elsewhere.confine = Some(Confinement {
+    elsewhere.confine = Some(Box::new(Confinement {
         show: subs.join("a"),
         hide: vec![subs.clone()],
-    });
+    }));
     let refused = fleet.spawn(&elsewhere).err().expect("refused");
     assert!(refused.to_string().contains("would be hidden"), "{refused}");
     println!("confinement: in force under {level:?}");

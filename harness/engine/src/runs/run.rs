@@ -435,7 +435,7 @@ pub(crate) fn bring_up_with(
                     false => workdir.clone(),
                 },
                 file: None,
-                confine: config.confine.clone(),
+                confine: config.confine.clone().map(Box::new),
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -479,7 +479,7 @@ pub(crate) fn bring_up_with(
                 transport: *transport,
                 workdir: workdir.clone(),
                 file: file.cloned(),
-                confine: config.confine.clone(),
+                confine: config.confine.clone().map(Box::new),
             };
             let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
@@ -530,7 +530,7 @@ fn bring_up_datagram_client(
         transport: Transport::Datagram,
         workdir: workdir.clone(),
         file: file.cloned(),
-        confine: config.confine.clone(),
+        confine: config.confine.clone().map(Box::new),
     };
     let process = config.fleet.spawn(&launch).map_err(|e| {
         BringUpError::Run(RunError::TargetFailed(format!(

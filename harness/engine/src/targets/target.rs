@@ -309,7 +309,8 @@ pub struct Launch {
     /// What the target is kept from seeing of the files (other
     /// submissions, the assignment profile), where the machine grants a
     /// namespace: [`Process::confined`] says whether it was.
-    pub confine: Option<Confinement>,
+    /// Boxed: a launch is carried by every started target.
+    pub confine: Option<Box<Confinement>>,
 }
 
 impl Launch {
