@@ -21,7 +21,7 @@ use sockspec_engine::model::exit;
 use sockspec_engine::model::profile::Profile;
 use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TapReporter, TextReporter};
 use sockspec_engine::results::{RunError, RunEvent, Summary};
-use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::run::{self, RunConfig, ServerPort, TargetSpec};
 use sockspec_engine::runs::select::Selection;
 use sockspec_engine::targets::fleet::{self, Fleet};
 mod suggest;
@@ -104,9 +104,10 @@ struct RunArgs {
     target: TargetArgs,
     /// The port written in the program's code: the server listens on it,
     /// or the client connects to it (otherwise the harness picks a free one
-    /// and puts it in {port}).
-    #[arg(long, conflicts_with = "target")]
-    port: Option<u16>,
+    /// and puts it in {port}). `auto` for a server: it is given no port,
+    /// and the harness finds the one it listens on.
+    #[arg(long, value_name = "PORT|auto", value_parser = parse_port, conflicts_with = "target")]
+    port: Option<PortArg>,
     /// Run the program in DIR instead of where sockspec runs; `{scratch}`
     /// runs it in its own scratch directory. Each start gets a fresh
     /// scratch directory either way ($SOCKSPEC_SCRATCH, `{scratch}` in the
@@ -441,6 +442,7 @@ fn run_suite(args: RunArgs) -> i32 {
         retries: args.retries.or(asked.retries).unwrap_or(0),
         depends: asked.depends,
         grading: asked.grading,
+        confine: None,
     };
     let played = play(config, &mut reporters);
     if fleet::interrupted() {
@@ -463,6 +465,22 @@ fn check_timeout_scale(scale: f64) -> Result<(), i32> {
     Ok(())
 }
 
+/// A `--port`: a number, or `auto` for a server that chooses its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortArg {
+    Fixed(u16),
+    Auto,
+}
+
+fn parse_port(text: &str) -> Result<PortArg, String> {
+    if text == "auto" {
+        return Ok(PortArg::Auto);
+    }
+    text.parse::<u16>()
+        .map(PortArg::Fixed)
+        .map_err(|_| format!("{text:?} is not a port: give a number from 0 to 65535, or auto"))
+}
+
 /// The program under test, from `--server`, `--target` or `--client`, with
 /// its port and working directory.
 fn target_of(args: &RunArgs, transport: Transport) -> Result<TargetSpec, i32> {
@@ -483,9 +501,17 @@ fn target_of(args: &RunArgs, transport: Transport) -> Result<TargetSpec, i32> {
                 "--server needs a command, such as --server 'python3 server.py {port}'",
             ));
         }
+        let port = match args.port {
+            None => ServerPort::Free,
+            Some(PortArg::Fixed(port)) => ServerPort::Fixed(port),
+            Some(PortArg::Auto) if cmd.contains("{port}") => {
+                return Err(usage(run::AUTO_WITH_PLACEHOLDER))
+            }
+            Some(PortArg::Auto) => ServerPort::Auto,
+        };
         Ok(TargetSpec::Server {
             command: cmd.clone(),
-            port: args.port,
+            port,
             transport,
             workdir,
         })
@@ -500,9 +526,20 @@ fn target_of(args: &RunArgs, transport: Transport) -> Result<TargetSpec, i32> {
                 "--client needs a command, such as --client 'python3 client.py {port}'",
             ));
         }
+        let port = match args.port {
+            None => None,
+            Some(PortArg::Fixed(port)) => Some(port),
+            Some(PortArg::Auto) => {
+                return Err(usage(
+                    "--port auto is for a server the harness starts: a client is given the \
+                     harness's port in {port}, or pass the port written in its code with \
+                     --port N",
+                ))
+            }
+        };
         Ok(TargetSpec::Client {
             command: cmd.clone(),
-            port: args.port,
+            port,
             transport,
             workdir,
         })

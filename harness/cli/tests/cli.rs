@@ -124,6 +124,126 @@ fn a_server_that_never_listens_exits_3_within_its_deadline() {
     assert!(start.elapsed() < Duration::from_secs(10));
 }
 
+/// A tcp-upper server with its port written in its code, as most course
+/// programs are: it reads no argument. The port is an unusual one, so that
+/// nothing else on the machine holds it.
+const HARD_CODED_SERVER: &str = "import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((\"127.0.0.1\", 47913))
+s.listen()
+while True:
+    c, _ = s.accept()
+    with c:
+        while data := c.recv(1024):
+            c.sendall(data.upper())
+";
+
+fn auto_run(script: &std::path::Path, isolation: Option<&str>) -> Command {
+    let mut c = cmd();
+    c.args([
+        "run",
+        "tcp-upper",
+        "--server",
+        &format!("python3 {}", script.display()),
+        "--port",
+        "auto",
+        "--only",
+        "tcp-upper.echo",
+        "--only",
+        "tcp-upper.restart",
+    ]);
+    if let Some(level) = isolation {
+        c.env("SOCKSPEC_ISOLATION", level);
+    }
+    c
+}
+
+#[test]
+fn a_server_with_its_port_written_in_its_code_is_found_with_port_auto_in_every_isolation() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.py");
+    std::fs::write(&script, HARD_CODED_SERVER).unwrap();
+    for isolation in [None, Some("shared")] {
+        let (code, out, err) = stdout_of(&mut auto_run(&script, isolation));
+        assert_eq!(code, 0, "{isolation:?}\n{out}\n{err}");
+        // Found again after the restart check kills it.
+        assert!(
+            out.contains("PASS") && out.contains("tcp-upper.restart") && !out.contains("FAIL"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn two_servers_on_the_same_written_port_run_at_once_on_private_loopbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.py");
+    std::fs::write(&script, HARD_CODED_SERVER).unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            auto_run(&script, None)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("isolation shared") {
+            return; // the machine grants no namespace: one port, one at a time
+        }
+        assert_eq!(out.status.code(), Some(0), "{text}");
+    }
+}
+
+#[test]
+fn port_auto_is_for_a_server_given_no_port() {
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        GOOD_SERVER,
+        "--port",
+        "auto",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--port auto") && err.contains("{port}"),
+        "{err}"
+    );
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--client",
+        "python3 fixtures/tcp-upper/client.py {port}",
+        "--port",
+        "auto",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--port auto is for a server"), "{err}");
+}
+
+#[test]
+fn a_server_that_never_listens_on_any_port_exits_3_within_its_deadline() {
+    let start = Instant::now();
+    let (code, _, err) = stdout_of(cmd().args([
+        "run",
+        "tcp-upper",
+        "--server",
+        "sleep 30",
+        "--port",
+        "auto",
+        "--timeout-scale",
+        "0.2",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("did not listen on any port"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
 #[test]
 fn a_server_that_dies_at_start_exits_3_with_its_stderr() {
     let (code, _, err) = stdout_of(cmd().args([

@@ -18,11 +18,12 @@ use sockspec_engine::{Timing, Transport};
 fn idle_client(listeners: Pair<TcpListener>) -> Peer {
     let launch = Launch {
         command: "sleep 10".into(),
-        port: listeners.port(),
+        port: Some(listeners.port()),
         stdin: true,
         transport: Transport::Stream,
         workdir: Workdir::Here,
         file: None,
+        confine: None,
     };
     let process = Fleet::new().spawn(&launch).unwrap();
     Peer::Client { listeners, process }

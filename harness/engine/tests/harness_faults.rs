@@ -13,7 +13,7 @@ use sockspec_engine::model::profile::Profile;
 use sockspec_engine::model::timing::Timing;
 use sockspec_engine::model::verdict::Verdict;
 use sockspec_engine::results::RunEvent;
-use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::run::{self, RunConfig, ServerPort, TargetSpec};
 use sockspec_engine::runs::select::Selection;
 use sockspec_engine::targets::fleet::Fleet;
 use sockspec_engine::targets::target::Workdir;
@@ -59,7 +59,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         suite: &suite,
         target: TargetSpec::Server {
             command: format!("python3 {} {{port}}", server.display()),
-            port: None,
+            port: ServerPort::Free,
             transport: Transport::Stream,
             workdir: Workdir::Here,
         },
@@ -72,6 +72,7 @@ fn a_suite_that_expects_on_a_connection_it_never_opened_gives_an_error_not_a_fai
         retries: 0,
         depends: Default::default(),
         grading: Default::default(),
+        confine: None,
     };
     let mut details = Vec::new();
     let summary = run::run(&config, &mut |event| {

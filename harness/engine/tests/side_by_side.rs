@@ -16,7 +16,7 @@ use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::kernel::procfs;
 use sockspec_engine::model::profile::Profile;
 use sockspec_engine::results::Summary;
-use sockspec_engine::runs::run::{self, RunConfig, TargetSpec};
+use sockspec_engine::runs::run::{self, RunConfig, ServerPort, TargetSpec};
 use sockspec_engine::runs::select::Selection;
 use sockspec_engine::targets::fleet::{Fleet, MARK_VAR};
 use sockspec_engine::targets::target::Workdir;
@@ -89,7 +89,7 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         suite,
         target: TargetSpec::Server {
             command: command.into(),
-            port: None,
+            port: ServerPort::Free,
             transport: Transport::Stream,
             // The fixtures' paths are relative to the repository.
             workdir: Workdir::Dir(repo_root()),
@@ -103,6 +103,7 @@ fn config<'a>(suite: &'a Suite, command: &str, fleet: &Fleet) -> RunConfig<'a> {
         retries: 0,
         depends: Default::default(),
         grading: Default::default(),
+        confine: None,
     }
 }
 

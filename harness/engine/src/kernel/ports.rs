@@ -102,6 +102,17 @@ pub fn waiting_on(port: u16, transport: Transport) -> Vec<Waiting> {
 /// The sockets of `pids` that wait for peers over `transport` on any
 /// port: where a server that never got ready on its port listens instead.
 pub fn waiting_of(pids: &[i32], transport: Transport) -> Vec<SocketAddr> {
+    waiting_held_by(pids, transport)
+        .into_iter()
+        .map(|w| w.local)
+        .collect()
+}
+
+/// The sockets `pids` hold that wait for peers over `transport`, on any
+/// port: listening TCP sockets, or bound UDP sockets. Their inodes come from the processes'
+/// descriptors, matched against the calling thread's namespace, so a
+/// check's private loopback shows its target's sockets alone.
+pub fn waiting_held_by(pids: &[i32], transport: Transport) -> Vec<Waiting> {
     let held: std::collections::BTreeSet<u64> = pids
         .iter()
         .flat_map(|&p| procfs::socket_inodes(p))
@@ -109,20 +120,43 @@ pub fn waiting_of(pids: &[i32], transport: Transport) -> Vec<SocketAddr> {
     if held.is_empty() {
         return Vec::new();
     }
-    let all: Vec<(SocketAddr, u64)> = match transport {
+    let all: Vec<Waiting> = match transport {
         Transport::Stream => tcp_sockets(&[TcpState::Listen])
             .into_iter()
-            .map(|s| (s.local, s.inode))
+            .map(|s| Waiting {
+                local: s.local,
+                inode: s.inode,
+            })
             .collect(),
         Transport::Datagram => udp_sockets()
             .into_iter()
-            .map(|s| (s.local, s.inode))
+            .map(|s| Waiting {
+                local: s.local,
+                inode: s.inode,
+            })
             .collect(),
     };
     all.into_iter()
-        .filter(|(_, inode)| held.contains(inode))
-        .map(|(local, _)| local)
+        .filter(|w| held.contains(&w.inode))
         .collect()
+}
+
+/// The socket a server that chose its own port serves on, of those it
+/// holds waiting for peers: one on loopback or on every address (which
+/// the harness reaches on loopback) before one on another interface's
+/// address, and of those the one it made first (the lowest inode), which
+/// is its main socket when it opens others later. None when it holds none.
+pub fn served_on(held: &[Waiting]) -> Option<Waiting> {
+    held.iter()
+        .min_by_key(|w| {
+            let ip = w.local.ip();
+            let reachable = ip.is_loopback()
+                || ip.is_unspecified()
+                || matches!(ip, std::net::IpAddr::V6(v6)
+                    if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_unspecified()));
+            (!reachable, w.inode)
+        })
+        .copied()
 }
 
 /// A process of the machine, as a student would recognise it.
@@ -542,5 +576,53 @@ mod tests {
             .find(|s| s.local == addr)
             .expect("listed in /proc/thread-self/net/udp");
         assert_eq!(link.to_string_lossy(), format!("socket:[{}]", row.inode));
+    }
+
+    fn waiting(addr: &str, inode: u64) -> Waiting {
+        Waiting {
+            local: addr.parse().unwrap(),
+            inode,
+        }
+    }
+
+    #[test]
+    fn a_server_that_chose_its_port_is_reached_where_loopback_reaches_it_first() {
+        // Bound first on another interface's address, then on every address.
+        let held = [waiting("192.0.2.7:9000", 10), waiting("0.0.0.0:8080", 12)];
+        assert_eq!(served_on(&held), Some(held[1]));
+        let held = [waiting("192.0.2.7:9000", 10), waiting("[::1]:8081", 14)];
+        assert_eq!(served_on(&held), Some(held[1]));
+        let held = [
+            waiting("[::ffff:127.0.0.1]:8082", 15),
+            waiting("192.0.2.7:1", 3),
+        ];
+        assert_eq!(served_on(&held), Some(held[0]));
+    }
+
+    #[test]
+    fn of_several_sockets_a_server_serves_on_the_one_it_made_first() {
+        let held = [
+            waiting("127.0.0.1:9001", 40),
+            waiting("0.0.0.0:9000", 31),
+            waiting("[::]:9000", 33),
+        ];
+        assert_eq!(served_on(&held), Some(held[1]));
+    }
+
+    #[test]
+    fn a_socket_on_another_interface_is_served_on_when_it_is_the_only_one() {
+        let held = [waiting("192.0.2.7:9000", 10)];
+        assert_eq!(served_on(&held), Some(held[0]));
+        assert_eq!(served_on(&[]), None);
+    }
+
+    #[test]
+    fn the_sockets_a_process_holds_are_found_on_whatever_port() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let held = waiting_held_by(&[std::process::id() as i32], Transport::Stream);
+        assert!(
+            held.iter().any(|w| w.local == l.local_addr().unwrap()),
+            "{held:?}"
+        );
     }
 }

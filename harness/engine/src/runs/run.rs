@@ -16,6 +16,7 @@ use crate::conversations::conversation::Conversation;
 use crate::conversations::session::{At, Miss, Outcome, Peer, Session};
 use crate::conversations::steps::{ProcessStep, Step};
 use crate::judge::body::GivenFile;
+use crate::kernel::confine::Confinement;
 use crate::kernel::loopback;
 use crate::kernel::net;
 use crate::kernel::netns;
@@ -35,15 +36,30 @@ use crate::targets::fleet::{self, Fleet};
 use crate::targets::launch::{Blame, Launched, StartError};
 use crate::targets::target::{describe_exit, Launch, Workdir};
 
+/// The port of a server the harness starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerPort {
+    /// A free port the harness picks for each start, given in `{port}`
+    /// and `$SOCKSPEC_PORT`.
+    #[default]
+    Free,
+    /// The port written in the server's code, given in `{port}` too.
+    Fixed(u16),
+    /// The server binds a port of its own choosing, given nothing: the
+    /// harness finds it from the kernel (the socket its processes hold)
+    /// at each start. With a private loopback per check, servers that
+    /// write the same port in their code run at once.
+    Auto,
+}
+
 /// What the checks run against. A program the harness starts talks over
 /// `transport` (the suite's) and runs in `workdir`.
 #[derive(Clone, Debug)]
 pub enum TargetSpec {
-    /// A server the harness starts with a shell command; `port` is fixed
-    /// when the server's port is written in its code.
+    /// A server the harness starts with a shell command, on `port`.
     Server {
         command: String,
-        port: Option<u16>,
+        port: ServerPort,
         transport: Transport,
         workdir: Workdir,
     },
@@ -100,6 +116,11 @@ pub struct RunConfig<'a> {
     /// For a check id, its worth in an assignment (a profile's points and
     /// visibility), carried into its result for graders.
     pub grading: BTreeMap<String, Grading>,
+    /// What every target the run starts is kept from seeing of the files
+    /// (a grader's other submissions and profile), where the machine grants
+    /// a namespace ([`crate::kernel::confine::can_confine`]; each start
+    /// says whether it was, [`crate::targets::target::Process::confined`]).
+    pub confine: Option<Confinement>,
 }
 
 /// Runs every selected check of the config's role, in suite order. A run
@@ -246,12 +267,21 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
         return remote_present(*addr, config.suite.transport);
     }
     let TargetSpec::Server {
-        port: Some(port),
+        command,
+        port,
         transport,
         ..
     } = &config.target
     else {
         return Ok(());
+    };
+    let port = match port {
+        ServerPort::Fixed(port) => port,
+        ServerPort::Free => return Ok(()),
+        ServerPort::Auto if command.contains("{port}") => {
+            return Err(RunError::TargetFailed(AUTO_WITH_PLACEHOLDER.into()))
+        }
+        ServerPort::Auto => return Ok(()),
     };
     if ports::waiting_on(*port, *transport).is_empty() {
         return Ok(());
@@ -267,6 +297,12 @@ fn preflight(config: &RunConfig) -> Result<(), RunError> {
         }
     )))
 }
+
+/// Why a server command with `{port}` cannot be given `--port auto`.
+pub const AUTO_WITH_PLACEHOLDER: &str =
+    "--port auto is for a server that binds a port written in its code, and is given none: \
+     the command names {port}, so give it no --port (the harness picks a free one) or a \
+     fixed --port N";
 
 /// A `--target` on a loopback address is on this machine, so the kernel
 /// shows whether anything listens there (a UDP socket bound there) without
@@ -380,10 +416,11 @@ pub(crate) fn bring_up_with(
             workdir,
         } => {
             let port = match port {
-                Some(p) => *p,
-                None => net::free_port().map_err(|e| {
+                ServerPort::Fixed(p) => Some(*p),
+                ServerPort::Free => Some(net::free_port().map_err(|e| {
                     BringUpError::Run(RunError::Harness(format!("no free port: {e}")))
-                })?,
+                })?),
+                ServerPort::Auto => None,
             };
             // The harness holds every server's standard input: a chat
             // server reads its replies from it, and any other waits on it
@@ -398,6 +435,7 @@ pub(crate) fn bring_up_with(
                     false => workdir.clone(),
                 },
                 file: None,
+                confine: config.confine.clone().map(Box::new),
             };
             Launched::start(launch, &config.fleet, &config.timing)
                 .map(Peer::Launched)
@@ -436,11 +474,12 @@ pub(crate) fn bring_up_with(
             }
             let launch = Launch {
                 command: command.clone(),
-                port: listeners.port(),
+                port: Some(listeners.port()),
                 stdin: true,
                 transport: *transport,
                 workdir: workdir.clone(),
                 file: file.cloned(),
+                confine: config.confine.clone().map(Box::new),
             };
             let process = config.fleet.spawn(&launch).map_err(|e| {
                 BringUpError::Run(RunError::TargetFailed(format!(
@@ -486,11 +525,12 @@ fn bring_up_datagram_client(
     let bound = server.port();
     let launch = Launch {
         command: command.to_string(),
-        port: bound,
+        port: Some(bound),
         stdin: true,
         transport: Transport::Datagram,
         workdir: workdir.clone(),
         file: file.cloned(),
+        confine: config.confine.clone().map(Box::new),
     };
     let process = config.fleet.spawn(&launch).map_err(|e| {
         BringUpError::Run(RunError::TargetFailed(format!(

@@ -404,11 +404,12 @@ mod tests {
     fn launch(cmd: &str) -> Launch {
         Launch {
             command: cmd.to_string(),
-            port: 4242,
+            port: Some(4242),
             stdin: false,
             transport: Transport::Stream,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 

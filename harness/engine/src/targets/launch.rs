@@ -90,7 +90,7 @@ impl Launched {
                 None,
             )
         })?;
-        let addr = wait_ready(&mut process, &launch, timing)?;
+        let addr = wait_ready(&mut process, &launch, timing, None)?;
         Ok(Launched {
             launch,
             fleet: fleet.clone(),
@@ -109,8 +109,10 @@ impl Launched {
         self.addr
     }
 
+    /// The port the server is ready on: the one it was given, or the one
+    /// found for a server that chose its own.
     pub fn port(&self) -> u16 {
-        self.launch.port
+        self.addr.port()
     }
 
     pub fn process(&mut self) -> &mut Process {
@@ -121,7 +123,8 @@ impl Launched {
         self.launch.command_line()
     }
 
-    /// Kills the running instance and starts another on the same port.
+    /// Kills the running instance and starts another on the same port (a
+    /// server that chose its own is found again wherever it binds).
     pub fn restart(&mut self, timing: &Timing) -> Result<(), StartError> {
         self.process.kill();
         let mut process = self.fleet.spawn(&self.launch).map_err(|e| {
@@ -132,7 +135,7 @@ impl Launched {
                 None,
             )
         })?;
-        let waited = wait_ready(&mut process, &self.launch, timing);
+        let waited = wait_ready(&mut process, &self.launch, timing, Some(self.port()));
         self.process = process;
         self.addr = waited?;
         Ok(())
@@ -156,7 +159,7 @@ impl Launched {
     /// receiving thread has taken it.
     pub fn settle(&mut self, timing: &Timing) {
         let deadline = Instant::now() + timing.deadline(Deadline::Settle);
-        let port = self.launch.port;
+        let port = self.port();
         let transport = self.launch.transport;
         let mut asleep_since: Option<Instant> = None;
         let mut asleep_with_queue: Option<u64> = None;
@@ -231,7 +234,7 @@ impl Launched {
     pub fn end(&mut self) {
         self.process.kill();
         if self.launch.transport == Transport::Stream {
-            ports::clear_time_wait(self.launch.port, &self.client_ports);
+            ports::clear_time_wait(self.port(), &self.client_ports);
         }
     }
 }
@@ -241,12 +244,21 @@ impl Launched {
 /// (a stale instance, another program) is not the target: the harness keeps
 /// waiting for the target's own, and names the other if the target ends or
 /// never gets ready.
+///
+/// A server given no port ([`Launch::port`] is none) is ready once its
+/// process tree holds such a socket on any port: the one it serves on
+/// ([`ports::served_on`]). `before` is the port an earlier instance was
+/// found on, which names what kept a restarted one from binding again.
 fn wait_ready(
     process: &mut Process,
     launch: &Launch,
     timing: &Timing,
+    before: Option<u16>,
 ) -> Result<SocketAddr, StartError> {
-    let (port, transport) = (launch.port, launch.transport);
+    let Some(port) = launch.port else {
+        return wait_ready_anywhere(process, launch, timing, before);
+    };
+    let transport = launch.transport;
     let within = timing.deadline(Deadline::Listen);
     let deadline = Instant::now() + within;
     let mut polls = 0u32;
@@ -278,7 +290,12 @@ fn wait_ready(
             process
                 .stderr()
                 .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
-            return Err(ended_before_ready(process, launch, describe_exit(status)));
+            return Err(ended_before_ready(
+                process,
+                port,
+                transport,
+                describe_exit(status),
+            ));
         }
         if Instant::now() >= deadline {
             let others = ports::holders(port, transport);
@@ -332,6 +349,81 @@ fn wait_ready(
     }
 }
 
+/// [`wait_ready`] for a server that chose its own port: the socket its
+/// process tree holds, found on any port, with the same deadline and pace
+/// as on a port given.
+fn wait_ready_anywhere(
+    process: &mut Process,
+    launch: &Launch,
+    timing: &Timing,
+    before: Option<u16>,
+) -> Result<SocketAddr, StartError> {
+    let transport = launch.transport;
+    let within = timing.deadline(Deadline::Listen);
+    let deadline = Instant::now() + within;
+    let mut polls = 0u32;
+    loop {
+        // The root's descendants come from the kernel's child lists; the
+        // whole tree (a scan of every process) only at the deadline, for a
+        // child that left the process group.
+        let root = process.pid();
+        let family: Vec<i32> = std::iter::once(root)
+            .chain(procfs::descendants(root).into_iter().map(|(pid, _)| pid))
+            .collect();
+        if let Some(w) = ports::served_on(&ports::waiting_held_by(&family, transport)) {
+            return Ok(reachable(w.local));
+        }
+        if let Some(status) = process.exited() {
+            process
+                .stderr()
+                .wait_closed(Instant::now() + Timing::OUTPUT_CLOSE);
+            let how = describe_exit(status);
+            return Err(match before {
+                Some(port) => ended_before_ready(process, port, transport, how),
+                None => StartError::new(
+                    Blame::Target,
+                    format!(
+                        "the server ended ({how}) before {} any port (--port auto looks                          for the port it chooses)",
+                        match transport {
+                            Transport::Stream => "listening on",
+                            Transport::Datagram => "binding UDP on",
+                        }
+                    ),
+                    process.stderr().tail(40).contains("ddress already in use"),
+                    Some(process),
+                ),
+            });
+        }
+        if Instant::now() >= deadline {
+            let tree: Vec<i32> = process.tree().iter().map(|s| s.pid).collect();
+            if let Some(w) = ports::served_on(&ports::waiting_held_by(&tree, transport)) {
+                return Ok(reachable(w.local));
+            }
+            return Err(StartError::new(
+                Blame::Target,
+                format!(
+                    "the server did not {} within {:.1}s (--port auto looks for the port \
+                     it chooses); if it reads its port from its arguments, use {{port}} in \
+                     the command instead of --port auto",
+                    match transport {
+                        Transport::Stream => "listen on any port",
+                        Transport::Datagram => "bind any UDP port",
+                    },
+                    within.as_secs_f64(),
+                ),
+                false,
+                Some(process),
+            ));
+        }
+        thread::sleep(match polls {
+            0..20 => Timing::FIRST_POLL,
+            20..40 => Timing::FAST_POLL,
+            _ => Timing::POLL,
+        });
+        polls = polls.saturating_add(1);
+    }
+}
+
 /// Where the harness connects to reach a listener: its own address, or
 /// IPv4 loopback for a wildcard one.
 fn reachable(local: SocketAddr) -> SocketAddr {
@@ -346,8 +438,12 @@ fn reachable(local: SocketAddr) -> SocketAddr {
 /// Why a server that ended before it was ready did: the port taken by
 /// another process or kept by TIME_WAIT is the machine's doing, anything
 /// else the program's.
-fn ended_before_ready(process: &Process, launch: &Launch, how: String) -> StartError {
-    let (port, transport) = (launch.port, launch.transport);
+fn ended_before_ready(
+    process: &Process,
+    port: u16,
+    transport: Transport,
+    how: String,
+) -> StartError {
     if !ports::waiting_on(port, transport).is_empty() {
         let holders = ports::holders(port, transport);
         return StartError::new(
@@ -445,11 +541,12 @@ mod tests {
     fn server(code: &str, transport: Transport) -> Launch {
         Launch {
             command: format!("exec python3 -c '{code}' {{port}}"),
-            port: crate::kernel::net::free_port().unwrap(),
+            port: Some(crate::kernel::net::free_port().unwrap()),
             stdin: false,
             transport,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 
@@ -485,7 +582,7 @@ time.sleep(30)";
     #[test]
     fn a_datagram_server_is_ready_once_its_socket_is_bound() {
         let launch = server(UDP_SERVER, Transport::Datagram);
-        let port = launch.port;
+        let port = launch.port.unwrap();
         let mut l = Launched::start(launch, &Fleet::new(), &Timing::default())
             .map_err(|e| e.full())
             .unwrap();

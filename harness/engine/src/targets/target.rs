@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::judge::body::GivenFile;
+use crate::kernel::confine::{self, Confinement, Prepared};
 use crate::kernel::procfs::{self, Stat};
 use crate::model::timing::Timing;
 use crate::model::transport::Transport;
@@ -292,8 +293,10 @@ pub struct Launch {
     /// A shell command; `{port}` is replaced by the port, `{scratch}` by
     /// the target's scratch directory, `{file}` by the given file's path.
     pub command: String,
-    /// The port given to the target through `{port}` and `SOCKSPEC_PORT`.
-    pub port: u16,
+    /// The port given to the target through `{port}` and `SOCKSPEC_PORT`;
+    /// none for a server that binds a port of its own choosing (written in
+    /// its code), found from the kernel once it is ready.
+    pub port: Option<u16>,
     /// Whether the harness writes the target's standard input.
     pub stdin: bool,
     /// How the target talks, so the harness knows when a server is ready.
@@ -303,13 +306,21 @@ pub struct Launch {
     /// A file made in the target's scratch directory before it starts,
     /// named to it by `{file}` and `SOCKSPEC_FILE`: what a client uploads.
     pub file: Option<GivenFile>,
+    /// What the target is kept from seeing of the files (other
+    /// submissions, the assignment profile), where the machine grants a
+    /// namespace: [`Process::confined`] says whether it was.
+    /// Boxed: a launch is carried by every started target.
+    pub confine: Option<Box<Confinement>>,
 }
 
 impl Launch {
     /// The command with its port; `{scratch}` is left as written (each
     /// start has a directory of its own).
     pub fn command_line(&self) -> String {
-        self.command.replace("{port}", &self.port.to_string())
+        match self.port {
+            Some(port) => self.command.replace("{port}", &port.to_string()),
+            None => self.command.clone(),
+        }
     }
 }
 
@@ -351,6 +362,8 @@ pub struct Process {
     /// Whether every process of the target was ended and its scratch
     /// directory removed.
     ended: bool,
+    /// Whether it runs confined as its launch asked.
+    confined: bool,
 }
 
 impl Process {
@@ -423,7 +436,6 @@ impl Process {
         let mut cmd = Command::new(SHELL);
         cmd.arg("-c")
             .arg(command)
-            .env("SOCKSPEC_PORT", launch.port.to_string())
             .env(SCRATCH_VAR, &scratch)
             .stdin(if launch.stdin {
                 Stdio::piped()
@@ -435,6 +447,9 @@ impl Process {
             .stdout(Stdio::from(pty.slave))
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(port) = launch.port {
+            cmd.env("SOCKSPEC_PORT", port.to_string());
+        }
         if let Some(path) = &file {
             cmd.env(FILE_VAR, path);
         }
@@ -452,12 +467,40 @@ impl Process {
                 }
             }
         }
+        // Confined where the machine grants a namespace; where it grants
+        // none the target runs as it is, and says so.
+        let confinement = match &launch.confine {
+            Some(c) if confine::can_confine() => {
+                let cwd = match &launch.workdir {
+                    Workdir::Here => std::env::current_dir()?,
+                    Workdir::Scratch => scratch.clone(),
+                    Workdir::Dir(dir) => dir.clone(),
+                    Workdir::Own { .. } => folder.clone().unwrap_or_else(|| scratch.clone()),
+                };
+                match Prepared::new(c, &[&scratch], &cwd) {
+                    Ok(prepared) => Some(prepared),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&scratch);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("cannot confine the target: {}", e.0),
+                        ));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let confined = confinement.is_some();
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // the shell if the harness dies without cleaning up.
+        // the shell if the harness dies without cleaning up. The confinement
+        // makes system calls alone, on paths prepared before the fork.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                Ok(())
+                match &confinement {
+                    Some(c) => c.apply(),
+                    None => Ok(()),
+                }
             });
         }
         let mut child = match fleet.start(&mut cmd, &scratch) {
@@ -493,6 +536,7 @@ impl Process {
             parents: BTreeMap::new(),
             started: Instant::now(),
             ended: false,
+            confined,
         })
     }
 
@@ -519,6 +563,13 @@ impl Process {
     /// The path of the file made for the target (`{file}`), if any.
     pub fn given_file(&self) -> Option<&Path> {
         self.file.as_deref()
+    }
+
+    /// Whether the target runs confined as its launch asked: false when
+    /// it asked for nothing, and where the machine grants no namespace
+    /// ([`confine::can_confine`]).
+    pub fn confined(&self) -> bool {
+        self.confined
     }
 
     /// How the target was started.
@@ -696,11 +747,12 @@ mod tests {
     fn launch(cmd: &str) -> Launch {
         Launch {
             command: cmd.to_string(),
-            port: 4242,
+            port: Some(4242),
             stdin: true,
             transport: Transport::Stream,
             workdir: Workdir::Here,
             file: None,
+            confine: None,
         }
     }
 

@@ -344,6 +344,8 @@ impl Session<'_> {
         match l.restart(&timing) {
             Ok(()) => {
                 self.domains.process.killed = false;
+                // Where it listens now: a server given no port is found again.
+                let port = l.port();
                 self.record(
                     None,
                     Event::note(format!("restarted; listening again on port {port}")),
