@@ -145,7 +145,8 @@ fn points_of(ids: &[&str]) -> String {
 fn the_course_is_scored_as_its_profile_implies_and_same_port_submissions_share_the_time() {
     let _turn = PORT_9000.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
-    let (code, stderr) = ran(grade(&course().join("submissions"), out.path()).args(["--port", "9000"]));
+    let (code, stderr) =
+        ran(grade(&course().join("submissions"), out.path()).args(["--port", "9000"]));
     assert_eq!(code, 0, "{stderr}");
     let rows = summary(out.path());
     let every = [
@@ -161,7 +162,11 @@ fn the_course_is_scored_as_its_profile_implies_and_same_port_submissions_share_t
         ("alice_correct", &every, "graded"),
         // One recv per connection, then close: a second message, a long
         // one and one after the ready probe find the connection closed.
-        ("bob_partial", &["echo", "next-client", "half-close"], "graded"),
+        (
+            "bob_partial",
+            &["echo", "next-client", "half-close"],
+            "graded",
+        ),
         // Sends a str: a TypeError on the first message; echo depends on
         // nothing, the rest depend on echo and are skipped.
         ("carol_broken", &[], "crashed"),
@@ -200,7 +205,10 @@ fn the_course_is_scored_as_its_profile_implies_and_same_port_submissions_share_t
         "the check most of the class missed comes first: {md}"
     );
     let shard = shard_file(out.path());
-    assert!(md.contains(&format!("Isolation: {}", shard.isolation)), "{md}");
+    assert!(
+        md.contains(&format!("Isolation: {}", shard.isolation)),
+        "{md}"
+    );
     if shard.isolation == "shared" {
         assert!(!overlapped(&shard, "frank_port9000", "grace_port9000"));
         assert!(shard.one_at_a_time.is_some());
@@ -223,10 +231,17 @@ fn without_a_private_loopback_same_port_submissions_run_one_after_another() {
         .args(["--port", "9000"])
         .env("SOCKSPEC_ISOLATION", "shared"));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("submissions run one after another"), "{stderr}");
+    assert!(
+        stderr.contains("submissions run one after another"),
+        "{stderr}"
+    );
     let rows = summary(out.path());
     for name in ["frank_port9000", "grace_port9000"] {
-        assert_eq!(rows[name]["score"], rows[name]["max_score"], "{:?}", rows[name]);
+        assert_eq!(
+            rows[name]["score"], rows[name]["max_score"],
+            "{:?}",
+            rows[name]
+        );
     }
     let shard = shard_file(out.path());
     assert_eq!(shard.isolation, "shared");
@@ -246,7 +261,11 @@ fn resume_skips_the_submissions_already_graded() {
 
     // Bob hands in late.
     let late = class_of(&["bob_partial"]);
-    std::fs::rename(late.path().join("bob_partial"), class.path().join("bob_partial")).unwrap();
+    std::fs::rename(
+        late.path().join("bob_partial"),
+        class.path().join("bob_partial"),
+    )
+    .unwrap();
     let (code, stderr) = ran(grade(class.path(), out.path()).arg("--resume"));
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("1 submissions already graded"), "{stderr}");
@@ -272,7 +291,7 @@ fn an_interrupted_batch_leaves_a_valid_summary_of_what_was_graded() {
     // wait out their deadlines while the batch is interrupted.
     let class = class_of(&["alice_correct", "dan_hangs", "erin_never_listens"]);
     let out = tempfile::tempdir().unwrap();
-    let mut batch = grade(class.path(), out.path())
+    let batch = grade(class.path(), out.path())
         .args(["--jobs", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -299,7 +318,10 @@ fn an_interrupted_batch_leaves_a_valid_summary_of_what_was_graded() {
         ["alice_correct"],
         "the summary holds what was graded, and nothing of the interrupted run"
     );
-    assert_eq!(rows["alice_correct"]["score"], rows["alice_correct"]["max_score"]);
+    assert_eq!(
+        rows["alice_correct"]["score"],
+        rows["alice_correct"]["max_score"]
+    );
     assert!(!out.path().join("dan_hangs.json").exists());
     let leftovers: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
@@ -337,7 +359,10 @@ fn shards_merged_equal_the_unsharded_grading_and_merge_refuses_overlap_and_gaps(
         assert_eq!(*code, 0, "{stderr}");
     }
     // Sorted by name, index i goes to shard (i mod 2) + 1.
-    assert_eq!(shard_file(one.path()).submissions, ["alice_correct", "carol_broken"]);
+    assert_eq!(
+        shard_file(one.path()).submissions,
+        ["alice_correct", "carol_broken"]
+    );
     assert_eq!(shard_file(two.path()).submissions, ["bob_partial"]);
 
     let merge = |dirs: &[&Path], out: &Path| {
@@ -357,7 +382,10 @@ fn shards_merged_equal_the_unsharded_grading_and_merge_refuses_overlap_and_gaps(
         );
     }
     for name in ["alice_correct", "bob_partial", "carol_broken"] {
-        assert!(merged.path().join(format!("{name}.json")).is_file(), "{name}");
+        assert!(
+            merged.path().join(format!("{name}.json")).is_file(),
+            "{name}"
+        );
     }
 
     let elsewhere = tempfile::tempdir().unwrap();
@@ -377,7 +405,10 @@ fn bad_usage_names_the_fix() {
     let out = tempfile::tempdir().unwrap();
     let (code, stderr) = ran(&mut grade(Path::new("/nonexistent/class"), out.path()));
     assert_eq!(code, 2);
-    assert!(stderr.contains("give the folder whose subfolders are the submissions"), "{stderr}");
+    assert!(
+        stderr.contains("give the folder whose subfolders are the submissions"),
+        "{stderr}"
+    );
     let class = class_of(&["alice_correct"]);
     let (code, stderr) = ran(grade(class.path(), out.path()).env("JOB_COMPLETION_INDEX", "0"));
     assert_eq!(code, 2);
@@ -401,7 +432,10 @@ fn a_fixed_port_held_by_another_process_is_tried_once_more_then_reported_as_not_
         .env("SOCKSPEC_ISOLATION", "shared"));
     drop(holder);
     assert_eq!(code, 4, "the machine kept it from being graded: {stderr}");
-    assert!(stderr.contains("it runs again after the others"), "{stderr}");
+    assert!(
+        stderr.contains("it runs again after the others"),
+        "{stderr}"
+    );
     assert!(stderr.contains("frank_port9000 (port-busy)"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     assert_eq!(summary(out.path())["frank_port9000"]["status"], "port-busy");

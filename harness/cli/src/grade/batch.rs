@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sockspec_engine::report::{JsonReporter, Reporter};
 use sockspec_engine::conversations::check::Role;
+use sockspec_engine::report::{JsonReporter, Reporter};
 use sockspec_engine::results::{RunError, RunEvent, RunInfo, RunResults, SCHEMA_VERSION};
 use sockspec_engine::runs::run::{self, RunConfig};
 use sockspec_engine::targets::fleet;
@@ -41,10 +41,14 @@ pub struct Assignment<'a> {
 
 /// What the batch tells its caller as it goes.
 pub enum Event<'a> {
-    Started { name: &'a str },
+    Started {
+        name: &'a str,
+    },
     /// The fixed port was held: the submission runs again after the others.
-    Requeued { name: &'a str },
-    Finished(Done),
+    Requeued {
+        name: &'a str,
+    },
+    Finished(Box<Done>),
 }
 
 /// Grades `names` in order, at most `jobs` at once, each run configured by
@@ -95,7 +99,7 @@ pub fn run_all<'a>(
                 queue.push_back((done.name, true));
                 continue;
             }
-            on_event(Event::Finished(done));
+            on_event(Event::Finished(Box::new(done)));
         }
     });
 }
@@ -131,7 +135,11 @@ fn grade_one<'a>(
         _ if fleet::interrupted() => None,
         Ok((bytes, None)) => match serde_json::from_slice::<RunResults>(&bytes) {
             Ok(results) => Some((bytes, results)),
-            Err(e) => Some(harness_failed(graded, name, format!("its report did not read back: {e}"))),
+            Err(e) => Some(harness_failed(
+                graded,
+                name,
+                format!("its report did not read back: {e}"),
+            )),
         },
         Ok((_, Some(e))) => Some(harness_failed(graded, name, format!("its report: {e}"))),
         Err(_) => Some(harness_failed(

@@ -41,7 +41,8 @@ const GRADE_RETRIES: u32 = 2;
 const JOBS_PER_CORE: usize = 4;
 
 #[derive(Args)]
-#[command(after_help = "Each subfolder of --submissions (hidden ones aside) is one submission, \
+#[command(
+    after_help = "Each subfolder of --submissions (hidden ones aside) is one submission, \
     graded by name order; its command runs in it, with {submission} its absolute path and \
     {port} its port. Without a profile every check is worth one point.\n\n\
     Outputs in --out: SUBMISSION.json (the report `run --format json` writes), summary.csv, \
@@ -53,7 +54,8 @@ const JOBS_PER_CORE: usize = 4;
     or the machine kept a submission from being graded (named; --resume grades it again); \
     130 interrupted (what was graded stays in --out).\n\nExample:\n  \
     sockspec grade tcp-upper --submissions fixtures/course/submissions \\\n    \
-    --server 'python3 server.py {port}' --profile fixtures/course/profile.toml --port 9000")]
+    --server 'python3 server.py {port}' --profile fixtures/course/profile.toml --port 9000"
+)]
 pub struct GradeArgs {
     /// The suite to grade with (see `sockspec list`).
     suite: String,
@@ -175,14 +177,23 @@ pub fn grade(args: GradeArgs) -> i32 {
     }
     let root = match args.submissions.canonicalize() {
         Ok(r) => r,
-        Err(e) => return crate::usage(&format!("--submissions {}: {e}", args.submissions.display())),
+        Err(e) => {
+            return crate::usage(&format!(
+                "--submissions {}: {e}",
+                args.submissions.display()
+            ))
+        }
     };
 
     // The rows of submissions graded before (--resume), then the others.
     let mut rows: Vec<Row> = Vec::new();
     let mut to_grade: Vec<String> = Vec::new();
     for name in &mine {
-        match args.resume.then(|| earlier_report(&args.out, name)).flatten() {
+        match args
+            .resume
+            .then(|| earlier_report(&args.out, name))
+            .flatten()
+        {
             Some(report) => rows.push(Row::new(name, &report, &plan.checks)),
             None => to_grade.push(name.clone()),
         }
@@ -203,9 +214,7 @@ pub fn grade(args: GradeArgs) -> i32 {
     let jobs = match (&one_at_a_time, args.jobs) {
         (Some(_), _) => 1,
         (None, Some(j)) => j as usize,
-        (None, None) => {
-            JOBS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
-        }
+        (None, None) => JOBS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     if let Some(why) = &one_at_a_time {
         eprintln!("sockspec grade: submissions run one after another: {why}");
@@ -242,7 +251,7 @@ pub fn grade(args: GradeArgs) -> i32 {
             Event::Started { name } => progress.started(name),
             Event::Requeued { name } => progress.requeued(name),
             Event::Finished(done) => {
-                if let Some(row) = out.add(done) {
+                if let Some(row) = out.add(*done) {
                     progress.finished(&row);
                 }
             }
@@ -266,7 +275,10 @@ pub fn grade(args: GradeArgs) -> i32 {
     }
     out.write_summaries();
     if let Some(e) = &out.write_failed {
-        eprintln!("error: could not write the outputs in {}: {e}", args.out.display());
+        eprintln!(
+            "error: could not write the outputs in {}: {e}",
+            args.out.display()
+        );
         return exit::HARNESS_ERROR;
     }
     let not_graded: Vec<String> = out
@@ -554,9 +566,7 @@ impl Outputs<'_> {
         let md = summary::markdown(&about, &self.rows);
         let written = summary::csv(&self.rows)
             .and_then(|csv| summary::write_atomically(&self.dir.join("summary.csv"), &csv))
-            .and_then(|()| {
-                summary::write_atomically(&self.dir.join("summary.md"), md.as_bytes())
-            });
+            .and_then(|()| summary::write_atomically(&self.dir.join("summary.md"), md.as_bytes()));
         self.keep(written);
         let file = ShardFile {
             suite: self.suite.to_string(),
@@ -591,10 +601,8 @@ impl Progress {
             eprintln!("sockspec grade: {resumed} submissions already graded (--resume)");
         }
         let bar = io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(total as u64),
-                ProgressDrawTarget::stderr(),
-            );
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {pos}/{len} graded, {msg} [{elapsed}]")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -736,7 +744,10 @@ pub fn merge(args: MergeArgs) -> i32 {
     };
     let isolation = match isolations.as_slice() {
         [one] => Isolation::named(one).map_or(one.to_string(), isolation_words),
-        many => format!("the shards ran with different isolation: {}", many.join(", ")),
+        many => format!(
+            "the shards ran with different isolation: {}",
+            many.join(", ")
+        ),
     };
     let one_at_a_time = shards.iter().find_map(|(_, s)| s.one_at_a_time.clone());
     let about = About {
@@ -768,7 +779,10 @@ pub fn merge(args: MergeArgs) -> i32 {
             summary::write_atomically(&args.out.join(SHARD_FILE), &bytes)
         });
     if let Err(e) = written {
-        eprintln!("error: could not write the summaries in {}: {e}", args.out.display());
+        eprintln!(
+            "error: could not write the summaries in {}: {e}",
+            args.out.display()
+        );
         return exit::HARNESS_ERROR;
     }
     eprintln!(

@@ -61,8 +61,7 @@ impl Status {
         }
         let checks = &run.checks;
         if checks.iter().any(|c| {
-            matches!(c.not_run, Some(NotRun::StartPrevented { .. }))
-                && c.verdict == Verdict::Error
+            matches!(c.not_run, Some(NotRun::StartPrevented { .. })) && c.verdict == Verdict::Error
         }) {
             return Status::PortBusy;
         }
@@ -72,9 +71,10 @@ impl Status {
         // The engine judges the server's process beside the steps, and
         // says so when it crashed in the middle of a check.
         let crashed = checks.iter().any(|c| {
-            c.misses.iter().any(|m| {
-                m.step.number.is_none() && m.detail.starts_with("the server crashed")
-            }) || matches!(c.not_run, Some(NotRun::StartFailed { .. }))
+            c.misses
+                .iter()
+                .any(|m| m.step.number.is_none() && m.detail.starts_with("the server crashed"))
+                || matches!(c.not_run, Some(NotRun::StartFailed { .. }))
         });
         if crashed {
             return Status::Crashed;
@@ -98,8 +98,7 @@ impl Status {
         match error {
             RunError::Harness(_) => Status::Error,
             RunError::TargetFailed(message) => {
-                if message.contains("already in use by") || message.contains("something else is")
-                {
+                if message.contains("already in use by") || message.contains("something else is") {
                     Status::PortBusy
                 } else if message.contains("did not listen on") || message.contains("did not bind")
                 {
@@ -444,7 +443,10 @@ mod tests {
     fn rows_are_sorted_by_name() {
         let bytes = csv(&[row("zoe", &[]), row("adam", &[])]).unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        assert!(text.find("adam").unwrap() < text.find("zoe").unwrap(), "{text}");
+        assert!(
+            text.find("adam").unwrap() < text.find("zoe").unwrap(),
+            "{text}"
+        );
     }
 
     #[test]
