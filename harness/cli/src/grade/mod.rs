@@ -206,9 +206,13 @@ pub fn grade(args: GradeArgs) -> i32 {
     let port = plan.port;
     let one_at_a_time = (port.is_some() && netns::in_effect() == Isolation::Shared).then(|| {
         format!(
-            "they share the fixed port {} and this machine grants no private network \
-             namespace, so two cannot use it at once",
-            port.unwrap_or_default()
+            "they share the fixed port {} and {}, so two cannot use it at once",
+            port.unwrap_or_default(),
+            if asked_shared() {
+                "every check uses the machine's loopback (SOCKSPEC_ISOLATION=shared)"
+            } else {
+                "this machine grants no private network namespace"
+            }
         )
     });
     let jobs = match (&one_at_a_time, args.jobs) {
@@ -503,10 +507,19 @@ fn isolation_words(isolation: Isolation) -> String {
                                      network namespace inside the harness's user namespace), \
                                      so submissions ran side by side, even on one fixed port"
             .into(),
+        Isolation::Shared if asked_shared() => format!(
+            "shared: {}=shared asked for the machine's loopback, so every check used it",
+            netns::ISOLATION_VAR
+        ),
         Isolation::Shared => "shared: this machine grants no private network namespace, so \
                               every check used the machine's loopback"
             .into(),
     }
+}
+
+/// Whether the shared loopback was asked for, not forced by the machine.
+fn asked_shared() -> bool {
+    std::env::var(netns::ISOLATION_VAR).is_ok_and(|v| v == "shared")
 }
 
 /// The output folder, kept up to date as results arrive.
