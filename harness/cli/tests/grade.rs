@@ -419,7 +419,7 @@ fn bad_usage_names_the_fix() {
 }
 
 #[test]
-fn a_fixed_port_held_by_another_process_is_tried_once_more_then_reported_as_not_graded() {
+fn a_fixed_port_held_on_the_shared_loopback_is_tried_once_more_then_reported_as_not_graded() {
     let _turn = PORT_9000.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(holder) = std::net::TcpListener::bind("127.0.0.1:9000") else {
         eprintln!("port 9000 is in use on this machine: nothing to hold it with");
@@ -430,7 +430,6 @@ fn a_fixed_port_held_by_another_process_is_tried_once_more_then_reported_as_not_
     let (code, stderr) = ran(grade(class.path(), out.path())
         .args(["--port", "9000"])
         .env("SOCKSPEC_ISOLATION", "shared"));
-    drop(holder);
     assert_eq!(code, 4, "the machine kept it from being graded: {stderr}");
     assert!(
         stderr.contains("it runs again after the others"),
@@ -439,4 +438,16 @@ fn a_fixed_port_held_by_another_process_is_tried_once_more_then_reported_as_not_
     assert!(stderr.contains("frank_port9000 (port-busy)"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     assert_eq!(summary(out.path())["frank_port9000"]["status"], "port-busy");
+
+    // In a private loopback the machine's port 9000 is another port.
+    let private = tempfile::tempdir().unwrap();
+    let (code, stderr) = ran(grade(class.path(), private.path()).args(["--port", "9000"]));
+    drop(holder);
+    if shard_file(private.path()).isolation != "shared" {
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            summary(private.path())["frank_port9000"]["status"],
+            "graded"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sockspec_engine::conversations::check::Role;
+use sockspec_engine::kernel::netns;
 use sockspec_engine::report::{JsonReporter, Reporter};
 use sockspec_engine::results::{RunError, RunEvent, RunInfo, RunResults, SCHEMA_VERSION};
 use sockspec_engine::runs::run::{self, RunConfig};
@@ -113,6 +114,11 @@ fn grade_one<'a>(
 ) -> Done {
     let started_ms = now_ms();
     let played = panic::catch_unwind(AssertUnwindSafe(|| {
+        // Where each check gets a private loopback, the run's look at its
+        // fixed port before the first check is made from one as well: a
+        // process on the machine's loopback holding that port keeps no
+        // submission from being graded in its own.
+        netns::fresh_loopback();
         let config = config_for(name);
         let mut bytes = Vec::new();
         let mut write_failed = None;
