@@ -268,7 +268,7 @@ fn resume_skips_the_submissions_already_graded() {
     .unwrap();
     let (code, stderr) = ran(grade(class.path(), out.path()).arg("--resume"));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("1 submissions already graded"), "{stderr}");
+    assert!(stderr.contains("1 submission already graded"), "{stderr}");
     let graded: Vec<String> = shard_file(out.path())
         .timeline
         .into_iter()
@@ -323,6 +323,16 @@ fn an_interrupted_batch_leaves_a_valid_summary_of_what_was_graded() {
         rows["alice_correct"]["max_score"]
     );
     assert!(!out.path().join("dan_hangs.json").exists());
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path().join("cwd")).ok())
+        .filter(|cwd| cwd.starts_with(class.path()))
+        .map(|cwd| cwd.display().to_string())
+        .collect();
+    assert!(
+        survivors.is_empty(),
+        "a submission's process outlived the batch: {survivors:?}"
+    );
     let leftovers: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -611,7 +611,10 @@ struct Progress {
 impl Progress {
     fn new(total: usize, resumed: usize) -> Progress {
         if resumed > 0 {
-            eprintln!("sockspec grade: {resumed} submissions already graded (--resume)");
+            eprintln!(
+                "sockspec grade: {resumed} submission{} already graded, kept (--resume)",
+                if resumed == 1 { "" } else { "s" }
+            );
         }
         let bar = io::stderr().is_terminal().then(|| {
             let bar =
