@@ -809,3 +809,31 @@ pub fn merge(args: MergeArgs) -> i32 {
     );
     exit::OK
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_submission_s_path_is_one_word_of_the_command() {
+        assert_eq!(shell_word("/srv/class/alice_1"), "/srv/class/alice_1");
+        assert_eq!(
+            shell_word("/srv/my class/o'brien"),
+            "'/srv/my class/o'\\''brien'"
+        );
+    }
+
+    #[test]
+    fn submissions_are_the_visible_subfolders_by_name_without_the_output_folder() {
+        let class = tempfile::tempdir().unwrap();
+        for dir in ["zoe", "adam", ".git", "grades"] {
+            std::fs::create_dir(class.path().join(dir)).unwrap();
+        }
+        std::fs::write(class.path().join("notes.txt"), "not a submission").unwrap();
+        let names = submissions(class.path(), &class.path().join("grades")).unwrap();
+        assert_eq!(names, ["adam", "zoe"]);
+        let empty = tempfile::tempdir().unwrap();
+        let e = submissions(empty.path(), Path::new("grades")).unwrap_err();
+        assert!(e.contains("each submission is a folder of its own"), "{e}");
+    }
+}
