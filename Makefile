@@ -5,7 +5,7 @@ CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
 
-.PHONY: demo demo-faulty install test matrix soak hygiene spin fuzz bench build lint docs clean
+.PHONY: demo demo-faulty grade-demo install test matrix soak hygiene spin fuzz bench build lint docs clean
 
 build:
 	$(CARGO) build --release --quiet -p sockspec
@@ -17,6 +17,17 @@ demo: build
 	@echo "The sockspec command is $(SOCKSPEC). To test your own server:"
 	@echo "  $(SOCKSPEC) run tcp-upper --server 'python3 your_server.py {port}'"
 	@echo "make install puts sockspec on your PATH (in ~/.cargo/bin)."
+
+## Grade the example course (fixtures/course): seven submissions side by side, then print the summary.
+GRADES ?= grades
+grade-demo: build
+	$(SOCKSPEC) grade tcp-upper --submissions fixtures/course/submissions \
+		--server 'python3 server.py {port}' --port 9000 \
+		--profile fixtures/course/profile.toml --out $(GRADES)
+	@echo
+	@cat $(GRADES)/summary.md
+	@echo
+	@echo "Each submission's report is in $(GRADES)/; the scores are in $(GRADES)/summary.csv."
 
 ## Put the sockspec command in ~/.cargo/bin.
 install:

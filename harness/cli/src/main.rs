@@ -2,6 +2,7 @@
 //! checks, print the protocol reference, or run a reference server or
 //! client.
 
+mod grade;
 mod profile;
 mod reference;
 mod spec;
@@ -50,6 +51,7 @@ use sockspec_engine::targets::target::Workdir;
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
+                  sockspec grade tcp-upper --submissions class/ --server 'python3 server.py {port}'\n  \
                   sockspec serve tcp-upper --port 9000\n  \
                   sockspec connect cmd-len --port 9000"
 )]
@@ -87,6 +89,12 @@ enum Command {
         /// The suite, such as tcp-upper (see `sockspec list`).
         suite: String,
     },
+    /// Grade a class: every subfolder of --submissions through a suite,
+    /// side by side, with a report per submission and a summary.
+    Grade(Box<grade::GradeArgs>),
+    /// Join the outputs of a grading's shards (`grade --shard K/N`) into
+    /// one summary.
+    Merge(grade::MergeArgs),
     /// Serve a reference implementation, to test a client against.
     #[command(after_help = reference::serve_help())]
     Serve(reference::ServeArgs),
@@ -203,6 +211,16 @@ fn main() -> ExitCode {
             procfs::outside::stop();
             code
         }
+        Command::Grade(args) => {
+            // As for `run`: before any thread exists.
+            if let Err(refused) = netns::prepare() {
+                return ExitCode::from(usage(&refused.to_string()) as u8);
+            }
+            let code = grade::grade(*args);
+            procfs::outside::stop();
+            code
+        }
+        Command::Merge(args) => grade::merge(args),
         Command::Spec { suite } => print_spec(suite.as_deref()),
         Command::Explain { id } => explain(&id),
         Command::Profile { suite } => match sockspec_suites::find(&suite) {

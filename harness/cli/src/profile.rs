@@ -67,6 +67,8 @@ pub struct Asked {
     pub depends: BTreeMap<String, Vec<String>>,
     /// Each listed check's points and visibility.
     pub grading: BTreeMap<String, Grading>,
+    /// How a FLAKY check scores, for checks the profile does not list.
+    pub flaky: FlakyCredit,
 }
 
 /// Reads the profile at `path` for `suite`, applying its parameters to
@@ -127,6 +129,7 @@ pub fn load(path: &Path, suite: &Suite, params: &mut Profile) -> Result<Asked, S
         role,
         xfail: file.xfail.clone(),
         retries: file.retries,
+        flaky: file.flaky,
         ..Asked::default()
     };
     let order = |id: &str| ids.iter().position(|i| *i == id);
