@@ -15,18 +15,19 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sockspec_engine::conversations::check::{Role, Suite};
+use sockspec_engine::kernel::confine::{self, Confinement};
 use sockspec_engine::kernel::netns::{self, Isolation};
 use sockspec_engine::kernel::procfs;
 use sockspec_engine::model::exit;
 use sockspec_engine::model::profile::Profile;
 use sockspec_engine::model::timing::Timing;
 use sockspec_engine::results::{Grading, RunResults, Visibility};
-use sockspec_engine::runs::run::{RunConfig, TargetSpec};
+use sockspec_engine::runs::run::{self as engine_run, RunConfig, ServerPort, TargetSpec};
 use sockspec_engine::runs::select::Selection;
 use sockspec_engine::targets::fleet::{self, Fleet};
 use sockspec_engine::targets::target::Workdir;
 
-use crate::profile;
+use crate::{profile, PortArg};
 use batch::{Assignment, Done, Event};
 use shard::{Graded, Planned, Shard, ShardFile, SHARD_FILE};
 use summary::{About, Row, Status};
@@ -76,10 +77,13 @@ pub struct GradeArgs {
     #[arg(long, value_name = "DIR", default_value = "grades")]
     out: PathBuf,
     /// The port the assignment fixes: every submission gets it as {port}
-    /// and the harness expects it there. Where the machine grants no
-    /// private network namespace, submissions then run one after another.
-    #[arg(long)]
-    port: Option<u16>,
+    /// and the harness expects it there. `auto`, the default for a server
+    /// command without {port}: each server is given no port, and the
+    /// harness finds the one it binds (the one written in its code). Where
+    /// the machine grants no private network namespace, submissions on a
+    /// fixed or written port run one after another.
+    #[arg(long, value_name = "PORT|auto", value_parser = crate::parse_port)]
+    port: Option<PortArg>,
     /// Skip submissions whose report is already in --out (and stands:
     /// a report of the harness's own failure is graded again).
     #[arg(long)]
@@ -129,12 +133,45 @@ pub struct MergeArgs {
     out: PathBuf,
 }
 
+/// The port each submission's program is given or found on.
+#[derive(Clone, Copy)]
+enum PlanPort {
+    Server(ServerPort),
+    /// The port a client connects to: fixed, or a free one in {port}.
+    Client(Option<u16>),
+}
+
+/// `--port` for the role: a server command without {port} has its port
+/// found (`auto`) unless one is fixed; a client connects to a fixed port
+/// or to the one in {port}.
+fn plan_port(role: Role, command: &str, asked: Option<PortArg>) -> Result<PlanPort, String> {
+    let placeholder = command.contains("{port}");
+    Ok(match (role, asked) {
+        (Role::Server, Some(PortArg::Fixed(n))) => PlanPort::Server(ServerPort::Fixed(n)),
+        (Role::Server, Some(PortArg::Auto)) if placeholder => {
+            return Err(engine_run::AUTO_WITH_PLACEHOLDER.to_string())
+        }
+        (Role::Server, Some(PortArg::Auto)) => PlanPort::Server(ServerPort::Auto),
+        (Role::Server, None) if placeholder => PlanPort::Server(ServerPort::Free),
+        (Role::Server, None) => PlanPort::Server(ServerPort::Auto),
+        (Role::Client, Some(PortArg::Fixed(n))) => PlanPort::Client(Some(n)),
+        (Role::Client, Some(PortArg::Auto)) => {
+            return Err(
+                "--port auto finds the port a server binds; a client is given \
+                        the harness's port: give --port N or {port} in its command"
+                    .to_string(),
+            )
+        }
+        (Role::Client, None) => PlanPort::Client(None),
+    })
+}
+
 /// What every submission is graded with.
 struct Plan<'a> {
     suite: &'a Suite,
     role: Role,
     command: String,
-    port: Option<u16>,
+    port: PlanPort,
     profile: Profile,
     skipped: Vec<String>,
     xfail: Vec<String>,
@@ -143,6 +180,9 @@ struct Plan<'a> {
     grading: BTreeMap<String, Grading>,
     checks: Vec<Planned>,
     timing: Timing,
+    /// Whether each submission is confined, and what it must not see.
+    confine: bool,
+    hidden: Vec<PathBuf>,
     seed: u64,
 }
 
@@ -203,18 +243,27 @@ pub fn grade(args: GradeArgs) -> i32 {
     // the harness gives each check a free one through {port}. A port read
     // from the kernel once the server bound it (`--port auto`) belongs
     // here, as the default for `--server`.
-    let port = plan.port;
-    let one_at_a_time = (port.is_some() && netns::in_effect() == Isolation::Shared).then(|| {
-        format!(
-            "they share the fixed port {} and {}, so two cannot use it at once",
-            port.unwrap_or_default(),
-            if asked_shared() {
-                "every check uses the machine's loopback (SOCKSPEC_ISOLATION=shared)"
-            } else {
-                "this machine grants no private network namespace"
-            }
-        )
-    });
+    let shared_port = match plan.port {
+        PlanPort::Server(ServerPort::Fixed(n)) | PlanPort::Client(Some(n)) => {
+            Some(format!("they share the fixed port {n}"))
+        }
+        PlanPort::Server(ServerPort::Auto) => {
+            Some("each binds the port written in its code, often the same one,".to_string())
+        }
+        PlanPort::Server(ServerPort::Free) | PlanPort::Client(None) => None,
+    };
+    let one_at_a_time = shared_port
+        .filter(|_| netns::in_effect() == Isolation::Shared)
+        .map(|port| {
+            format!(
+                "{port} and {}, so two cannot use it at once",
+                if asked_shared() {
+                    "every check uses the machine's loopback (SOCKSPEC_ISOLATION=shared)"
+                } else {
+                    "this machine grants no private network namespace"
+                }
+            )
+        });
     let jobs = match (&one_at_a_time, args.jobs) {
         (Some(_), _) => 1,
         (None, Some(j)) => j as usize,
@@ -383,7 +432,7 @@ fn plan<'a>(args: &GradeArgs, suite: &'a Suite) -> Result<Plan<'a>, String> {
         suite,
         role,
         command: command.clone(),
-        port: args.port,
+        port: plan_port(role, command, args.port)?,
         profile: params,
         skipped: asked.skipped,
         xfail,
@@ -393,6 +442,11 @@ fn plan<'a>(args: &GradeArgs, suite: &'a Suite) -> Result<Plan<'a>, String> {
         checks,
         timing: Timing::new(args.timeout_scale),
         seed: args.seed.unwrap_or_else(crate::fresh_seed),
+        confine: confine::can_confine(),
+        hidden: std::iter::once(args.submissions.clone())
+            .chain(args.profile.clone())
+            .chain(std::iter::once(args.out.clone()))
+            .collect(),
     })
 }
 
@@ -406,17 +460,30 @@ fn config<'a>(plan: &Plan<'a>, folder: &Path) -> RunConfig<'a> {
     let target = match plan.role {
         Role::Server => TargetSpec::Server {
             command,
-            port: plan.port,
+            port: match plan.port {
+                PlanPort::Server(p) => p,
+                PlanPort::Client(_) => ServerPort::Free,
+            },
             transport,
             workdir,
         },
         Role::Client => TargetSpec::Client {
             command,
-            port: plan.port,
+            port: match plan.port {
+                PlanPort::Client(p) => p,
+                PlanPort::Server(_) => None,
+            },
             transport,
             workdir,
         },
     };
+    // Untrusted code sees its own folder, the system and its scratch
+    // directory: not the other submissions, the profile with its hidden
+    // checks, or the reports.
+    let confine = plan.confine.then(|| Confinement {
+        show: folder.to_path_buf(),
+        hide: plan.hidden.clone(),
+    });
     RunConfig {
         suite: plan.suite,
         target,
@@ -429,6 +496,7 @@ fn config<'a>(plan: &Plan<'a>, folder: &Path) -> RunConfig<'a> {
         retries: plan.retries,
         depends: plan.depends.clone(),
         grading: plan.grading.clone(),
+        confine,
     }
 }
 
