@@ -95,6 +95,7 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 info,
                 summary,
                 error,
+                ..
             } => {
                 if let Some(e) = error {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
