@@ -16,7 +16,7 @@ use sockspec_engine::report::{
 };
 use sockspec_engine::results::{
     CheckResult, FailingCase, FlakyCredit, Grading, Isolation, Missed, NotRun, RunError, RunEvent,
-    RunInfo, RunResults, StepRef, Summary, Visibility, SCHEMA_VERSION,
+    RunInfo, RunResults, StepRef, Summary, Try, Visibility, SCHEMA_VERSION,
 };
 
 fn ms(n: u64) -> Duration {
@@ -493,4 +493,27 @@ fn the_gradescope_results_of_a_run_stopped_early() {
     let mut run = stopped_early();
     run.summary.total = 1 + not_reached.len();
     insta::assert_snapshot!(gradescope(&run, &not_reached));
+}
+
+/// A check run again (`--retries`): one that missed and then passed is a
+/// passing case with a flakyFailure per missed try, one that missed every
+/// try a failure with a rerunFailure, each in Maven Surefire's form (a
+/// type, and the miss as its stack trace).
+#[test]
+fn the_junit_report_of_retried_checks() {
+    let missed_try = |c: &CheckResult| Try {
+        verdict: Verdict::Fail,
+        duration: ms(240),
+        misses: c.misses.clone(),
+    };
+    let failing = binary_fails();
+    let flaky = CheckResult {
+        earlier_tries: vec![missed_try(&failing)],
+        ..echo_passes()
+    };
+    let always = CheckResult {
+        earlier_tries: vec![missed_try(&failing)],
+        ..binary_fails()
+    };
+    insta::assert_snapshot!(junit(&run_of(vec![flaky, always], 2, None)));
 }
