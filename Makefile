@@ -4,6 +4,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUNS ?= 10
 SOCKSPEC := target/release/sockspec
+# Python packages the tests use, installed here by `make test`.
+PYDEPS := target/pydeps
 
 .PHONY: demo demo-faulty grade-demo install test matrix soak hygiene spin fuzz bench build lint docs clean
 
@@ -38,8 +40,13 @@ demo-faulty: build
 	-$(SOCKSPEC) run tcp-upper --server 'python3 fixtures/tcp-upper/faulty/server_dies_on_reset.py {port}'
 
 ## Unit tests, command-line tests and the verdict matrix.
-test:
+test: $(PYDEPS)/xmlschema
 	$(CARGO) test --workspace
+
+## The XML Schema validator the tests read JUnit reports with (pure Python,
+## from PyPI), installed once.
+$(PYDEPS)/xmlschema:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(PYDEPS) xmlschema==4.3.2
 
 ## The verdict matrix alone, RUNS times in a row (default 10); ONLY=a,b keeps the fixtures whose name contains a or b.
 ONLY ?=

@@ -20,7 +20,9 @@ use sockspec_engine::kernel::netns;
 use sockspec_engine::kernel::procfs;
 use sockspec_engine::model::exit;
 use sockspec_engine::model::profile::Profile;
-use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TapReporter, TextReporter};
+use sockspec_engine::report::{
+    GradescopeReporter, JsonReporter, JunitReporter, Reporter, TapReporter, TextReporter,
+};
 use sockspec_engine::results::{RunError, RunEvent, Summary};
 use sockspec_engine::runs::run::{self, RunConfig, ServerPort, TargetSpec};
 use sockspec_engine::runs::select::Selection;
@@ -186,6 +188,9 @@ enum Format {
     Junit,
     /// TAP version 14, one test point per check.
     Tap,
+    /// Gradescope's autograder results.json: a test per check with its
+    /// points (one each without --profile) and visibility.
+    Gradescope,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -667,6 +672,10 @@ fn reporters(args: &RunArgs) -> Result<Vec<Box<dyn Reporter>>, i32> {
         }
         Format::Tap => {
             reporters.push(Box::new(TapReporter::new(machine())));
+            Progress::beside_report(to_file)
+        }
+        Format::Gradescope => {
+            reporters.push(Box::new(GradescopeReporter::new(machine())));
             Progress::beside_report(to_file)
         }
     };

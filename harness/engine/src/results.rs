@@ -38,5 +38,11 @@ pub enum RunEvent<'a> {
         info: &'a RunInfo,
         summary: &'a Summary,
         error: Option<&'a RunError>,
+        /// The selected checks a run that stopped early never finished, in
+        /// order (none when it went to its end): each a SKIP with nothing
+        /// judged, carrying what the suite and the profile say of it (its
+        /// summary, requirement and grading), so that a grader's maximum
+        /// counts every check the run was to play.
+        not_reached: &'a [CheckResult],
     },
 }

@@ -11,10 +11,12 @@ use sockspec_engine::conversations::steps::Conn;
 use sockspec_engine::conversations::transcript::{Entry, Event, FromBytes, Omitted, Record};
 use sockspec_engine::judge::show;
 use sockspec_engine::model::verdict::Verdict;
-use sockspec_engine::report::{JsonReporter, JunitReporter, Reporter, TextReporter};
+use sockspec_engine::report::{
+    GradescopeReporter, JsonReporter, JunitReporter, Reporter, TextReporter,
+};
 use sockspec_engine::results::{
-    CheckResult, FailingCase, Isolation, Missed, NotRun, RunError, RunEvent, RunInfo, RunResults,
-    StepRef, Summary, SCHEMA_VERSION,
+    CheckResult, FailingCase, FlakyCredit, Grading, Isolation, Missed, NotRun, RunError, RunEvent,
+    RunInfo, RunResults, StepRef, Summary, Try, Visibility, SCHEMA_VERSION,
 };
 
 fn ms(n: u64) -> Duration {
@@ -255,6 +257,11 @@ fn run_of(checks: Vec<CheckResult>, total: usize, error: Option<RunError>) -> Ru
 
 /// Plays a run's events through a reporter, as the runner emits them.
 fn play(reporter: &mut dyn Reporter, run: &RunResults) {
+    play_stopped(reporter, run, &[]);
+}
+
+/// The same, for a run that stopped before the checks `not_reached`.
+fn play_stopped(reporter: &mut dyn Reporter, run: &RunResults, not_reached: &[CheckResult]) {
     let total = run.summary.total;
     let info = &run.run;
     reporter
@@ -281,6 +288,7 @@ fn play(reporter: &mut dyn Reporter, run: &RunResults) {
             info,
             summary: &run.summary,
             error: run.error.as_ref(),
+            not_reached,
         })
         .unwrap();
 }
@@ -294,6 +302,12 @@ fn text(run: &RunResults, colour: bool) -> String {
 fn json(run: &RunResults) -> String {
     let mut out = Vec::new();
     play(&mut JsonReporter::new(&mut out), run);
+    String::from_utf8(out).unwrap()
+}
+
+fn gradescope(run: &RunResults, not_reached: &[CheckResult]) -> String {
+    let mut out = Vec::new();
+    play_stopped(&mut GradescopeReporter::new(&mut out), run, not_reached);
     String::from_utf8(out).unwrap()
 }
 
@@ -423,4 +437,83 @@ fn the_junit_report_of_every_kind_of_result() {
 #[test]
 fn the_junit_report_of_a_run_stopped_early() {
     insta::assert_snapshot!(junit(&stopped_early()));
+}
+
+fn worth(points: f64, visibility: Visibility) -> Option<Grading> {
+    Some(Grading {
+        points,
+        visibility,
+        flaky: FlakyCredit::Half,
+    })
+}
+
+/// Every kind of check result, graded as an assignment profile grades
+/// them: points, and a hidden and an after-the-due-date check whose
+/// outputs say their verdict and summary alone.
+#[test]
+fn the_gradescope_results_of_every_kind_of_result() {
+    let mut run = every_kind();
+    let gradings = [
+        worth(2.0, Visibility::Visible),
+        worth(3.0, Visibility::Hidden),
+        worth(1.5, Visibility::AfterDueDate),
+        worth(1.0, Visibility::Visible),
+        worth(1.0, Visibility::Visible),
+        worth(4.0, Visibility::Visible),
+    ];
+    for (check, grading) in run.checks.iter_mut().zip(gradings) {
+        check.grading = grading;
+    }
+    insta::assert_snapshot!(gradescope(&run, &[]));
+}
+
+/// Without a profile each check is worth one visible point.
+#[test]
+fn the_gradescope_results_of_an_ungraded_run() {
+    let run = run_of(vec![echo_passes(), binary_fails()], 2, None);
+    insta::assert_snapshot!(gradescope(&run, &[]));
+}
+
+/// The checks a run never reached score nothing and say why, so the
+/// maximum is the assignment's.
+#[test]
+fn the_gradescope_results_of_a_run_stopped_early() {
+    let not_reached = [
+        CheckResult {
+            summary: "three messages on one connection, each answered".into(),
+            grading: worth(2.0, Visibility::Visible),
+            ..CheckResult::new("tcp-upper.many-messages", Level::Must, Verdict::Skip)
+        },
+        CheckResult {
+            summary: "bytes sent in any cut come back as upper of all of them, in order".into(),
+            grading: worth(3.0, Visibility::Hidden),
+            ..CheckResult::new("tcp-upper.stream", Level::Must, Verdict::Skip)
+        },
+    ];
+    let mut run = stopped_early();
+    run.summary.total = 1 + not_reached.len();
+    insta::assert_snapshot!(gradescope(&run, &not_reached));
+}
+
+/// A check run again (`--retries`): one that missed and then passed is a
+/// passing case with a flakyFailure per missed try, one that missed every
+/// try a failure with a rerunFailure, each in Maven Surefire's form (a
+/// type, and the miss as its stack trace).
+#[test]
+fn the_junit_report_of_retried_checks() {
+    let missed_try = |c: &CheckResult| Try {
+        verdict: Verdict::Fail,
+        duration: ms(240),
+        misses: c.misses.clone(),
+    };
+    let failing = binary_fails();
+    let flaky = CheckResult {
+        earlier_tries: vec![missed_try(&failing)],
+        ..echo_passes()
+    };
+    let always = CheckResult {
+        earlier_tries: vec![missed_try(&failing)],
+        ..binary_fails()
+    };
+    insta::assert_snapshot!(junit(&run_of(vec![flaky, always], 2, None)));
 }

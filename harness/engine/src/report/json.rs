@@ -37,6 +37,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
                 info,
                 summary,
                 error,
+                ..
             } => {
                 let checks = std::mem::take(&mut self.checks);
                 let doc = Document {

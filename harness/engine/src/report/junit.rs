@@ -66,12 +66,16 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 };
                 let mut status = status;
                 // Each earlier try that missed is a rerun: a flaky success
-                // or a failure that missed every time, as nextest writes them.
+                // or a failure that missed every time, as nextest writes them,
+                // in Maven Surefire's form: a type, and the miss as its
+                // stack trace (a rerun holds no text of its own).
                 for t in r.earlier_tries.iter().filter(|t| t.verdict.is_miss()) {
                     let mut rerun = TestRerun::new(NonSuccessKind::Failure);
                     let first = t.misses.first().map(|m| m.detail.as_str()).unwrap_or("");
                     rerun.set_message(first.lines().next().unwrap_or_default());
-                    rerun.set_description(first);
+                    rerun.set_type(r.level.as_str());
+                    rerun.set_time(t.duration);
+                    rerun.set_stack_trace(first);
                     status.add_rerun(rerun);
                 }
                 let mut case = TestCase::new(r.id.as_str(), status);
@@ -95,6 +99,7 @@ impl<W: Write> Reporter for JunitReporter<W> {
                 info,
                 summary,
                 error,
+                ..
             } => {
                 if let Some(e) = error {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);

@@ -2,9 +2,10 @@
 //!
 //! Checks never print. The runner emits [`RunEvent`]s carrying typed
 //! [`results`](crate::results), and each reporter (the terminal display, the
-//! JSON document, JUnit XML, TAP) renders them into its own output, late, so
+//! JSON document, JUnit XML, TAP, Gradescope's results) renders them into its own output, late, so
 //! adding a format touches no check.
 
+mod gradescope;
 mod json;
 mod junit;
 mod tap;
@@ -13,6 +14,7 @@ pub mod wording;
 
 use std::io;
 
+pub use gradescope::GradescopeReporter;
 pub use json::JsonReporter;
 pub use junit::JunitReporter;
 pub use tap::TapReporter;

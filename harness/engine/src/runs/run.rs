@@ -159,10 +159,22 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&RunEvent)) -> Result<Summar
     config.fleet.end_all();
     summary.duration = started.elapsed();
     summary.peak_rss_kib = peak_rss_kib();
+    // Every check that finished was counted, in order: the rest were not
+    // reached.
+    let not_reached: Vec<CheckResult> = checks[summary.counts.sum().min(checks.len())..]
+        .iter()
+        .map(|check| CheckResult {
+            summary: check.summary.into(),
+            expectation: check.expectation.into(),
+            grading: config.grading.get(check.id.as_str()).copied(),
+            ..CheckResult::new(check.id.as_str(), check.level, Verdict::Skip)
+        })
+        .collect();
     sink(&RunEvent::RunFinished {
         info: &info,
         summary: &summary,
         error: outcome.as_ref().err(),
+        not_reached: &not_reached,
     });
     outcome.map(|()| summary)
 }
