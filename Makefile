@@ -24,7 +24,7 @@ demo: build
 GRADES ?= grades
 grade-demo: build
 	$(SOCKSPEC) grade tcp-upper --submissions fixtures/course/submissions \
-		--server 'python3 server.py {port}' --port 9000 \
+		--server 'python3 server.py' \
 		--profile fixtures/course/profile.toml --out $(GRADES)
 	@echo
 	@cat $(GRADES)/summary.md

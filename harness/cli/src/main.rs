@@ -53,7 +53,7 @@ use sockspec_engine::targets::target::Workdir;
                   sockspec run tcp-upper --server 'python3 server.py {port}'\n  \
                   sockspec run tcp-upper --client 'python3 client.py {port}'\n  \
                   sockspec run tcp-upper --target 127.0.0.1:9000 --format junit --output report.xml\n  \
-                  sockspec grade tcp-upper --submissions class/ --server 'python3 server.py {port}'\n  \
+                  sockspec grade tcp-upper --submissions class/ --server 'python3 server.py'\n  \
                   sockspec serve tcp-upper --port 9000\n  \
                   sockspec connect cmd-len --port 9000"
 )]

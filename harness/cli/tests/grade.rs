@@ -2,7 +2,8 @@
 //! (`fixtures/course/`): the scores its profile implies, the status of each
 //! kind of broken submission, two submissions on one fixed port side by
 //! side where the machine grants private loopbacks and one after the other
-//! where it does not, `--resume`, an interrupted batch, and shards merged.
+//! where it does not, `--resume`, an interrupted batch, shards merged, and
+//! a submission that sees neither its neighbours nor the profile.
 
 mod common;
 
@@ -40,12 +41,17 @@ fn class_of(names: &[&str]) -> tempfile::TempDir {
 
 /// `sockspec grade tcp-upper` with the course's profile and command.
 fn grade(submissions: &Path, out: &Path) -> Command {
+    grade_with(submissions, out, "python3 server.py {port}")
+}
+
+/// The same with another server command.
+fn grade_with(submissions: &Path, out: &Path, server: &str) -> Command {
     let mut cmd = Command::new(sockspec());
     cmd.arg("grade")
         .arg("tcp-upper")
         .arg("--submissions")
         .arg(submissions)
-        .args(["--server", "python3 server.py {port}", "--seed", "7"])
+        .args(["--server", server, "--seed", "7"])
         .arg("--profile")
         .arg(course().join("profile.toml"))
         .arg("--out")
@@ -145,8 +151,14 @@ fn points_of(ids: &[&str]) -> String {
 fn the_course_is_scored_as_its_profile_implies_and_same_port_submissions_share_the_time() {
     let _turn = PORT_9000.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
-    let (code, stderr) =
-        ran(grade(&course().join("submissions"), out.path()).args(["--port", "9000"]));
+    // Given no port, every course server listens on the lab's 9000: the
+    // harness finds the port each one bound (`--port auto`, the default
+    // for a command without {port}).
+    let (code, stderr) = ran(&mut grade_with(
+        &course().join("submissions"),
+        out.path(),
+        "python3 server.py",
+    ));
     assert_eq!(code, 0, "{stderr}");
     let rows = summary(out.path());
     let every = [
@@ -458,6 +470,100 @@ fn a_fixed_port_held_on_the_shared_loopback_is_tried_once_more_then_reported_as_
         assert_eq!(
             summary(private.path())["frank_port9000"]["status"],
             "graded"
+        );
+    }
+}
+
+/// A submission that looks around: it answers in upper case only when it
+/// sees no other submission beside its folder and reads nothing in the
+/// assignment's profile; otherwise it answers with what it saw.
+const SNOOPING_SERVER: &str = r#"
+import os, socket, sys
+
+PROFILE = sys.argv[2]
+here = os.path.basename(os.getcwd())
+try:
+    neighbours = sorted(n for n in os.listdir("..") if n != here)
+except OSError as e:
+    neighbours = [type(e).__name__]
+try:
+    with open(PROFILE) as f:
+        profile = f.read()
+except OSError as e:
+    profile = type(e).__name__
+seen = f"neighbours={neighbours} profile={len(profile)} bytes".encode()
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+while True:
+    conn, _ = s.accept()
+    with conn:
+        while data := conn.recv(1024):
+            conn.sendall(data.upper() if not neighbours and "suite" not in profile else seen)
+"#;
+
+#[test]
+fn a_confined_submission_sees_neither_its_neighbours_nor_the_profile() {
+    let class = tempfile::tempdir().unwrap();
+    for name in ["ann", "ben"] {
+        let dir = class.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("server.py"), SNOOPING_SERVER).unwrap();
+    }
+    // The profile lies outside the submissions' folder, as an instructor's
+    // usually does.
+    let course = tempfile::tempdir().unwrap();
+    let profile = course.path().join("profile.toml");
+    // The echo alone: the answer is all it takes.
+    let mut text = String::from("suite = \"tcp-upper\"\nrole = \"server\"\n");
+    for id in [
+        "many-messages",
+        "next-client",
+        "no-spin",
+        "reset",
+        "half-close",
+        "stream",
+        "large",
+        "binary",
+        "backlog",
+        "no-leak",
+        "restart",
+    ] {
+        text += &format!("[checks.\"tcp-upper.{id}\"]\nrun = false\n");
+    }
+    std::fs::write(&profile, text).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let command = format!("python3 server.py {{port}} {}", profile.display());
+    let mut cmd = Command::new(sockspec());
+    cmd.args(["grade", "tcp-upper", "--submissions"])
+        .arg(class.path())
+        .args(["--server", &command, "--seed", "7", "--profile"])
+        .arg(&profile)
+        .arg("--out")
+        .arg(out.path())
+        .stdin(Stdio::null());
+    let (code, stderr) = ran(cmd.args(["--retries", "0"]));
+    assert_eq!(code, 0, "{stderr}");
+    let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    let report = std::fs::read_to_string(out.path().join("ann.json")).unwrap();
+    let rows = summary(out.path());
+    if md.contains("each submission saw only its own folder") {
+        for name in ["ann", "ben"] {
+            let echo = rows[name]["failed_checks"].clone();
+            assert!(
+                !echo.contains("tcp-upper.echo"),
+                "{name} saw a neighbour or the profile: {report}"
+            );
+        }
+    } else {
+        // Not confined (no namespace granted, or mounts refused): the
+        // summary says so, and the submission indeed saw its neighbour.
+        assert!(md.contains("submissions were not confined"), "{md}");
+        assert!(
+            rows["ann"]["failed_checks"].contains("tcp-upper.echo") && report.contains("ben"),
+            "{report}"
         );
     }
 }

@@ -45,7 +45,10 @@ const JOBS_PER_CORE: usize = 4;
 #[command(
     after_help = "Each subfolder of --submissions (hidden ones aside) is one submission, \
     graded by name order; its command runs in it, with {submission} its absolute path and \
-    {port} its port. Without a profile every check is worth one point.\n\n\
+    {port} its port. A server command without {port} is given none: the harness finds the \
+    port each server binds (--port auto). Where the machine grants namespaces, each \
+    submission sees its own folder and the system, not the other submissions, the profile \
+    or --out. Without a profile every check is worth one point.\n\n\
     Outputs in --out: SUBMISSION.json (the report `run --format json` writes), summary.csv, \
     summary.md (the checks most of the class missed first) and shard.json.\n\n\
     --shard K/N grades the submissions at index i (from 0, by name) with i mod N = K - 1; \
@@ -55,7 +58,7 @@ const JOBS_PER_CORE: usize = 4;
     or the machine kept a submission from being graded (named; --resume grades it again); \
     130 interrupted (what was graded stays in --out).\n\nExample:\n  \
     sockspec grade tcp-upper --submissions fixtures/course/submissions \\\n    \
-    --server 'python3 server.py {port}' --profile fixtures/course/profile.toml --port 9000"
+    --server 'python3 server.py' --profile fixtures/course/profile.toml"
 )]
 pub struct GradeArgs {
     /// The suite to grade with (see `sockspec list`).
@@ -566,6 +569,18 @@ fn earlier_report(out: &Path, name: &str) -> Option<RunResults> {
 
 /// One sentence on the isolation the machine granted.
 fn isolation_words(isolation: Isolation) -> String {
+    let network = network_words(isolation);
+    if confine::can_confine() {
+        format!(
+            "{network}; each submission saw only its own folder, the system and its scratch \
+             directory, not the other submissions, the profile or the reports"
+        )
+    } else {
+        format!("{network}; submissions were not confined: each could read the others' folders")
+    }
+}
+
+fn network_words(isolation: Isolation) -> String {
     match isolation {
         Isolation::Namespace => "namespace: every check had a private loopback (a network \
                                  namespace of its own), so submissions ran side by side, even \
