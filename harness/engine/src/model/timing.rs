@@ -318,12 +318,21 @@ impl Timing {
     /// Whether a program that has not yet shown up after `waited` is still
     /// given time: before the accept deadline always, and after it while it
     /// still wants a core and has used less than its start-up CPU
-    /// ([`StartPace`]).
-    pub fn still_starting(&self, waited: Duration, cpu: Duration, wants_core: bool) -> bool {
-        let deadline = self.deadline(Deadline::Accept);
+    /// ([`StartPace`]). `work` is what it may do first besides starting
+    /// (read and hash a file it was given), in wall time and in CPU: it is
+    /// added to both, and stretched with the deadline, since a starved
+    /// program is as slow at it as at starting.
+    pub fn still_starting(
+        &self,
+        waited: Duration,
+        cpu: Duration,
+        wants_core: bool,
+        work: Duration,
+    ) -> bool {
+        let deadline = self.deadline(Deadline::Accept) + work;
         waited < deadline
             || (wants_core
-                && cpu < StartPace::CPU.mul_f64(self.scale)
+                && cpu < StartPace::CPU.mul_f64(self.scale) + work
                 && waited < deadline.mul_f64(StartPace::STRETCH))
     }
 
@@ -430,16 +439,31 @@ mod tests {
         let t = Timing::default();
         let s = Duration::from_secs;
         let little = Duration::from_millis(50);
+        let none = Duration::ZERO;
         // Before the deadline, whatever it does.
-        assert!(t.still_starting(s(4), little, false));
+        assert!(t.still_starting(s(4), little, false, none));
         // After it: only while it still wants a core, with CPU to spare.
-        assert!(t.still_starting(s(6), little, true));
-        assert!(!t.still_starting(s(6), little, false));
-        assert!(!t.still_starting(s(6), s(4), true));
+        assert!(t.still_starting(s(6), little, true, none));
+        assert!(!t.still_starting(s(6), little, false, none));
+        assert!(!t.still_starting(s(6), s(4), true, none));
         // And never past the stretch.
-        assert!(!t.still_starting(s(21), little, true));
+        assert!(!t.still_starting(s(21), little, true, none));
         // --timeout-scale stretches it all.
-        assert!(Timing::new(2.0).still_starting(s(21), s(4), true));
+        assert!(Timing::new(2.0).still_starting(s(21), s(4), true, none));
+    }
+
+    #[test]
+    fn work_before_starting_adds_to_the_deadline_and_stretches_with_it() {
+        let t = Timing::default();
+        let s = Duration::from_secs;
+        let hashing = s(5);
+        // Its time and its CPU come on top of the start's.
+        assert!(t.still_starting(s(9), s(6), false, hashing));
+        assert!(!t.still_starting(s(11), s(1), false, hashing));
+        assert!(t.still_starting(s(11), s(7), true, hashing));
+        // A starved program is as slow at it as at starting: four times.
+        assert!(t.still_starting(s(39), s(1), true, hashing));
+        assert!(!t.still_starting(s(41), s(1), true, hashing));
     }
 
     #[test]

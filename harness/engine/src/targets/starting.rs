@@ -58,8 +58,11 @@ impl StartWatch {
 
     /// Whether to go on waiting for `process` now.
     pub fn keep_waiting(&mut self, process: &mut Process) -> bool {
-        let waited = self.since.elapsed().saturating_sub(self.extra);
-        if self.timing.still_starting(waited, Duration::ZERO, false) {
+        let waited = self.since.elapsed();
+        if self
+            .timing
+            .still_starting(waited, Duration::ZERO, false, self.extra)
+        {
             return true;
         }
         if self.last_look.is_some_and(|at| at.elapsed() < LOOK_EVERY) {
@@ -89,9 +92,9 @@ impl StartWatch {
         let wants_core = first || runnable || grew;
         self.wanted = now;
         self.last_look = Some(Instant::now());
-        self.verdict =
-            self.timing
-                .still_starting(waited, cpu.saturating_sub(self.extra), wants_core);
+        self.verdict = self
+            .timing
+            .still_starting(waited, cpu, wants_core, self.extra);
         self.stretched |= self.verdict && !first;
         self.verdict
     }
