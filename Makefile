@@ -46,7 +46,7 @@ test: $(PYDEPS)/xmlschema
 ## The XML Schema validator the tests read JUnit reports with (pure Python,
 ## from PyPI), installed once.
 $(PYDEPS)/xmlschema:
-	python3 -m pip install --quiet --disable-pip-version-check --target $(PYDEPS) xmlschema==4.3.2
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(PYDEPS) xmlschema==4.3.2
 
 ## The verdict matrix alone, RUNS times in a row (default 10); ONLY=a,b keeps the fixtures whose name contains a or b.
 ONLY ?=
