@@ -568,9 +568,9 @@ fn earlier_report(out: &Path, name: &str) -> Option<RunResults> {
 }
 
 /// One sentence on the isolation the machine granted.
-fn isolation_words(isolation: Isolation) -> String {
+fn isolation_words(isolation: Isolation, confined: bool) -> String {
     let network = network_words(isolation);
-    if confine::can_confine() {
+    if confined {
         format!(
             "{network}; each submission saw only its own folder, the system and its scratch \
              directory, not the other submissions, the profile or the reports"
@@ -655,7 +655,7 @@ impl Outputs<'_> {
             suite: self.suite,
             role: self.role.as_str(),
             plan: &self.plan,
-            isolation: isolation_words(isolation),
+            isolation: isolation_words(isolation, confine::can_confine()),
             one_at_a_time: self.one_at_a_time.as_deref(),
             left: self.left,
         };
@@ -671,6 +671,7 @@ impl Outputs<'_> {
             submissions: self.covered.clone(),
             plan: self.plan.clone(),
             isolation: isolation.as_str().to_string(),
+            confined: confine::can_confine(),
             one_at_a_time: self.one_at_a_time.clone(),
             timeline: self.timeline.clone(),
         };
@@ -841,8 +842,10 @@ pub fn merge(args: MergeArgs) -> i32 {
         v.dedup();
         v
     };
+    // Read from the shards: the machine merging them may grant another.
+    let confined = shards.iter().all(|(_, s)| s.confined);
     let isolation = match isolations.as_slice() {
-        [one] => Isolation::named(one).map_or(one.to_string(), isolation_words),
+        [one] => Isolation::named(one).map_or(one.to_string(), |i| isolation_words(i, confined)),
         many => format!(
             "the shards ran with different isolation: {}",
             many.join(", ")
@@ -861,6 +864,7 @@ pub fn merge(args: MergeArgs) -> i32 {
         shard: Shard::WHOLE,
         submissions: names,
         isolation: isolations.join(","),
+        confined,
         one_at_a_time: one_at_a_time.clone(),
         timeline,
         ..first.clone()

@@ -155,6 +155,10 @@ pub struct ShardFile {
     /// The isolation the machine granted (`namespace`, `user-namespace`,
     /// `shared`).
     pub isolation: String,
+    /// Whether each submission saw only its own folder (a mount namespace
+    /// of its own).
+    #[serde(default)]
+    pub confined: bool,
     /// Why submissions ran one after another, when they did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_at_a_time: Option<String>,
@@ -316,6 +320,7 @@ mod tests {
                     points: 1.0,
                 }],
                 isolation: "namespace".into(),
+                confined: true,
                 one_at_a_time: None,
                 timeline: Vec::new(),
             },
