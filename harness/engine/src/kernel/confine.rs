@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::kernel::netns::{self, Isolation};
+use crate::kernel::trial;
 
 /// What a started target is kept from seeing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -426,49 +427,25 @@ fn fd_path(fd: libc::c_int, buf: &mut [u8; 32]) -> &CStr {
 fn can_mount() -> io::Result<()> {
     // SAFETY: the child only makes system calls before it exits.
     unsafe {
-        match libc::fork() {
-            -1 => Err(io::Error::last_os_error()),
-            0 => {
-                let tried = (|| {
-                    if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    check(libc::mount(
-                        std::ptr::null(),
-                        c"/".as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ))?;
-                    check(libc::mount(
-                        c"tmpfs".as_ptr(),
-                        c"/".as_ptr(),
-                        c"tmpfs".as_ptr(),
-                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                        std::ptr::null(),
-                    ))
-                })();
-                let code = match tried {
-                    Ok(()) => 0,
-                    Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
-                };
-                libc::_exit(code.clamp(0, 255))
+        trial::in_child(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
             }
-            child => {
-                let mut status = 0;
-                while libc::waitpid(child, &mut status, 0) < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-                match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
-                    (true, 0) => Ok(()),
-                    (true, errno) => Err(io::Error::from_raw_os_error(errno)),
-                    _ => Err(io::Error::other("the trial process did not exit")),
-                }
-            }
-        }
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                c"/".as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ))
+        })
     }
 }
 

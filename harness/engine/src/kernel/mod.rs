@@ -18,4 +18,5 @@ pub mod procfs;
 pub mod sockdiag;
 pub mod spin;
 pub mod tcpsock;
+pub(crate) mod trial;
 pub mod udpsock;

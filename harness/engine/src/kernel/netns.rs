@@ -27,6 +27,8 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
+use crate::kernel::trial;
+
 pub use sockspec_results::Isolation;
 
 /// Names the isolation to use: `namespace`, `user-namespace` or `shared`
@@ -217,32 +219,7 @@ fn can_make_namespace() -> io::Result<()> {
     // SAFETY: the child only makes system calls (unshare, ioctl on a
     // socket of its own, _exit) before it exits; it touches no lock or
     // allocation the parent could have held.
-    unsafe {
-        match libc::fork() {
-            -1 => Err(io::Error::last_os_error()),
-            0 => {
-                let code = match enter_new_namespace() {
-                    Ok(()) => 0,
-                    Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
-                };
-                libc::_exit(code.clamp(0, 255))
-            }
-            child => {
-                let mut status = 0;
-                while libc::waitpid(child, &mut status, 0) < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-                match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
-                    (true, 0) => Ok(()),
-                    (true, errno) => Err(io::Error::from_raw_os_error(errno)),
-                    _ => Err(io::Error::other("the trial process did not exit")),
-                }
-            }
-        }
-    }
+    unsafe { trial::in_child(enter_new_namespace) }
 }
 
 /// Makes a user namespace for this process in which it has the
