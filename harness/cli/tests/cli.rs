@@ -333,34 +333,8 @@ fn an_expected_failure_passes_the_run_and_an_unexpected_pass_fails_it() {
 #[test]
 fn a_check_that_misses_then_passes_when_run_again_is_flaky() {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = common::first_start_one_shot_server(dir.path());
     let count = dir.path().join("starts");
-    // The course server, good or one-shot by the count of its starts.
-    let server = dir.path().join("server.py");
-    std::fs::write(
-        &server,
-        format!(
-            "import socket, sys, os\n\
-             path = {count:?}\n\
-             n = int(open(path).read()) + 1 if os.path.exists(path) else 1\n\
-             open(path, 'w').write(str(n))\n\
-             s = socket.socket()\n\
-             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('127.0.0.1', int(sys.argv[1])))\n\
-             s.listen()\n\
-             while True:\n\
-             \x20   c, _ = s.accept()\n\
-             \x20   while True:\n\
-             \x20       d = c.recv(1024)\n\
-             \x20       if not d:\n\
-             \x20           break\n\
-             \x20       c.sendall(d.upper())\n\
-             \x20   c.close()\n\
-             \x20   if n == 1:\n\
-             \x20       break\n",
-            count = count.display().to_string()
-        ),
-    )
-    .expect("the server is written");
     let command = format!("python3 {} {{port}}", server.display());
     let run = |retries: &str| {
         stdout_of(cmd().args([

@@ -545,33 +545,7 @@ fn junit_reports_meet_the_junit_schema() {
     // Serves one client on its first start, every client after: a race
     // forced with a count of its starts.
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let count = dir.path().join("starts");
-    let script = dir.path().join("server.py");
-    std::fs::write(
-        &script,
-        format!(
-            "import socket, sys, os\n\
-             path = {count:?}\n\
-             n = int(open(path).read()) + 1 if os.path.exists(path) else 1\n\
-             open(path, 'w').write(str(n))\n\
-             s = socket.socket()\n\
-             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('127.0.0.1', int(sys.argv[1])))\n\
-             s.listen()\n\
-             while True:\n\
-             \x20   c, _ = s.accept()\n\
-             \x20   while True:\n\
-             \x20       d = c.recv(1024)\n\
-             \x20       if not d:\n\
-             \x20           break\n\
-             \x20       c.sendall(d.upper())\n\
-             \x20   c.close()\n\
-             \x20   if n == 1:\n\
-             \x20       break\n",
-            count = count.display().to_string()
-        ),
-    )
-    .expect("the server is written");
+    let script = common::first_start_one_shot_server(dir.path());
     let flaky = sockspec_run(
         &[
             "--server",

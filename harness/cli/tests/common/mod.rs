@@ -370,3 +370,38 @@ pub fn parallel<T: Send, R: Send>(
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
 }
+
+/// Writes into `dir` the course's uppercase server with a race forced by
+/// a count of its starts (kept in `dir`): on its first start it serves one
+/// client and exits, on every later one it serves them all. A check that
+/// needs a second client misses on the first try only: it is FLAKY.
+pub fn first_start_one_shot_server(dir: &Path) -> PathBuf {
+    let count = dir.join("starts");
+    let server = dir.join("server.py");
+    std::fs::write(
+        &server,
+        format!(
+            "import socket, sys, os\n\
+             path = {count:?}\n\
+             n = int(open(path).read()) + 1 if os.path.exists(path) else 1\n\
+             open(path, 'w').write(str(n))\n\
+             s = socket.socket()\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+             s.listen()\n\
+             while True:\n\
+             \x20   c, _ = s.accept()\n\
+             \x20   while True:\n\
+             \x20       d = c.recv(1024)\n\
+             \x20       if not d:\n\
+             \x20           break\n\
+             \x20       c.sendall(d.upper())\n\
+             \x20   c.close()\n\
+             \x20   if n == 1:\n\
+             \x20       break\n",
+            count = count.display().to_string()
+        ),
+    )
+    .expect("the server is written");
+    server
+}
