@@ -4,16 +4,17 @@
 //! and `sockspec merge`, which joins the outputs of a grading's shards.
 
 mod batch;
+mod merge;
+mod progress;
 mod shard;
 mod summary;
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sockspec_engine::conversations::check::{Role, Suite};
 use sockspec_engine::kernel::confine::{self, Confinement};
 use sockspec_engine::kernel::netns::{self, Isolation};
@@ -31,6 +32,9 @@ use crate::{profile, PortArg};
 use batch::{Assignment, Done, Event};
 use shard::{Graded, Planned, Shard, ShardFile, SHARD_FILE};
 use summary::{About, Row, Status};
+
+pub use merge::{merge, MergeArgs};
+use progress::Progress;
 
 /// How many tries a missed check gets by default when grading: a race in
 /// a submission comes out FLAKY and scores the profile's share, instead of
@@ -124,16 +128,6 @@ struct GradeTarget {
     /// Start each submission's client with this command, in its folder.
     #[arg(long, value_name = "CMD")]
     client: Option<String>,
-}
-
-#[derive(Args)]
-pub struct MergeArgs {
-    /// The output folders of every shard of one grading.
-    #[arg(value_name = "DIR", required = true)]
-    dirs: Vec<PathBuf>,
-    /// Where the joined reports and summaries go.
-    #[arg(long, value_name = "DIR", default_value = "grades")]
-    out: PathBuf,
 }
 
 /// The port each submission's program is given or found on.
@@ -680,221 +674,6 @@ impl Outputs<'_> {
             .and_then(|bytes| summary::write_atomically(&self.dir.join(SHARD_FILE), &bytes));
         self.keep(written);
     }
-}
-
-/// What the terminal shows while a class is graded: a bar of submissions
-/// done, running and left on a terminal; one line per finished submission
-/// otherwise. Never in colour.
-struct Progress {
-    bar: Option<ProgressBar>,
-    total: usize,
-    done: usize,
-    running: usize,
-}
-
-impl Progress {
-    fn new(total: usize, resumed: usize) -> Progress {
-        if resumed > 0 {
-            eprintln!(
-                "sockspec grade: {resumed} submission{} already graded, kept (--resume)",
-                if resumed == 1 { "" } else { "s" }
-            );
-        }
-        let bar = io::stderr().is_terminal().then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} graded, {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(250));
-            bar
-        });
-        let p = Progress {
-            bar,
-            total,
-            done: 0,
-            running: 0,
-        };
-        p.show();
-        p
-    }
-
-    fn show(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done as u64);
-            bar.set_message(format!(
-                "{} running, {} left",
-                self.running,
-                self.total - self.done - self.running
-            ));
-        }
-    }
-
-    fn say(&self, line: String) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
-    fn started(&mut self, _name: &str) {
-        self.running += 1;
-        self.show();
-    }
-
-    fn requeued(&mut self, name: &str) {
-        self.running -= 1;
-        self.say(format!(
-            "{name}: its fixed port was held by another process; it runs again after the others"
-        ));
-        self.show();
-    }
-
-    fn finished(&mut self, row: &Row) {
-        self.running -= 1;
-        self.done += 1;
-        let width = self.total.to_string().len();
-        self.say(format!(
-            "[{:>width$}/{}] {:<10} {:>6} {}",
-            self.done,
-            self.total,
-            row.status.as_str(),
-            format!(
-                "{}/{}",
-                summary::points(row.score),
-                summary::points(row.max_score)
-            ),
-            row.submission
-        ));
-        self.show();
-    }
-
-    fn end(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// `sockspec merge`: the shards' reports copied into one folder, with one
-/// summary of them all.
-pub fn merge(args: MergeArgs) -> i32 {
-    let mut shards = Vec::new();
-    for dir in &args.dirs {
-        match ShardFile::read(dir) {
-            Ok(s) => shards.push((dir.display().to_string(), s)),
-            Err(message) => return crate::usage(&message),
-        }
-    }
-    if let Err(message) = shard::check_complete(&shards) {
-        return crate::usage(&message);
-    }
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
-        return crate::usage(&format!(
-            "cannot make --out {}: {e}; give a folder you can write",
-            args.out.display()
-        ));
-    }
-    let first = &shards[0].1;
-    let mut rows = Vec::new();
-    let mut names = Vec::new();
-    let mut timeline = Vec::new();
-    for ((_, s), dir) in shards.iter().zip(&args.dirs) {
-        for name in &s.submissions {
-            let from = dir.join(format!("{name}.json"));
-            let bytes = match std::fs::read(&from) {
-                Ok(b) => b,
-                Err(e) => {
-                    return crate::usage(&format!(
-                        "cannot read {}: {e}; that shard was not graded to its end: run its \
-                         grade again with --resume",
-                        from.display()
-                    ))
-                }
-            };
-            let report: RunResults = match serde_json::from_slice(&bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    return crate::usage(&format!(
-                        "{} is not a report sockspec writes: {e}; grade that submission again",
-                        from.display()
-                    ))
-                }
-            };
-            rows.push(Row::new(name, &report, &first.plan));
-            names.push(name.clone());
-            let to = args.out.join(format!("{name}.json"));
-            if to.canonicalize().ok() != from.canonicalize().ok() {
-                if let Err(e) = summary::write_atomically(&to, &bytes) {
-                    eprintln!("error: could not write {}: {e}", to.display());
-                    return exit::HARNESS_ERROR;
-                }
-            }
-        }
-        timeline.extend(s.timeline.iter().cloned());
-    }
-    names.sort();
-    let isolations: Vec<&str> = {
-        let mut v: Vec<&str> = shards.iter().map(|(_, s)| s.isolation.as_str()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    // Read from the shards: the machine merging them may grant another.
-    let confined = shards.iter().all(|(_, s)| s.confined);
-    let isolation = match isolations.as_slice() {
-        [one] => Isolation::named(one).map_or(one.to_string(), |i| isolation_words(i, confined)),
-        many => format!(
-            "the shards ran with different isolation: {}",
-            many.join(", ")
-        ),
-    };
-    let one_at_a_time = shards.iter().find_map(|(_, s)| s.one_at_a_time.clone());
-    let about = About {
-        suite: &first.suite,
-        role: &first.role,
-        plan: &first.plan,
-        isolation,
-        one_at_a_time: one_at_a_time.as_deref(),
-        left: 0,
-    };
-    let merged = ShardFile {
-        shard: Shard::WHOLE,
-        submissions: names,
-        isolation: isolations.join(","),
-        confined,
-        one_at_a_time: one_at_a_time.clone(),
-        timeline,
-        ..first.clone()
-    };
-    let written = summary::csv(&rows)
-        .and_then(|csv| summary::write_atomically(&args.out.join("summary.csv"), &csv))
-        .and_then(|()| {
-            summary::write_atomically(
-                &args.out.join("summary.md"),
-                summary::markdown(&about, &rows).as_bytes(),
-            )
-        })
-        .and_then(|()| {
-            let bytes = serde_json::to_vec_pretty(&merged).map_err(io::Error::other)?;
-            summary::write_atomically(&args.out.join(SHARD_FILE), &bytes)
-        });
-    if let Err(e) = written {
-        eprintln!(
-            "error: could not write the summaries in {}: {e}",
-            args.out.display()
-        );
-        return exit::HARNESS_ERROR;
-    }
-    eprintln!(
-        "sockspec merge: {} shards, {} submissions in {}: summary.csv, summary.md",
-        shards.len(),
-        rows.len(),
-        args.out.display()
-    );
-    exit::OK
 }
 
 #[cfg(test)]
